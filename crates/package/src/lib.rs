@@ -1,0 +1,23 @@
+//! The berth container package format (DCP-compatible): manifest model and
+//! validation, the one-pass writer, the streaming reader and verifier, signatures.
+//!
+//! This crate knows nothing of HTTP, registries or runtimes; the build host and the
+//! device both link it.
+
+pub mod compress;
+pub mod limits;
+pub mod manifest;
+pub mod payload;
+mod pipe;
+pub mod reader;
+pub mod sign;
+pub mod writer;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use compress::Compression;
+pub use limits::Limits;
+pub use manifest::{Manifest, ManifestIssues, Runtime, Stage};
+pub use reader::{read_package, PackageReport, ReadError, ReadOptions};
+pub use writer::{pack, PackError, PackReport, PackRequest};

@@ -1,0 +1,292 @@
+//! Checks that a payload is what its runtime needs, by streaming through it once:
+//! podman payloads must be docker-archive or oci-archive tars (their image
+//! references and layers are reported), LXC payloads gzip tarballs with `config` and
+//! `rootfs/` at the top or in one top-level directory. Nothing is extracted.
+
+use crate::limits::{ExpansionGuard, Limits};
+use crate::manifest::Runtime;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Read};
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PayloadKind {
+    DockerArchive,
+    OciArchive,
+    LxcBundle,
+}
+
+impl PayloadKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PayloadKind::DockerArchive => "docker-archive",
+            PayloadKind::OciArchive => "oci-archive",
+            PayloadKind::LxcBundle => "lxc-bundle",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Layer {
+    pub name: String,
+    pub size: u64,
+}
+
+/// What a payload holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PayloadSummary {
+    pub kind: PayloadKind,
+    /// Image references (`RepoTags` or `org.opencontainers.image.ref.name`).
+    pub images: Vec<String>,
+    pub layers: Vec<Layer>,
+    /// For an LXC bundle: the directory holding `config` and `rootfs/` ("" = top).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle_dir: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("{name}: not a docker-archive or oci-archive (no manifest.json, or oci-layout and index.json, at its top level)")]
+    NotAnImageArchive { name: String },
+    #[error("{name}: {file} is not valid JSON of the expected shape: {why}")]
+    BadImageJson { name: String, file: String, why: String },
+    #[error("{name}: {why}")]
+    Unreadable { name: String, why: String },
+    #[error("{name}: an LXC payload must be a .tar.gz file")]
+    LxcName { name: String },
+    #[error("{name}: LXC bundle must hold config and rootfs/ at the top or in one top-level directory")]
+    LxcLayout { name: String },
+    #[error("{name}: more than {max} entries")]
+    TooManyEntries { name: String, max: usize },
+    /// Reading the payload itself failed (the package stream, the disk).
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Reads the whole payload from `input` (to its end, so a hash around `input`
+/// covers every byte) and reports what it is.
+pub fn inspect_payload<R: Read>(
+    runtime: Runtime,
+    name: &str,
+    input: &mut R,
+    limits: &Limits,
+) -> Result<PayloadSummary, PayloadError> {
+    let result = match runtime {
+        Runtime::Podman => inspect_image_archive(name, &mut *input, limits),
+        Runtime::Lxc => {
+            if !name.ends_with(".tar.gz") {
+                return Err(PayloadError::LxcName { name: name.into() });
+            }
+            inspect_lxc_bundle(name, &mut *input, limits)
+        }
+    }?;
+    io::copy(input, &mut io::sink())?;
+    Ok(result)
+}
+
+/// Normalises a tar entry name: no leading `./`, no trailing `/`.
+fn entry_name(raw: &[u8]) -> String {
+    let s = String::from_utf8_lossy(raw);
+    let s = s.trim_start_matches("./");
+    s.trim_end_matches('/').to_string()
+}
+
+/// Small JSON files kept while streaming, to resolve an archive's manifests after.
+const MAX_JSON_FILE: u64 = 1024 * 1024;
+const MAX_JSON_TOTAL: u64 = 16 * 1024 * 1024;
+
+fn unreadable(name: &str, e: io::Error) -> PayloadError {
+    // Errors from the package stream itself stay I/O errors; anything the tar parser
+    // says about the payload's bytes is the payload's fault.
+    if crate::limits::is_source_error(&e) || crate::limits::is_guard_error(&e) {
+        PayloadError::Io(e)
+    } else {
+        PayloadError::Unreadable {
+            name: name.into(),
+            why: format!("not a readable tar archive: {e}"),
+        }
+    }
+}
+
+fn inspect_image_archive<R: Read>(name: &str, input: R, limits: &Limits) -> Result<PayloadSummary, PayloadError> {
+    let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
+    let mut json_files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut json_total = 0u64;
+    let mut archive = tar::Archive::new(input);
+    let entries = archive.entries().map_err(|e| unreadable(name, e))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| unreadable(name, e))?;
+        if sizes.len() >= limits.max_payload_entries {
+            return Err(PayloadError::TooManyEntries {
+                name: name.into(),
+                max: limits.max_payload_entries,
+            });
+        }
+        let path = entry_name(&entry.path_bytes());
+        let size = entry.header().entry_size().map_err(|e| unreadable(name, e))?;
+        let wanted = path == "manifest.json" || path == "index.json" || path == "oci-layout" || path.starts_with("blobs/") || path.ends_with(".json");
+        if wanted && entry.header().entry_type().is_file() && size <= MAX_JSON_FILE && json_total + size <= MAX_JSON_TOTAL {
+            let mut buf = Vec::with_capacity(size as usize);
+            entry.read_to_end(&mut buf).map_err(|e| unreadable(name, e))?;
+            json_total += size;
+            json_files.insert(path.clone(), buf);
+        }
+        sizes.insert(path, size);
+    }
+    let mut input = archive.into_inner();
+    io::copy(&mut input, &mut io::sink()).map_err(|e| unreadable(name, e))?;
+
+    let bad_json = |file: &str, why: &str| PayloadError::BadImageJson {
+        name: name.into(),
+        file: file.into(),
+        why: why.into(),
+    };
+    let parse = |file: &str| -> Result<Value, PayloadError> {
+        let bytes = json_files.get(file).ok_or_else(|| bad_json(file, "missing or too large"))?;
+        serde_json::from_slice(bytes).map_err(|e| bad_json(file, &e.to_string()))
+    };
+
+    if sizes.contains_key("manifest.json") {
+        let manifest = parse("manifest.json")?;
+        let items = manifest.as_array().ok_or_else(|| bad_json("manifest.json", "expected a list of images"))?;
+        let (mut images, mut layers) = (Vec::new(), Vec::new());
+        for item in items {
+            for tag in item.get("RepoTags").and_then(Value::as_array).into_iter().flatten() {
+                images.extend(tag.as_str().map(String::from));
+            }
+            let item_layers = item
+                .get("Layers")
+                .and_then(Value::as_array)
+                .ok_or_else(|| bad_json("manifest.json", "an image without a Layers list"))?;
+            for layer in item_layers {
+                let layer = layer.as_str().ok_or_else(|| bad_json("manifest.json", "a layer name that is not a string"))?;
+                let size = *sizes
+                    .get(&entry_name(layer.as_bytes()))
+                    .ok_or_else(|| bad_json("manifest.json", &format!("layer {layer} is not in the archive")))?;
+                layers.push(Layer { name: layer.into(), size });
+            }
+        }
+        return Ok(PayloadSummary {
+            kind: PayloadKind::DockerArchive,
+            images,
+            layers,
+            bundle_dir: None,
+        });
+    }
+
+    if sizes.contains_key("oci-layout") && sizes.contains_key("index.json") {
+        let index = parse("index.json")?;
+        let (mut images, mut layers) = (Vec::new(), Vec::new());
+        let descriptors = index
+            .get("manifests")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad_json("index.json", "no manifests list"))?;
+        for desc in descriptors {
+            let annotations = desc.get("annotations");
+            for key in ["io.containerd.image.name", "org.opencontainers.image.ref.name"] {
+                if let Some(r) = annotations.and_then(|a| a.get(key)).and_then(Value::as_str) {
+                    images.push(r.to_string());
+                    break;
+                }
+            }
+            let blob = |d: &Value| {
+                d.get("digest")
+                    .and_then(Value::as_str)
+                    .and_then(|d| d.split_once(':'))
+                    .map(|(alg, hex)| format!("blobs/{alg}/{hex}"))
+            };
+            let manifest_path = blob(desc).ok_or_else(|| bad_json("index.json", "a manifest without a digest"))?;
+            let manifest = parse(&manifest_path)?;
+            // An index may point at a nested index (multi-platform); list its layers too.
+            let manifests = match manifest.get("manifests").and_then(Value::as_array) {
+                Some(nested) => nested.iter().filter_map(blob).map(|p| parse(&p)).collect::<Result<Vec<_>, _>>()?,
+                None => vec![manifest],
+            };
+            for m in manifests {
+                for layer in m.get("layers").and_then(Value::as_array).into_iter().flatten() {
+                    let path = blob(layer).ok_or_else(|| bad_json(&manifest_path, "a layer without a digest"))?;
+                    let size = *sizes
+                        .get(&path)
+                        .ok_or_else(|| bad_json(&manifest_path, &format!("layer {path} is not in the archive")))?;
+                    layers.push(Layer { name: path, size });
+                }
+            }
+        }
+        return Ok(PayloadSummary {
+            kind: PayloadKind::OciArchive,
+            images,
+            layers,
+            bundle_dir: None,
+        });
+    }
+    Err(PayloadError::NotAnImageArchive { name: name.into() })
+}
+
+fn inspect_lxc_bundle<R: Read>(name: &str, input: &mut R, limits: &Limits) -> Result<PayloadSummary, PayloadError> {
+    let counted = crate::limits::CountingReader::new(&mut *input);
+    let compressed = counted.counter();
+    let decoder = ExpansionGuard::new(
+        flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(256 * 1024, counted)),
+        compressed,
+        limits.max_expansion_ratio,
+    );
+    let mut archive = tar::Archive::new(decoder);
+    let mut files: BTreeSet<String> = BTreeSet::new();
+    let mut dirs: BTreeSet<String> = BTreeSet::new();
+    let mut top_dirs: BTreeSet<String> = BTreeSet::new();
+    let mut count = 0usize;
+    let entries = archive.entries().map_err(|e| unreadable(name, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| unreadable(name, e))?;
+        count += 1;
+        if count > limits.max_payload_entries {
+            return Err(PayloadError::TooManyEntries {
+                name: name.into(),
+                max: limits.max_payload_entries,
+            });
+        }
+        let path = entry_name(&entry.path_bytes());
+        if path.is_empty() {
+            continue;
+        }
+        let mut parts = path.splitn(2, '/');
+        let first = parts.next().unwrap_or_default().to_string();
+        if parts.next().is_some() || entry.header().entry_type().is_dir() {
+            top_dirs.insert(first);
+        }
+        // Every ancestor of an entry counts as a directory, whether or not the tar
+        // has an entry of its own for it.
+        let mut prefix = path.as_str();
+        while let Some((parent, _)) = prefix.rsplit_once('/') {
+            dirs.insert(parent.to_string());
+            prefix = parent;
+        }
+        if entry.header().entry_type().is_dir() {
+            dirs.insert(path);
+        } else if entry.header().entry_type().is_file() {
+            files.insert(path);
+        }
+    }
+    let mut inner = archive.into_inner();
+    io::copy(&mut inner, &mut io::sink()).map_err(|e| unreadable(name, e))?;
+
+    let has_bundle = |prefix: &str| files.contains(&format!("{prefix}config")) && dirs.contains(&format!("{prefix}rootfs"));
+    let bundle_dir = if has_bundle("") {
+        Some(String::new())
+    } else if top_dirs.len() == 1 {
+        let dir = top_dirs.iter().next().expect("one").clone();
+        has_bundle(&format!("{dir}/")).then_some(dir)
+    } else {
+        None
+    };
+    match bundle_dir {
+        Some(dir) => Ok(PayloadSummary {
+            kind: PayloadKind::LxcBundle,
+            images: vec![],
+            layers: vec![],
+            bundle_dir: Some(dir),
+        }),
+        None => Err(PayloadError::LxcLayout { name: name.into() }),
+    }
+}

@@ -1,0 +1,498 @@
+//! The streaming package reader: one pass, entry by entry, nothing written.
+//!
+//! Decompression runs on its own thread, ahead of the tar parsing and hashing, so
+//! the two halves of the work use two cores. Every check that can be made early is
+//! (sizes against the manifest, entry types, names, limits); checks that need data
+//! from later entries (a payload before its manifest) run at the end, so entry order
+//! does not matter for correctness.
+
+use crate::compress::Compression;
+use crate::limits::{is_guard_error, is_source_error, CountingReader, ExpansionGuard, Limits};
+use crate::manifest::{Manifest, Runtime, Stage};
+use crate::pipe::HashingReader;
+use crate::payload::{inspect_payload, PayloadError, PayloadSummary};
+use crate::sign::{check_signature, SignatureStatus};
+use ed25519_dalek::VerifyingKey;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io::{self, BufRead, Read};
+use crate::pipe::read_ahead;
+
+pub const SUMS_PATH: &str = "checksums/sha256sums.txt";
+pub const SIG_PATH: &str = "checksums/sha256sums.txt.sig";
+pub const MANIFEST_PATH: &str = "manifest.json";
+
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Keys whose signature is required; empty means signatures are optional (but a
+    /// signature present must still be valid).
+    pub trusted_keys: Vec<VerifyingKey>,
+    pub limits: Limits,
+    /// The package's size on disk when known: lets absurd entry sizes be refused at
+    /// their header, before anything is decompressed.
+    pub compressed_len: Option<u64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileInfo {
+    pub name: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PayloadInfo {
+    pub name: String,
+    pub size: u64,
+    pub digest: String,
+    #[serde(flatten)]
+    pub summary: PayloadSummary,
+}
+
+/// Everything a valid package holds, as `inspect` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PackageReport {
+    pub package_id: String,
+    pub version: String,
+    pub runtime: String,
+    pub compression: Compression,
+    pub compressed_bytes: u64,
+    pub manifest: serde_json::Value,
+    pub payload: PayloadInfo,
+    pub metadata: Vec<FileInfo>,
+    pub signature: SignatureStatus,
+    /// Entry names in archive order.
+    pub entries: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// The reasons a package is invalid, one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems(pub Vec<String>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("\n"))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The package is malformed, tampered with or violates a rule (exit code 2).
+    #[error("{0}")]
+    Invalid(Problems),
+    /// The package could not be read (exit code 1).
+    #[error("cannot read the package")]
+    Io(#[source] io::Error),
+}
+
+impl ReadError {
+    fn invalid(msg: impl Into<String>) -> Self {
+        ReadError::Invalid(Problems(vec![msg.into()]))
+    }
+
+    /// Sorts an I/O error met while reading into "the disk failed" and "the bytes are bad".
+    fn classify(e: io::Error, what: &str) -> Self {
+        if is_source_error(&e) {
+            ReadError::Io(e)
+        } else if is_guard_error(&e) {
+            ReadError::invalid(format!("{what}: {}", innermost(&e)))
+        } else {
+            ReadError::invalid(format!("{what}: corrupt or truncated package ({})", innermost(&e)))
+        }
+    }
+}
+
+fn innermost(e: &io::Error) -> String {
+    // tar wraps errors in context of its own; the innermost message is the useful one.
+    let mut msg = e.to_string();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|i| i as _);
+    while let Some(err) = cur {
+        msg = err.to_string();
+        cur = err.source();
+    }
+    msg
+}
+
+
+/// Checks an entry name: UTF-8, relative, no `..`. Returns it without `./` and `/`.
+fn checked_name(raw: &[u8]) -> Result<String, String> {
+    let name = std::str::from_utf8(raw)
+        .map_err(|_| format!("entry {:?}: name is not UTF-8", String::from_utf8_lossy(raw)))?;
+    if name.starts_with('/') {
+        return Err(format!("entry {name}: absolute paths are not allowed"));
+    }
+    if name.split('/').any(|c| c == "..") {
+        return Err(format!("entry {name}: '..' in paths is not allowed"));
+    }
+    if name.contains('\0') || name.chars().any(char::is_control) {
+        return Err(format!("entry {name:?}: control characters in names are not allowed"));
+    }
+    let trimmed = name.trim_start_matches("./").trim_end_matches('/');
+    if trimmed.is_empty() || trimmed.split('/').any(|c| c.is_empty() || c == ".") {
+        return Err(format!("entry {name:?}: empty or '.' path components are not allowed"));
+    }
+    Ok(trimmed.to_string())
+}
+
+fn read_small<R: Read>(entry: &mut R, size: u64, limit: u64, name: &str) -> Result<Vec<u8>, ReadError> {
+    if size > limit {
+        return Err(ReadError::invalid(format!("{name} is {size} bytes, more than the limit of {limit}")));
+    }
+    let mut buf = Vec::with_capacity(size as usize);
+    entry
+        .take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| ReadError::classify(e, name))?;
+    Ok(buf)
+}
+
+struct State {
+    problems: Vec<String>,
+    seen: BTreeSet<String>,
+    order: Vec<String>,
+    sums: Option<Vec<u8>>,
+    sig: Option<Vec<u8>>,
+    manifest_bytes: Option<Vec<u8>>,
+    manifest: Option<Manifest>,
+    payload: Option<PayloadInfo>,
+    /// SHA-256 of every regular file, to check whatever the sums file lists.
+    hashes: BTreeMap<String, String>,
+    metadata: Vec<FileInfo>,
+    metadata_total: u64,
+}
+
+/// Reads and verifies a package in one pass. Returns its report, or every problem
+/// found.
+pub fn read_package<R: Read + Send + 'static>(input: R, opts: &ReadOptions) -> Result<PackageReport, ReadError> {
+    let limits = &opts.limits;
+    let counted = CountingReader::source(input);
+    let compressed = counted.counter();
+    let mut src = io::BufReader::with_capacity(256 * 1024, counted);
+    let magic = src.fill_buf().map_err(ReadError::Io)?;
+    let compression = match Compression::sniff(magic) {
+        Some(c) => c,
+        None if magic.is_empty() => return Err(ReadError::invalid("empty file: not a package")),
+        None => return Err(ReadError::invalid("not a package: neither a gzip nor a zstd stream")),
+    };
+    let decoder: Box<dyn Read + Send> = match compression {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(src)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(src).map_err(ReadError::Io)?),
+    };
+    let guarded = ExpansionGuard::new(decoder, compressed.clone(), limits.max_expansion_ratio)
+        .with_allowance(limits.expansion_allowance);
+    let mut archive = tar::Archive::new(read_ahead(Box::new(guarded)));
+
+    let mut st = State {
+        problems: Vec::new(),
+        seen: BTreeSet::new(),
+        order: Vec::new(),
+        sums: None,
+        sig: None,
+        manifest_bytes: None,
+        manifest: None,
+        payload: None,
+        hashes: BTreeMap::new(),
+        metadata: Vec::new(),
+        metadata_total: 0,
+    };
+    let entries = archive.entries().map_err(|e| ReadError::classify(e, "package"))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| ReadError::classify(e, "package"))?;
+        read_entry(&mut entry, &mut st, opts)?;
+    }
+    // After the end-of-archive marker only zero padding may follow.
+    let mut rest = archive.into_inner();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match rest.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) if buf[..n].iter().all(|&b| b == 0) => {}
+            Ok(_) => {
+                st.problems.push("data after the end of the tar archive".into());
+                break;
+            }
+            Err(e) => return Err(ReadError::classify(e, "package")),
+        }
+    }
+    finish(st, compression, compressed.load(std::sync::atomic::Ordering::Relaxed), opts)
+}
+
+fn read_entry<R: Read>(entry: &mut tar::Entry<R>, st: &mut State, opts: &ReadOptions) -> Result<(), ReadError> {
+    let limits = &opts.limits;
+    let name = match checked_name(&entry.path_bytes()) {
+        Ok(n) => n,
+        Err(p) => {
+            st.problems.push(p);
+            return Ok(());
+        }
+    };
+    let kind = entry.header().entry_type();
+    let size = entry.header().entry_size().map_err(|e| ReadError::classify(e, &name))?;
+    if kind.is_symlink() || kind.is_hard_link() {
+        let target = entry
+            .link_name_bytes()
+            .map(|t| String::from_utf8_lossy(&t).into_owned())
+            .unwrap_or_default();
+        let what = if kind.is_symlink() { "symbolic" } else { "hard" };
+        st.problems.push(format!("entry {name}: {what} links are not allowed (-> {target})"));
+        return Ok(());
+    }
+    if !(kind.is_file() || kind.is_dir() || kind == tar::EntryType::Continuous) {
+        let what = match kind {
+            tar::EntryType::Char | tar::EntryType::Block => "device nodes are",
+            tar::EntryType::Fifo => "FIFOs are",
+            _ => "this entry type is",
+        };
+        st.problems.push(format!("entry {name}: {what} not allowed (type {:?})", kind.as_byte() as char));
+        return Ok(());
+    }
+    if !st.seen.insert(name.clone()) {
+        st.problems.push(format!("entry {name} appears twice"));
+        return Ok(());
+    }
+    st.order.push(name.clone());
+    if kind.is_dir() {
+        if !matches!(name.as_str(), "checksums" | "metadata" | "payload") && !name.starts_with("metadata/") {
+            st.problems.push(format!("unexpected entry {name}/ (a package holds checksums/, manifest.json, metadata/ and payload/)"));
+        }
+        return Ok(());
+    }
+    if let Some(total) = opts.compressed_len {
+        if size > limits.max_expanded(total) {
+            return Err(ReadError::invalid(format!(
+                "entry {name} claims {size} bytes, impossible for a package of {total} bytes (decompression bomb; limit {}x)",
+                limits.max_expansion_ratio
+            )));
+        }
+    }
+    match name.as_str() {
+        SUMS_PATH => st.sums = Some(read_small(entry, size, limits.max_checksums_bytes, &name)?),
+        SIG_PATH => st.sig = Some(read_small(entry, size, limits.max_signature_bytes, &name)?),
+        MANIFEST_PATH => {
+            let bytes = read_small(entry, size, limits.max_manifest_bytes, &name)?;
+            match Manifest::parse(&bytes, Stage::Packaged) {
+                Ok(m) => st.manifest = Some(m),
+                Err(issues) => st.problems.extend(issues.0.iter().map(|i| format!("manifest.json: {}", i.to_string().trim_start_matches("manifest: ")))),
+            }
+            st.hashes.insert(name.clone(), hex::encode(Sha256::digest(&bytes)));
+            st.manifest_bytes = Some(bytes);
+        }
+        n if n.starts_with("metadata/") => {
+            st.metadata_total += size;
+            if st.metadata.len() >= limits.max_metadata_files || st.metadata_total > limits.max_metadata_total_bytes {
+                return Err(ReadError::invalid(format!(
+                    "metadata/ holds more than {} files or {} bytes",
+                    limits.max_metadata_files, limits.max_metadata_total_bytes
+                )));
+            }
+            let bytes = read_small(entry, size, limits.max_metadata_file_bytes, &name)?;
+            st.hashes.insert(name.clone(), hex::encode(Sha256::digest(&bytes)));
+            st.metadata.push(FileInfo { name, size });
+        }
+        n if n.starts_with("payload/") && !n["payload/".len()..].contains('/') => {
+            read_payload(entry, st, &name, size, limits)?;
+        }
+        _ => st.problems.push(format!(
+            "unexpected entry {name} (a package holds checksums/, manifest.json, metadata/ and payload/)"
+        )),
+    }
+    Ok(())
+}
+
+fn read_payload<R: Read>(entry: &mut R, st: &mut State, name: &str, size: u64, limits: &Limits) -> Result<(), ReadError> {
+    if let Some(first) = &st.payload {
+        return Err(ReadError::invalid(format!("two payloads: payload/{} and {name}", first.name)));
+    }
+    if let Some(expected) = st.manifest.as_ref().and_then(|m| m.size_bytes) {
+        if expected != size {
+            return Err(ReadError::invalid(format!(
+                "size mismatch: manifest.json says {expected} bytes, {name} has {size}"
+            )));
+        }
+    }
+    let file_name = &name["payload/".len()..];
+    let runtime = match st.manifest.as_ref().map(|m| m.runtime) {
+        Some(rt) => rt,
+        // Payload before manifest: its name tells the kind; finish() checks they agree.
+        None if file_name == "image.tar" => Runtime::Podman,
+        None if file_name.ends_with(".tar.gz") => Runtime::Lxc,
+        None => return Err(ReadError::invalid(format!("{name}: neither image.tar nor an LXC .tar.gz bundle"))),
+    };
+    let mut hashing = HashingReader::new(entry);
+    let summary = match inspect_payload(runtime, name, &mut hashing, limits) {
+        Ok(s) => s,
+        Err(PayloadError::Io(e)) => return Err(ReadError::classify(e, name)),
+        Err(e) => return Err(ReadError::invalid(e.to_string())),
+    };
+    let (digest, len) = hashing.finish();
+    st.hashes.insert(name.to_string(), digest.clone());
+    st.payload = Some(PayloadInfo {
+        name: file_name.to_string(),
+        size: len,
+        digest: format!("sha256:{digest}"),
+        summary,
+    });
+    Ok(())
+}
+
+/// Parses sha256sum lines: `<hex>  <path>` (text mode) or `<hex> *<path>` (binary).
+fn parse_sums(text: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let text = std::str::from_utf8(text).map_err(|_| format!("{SUMS_PATH}: not UTF-8"))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed = line.split_once(' ').and_then(|(hex, rest)| {
+            let path = rest.strip_prefix(' ').or_else(|| rest.strip_prefix('*'))?;
+            let ok = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+            ok.then(|| (hex.to_ascii_lowercase(), path.trim_start_matches("./").to_string()))
+        });
+        match parsed {
+            Some(p) => out.push(p),
+            None => return Err(format!("{SUMS_PATH} line {}: not '<sha256>  <path>'", i + 1)),
+        }
+    }
+    Ok(out)
+}
+
+fn finish(mut st: State, compression: Compression, compressed_bytes: u64, opts: &ReadOptions) -> Result<PackageReport, ReadError> {
+    let p = &mut st.problems;
+    if st.manifest_bytes.is_none() {
+        p.push(format!("{MANIFEST_PATH} is missing"));
+    }
+    if st.sums.is_none() {
+        p.push(format!("{SUMS_PATH} is missing"));
+    }
+    if st.payload.is_none() {
+        p.push("payload/ holds no payload file".into());
+    }
+    if let Some(sums) = &st.sums {
+        match parse_sums(sums) {
+            Err(e) => p.push(e),
+            Ok(lines) => {
+                for (hex, path) in &lines {
+                    match st.hashes.get(path) {
+                        None => p.push(format!("{SUMS_PATH} lists {path}, which is not in the package")),
+                        Some(actual) if actual != hex => p.push(format!(
+                            "checksum mismatch for {path}: {SUMS_PATH} says {hex}, the file is {actual}"
+                        )),
+                        Some(_) => {}
+                    }
+                }
+                if let Some(payload) = &st.payload {
+                    let path = format!("payload/{}", payload.name);
+                    if !lines.iter().any(|(_, l)| *l == path) {
+                        p.push(format!("{SUMS_PATH} does not list the payload {path}"));
+                    }
+                }
+            }
+        }
+    }
+    if let (Some(m), Some(payload)) = (&st.manifest, &st.payload) {
+        if m.size_bytes != Some(payload.size) {
+            p.push(format!(
+                "size mismatch: manifest.json says {} bytes, payload/{} has {}",
+                m.size_bytes.unwrap_or_default(),
+                payload.name,
+                payload.size
+            ));
+        }
+        if m.digest.as_deref() != Some(payload.digest.as_str()) {
+            p.push(format!(
+                "digest mismatch: manifest.json says {}, payload/{} is {}",
+                m.digest.as_deref().unwrap_or_default(),
+                payload.name,
+                payload.digest
+            ));
+        }
+        let name_ok = match m.runtime {
+            Runtime::Podman => payload.name == "image.tar",
+            Runtime::Lxc => payload.name.ends_with(".tar.gz"),
+        };
+        if !name_ok {
+            p.push(format!(
+                "payload/{}: runtime {} needs {}",
+                payload.name,
+                m.runtime,
+                if m.runtime == Runtime::Podman { "payload/image.tar" } else { "a .tar.gz bundle" }
+            ));
+        }
+    }
+    if let Some(m) = &st.manifest {
+        let declared = m.compression.as_deref().unwrap_or("gzip");
+        if declared != compression.as_str() {
+            p.push(format!(
+                "manifest.json declares package_compression {declared}, but the package is {}",
+                compression.as_str()
+            ));
+        }
+    }
+    let signature = match (&st.sig, &st.sums, &st.manifest_bytes) {
+        (None, _, _) => SignatureStatus::Unsigned,
+        (Some(sig), Some(sums), Some(manifest)) => match check_signature(sig, sums, manifest, &opts.trusted_keys) {
+            Ok(s) => s,
+            Err(e) => {
+                p.push(e.to_string());
+                SignatureStatus::Unsigned
+            }
+        },
+        (Some(_), _, _) => SignatureStatus::Unsigned, // missing files already reported
+    };
+    if !opts.trusted_keys.is_empty() && p.is_empty() {
+        match &signature {
+            SignatureStatus::Unsigned => p.push("unsigned package, but a signature by a trusted key is required".into()),
+            SignatureStatus::Valid { trusted: false, key_id } => {
+                p.push(format!("signed by key {key_id}, which is not among the trusted keys"))
+            }
+            SignatureStatus::Valid { trusted: true, .. } => {}
+        }
+    }
+    if !st.problems.is_empty() {
+        return Err(ReadError::Invalid(Problems(st.problems)));
+    }
+    let manifest = st.manifest.expect("checked");
+    let mut warnings = Vec::new();
+    if !manifest.unknown_keys.is_empty() {
+        warnings.push(format!("manifest.json: unknown keys kept as they are: {}", manifest.unknown_keys.join(", ")));
+    }
+    Ok(PackageReport {
+        package_id: manifest.id().to_string(),
+        version: manifest.version.clone(),
+        runtime: manifest.runtime.to_string(),
+        compression,
+        compressed_bytes,
+        manifest: serde_json::Value::Object(manifest.json),
+        payload: st.payload.expect("checked"),
+        metadata: st.metadata,
+        signature,
+        entries: st.order,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert_eq!(checked_name(b"./payload/image.tar").unwrap(), "payload/image.tar");
+        assert_eq!(checked_name(b"checksums/").unwrap(), "checksums");
+        assert!(checked_name(b"/etc/passwd").is_err());
+        assert!(checked_name(b"payload/../../x").is_err());
+        assert!(checked_name(b"a//b").is_err());
+        assert!(checked_name(b"\xff\xfe").is_err());
+    }
+
+    #[test]
+    fn sums_lines_in_both_modes() {
+        let h = "a".repeat(64);
+        let text = format!("{h}  payload/image.tar\n{h} *metadata/README.txt\n");
+        let lines = parse_sums(text.as_bytes()).unwrap();
+        assert_eq!(lines[0].1, "payload/image.tar");
+        assert_eq!(lines[1].1, "metadata/README.txt");
+        assert!(parse_sums(b"nonsense\n").is_err());
+    }
+}
