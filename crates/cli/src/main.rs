@@ -1,1 +1,37 @@
-fn main(){}
+//! `berth`: the build-host tool. Argument parsing and output only; the work is in
+//! the library crates.
+
+mod cmd;
+mod exit;
+
+use clap::{Parser, Subcommand};
+
+/// Build, pack, inspect, verify and sign container packages for embedded devices.
+///
+/// Packages are DCP-compatible gzip tarballs (checksums/, manifest.json, metadata/,
+/// payload/) that Digi's tools and berth both read.
+#[derive(Parser)]
+#[command(name = "berth", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Pack(cmd::pack::PackArgs),
+    Inspect(cmd::check::InspectArgs),
+    Verify(cmd::check::VerifyArgs),
+    Keygen(cmd::keygen::KeygenArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Pack(args) => cmd::pack::run(args),
+        Command::Inspect(args) => cmd::check::inspect(args),
+        Command::Verify(args) => cmd::check::verify(args),
+        Command::Keygen(args) => cmd::keygen::run(args),
+    };
+    exit::finish(result)
+}

@@ -112,7 +112,7 @@ pub fn generate_key_pair(base: &Path) -> Result<GeneratedKey, KeyError> {
         }
     }
     write_new(&secret, &format!("{SECRET_HEADER}\n{}\n", B64.encode(seed)), 0o600)?;
-    let public_text = format!("{PUBLIC_HEADER}\n{}\n", B64.encode(key.verifying_key().as_bytes()));
+    let public_text = public_key_text(&key.verifying_key());
     if let Err(e) = write_new(&public, &public_text, 0o644) {
         let _ = std::fs::remove_file(&secret);
         return Err(e);
@@ -140,6 +140,11 @@ fn write_new(path: &Path, content: &str, mode: u32) -> Result<(), KeyError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// The content of a public key file.
+pub fn public_key_text(key: &VerifyingKey) -> String {
+    format!("{PUBLIC_HEADER}\n{}\n", B64.encode(key.as_bytes()))
 }
 
 /// The message a package signature signs.

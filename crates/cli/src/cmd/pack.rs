@@ -1,0 +1,138 @@
+use crate::exit::{chain, print, print_json, Failure};
+use berth_package::sign::read_signing_key;
+use berth_package::{pack, Compression, Limits, PackError, PackRequest};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CompressionArg {
+    /// The DCP default; every reader understands it.
+    Gzip,
+    /// berth's extension: faster, smaller; needs berth (or zstd-aware tools) to read.
+    Zstd,
+}
+
+/// Write a package from a manifest and a payload.
+///
+/// The payload is an image archive for podman (`podman save` docker-archive or
+/// oci-archive; stored as payload/image.tar) or an LXC bundle .tar.gz with config and
+/// rootfs/ (stored under its own name). The manifest is validated, every problem is
+/// reported, and the payload is checked while it is streamed, once, into the package.
+/// Prints the package's absolute path.
+///
+/// Set SOURCE_DATE_EPOCH for a reproducible package: the same inputs then give a
+/// byte-identical file.
+#[derive(clap::Args)]
+pub struct PackArgs {
+    /// The package manifest (JSON).
+    #[arg(long, value_name = "FILE")]
+    manifest: PathBuf,
+    /// The payload: image.tar (podman) or BUNDLE.tar.gz (lxc).
+    #[arg(long, value_name = "FILE")]
+    payload: PathBuf,
+    /// Where to write the package (created if missing).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    output_dir: PathBuf,
+    /// metadata/README.txt (default: a summary of the package).
+    #[arg(long, value_name = "FILE")]
+    readme: Option<PathBuf>,
+    /// metadata/changelog.txt (default: a one-line note).
+    #[arg(long, value_name = "FILE")]
+    changelog: Option<PathBuf>,
+    /// Sign with this secret key (from `berth keygen`).
+    #[arg(long, value_name = "KEY")]
+    sign: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "gzip")]
+    compression: CompressionArg,
+    /// Compression level: gzip 1-9 (default 6), zstd 1-19 (default 3).
+    #[arg(long, value_name = "N")]
+    level: Option<u32>,
+    /// Compression threads (default: one per CPU). The output does not depend on it.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `created_at` in ms: SOURCE_DATE_EPOCH when set, else now.
+fn created_at_ms() -> Result<u64, Failure> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .and_then(|s| s.checked_mul(1000))
+            .ok_or_else(|| Failure::bad_input(format!("SOURCE_DATE_EPOCH must be whole seconds since 1970, got {v:?}"))),
+        Err(_) => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)),
+    }
+}
+
+pub fn run(args: PackArgs) -> Result<(), Failure> {
+    let compression = match args.compression {
+        CompressionArg::Gzip => Compression::Gzip,
+        CompressionArg::Zstd => Compression::Zstd,
+    };
+    let level = args.level.unwrap_or(compression.default_level());
+    if !compression.level_range().contains(&level) {
+        let r = compression.level_range();
+        return Err(Failure::bad_input(format!(
+            "--level must be {}-{} for {}, got {level}",
+            r.start(),
+            r.end(),
+            compression.as_str()
+        )));
+    }
+    let signing_key = match &args.sign {
+        Some(path) => Some(read_signing_key(path).map_err(|e| Failure::bad_input(chain(&e)))?),
+        None => None,
+    };
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let req = PackRequest {
+        manifest: args.manifest,
+        payload: args.payload,
+        output_dir: args.output_dir,
+        readme: args.readme,
+        changelog: args.changelog,
+        signing_key,
+        compression,
+        level,
+        threads,
+        created_at_ms: created_at_ms()?,
+        limits: Limits::default(),
+    };
+
+    let bar = if std::io::stderr().is_terminal() && !args.json {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} packing {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .expect("template"),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let result = pack(&req, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    let report = result.map_err(|e| match &e {
+        PackError::Manifest(issues) => Failure::bad_input_lines(&issues.to_string()),
+        e if e.is_bad_input() => Failure::bad_input(chain(e)),
+        e => Failure::failed(chain(e)),
+    })?;
+    for w in &report.warnings {
+        eprintln!("berth: warning: {w}");
+    }
+    if args.json {
+        return print_json(&report);
+    }
+    print(&format!("{}\n", report.path.display()))
+}

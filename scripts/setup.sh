@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs and configures what berth's demo, tests and benchmarks need on Debian 12.
+# Idempotent, and quiet when there is nothing to do. Run as root.
+set -euo pipefail
+
+packages=(podman runc skopeo umoci lxc docker-registry zstd busybox-static pigz
+          python3 ca-certificates curl)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: run as root (it installs packages with apt-get)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# podman on these hosts (see shared/HOST-NOTES.md): crun cannot run with hybrid
+# cgroups, so select runc; and keep ulimits at what conmon may set.
+conf=/etc/containers/containers.conf
+want='# berth: written by scripts/setup.sh
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=4000:4000"]
+
+[engine]
+runtime = "runc"'
+if [ ! -f "$conf" ] || ! grep -q '^# berth: written by scripts/setup.sh' "$conf"; then
+  mkdir -p /etc/containers
+  [ -f "$conf" ] && cp "$conf" "$conf.before-berth"
+  printf '%s\n' "$want" > "$conf"
+  echo "setup.sh: configured podman ($conf)"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup.sh: cargo is missing: install the Rust toolchain (rustup) first" >&2
+  exit 1
+fi
