@@ -158,13 +158,12 @@ impl<W: Write> ParallelGzip<W> {
                 let job_rx = Arc::clone(&job_rx);
                 let done_tx = done_tx.clone();
                 std::thread::spawn(move || {
-                    let mut z = Compress::new(flate2::Compression::new(level), false);
                     loop {
                         let job = match job_rx.lock().expect("job queue").recv() {
                             Ok(job) => job,
                             Err(_) => return,
                         };
-                        let result = deflate_block(&mut z, &job);
+                        let result = deflate_block(level, &job);
                         if done_tx.send((job.index, result)).is_err() {
                             return;
                         }
@@ -247,8 +246,11 @@ impl<W: Write> ParallelGzip<W> {
     }
 }
 
-fn deflate_block(z: &mut Compress, job: &Job) -> io::Result<Vec<u8>> {
-    z.reset();
+fn deflate_block(level: u32, job: &Job) -> io::Result<Vec<u8>> {
+    // A fresh stream per block: a reset stream reused across blocks was seen to give
+    // output that depends on which blocks a worker handled before (zlib-rs), which
+    // would make the package depend on the thread count.
+    let z = &mut Compress::new(flate2::Compression::new(level), false);
     if let Some(dict) = &job.dict {
         let tail = &dict[dict.len().saturating_sub(DICT)..];
         z.set_dictionary(tail).map_err(io::Error::other)?;

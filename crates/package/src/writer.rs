@@ -237,6 +237,11 @@ pub fn pack(req: &PackRequest, progress: &mut dyn FnMut(u64, u64)) -> Result<Pac
     assert_eq!(head.len() as u64, head_len, "package head changed length");
     tmp.as_file().write_all_at(&head, 0).map_err(out_err)?;
     let package_bytes = tmp.as_file().metadata().map_err(out_err)?.len();
+    // tempfile creates 0600; a package is meant to be shared.
+    use std::os::unix::fs::PermissionsExt;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(out_err)?;
     tmp.as_file().sync_all().map_err(out_err)?;
     tmp.persist(&final_path).map_err(|e| out_err(e.error))?;
     File::open(&output_dir).and_then(|d| d.sync_all()).map_err(out_err)?;

@@ -1,0 +1,5 @@
+//! Integration tests of the package format, built as one binary.
+
+mod hostile;
+mod props;
+mod roundtrip;

@@ -1,0 +1,209 @@
+//! pack → read: layout, both manifest generations, both compressions, LXC, signing,
+//! reproducibility, and failures that leave nothing behind.
+
+use berth_package::sign::{SignatureStatus};
+use berth_package::testkit::{docker_archive, lxc_bundle, source_manifest, test_key};
+use berth_package::{pack, read_package, Compression, Limits, PackError, PackRequest, ReadOptions};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Fixture { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn request(&self, manifest: &Value, payload_name: &str, payload: &[u8]) -> PackRequest {
+        PackRequest {
+            manifest: self.write("manifest.json", &serde_json::to_vec(manifest).unwrap()),
+            payload: self.write(payload_name, payload),
+            output_dir: self.dir.path().join("out"),
+            readme: None,
+            changelog: None,
+            signing_key: None,
+            compression: Compression::Gzip,
+            level: 6,
+            threads: 2,
+            created_at_ms: 1_700_000_000_000,
+            limits: Limits::default(),
+        }
+    }
+
+    fn out_files(&self) -> Vec<String> {
+        match std::fs::read_dir(self.dir.path().join("out")) {
+            Ok(rd) => rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+            Err(_) => vec![],
+        }
+    }
+}
+
+fn image() -> Vec<u8> {
+    // Big enough to span several parallel-compression blocks.
+    let big: Vec<u8> = (0..3_000_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+    docker_archive("localhost/demo:1", &[("bin/hello", b"hello"), ("lib/big", &big)])
+}
+
+fn read(path: &Path, opts: &ReadOptions) -> berth_package::PackageReport {
+    read_package(std::fs::File::open(path).unwrap(), opts).unwrap()
+}
+
+#[test]
+fn podman_package_has_the_dcp_layout_and_reads_back() {
+    let f = Fixture::new();
+    let payload = image();
+    let report = pack(&f.request(&source_manifest("podman"), "image.tar", &payload), &mut |_, _| {}).unwrap();
+    assert_eq!(report.path.file_name().unwrap(), "demo-podman-ccmp25-dvk.tar.gz");
+    assert!(report.path.is_absolute());
+    let read = read(&report.path, &ReadOptions::default());
+    assert_eq!(
+        read.entries,
+        [
+            "checksums",
+            "checksums/sha256sums.txt",
+            "manifest.json",
+            "metadata",
+            "metadata/README.txt",
+            "metadata/changelog.txt",
+            "payload",
+            "payload/image.tar"
+        ]
+    );
+    let m = &read.manifest;
+    assert_eq!(m["artifact_type"], "podman-image-tar");
+    assert_eq!(m["created_at"], "2023-11-14T22:13:20.000Z");
+    assert_eq!(m["size_bytes"], payload.len() as u64);
+    use sha2::Digest;
+    let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&payload)));
+    assert_eq!(m["digest"], digest.as_str());
+    assert_eq!(read.payload.digest, digest);
+    assert_eq!(read.payload.summary.images, ["localhost/demo:1"]);
+    assert_eq!(read.payload.summary.layers.len(), 1);
+    assert_eq!(read.signature, SignatureStatus::Unsigned);
+}
+
+#[test]
+fn same_inputs_give_a_byte_identical_package_whatever_the_thread_count() {
+    let f = Fixture::new();
+    let payload = image();
+    let mut req = f.request(&source_manifest("podman"), "image.tar", &payload);
+    let first = std::fs::read(pack(&req, &mut |_, _| {}).unwrap().path).unwrap();
+    req.threads = 1;
+    let second = std::fs::read(pack(&req, &mut |_, _| {}).unwrap().path).unwrap();
+    let diff = first.iter().zip(&second).position(|(a, b)| a != b);
+    assert!(first == second, "differ at {diff:?} of {} / {}", first.len(), second.len());
+    req.created_at_ms += 1000;
+    let third = std::fs::read(pack(&req, &mut |_, _| {}).unwrap().path).unwrap();
+    assert_ne!(first, third, "created_at must show in the package");
+}
+
+#[test]
+fn new_generation_manifest_derives_package_id_from_name() {
+    let f = Fixture::new();
+    let mut m = source_manifest("podman");
+    m.as_object_mut().unwrap().remove("package_id");
+    m["name"] = "flutter-demo".into();
+    let report = pack(&f.request(&m, "image.tar", &image()), &mut |_, _| {}).unwrap();
+    assert_eq!(report.package_id, "flutter-demo-loyw3v28");
+    let read = read(&report.path, &ReadOptions::default());
+    assert_eq!(read.manifest["package_id"], "flutter-demo-loyw3v28");
+    assert_eq!(read.manifest["name"], "flutter-demo");
+}
+
+#[test]
+fn zstd_package_is_declared_and_reads_back() {
+    let f = Fixture::new();
+    let mut req = f.request(&source_manifest("podman"), "image.tar", &image());
+    req.compression = Compression::Zstd;
+    req.level = 3;
+    let report = pack(&req, &mut |_, _| {}).unwrap();
+    assert!(report.path.to_str().unwrap().ends_with("-podman-ccmp25-dvk.tar.zst"));
+    let read = read(&report.path, &ReadOptions::default());
+    assert_eq!(read.compression, Compression::Zstd);
+    assert_eq!(read.manifest["package_compression"], "zstd");
+}
+
+#[test]
+fn lxc_bundle_keeps_its_name_and_is_checked() {
+    for dir in [None, Some("webkit-example")] {
+        let f = Fixture::new();
+        let report = pack(&f.request(&source_manifest("lxc"), "webkit-example.tar.gz", &lxc_bundle(dir)), &mut |_, _| {}).unwrap();
+        let read = read(&report.path, &ReadOptions::default());
+        assert_eq!(read.payload.name, "webkit-example.tar.gz");
+        assert_eq!(read.manifest["artifact_type"], "lxc-bundle");
+        assert_eq!(read.payload.summary.bundle_dir.as_deref(), Some(dir.unwrap_or("")));
+    }
+}
+
+#[test]
+fn signed_package_verifies_against_its_key_only() {
+    let f = Fixture::new();
+    let mut req = f.request(&source_manifest("podman"), "image.tar", &image());
+    req.signing_key = Some(test_key(7));
+    let report = pack(&req, &mut |_, _| {}).unwrap();
+    let trusted = ReadOptions {
+        trusted_keys: vec![test_key(7).verifying_key()],
+        ..Default::default()
+    };
+    assert!(matches!(read(&report.path, &trusted).signature, SignatureStatus::Valid { trusted: true, .. }));
+    let other = ReadOptions {
+        trusted_keys: vec![test_key(8).verifying_key()],
+        ..Default::default()
+    };
+    let err = read_package(std::fs::File::open(&report.path).unwrap(), &other).unwrap_err();
+    assert!(err.to_string().contains("not among the trusted keys"), "{err}");
+}
+
+#[test]
+fn invalid_manifest_reports_every_problem_and_writes_nothing() {
+    let f = Fixture::new();
+    let mut m = source_manifest("podman");
+    m["registration_defaults"]["restart"]["window"] = 0.into();
+    m["device_types"] = serde_json::json!([]);
+    m["runtime"] = "docker".into();
+    let err = pack(&f.request(&m, "image.tar", &image()), &mut |_, _| {}).unwrap_err();
+    let PackError::Manifest(issues) = &err else { panic!("{err}") };
+    let text = issues.to_string();
+    assert!(text.contains("manifest: registration_defaults.restart.window must be an integer >= 1, got 0"), "{text}");
+    assert!(text.contains("manifest: device_types must be a non-empty list"), "{text}");
+    assert!(text.contains("manifest: runtime must be"), "{text}");
+    assert!(err.is_bad_input());
+    assert!(f.out_files().is_empty());
+}
+
+#[test]
+fn payload_that_is_not_an_image_archive_is_refused_and_leaves_nothing() {
+    let f = Fixture::new();
+    let junk = vec![7u8; 5_000_000];
+    let err = pack(&f.request(&source_manifest("podman"), "image.tar", &junk), &mut |_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("payload"), "{err}");
+    assert!(err.is_bad_input());
+    assert_eq!(f.out_files(), Vec::<String>::new(), "no temporary file left behind");
+}
+
+#[test]
+fn lxc_payload_without_bundle_layout_is_refused() {
+    let f = Fixture::new();
+    let bad = berth_package::testkit::gzip(b"not a tar");
+    let err = pack(&f.request(&source_manifest("lxc"), "x.tar.gz", &bad), &mut |_, _| {}).unwrap_err();
+    assert!(err.is_bad_input(), "{err}");
+    let err = pack(&f.request(&source_manifest("lxc"), "bundle.tgz", &lxc_bundle(None)), &mut |_, _| {}).unwrap_err();
+    assert!(err.to_string().contains(".tar.gz"), "{err}");
+}
+
+#[test]
+fn progress_reaches_the_payload_size() {
+    let f = Fixture::new();
+    let payload = image();
+    let mut last = (0, 0);
+    pack(&f.request(&source_manifest("podman"), "image.tar", &payload), &mut |d, t| last = (d, t)).unwrap();
+    assert_eq!(last, (payload.len() as u64, payload.len() as u64));
+}
