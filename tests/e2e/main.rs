@@ -1,1 +1,5 @@
+//! End-to-end tests: berth against real podman, GNU tar, Python's tarfile (what
+//! Digi's tools read packages with) and sha256sum.
 
+mod interop;
+mod podman;

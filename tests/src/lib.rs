@@ -1,0 +1,176 @@
+//! Helpers for the end-to-end tests: the berth binary, real tools (which must be
+//! installed: a missing one fails the test with the command that installs it), and
+//! images made by code from busybox-static.
+
+use std::borrow::BorrowMut;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The `berth` binary built by `cargo build` (or `$BERTH_BIN`).
+pub fn berth_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("BERTH_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("debug/berth");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace` first (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Fails loudly when a tool the test needs is missing: CI installs them all.
+pub fn require(tools: &[&str]) {
+    for tool in tools {
+        let found = std::env::var_os("PATH")
+            .map(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
+            .unwrap_or(false);
+        assert!(
+            found,
+            "{tool} is not installed: run `sudo scripts/setup.sh` (this test needs real {tool})"
+        );
+    }
+    if tools.contains(&"podman") {
+        assert!(
+            is_root(),
+            "podman tests run as root (CI does): run the suite with sudo"
+        );
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Runs a command (argv, never a shell) and returns its output.
+pub fn run(mut cmd: impl BorrowMut<Command>) -> Output {
+    let cmd = cmd.borrow_mut();
+    cmd.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Runs a command that must succeed; returns its stdout.
+pub fn ok(mut cmd: impl BorrowMut<Command>) -> String {
+    let cmd = cmd.borrow_mut();
+    let out = run(&mut *cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn cmd(program: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(program);
+    c.args(args);
+    c
+}
+
+/// A root filesystem of busybox-static and its applet links, under `dir/rootfs`.
+pub fn busybox_rootfs(dir: &Path) -> PathBuf {
+    let rootfs = dir.join("rootfs");
+    let bin = rootfs.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static is not installed: run scripts/setup.sh");
+    std::fs::copy(busybox, bin.join("busybox")).unwrap();
+    let applets = ok(&mut cmd(bin.join("busybox").to_str().unwrap(), &["--list"]));
+    for applet in applets.lines().filter(|a| *a != "busybox") {
+        let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
+    }
+    rootfs
+}
+
+/// A podman image `tag` made from busybox-static, whose default command is `cmd`.
+/// Removed again when the guard drops.
+pub struct TestImage {
+    pub tag: String,
+}
+
+impl TestImage {
+    pub fn build(dir: &Path, tag: &str, command: &str) -> TestImage {
+        let rootfs = busybox_rootfs(dir);
+        let tarball = dir.join("rootfs.tar");
+        ok(cmd(
+            "tar",
+            &[
+                "-C",
+                rootfs.to_str().unwrap(),
+                "-cf",
+                tarball.to_str().unwrap(),
+                ".",
+            ],
+        ));
+        let _ = run(&mut cmd("podman", &["rmi", "-f", tag]));
+        let change = format!(
+            "CMD [\"/bin/sh\", \"-c\", {}]",
+            serde_json::Value::String(command.into())
+        );
+        ok(&mut cmd(
+            "podman",
+            &[
+                "import",
+                "-q",
+                "--change",
+                &change,
+                tarball.to_str().unwrap(),
+                tag,
+            ],
+        ));
+        TestImage { tag: tag.into() }
+    }
+
+    /// `podman save` in the given format ("docker-archive" or "oci-archive").
+    pub fn save(&self, format: &str, to: &Path) {
+        ok(&mut cmd(
+            "podman",
+            &[
+                "save",
+                "-q",
+                "--format",
+                format,
+                "-o",
+                to.to_str().unwrap(),
+                &self.tag,
+            ],
+        ));
+    }
+
+    pub fn remove(&self) {
+        let _ = run(&mut cmd("podman", &["rmi", "-f", &self.tag]));
+    }
+}
+
+impl Drop for TestImage {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// A manifest for `runtime`, written to `path`.
+pub fn write_manifest(path: &Path, value: &serde_json::Value) {
+    std::fs::write(path, serde_json::to_vec_pretty(value).unwrap()).unwrap();
+}
+
+pub fn sha256_hex(path: &Path) -> String {
+    use sha2::Digest;
+    let mut f = std::fs::File::open(path).unwrap();
+    let mut h = sha2::Sha256::new();
+    std::io::copy(&mut f, &mut h).unwrap();
+    hex::encode(h.finalize())
+}

@@ -11,7 +11,12 @@ use clap::{Parser, Subcommand};
 /// Packages are DCP-compatible gzip tarballs (checksums/, manifest.json, metadata/,
 /// payload/) that Digi's tools and berth both read.
 #[derive(Parser)]
-#[command(name = "berth", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "berth",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -25,9 +25,17 @@ struct Work {
 
 impl Work {
     fn new() -> Self {
-        let w = Work { dir: tempfile::tempdir().unwrap() };
-        w.write("manifest.json", &serde_json::to_vec_pretty(&source_manifest("podman")).unwrap());
-        w.write("image.tar", &docker_archive("localhost/demo:1", &[("bin/hello", b"hello")]));
+        let w = Work {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        w.write(
+            "manifest.json",
+            &serde_json::to_vec_pretty(&source_manifest("podman")).unwrap(),
+        );
+        w.write(
+            "image.tar",
+            &docker_archive("localhost/demo:1", &[("bin/hello", b"hello")]),
+        );
         w
     }
 
@@ -69,7 +77,15 @@ fn pack_prints_the_absolute_path_and_verify_accepts_it() {
     let o = w.pack(&[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let path = String::from_utf8(o.stdout).unwrap().trim().to_string();
-    assert_eq!(path, w.path("out").canonicalize().unwrap().join("demo-podman-ccmp25-dvk.tar.gz").to_str().unwrap());
+    assert_eq!(
+        path,
+        w.path("out")
+            .canonicalize()
+            .unwrap()
+            .join("demo-podman-ccmp25-dvk.tar.gz")
+            .to_str()
+            .unwrap()
+    );
     let v = run(berth().args(["verify", &path]));
     assert_eq!(v.status.code(), Some(0), "{}", stderr(&v));
     assert!(String::from_utf8_lossy(&v.stdout).contains("valid"));
@@ -106,7 +122,9 @@ fn reproducible_with_source_date_epoch_and_free_of_host_details() {
     };
     assert!(first == second, "two packs of the same inputs differ");
     let mut tar = Vec::new();
-    flate2::read::MultiGzDecoder::new(&first[..]).read_to_end(&mut tar).unwrap();
+    flate2::read::MultiGzDecoder::new(&first[..])
+        .read_to_end(&mut tar)
+        .unwrap();
     let mut archive = tar::Archive::new(&tar[..]);
     for entry in archive.entries().unwrap() {
         let entry = entry.unwrap();
@@ -145,13 +163,32 @@ fn bad_arguments_exit_2_with_a_clear_line() {
     let w = Work::new();
     let o = w.pack(&["--level", "0"]);
     assert_eq!(o.status.code(), Some(2));
-    assert_eq!(stderr(&o).trim(), "berth: error: --level must be 1-9 for gzip, got 0");
-    let o = run(berth().args(["pack", "--manifest", "/nonexistent/m.json", "--payload", "/nonexistent/p"]));
+    assert_eq!(
+        stderr(&o).trim(),
+        "berth: error: --level must be 1-9 for gzip, got 0"
+    );
+    let o = run(berth().args([
+        "pack",
+        "--manifest",
+        "/nonexistent/m.json",
+        "--payload",
+        "/nonexistent/p",
+    ]));
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).starts_with("berth: error: /nonexistent/m.json: cannot read"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("berth: error: /nonexistent/m.json: cannot read"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(berth().args(["verify", "/nonexistent.tar.gz"]));
     assert_eq!(o.status.code(), Some(2));
-    let o = run(berth().env("SOURCE_DATE_EPOCH", "yesterday").args(["pack", "--manifest", "m", "--payload", "p"]));
+    let o = run(berth().env("SOURCE_DATE_EPOCH", "yesterday").args([
+        "pack",
+        "--manifest",
+        "m",
+        "--payload",
+        "p",
+    ]));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("SOURCE_DATE_EPOCH"));
 }
@@ -171,21 +208,37 @@ fn keygen_sign_and_trust() {
     let k = run(berth().args(["keygen", "--out"]).arg(w.path("release")));
     assert!(k.status.success(), "{}", stderr(&k));
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(w.path("release.key")).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(w.path("release.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
     let again = run(berth().args(["keygen", "--out"]).arg(w.path("release")));
-    assert_eq!(again.status.code(), Some(2), "keygen must not overwrite a key");
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "keygen must not overwrite a key"
+    );
     run(berth().args(["keygen", "--out"]).arg(w.path("other")));
 
     let o = w.pack(&["--sign", w.path("release.key").to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let pkg = String::from_utf8(o.stdout).unwrap().trim().to_string();
-    let good = run(berth().args(["verify", &pkg, "--trust"]).arg(w.path("release.pub")));
+    let good = run(berth()
+        .args(["verify", &pkg, "--trust"])
+        .arg(w.path("release.pub")));
     assert_eq!(good.status.code(), Some(0), "{}", stderr(&good));
     assert!(String::from_utf8_lossy(&good.stdout).contains("trusted key"));
-    let bad = run(berth().args(["verify", &pkg, "--trust"]).arg(w.path("other.pub")));
+    let bad = run(berth()
+        .args(["verify", &pkg, "--trust"])
+        .arg(w.path("other.pub")));
     assert_eq!(bad.status.code(), Some(2));
-    assert!(stderr(&bad).contains("not among the trusted keys"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("not among the trusted keys"),
+        "{}",
+        stderr(&bad)
+    );
     let either = run(berth()
         .args(["verify", &pkg, "--trust"])
         .arg(w.path("other.pub"))
@@ -226,7 +279,10 @@ fn hostile_corpus_is_refused_by_inspect_and_verify_writing_nothing() {
             let cwd = tempfile::tempdir().unwrap();
             let tmp = tempfile::tempdir().unwrap();
             let mut cmd = berth();
-            cmd.arg(verb).arg(&pkg).current_dir(cwd.path()).env("TMPDIR", tmp.path());
+            cmd.arg(verb)
+                .arg(&pkg)
+                .current_dir(cwd.path())
+                .env("TMPDIR", tmp.path());
             if let Some(k) = &key {
                 cmd.arg("--trust").arg(k);
             }
@@ -234,10 +290,27 @@ fn hostile_corpus_is_refused_by_inspect_and_verify_writing_nothing() {
             let err = stderr(&o);
             assert_eq!(o.status.code(), Some(2), "{verb} {}: {err}", case.name);
             assert!(!err.contains("panicked"), "{verb} {}: {err}", case.name);
-            assert!(err.lines().all(|l| l.starts_with("berth: error: ")), "{verb} {}: {err}", case.name);
-            assert!(err.contains(case.expect), "{verb} {}: expected {:?} in {err}", case.name, case.expect);
-            assert!(o.stdout.is_empty(), "{verb} {}: printed a report", case.name);
-            assert!(listing(cwd.path()).is_empty() && listing(tmp.path()).is_empty(), "{verb} {} wrote a file", case.name);
+            assert!(
+                err.lines().all(|l| l.starts_with("berth: error: ")),
+                "{verb} {}: {err}",
+                case.name
+            );
+            assert!(
+                err.contains(case.expect),
+                "{verb} {}: expected {:?} in {err}",
+                case.name,
+                case.expect
+            );
+            assert!(
+                o.stdout.is_empty(),
+                "{verb} {}: printed a report",
+                case.name
+            );
+            assert!(
+                listing(cwd.path()).is_empty() && listing(tmp.path()).is_empty(),
+                "{verb} {} wrote a file",
+                case.name
+            );
         }
     }
 }

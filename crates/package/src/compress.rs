@@ -79,7 +79,11 @@ impl Compression {
         match self {
             Compression::Gzip => {
                 out.extend_from_slice(&GZIP_HEADER);
-                let blocks: Vec<&[u8]> = if data.is_empty() { vec![&[]] } else { data.chunks(STORED_BLOCK).collect() };
+                let blocks: Vec<&[u8]> = if data.is_empty() {
+                    vec![&[]]
+                } else {
+                    data.chunks(STORED_BLOCK).collect()
+                };
                 for (i, block) in blocks.iter().enumerate() {
                     let last = i + 1 == blocks.len();
                     let len = block.len() as u16;
@@ -96,7 +100,11 @@ impl Compression {
                 // Single_Segment_flag with an 8-byte Frame_Content_Size, no checksum.
                 out.push(0b1110_0000);
                 out.extend_from_slice(&(data.len() as u64).to_le_bytes());
-                let blocks: Vec<&[u8]> = if data.is_empty() { vec![&[]] } else { data.chunks(RAW_BLOCK).collect() };
+                let blocks: Vec<&[u8]> = if data.is_empty() {
+                    vec![&[]]
+                } else {
+                    data.chunks(RAW_BLOCK).collect()
+                };
                 for (i, block) in blocks.iter().enumerate() {
                     let last = u32::from(i + 1 == blocks.len());
                     // Block_Header: Last_Block bit, Block_Type 0 (raw), Block_Size.
@@ -157,16 +165,14 @@ impl<W: Write> ParallelGzip<W> {
             .map(|_| {
                 let job_rx = Arc::clone(&job_rx);
                 let done_tx = done_tx.clone();
-                std::thread::spawn(move || {
-                    loop {
-                        let job = match job_rx.lock().expect("job queue").recv() {
-                            Ok(job) => job,
-                            Err(_) => return,
-                        };
-                        let result = deflate_block(level, &job);
-                        if done_tx.send((job.index, result)).is_err() {
-                            return;
-                        }
+                std::thread::spawn(move || loop {
+                    let job = match job_rx.lock().expect("job queue").recv() {
+                        Ok(job) => job,
+                        Err(_) => return,
+                    };
+                    let result = deflate_block(level, &job);
+                    if done_tx.send((job.index, result)).is_err() {
+                        return;
                     }
                 })
             })
@@ -255,7 +261,11 @@ fn deflate_block(level: u32, job: &Job) -> io::Result<Vec<u8>> {
         let tail = &dict[dict.len().saturating_sub(DICT)..];
         z.set_dictionary(tail).map_err(io::Error::other)?;
     }
-    let flush = if job.last { FlushCompress::Finish } else { FlushCompress::Sync };
+    let flush = if job.last {
+        FlushCompress::Finish
+    } else {
+        FlushCompress::Sync
+    };
     let mut out = Vec::with_capacity(job.data.len() / 2 + 1024);
     let start_in = z.total_in();
     loop {
@@ -286,7 +296,9 @@ mod tests {
 
     fn gunzip(bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .unwrap();
         out
     }
 
@@ -306,7 +318,8 @@ mod tests {
         let mut enc = ParallelGzip::new(Vec::new(), 6, threads).unwrap();
         let blocks: Vec<&[u8]> = data.chunks(PAR_BLOCK).collect();
         for (i, b) in blocks.iter().enumerate() {
-            enc.push(Arc::new(b.to_vec()), i + 1 == blocks.len()).unwrap();
+            enc.push(Arc::new(b.to_vec()), i + 1 == blocks.len())
+                .unwrap();
         }
         enc.finish().unwrap()
     }

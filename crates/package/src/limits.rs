@@ -90,7 +90,8 @@ impl fmt::Display for ExpansionError {
 impl StdError for ExpansionError {}
 
 fn find_in_chain<T: StdError + 'static>(e: &io::Error) -> bool {
-    let mut cur: Option<&(dyn StdError + 'static)> = e.get_ref().map(|i| i as &(dyn StdError + 'static));
+    let mut cur: Option<&(dyn StdError + 'static)> =
+        e.get_ref().map(|i| i as &(dyn StdError + 'static));
     while let Some(err) = cur {
         if err.is::<T>() {
             return true;
@@ -226,9 +227,11 @@ mod tests {
                 Err(io::Error::other("disk on fire"))
             }
         }
-        let err = CountingReader::source(Failing).read(&mut [0; 4]).unwrap_err();
+        let err = CountingReader::source(Failing)
+            .read(&mut [0; 4])
+            .unwrap_err();
         assert!(is_source_error(&err));
-        let wrapped = io::Error::new(io::ErrorKind::Other, err);
+        let wrapped = io::Error::other(err);
         assert!(is_source_error(&wrapped));
         let plain = CountingReader::new(Failing).read(&mut [0; 4]).unwrap_err();
         assert!(!is_source_error(&plain));

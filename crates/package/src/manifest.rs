@@ -180,7 +180,13 @@ impl Checker {
                 None
             }
             Some(Value::String(s)) if s.chars().any(char::is_control) && field != "description" => {
-                self.fail(field, format!("must not contain control characters, got {}", describe(&Value::String(s.clone()))));
+                self.fail(
+                    field,
+                    format!(
+                        "must not contain control characters, got {}",
+                        describe(&Value::String(s.clone()))
+                    ),
+                );
                 None
             }
             Some(Value::String(s)) => Some(s.clone()),
@@ -192,10 +198,18 @@ impl Checker {
     }
 
     /// A string used in file names and container ids.
-    fn identifier(&mut self, obj: &Map<String, Value>, field: &str, required: bool) -> Option<String> {
+    fn identifier(
+        &mut self,
+        obj: &Map<String, Value>,
+        field: &str,
+        required: bool,
+    ) -> Option<String> {
         let value = self.string(obj, field, required)?;
         if let Err(rule) = check_identifier(&value) {
-            self.fail(field, format!("{rule}, got {}", describe(&Value::String(value))));
+            self.fail(
+                field,
+                format!("{rule}, got {}", describe(&Value::String(value))),
+            );
             return None;
         }
         Some(value)
@@ -210,20 +224,32 @@ impl Checker {
                 None
             }
             Some(other) => {
-                self.fail(&field, format!("must be a boolean, got {}", describe(other)));
+                self.fail(
+                    &field,
+                    format!("must be a boolean, got {}", describe(other)),
+                );
                 None
             }
         }
     }
 
-    fn integer(&mut self, obj: &Map<String, Value>, path: &str, key: &str, min: u32) -> Option<u32> {
+    fn integer(
+        &mut self,
+        obj: &Map<String, Value>,
+        path: &str,
+        key: &str,
+        min: u32,
+    ) -> Option<u32> {
         let field = format!("{path}.{key}");
         let rule = format!("must be an integer >= {min}");
         match obj.get(key) {
             Some(Value::Number(n)) => match n.as_u64() {
                 Some(v) if v >= u64::from(min) && v <= u64::from(u32::MAX) => Some(v as u32),
                 Some(v) if v > u64::from(u32::MAX) => {
-                    self.fail(&field, format!("must be an integer from {min} to {}, got {v}", u32::MAX));
+                    self.fail(
+                        &field,
+                        format!("must be an integer from {min} to {}, got {v}", u32::MAX),
+                    );
                     None
                 }
                 _ => {
@@ -242,7 +268,13 @@ impl Checker {
         }
     }
 
-    fn object<'a>(&mut self, obj: &'a Map<String, Value>, field: &str, key: &str, required: bool) -> Option<&'a Map<String, Value>> {
+    fn object<'a>(
+        &mut self,
+        obj: &'a Map<String, Value>,
+        field: &str,
+        key: &str,
+        required: bool,
+    ) -> Option<&'a Map<String, Value>> {
         match obj.get(key) {
             Some(Value::Object(o)) => Some(o),
             None if !required => None,
@@ -317,7 +349,10 @@ impl Manifest {
         let package_id = c.identifier(&obj, "package_id", false);
         let name = c.identifier(&obj, "name", false);
         if !obj.contains_key("package_id") && !obj.contains_key("name") {
-            c.fail("package_id", "is required (or name, from which package_id is derived)");
+            c.fail(
+                "package_id",
+                "is required (or name, from which package_id is derived)",
+            );
         }
         if stage == Stage::Packaged && !obj.contains_key("package_id") {
             c.fail("package_id", "is required in a packaged manifest");
@@ -332,7 +367,10 @@ impl Manifest {
                 None
             }
             Some(other) => {
-                c.fail("runtime", format!("must be \"podman\" or \"lxc\", got {}", describe(other)));
+                c.fail(
+                    "runtime",
+                    format!("must be \"podman\" or \"lxc\", got {}", describe(other)),
+                );
                 None
             }
         };
@@ -352,7 +390,10 @@ impl Manifest {
 
         let device_types = match obj.get("device_types") {
             Some(Value::Array(items)) if items.is_empty() => {
-                c.fail("device_types", "must be a non-empty list of device type names, got []");
+                c.fail(
+                    "device_types",
+                    "must be a non-empty list of device type names, got []",
+                );
                 None
             }
             Some(Value::Array(items)) => {
@@ -364,7 +405,9 @@ impl Manifest {
                             Ok(()) => out.push(s.clone()),
                             Err(rule) => c.fail(&field, format!("{rule}, got {}", describe(item))),
                         },
-                        other => c.fail(&field, format!("must be a string, got {}", describe(other))),
+                        other => {
+                            c.fail(&field, format!("must be a string, got {}", describe(other)))
+                        }
                     }
                 }
                 Some(out)
@@ -374,7 +417,13 @@ impl Manifest {
                 None
             }
             Some(other) => {
-                c.fail("device_types", format!("must be a non-empty list of strings, got {}", describe(other)));
+                c.fail(
+                    "device_types",
+                    format!(
+                        "must be a non-empty list of strings, got {}",
+                        describe(other)
+                    ),
+                );
                 None
             }
         };
@@ -392,7 +441,10 @@ impl Manifest {
             None => None,
             Some(Value::String(s)) if s == "gzip" || s == "zstd" => Some(s.clone()),
             Some(other) => {
-                c.fail("package_compression", format!("must be \"gzip\" or \"zstd\", got {}", describe(other)));
+                c.fail(
+                    "package_compression",
+                    format!("must be \"gzip\" or \"zstd\", got {}", describe(other)),
+                );
                 None
             }
         };
@@ -407,14 +459,23 @@ impl Manifest {
                     None
                 }
                 Some(other) => {
-                    c.fail("size_bytes", format!("must be an integer >= 0, got {}", describe(other)));
+                    c.fail(
+                        "size_bytes",
+                        format!("must be an integer >= 0, got {}", describe(other)),
+                    );
                     None
                 }
             };
             created_at = c.string(&obj, "created_at", true);
             if let Some(ts) = &created_at {
                 if parse_created_at(ts).is_none() {
-                    c.fail("created_at", format!("must be a UTC time like 2026-01-31T12:00:00.000Z, got {}", describe(&Value::String(ts.clone()))));
+                    c.fail(
+                        "created_at",
+                        format!(
+                            "must be a UTC time like 2026-01-31T12:00:00.000Z, got {}",
+                            describe(&Value::String(ts.clone()))
+                        ),
+                    );
                 }
             }
             match (obj.get("artifact_type"), runtime) {
@@ -422,7 +483,11 @@ impl Manifest {
                 (None, _) => c.fail("artifact_type", "is required in a packaged manifest"),
                 (Some(other), Some(rt)) => c.fail(
                     "artifact_type",
-                    format!("must be \"{}\" for runtime {rt}, got {}", rt.artifact_type(), describe(other)),
+                    format!(
+                        "must be \"{}\" for runtime {rt}, got {}",
+                        rt.artifact_type(),
+                        describe(other)
+                    ),
                 ),
                 (Some(_), None) => {}
             }
@@ -469,7 +534,10 @@ impl Manifest {
     }
 }
 
-fn check_registration_defaults(c: &mut Checker, rd: &Map<String, Value>) -> Option<RegistrationDefaults> {
+fn check_registration_defaults(
+    c: &mut Checker,
+    rd: &Map<String, Value>,
+) -> Option<RegistrationDefaults> {
     const P: &str = "registration_defaults";
     let autostart = c.boolean(rd, P, "autostart");
     let monitor = c.boolean(rd, P, "monitor");
@@ -502,7 +570,11 @@ fn check_registration_defaults(c: &mut Checker, rd: &Map<String, Value>) -> Opti
                     if !ok {
                         c.fail(
                             &format!("{D}.stats_list_of_metrics[{i}]"),
-                            format!("must be \"all\" or one of {}, got {}", DRM_METRICS.join(", "), describe(item)),
+                            format!(
+                                "must be \"all\" or one of {}, got {}",
+                                DRM_METRICS.join(", "),
+                                describe(item)
+                            ),
                         );
                     }
                 }
@@ -522,13 +594,21 @@ fn check_registration_defaults(c: &mut Checker, rd: &Map<String, Value>) -> Opti
 
 fn check_digest(c: &mut Checker, obj: &Map<String, Value>) -> Option<String> {
     let digest = c.string(obj, "digest", true)?;
-    let ok = digest
-        .strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    let ok = digest.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    });
     if ok {
         Some(digest)
     } else {
-        c.fail("digest", format!("must be \"sha256:\" and 64 lowercase hex digits, got {}", describe(&Value::String(digest))));
+        c.fail(
+            "digest",
+            format!(
+                "must be \"sha256:\" and 64 lowercase hex digits, got {}",
+                describe(&Value::String(digest))
+            ),
+        );
         None
     }
 }
@@ -605,7 +685,10 @@ mod tests {
         v.as_object_mut().unwrap().remove("package_id");
         v["name"] = json!("flutter-demo");
         let m = Manifest::from_value(v, Stage::Source).unwrap();
-        assert_eq!(m.effective_package_id(1_700_000_000_000), format!("flutter-demo-{}", base36(1_700_000_000_000)));
+        assert_eq!(
+            m.effective_package_id(1_700_000_000_000),
+            format!("flutter-demo-{}", base36(1_700_000_000_000))
+        );
         assert_eq!(base36(1_700_000_000_000), "loyw3v28");
     }
 
@@ -639,20 +722,34 @@ mod tests {
         let v = json!({"runtime": "docker", "device_types": [], "version": 3});
         let got = issues(v, Stage::Source);
         assert!(got.len() >= 4, "{got:?}");
-        assert!(got.iter().any(|l| l.contains("runtime must be \"podman\" or \"lxc\", got string \"docker\"")));
-        assert!(got.iter().any(|l| l.contains("device_types must be a non-empty list")));
-        assert!(got.iter().any(|l| l.contains("version must be a string, got number 3")));
-        assert!(got.iter().any(|l| l.contains("registration_defaults is required")));
+        assert!(got
+            .iter()
+            .any(|l| l.contains("runtime must be \"podman\" or \"lxc\", got string \"docker\"")));
+        assert!(got
+            .iter()
+            .any(|l| l.contains("device_types must be a non-empty list")));
+        assert!(got
+            .iter()
+            .any(|l| l.contains("version must be a string, got number 3")));
+        assert!(got
+            .iter()
+            .any(|l| l.contains("registration_defaults is required")));
     }
 
     #[test]
     fn create_args_is_refused_for_lxc_and_required_for_podman() {
         let mut v = podman();
         v["runtime"] = json!("lxc");
-        assert_eq!(issues(v, Stage::Source), ["manifest: create_args is not allowed for runtime lxc"]);
+        assert_eq!(
+            issues(v, Stage::Source),
+            ["manifest: create_args is not allowed for runtime lxc"]
+        );
         let mut v = podman();
         v.as_object_mut().unwrap().remove("create_args");
-        assert_eq!(issues(v, Stage::Source), ["manifest: create_args is required"]);
+        assert_eq!(
+            issues(v, Stage::Source),
+            ["manifest: create_args is required"]
+        );
     }
 
     #[test]
@@ -684,6 +781,9 @@ mod tests {
 
     #[test]
     fn non_object_manifest_is_one_clear_line() {
-        assert_eq!(issues(json!([1, 2]), Stage::Source), ["manifest: must be a JSON object, got an array"]);
+        assert_eq!(
+            issues(json!([1, 2]), Stage::Source),
+            ["manifest: must be a JSON object, got an array"]
+        );
     }
 }

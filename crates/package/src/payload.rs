@@ -50,12 +50,18 @@ pub enum PayloadError {
     #[error("{name}: not a docker-archive or oci-archive (no manifest.json, or oci-layout and index.json, at its top level)")]
     NotAnImageArchive { name: String },
     #[error("{name}: {file} is not valid JSON of the expected shape: {why}")]
-    BadImageJson { name: String, file: String, why: String },
+    BadImageJson {
+        name: String,
+        file: String,
+        why: String,
+    },
     #[error("{name}: {why}")]
     Unreadable { name: String, why: String },
     #[error("{name}: an LXC payload must be a .tar.gz file")]
     LxcName { name: String },
-    #[error("{name}: LXC bundle must hold config and rootfs/ at the top or in one top-level directory")]
+    #[error(
+        "{name}: LXC bundle must hold config and rootfs/ at the top or in one top-level directory"
+    )]
     LxcLayout { name: String },
     #[error("{name}: more than {max} entries")]
     TooManyEntries { name: String, max: usize },
@@ -109,7 +115,11 @@ fn unreadable(name: &str, e: io::Error) -> PayloadError {
     }
 }
 
-fn inspect_image_archive<R: Read>(name: &str, input: R, limits: &Limits) -> Result<PayloadSummary, PayloadError> {
+fn inspect_image_archive<R: Read>(
+    name: &str,
+    input: R,
+    limits: &Limits,
+) -> Result<PayloadSummary, PayloadError> {
     let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
     let mut json_files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut json_total = 0u64;
@@ -124,11 +134,24 @@ fn inspect_image_archive<R: Read>(name: &str, input: R, limits: &Limits) -> Resu
             });
         }
         let path = entry_name(&entry.path_bytes());
-        let size = entry.header().entry_size().map_err(|e| unreadable(name, e))?;
-        let wanted = path == "manifest.json" || path == "index.json" || path == "oci-layout" || path.starts_with("blobs/") || path.ends_with(".json");
-        if wanted && entry.header().entry_type().is_file() && size <= MAX_JSON_FILE && json_total + size <= MAX_JSON_TOTAL {
+        let size = entry
+            .header()
+            .entry_size()
+            .map_err(|e| unreadable(name, e))?;
+        let wanted = path == "manifest.json"
+            || path == "index.json"
+            || path == "oci-layout"
+            || path.starts_with("blobs/")
+            || path.ends_with(".json");
+        if wanted
+            && entry.header().entry_type().is_file()
+            && size <= MAX_JSON_FILE
+            && json_total + size <= MAX_JSON_TOTAL
+        {
             let mut buf = Vec::with_capacity(size as usize);
-            entry.read_to_end(&mut buf).map_err(|e| unreadable(name, e))?;
+            entry
+                .read_to_end(&mut buf)
+                .map_err(|e| unreadable(name, e))?;
             json_total += size;
             json_files.insert(path.clone(), buf);
         }
@@ -143,16 +166,25 @@ fn inspect_image_archive<R: Read>(name: &str, input: R, limits: &Limits) -> Resu
         why: why.into(),
     };
     let parse = |file: &str| -> Result<Value, PayloadError> {
-        let bytes = json_files.get(file).ok_or_else(|| bad_json(file, "missing or too large"))?;
+        let bytes = json_files
+            .get(file)
+            .ok_or_else(|| bad_json(file, "missing or too large"))?;
         serde_json::from_slice(bytes).map_err(|e| bad_json(file, &e.to_string()))
     };
 
     if sizes.contains_key("manifest.json") {
         let manifest = parse("manifest.json")?;
-        let items = manifest.as_array().ok_or_else(|| bad_json("manifest.json", "expected a list of images"))?;
+        let items = manifest
+            .as_array()
+            .ok_or_else(|| bad_json("manifest.json", "expected a list of images"))?;
         let (mut images, mut layers) = (Vec::new(), Vec::new());
         for item in items {
-            for tag in item.get("RepoTags").and_then(Value::as_array).into_iter().flatten() {
+            for tag in item
+                .get("RepoTags")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 images.extend(tag.as_str().map(String::from));
             }
             let item_layers = item
@@ -160,11 +192,19 @@ fn inspect_image_archive<R: Read>(name: &str, input: R, limits: &Limits) -> Resu
                 .and_then(Value::as_array)
                 .ok_or_else(|| bad_json("manifest.json", "an image without a Layers list"))?;
             for layer in item_layers {
-                let layer = layer.as_str().ok_or_else(|| bad_json("manifest.json", "a layer name that is not a string"))?;
-                let size = *sizes
-                    .get(&entry_name(layer.as_bytes()))
-                    .ok_or_else(|| bad_json("manifest.json", &format!("layer {layer} is not in the archive")))?;
-                layers.push(Layer { name: layer.into(), size });
+                let layer = layer.as_str().ok_or_else(|| {
+                    bad_json("manifest.json", "a layer name that is not a string")
+                })?;
+                let size = *sizes.get(&entry_name(layer.as_bytes())).ok_or_else(|| {
+                    bad_json(
+                        "manifest.json",
+                        &format!("layer {layer} is not in the archive"),
+                    )
+                })?;
+                layers.push(Layer {
+                    name: layer.into(),
+                    size,
+                });
             }
         }
         return Ok(PayloadSummary {
@@ -184,7 +224,10 @@ fn inspect_image_archive<R: Read>(name: &str, input: R, limits: &Limits) -> Resu
             .ok_or_else(|| bad_json("index.json", "no manifests list"))?;
         for desc in descriptors {
             let annotations = desc.get("annotations");
-            for key in ["io.containerd.image.name", "org.opencontainers.image.ref.name"] {
+            for key in [
+                "io.containerd.image.name",
+                "org.opencontainers.image.ref.name",
+            ] {
                 if let Some(r) = annotations.and_then(|a| a.get(key)).and_then(Value::as_str) {
                     images.push(r.to_string());
                     break;
@@ -196,19 +239,33 @@ fn inspect_image_archive<R: Read>(name: &str, input: R, limits: &Limits) -> Resu
                     .and_then(|d| d.split_once(':'))
                     .map(|(alg, hex)| format!("blobs/{alg}/{hex}"))
             };
-            let manifest_path = blob(desc).ok_or_else(|| bad_json("index.json", "a manifest without a digest"))?;
+            let manifest_path =
+                blob(desc).ok_or_else(|| bad_json("index.json", "a manifest without a digest"))?;
             let manifest = parse(&manifest_path)?;
             // An index may point at a nested index (multi-platform); list its layers too.
             let manifests = match manifest.get("manifests").and_then(Value::as_array) {
-                Some(nested) => nested.iter().filter_map(blob).map(|p| parse(&p)).collect::<Result<Vec<_>, _>>()?,
+                Some(nested) => nested
+                    .iter()
+                    .filter_map(blob)
+                    .map(|p| parse(&p))
+                    .collect::<Result<Vec<_>, _>>()?,
                 None => vec![manifest],
             };
             for m in manifests {
-                for layer in m.get("layers").and_then(Value::as_array).into_iter().flatten() {
-                    let path = blob(layer).ok_or_else(|| bad_json(&manifest_path, "a layer without a digest"))?;
-                    let size = *sizes
-                        .get(&path)
-                        .ok_or_else(|| bad_json(&manifest_path, &format!("layer {path} is not in the archive")))?;
+                for layer in m
+                    .get("layers")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let path = blob(layer)
+                        .ok_or_else(|| bad_json(&manifest_path, "a layer without a digest"))?;
+                    let size = *sizes.get(&path).ok_or_else(|| {
+                        bad_json(
+                            &manifest_path,
+                            &format!("layer {path} is not in the archive"),
+                        )
+                    })?;
                     layers.push(Layer { name: path, size });
                 }
             }
@@ -223,7 +280,11 @@ fn inspect_image_archive<R: Read>(name: &str, input: R, limits: &Limits) -> Resu
     Err(PayloadError::NotAnImageArchive { name: name.into() })
 }
 
-fn inspect_lxc_bundle<R: Read>(name: &str, input: &mut R, limits: &Limits) -> Result<PayloadSummary, PayloadError> {
+fn inspect_lxc_bundle<R: Read>(
+    name: &str,
+    input: &mut R,
+    limits: &Limits,
+) -> Result<PayloadSummary, PayloadError> {
     let counted = crate::limits::CountingReader::new(&mut *input);
     let compressed = counted.counter();
     let decoder = ExpansionGuard::new(
@@ -271,7 +332,9 @@ fn inspect_lxc_bundle<R: Read>(name: &str, input: &mut R, limits: &Limits) -> Re
     let mut inner = archive.into_inner();
     io::copy(&mut inner, &mut io::sink()).map_err(|e| unreadable(name, e))?;
 
-    let has_bundle = |prefix: &str| files.contains(&format!("{prefix}config")) && dirs.contains(&format!("{prefix}rootfs"));
+    let has_bundle = |prefix: &str| {
+        files.contains(&format!("{prefix}config")) && dirs.contains(&format!("{prefix}rootfs"))
+    };
     let bundle_dir = if has_bundle("") {
         Some(String::new())
     } else if top_dirs.len() == 1 {

@@ -9,15 +9,15 @@
 use crate::compress::Compression;
 use crate::limits::{is_guard_error, is_source_error, CountingReader, ExpansionGuard, Limits};
 use crate::manifest::{Manifest, Runtime, Stage};
-use crate::pipe::HashingReader;
 use crate::payload::{inspect_payload, PayloadError, PayloadSummary};
+use crate::pipe::read_ahead;
+use crate::pipe::HashingReader;
 use crate::sign::{check_signature, SignatureStatus};
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{self, BufRead, Read};
-use crate::pipe::read_ahead;
 
 pub const SUMS_PATH: &str = "checksums/sha256sums.txt";
 pub const SIG_PATH: &str = "checksums/sha256sums.txt.sig";
@@ -98,7 +98,10 @@ impl ReadError {
         } else if is_guard_error(&e) {
             ReadError::invalid(format!("{what}: {}", innermost(&e)))
         } else {
-            ReadError::invalid(format!("{what}: corrupt or truncated package ({})", innermost(&e)))
+            ReadError::invalid(format!(
+                "{what}: corrupt or truncated package ({})",
+                innermost(&e)
+            ))
         }
     }
 }
@@ -114,11 +117,14 @@ fn innermost(e: &io::Error) -> String {
     msg
 }
 
-
 /// Checks an entry name: UTF-8, relative, no `..`. Returns it without `./` and `/`.
 fn checked_name(raw: &[u8]) -> Result<String, String> {
-    let name = std::str::from_utf8(raw)
-        .map_err(|_| format!("entry {:?}: name is not UTF-8", String::from_utf8_lossy(raw)))?;
+    let name = std::str::from_utf8(raw).map_err(|_| {
+        format!(
+            "entry {:?}: name is not UTF-8",
+            String::from_utf8_lossy(raw)
+        )
+    })?;
     if name.starts_with('/') {
         return Err(format!("entry {name}: absolute paths are not allowed"));
     }
@@ -126,18 +132,29 @@ fn checked_name(raw: &[u8]) -> Result<String, String> {
         return Err(format!("entry {name}: '..' in paths is not allowed"));
     }
     if name.contains('\0') || name.chars().any(char::is_control) {
-        return Err(format!("entry {name:?}: control characters in names are not allowed"));
+        return Err(format!(
+            "entry {name:?}: control characters in names are not allowed"
+        ));
     }
     let trimmed = name.trim_start_matches("./").trim_end_matches('/');
     if trimmed.is_empty() || trimmed.split('/').any(|c| c.is_empty() || c == ".") {
-        return Err(format!("entry {name:?}: empty or '.' path components are not allowed"));
+        return Err(format!(
+            "entry {name:?}: empty or '.' path components are not allowed"
+        ));
     }
     Ok(trimmed.to_string())
 }
 
-fn read_small<R: Read>(entry: &mut R, size: u64, limit: u64, name: &str) -> Result<Vec<u8>, ReadError> {
+fn read_small<R: Read>(
+    entry: &mut R,
+    size: u64,
+    limit: u64,
+    name: &str,
+) -> Result<Vec<u8>, ReadError> {
     if size > limit {
-        return Err(ReadError::invalid(format!("{name} is {size} bytes, more than the limit of {limit}")));
+        return Err(ReadError::invalid(format!(
+            "{name} is {size} bytes, more than the limit of {limit}"
+        )));
     }
     let mut buf = Vec::with_capacity(size as usize);
     entry
@@ -164,7 +181,10 @@ struct State {
 
 /// Reads and verifies a package in one pass. Returns its report, or every problem
 /// found.
-pub fn read_package<R: Read + Send + 'static>(input: R, opts: &ReadOptions) -> Result<PackageReport, ReadError> {
+pub fn read_package<R: Read + Send + 'static>(
+    input: R,
+    opts: &ReadOptions,
+) -> Result<PackageReport, ReadError> {
     let limits = &opts.limits;
     let counted = CountingReader::source(input);
     let compressed = counted.counter();
@@ -173,11 +193,17 @@ pub fn read_package<R: Read + Send + 'static>(input: R, opts: &ReadOptions) -> R
     let compression = match Compression::sniff(magic) {
         Some(c) => c,
         None if magic.is_empty() => return Err(ReadError::invalid("empty file: not a package")),
-        None => return Err(ReadError::invalid("not a package: neither a gzip nor a zstd stream")),
+        None => {
+            return Err(ReadError::invalid(
+                "not a package: neither a gzip nor a zstd stream",
+            ))
+        }
     };
     let decoder: Box<dyn Read + Send> = match compression {
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(src)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(src).map_err(ReadError::Io)?),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(src).map_err(ReadError::Io)?)
+        }
     };
     let guarded = ExpansionGuard::new(decoder, compressed.clone(), limits.max_expansion_ratio)
         .with_allowance(limits.expansion_allowance);
@@ -196,7 +222,9 @@ pub fn read_package<R: Read + Send + 'static>(input: R, opts: &ReadOptions) -> R
         metadata: Vec::new(),
         metadata_total: 0,
     };
-    let entries = archive.entries().map_err(|e| ReadError::classify(e, "package"))?;
+    let entries = archive
+        .entries()
+        .map_err(|e| ReadError::classify(e, "package"))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| ReadError::classify(e, "package"))?;
         read_entry(&mut entry, &mut st, opts)?;
@@ -209,16 +237,26 @@ pub fn read_package<R: Read + Send + 'static>(input: R, opts: &ReadOptions) -> R
             Ok(0) => break,
             Ok(n) if buf[..n].iter().all(|&b| b == 0) => {}
             Ok(_) => {
-                st.problems.push("data after the end of the tar archive".into());
+                st.problems
+                    .push("data after the end of the tar archive".into());
                 break;
             }
             Err(e) => return Err(ReadError::classify(e, "package")),
         }
     }
-    finish(st, compression, compressed.load(std::sync::atomic::Ordering::Relaxed), opts)
+    finish(
+        st,
+        compression,
+        compressed.load(std::sync::atomic::Ordering::Relaxed),
+        opts,
+    )
 }
 
-fn read_entry<R: Read>(entry: &mut tar::Entry<R>, st: &mut State, opts: &ReadOptions) -> Result<(), ReadError> {
+fn read_entry<R: Read>(
+    entry: &mut tar::Entry<R>,
+    st: &mut State,
+    opts: &ReadOptions,
+) -> Result<(), ReadError> {
     let limits = &opts.limits;
     let name = match checked_name(&entry.path_bytes()) {
         Ok(n) => n,
@@ -228,14 +266,23 @@ fn read_entry<R: Read>(entry: &mut tar::Entry<R>, st: &mut State, opts: &ReadOpt
         }
     };
     let kind = entry.header().entry_type();
-    let size = entry.header().entry_size().map_err(|e| ReadError::classify(e, &name))?;
+    let size = entry
+        .header()
+        .entry_size()
+        .map_err(|e| ReadError::classify(e, &name))?;
     if kind.is_symlink() || kind.is_hard_link() {
         let target = entry
             .link_name_bytes()
             .map(|t| String::from_utf8_lossy(&t).into_owned())
             .unwrap_or_default();
-        let what = if kind.is_symlink() { "symbolic" } else { "hard" };
-        st.problems.push(format!("entry {name}: {what} links are not allowed (-> {target})"));
+        let what = if kind.is_symlink() {
+            "symbolic"
+        } else {
+            "hard"
+        };
+        st.problems.push(format!(
+            "entry {name}: {what} links are not allowed (-> {target})"
+        ));
         return Ok(());
     }
     if !(kind.is_file() || kind.is_dir() || kind == tar::EntryType::Continuous) {
@@ -244,7 +291,10 @@ fn read_entry<R: Read>(entry: &mut tar::Entry<R>, st: &mut State, opts: &ReadOpt
             tar::EntryType::Fifo => "FIFOs are",
             _ => "this entry type is",
         };
-        st.problems.push(format!("entry {name}: {what} not allowed (type {:?})", kind.as_byte() as char));
+        st.problems.push(format!(
+            "entry {name}: {what} not allowed (type {:?})",
+            kind.as_byte() as char
+        ));
         return Ok(());
     }
     if !st.seen.insert(name.clone()) {
@@ -253,7 +303,9 @@ fn read_entry<R: Read>(entry: &mut tar::Entry<R>, st: &mut State, opts: &ReadOpt
     }
     st.order.push(name.clone());
     if kind.is_dir() {
-        if !matches!(name.as_str(), "checksums" | "metadata" | "payload") && !name.starts_with("metadata/") {
+        if !matches!(name.as_str(), "checksums" | "metadata" | "payload")
+            && !name.starts_with("metadata/")
+        {
             st.problems.push(format!("unexpected entry {name}/ (a package holds checksums/, manifest.json, metadata/ and payload/)"));
         }
         return Ok(());
@@ -300,9 +352,18 @@ fn read_entry<R: Read>(entry: &mut tar::Entry<R>, st: &mut State, opts: &ReadOpt
     Ok(())
 }
 
-fn read_payload<R: Read>(entry: &mut R, st: &mut State, name: &str, size: u64, limits: &Limits) -> Result<(), ReadError> {
+fn read_payload<R: Read>(
+    entry: &mut R,
+    st: &mut State,
+    name: &str,
+    size: u64,
+    limits: &Limits,
+) -> Result<(), ReadError> {
     if let Some(first) = &st.payload {
-        return Err(ReadError::invalid(format!("two payloads: payload/{} and {name}", first.name)));
+        return Err(ReadError::invalid(format!(
+            "two payloads: payload/{} and {name}",
+            first.name
+        )));
     }
     if let Some(expected) = st.manifest.as_ref().and_then(|m| m.size_bytes) {
         if expected != size {
@@ -317,7 +378,11 @@ fn read_payload<R: Read>(entry: &mut R, st: &mut State, name: &str, size: u64, l
         // Payload before manifest: its name tells the kind; finish() checks they agree.
         None if file_name == "image.tar" => Runtime::Podman,
         None if file_name.ends_with(".tar.gz") => Runtime::Lxc,
-        None => return Err(ReadError::invalid(format!("{name}: neither image.tar nor an LXC .tar.gz bundle"))),
+        None => {
+            return Err(ReadError::invalid(format!(
+                "{name}: neither image.tar nor an LXC .tar.gz bundle"
+            )))
+        }
     };
     let mut hashing = HashingReader::new(entry);
     let summary = match inspect_payload(runtime, name, &mut hashing, limits) {
@@ -347,17 +412,32 @@ fn parse_sums(text: &[u8]) -> Result<Vec<(String, String)>, String> {
         let parsed = line.split_once(' ').and_then(|(hex, rest)| {
             let path = rest.strip_prefix(' ').or_else(|| rest.strip_prefix('*'))?;
             let ok = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
-            ok.then(|| (hex.to_ascii_lowercase(), path.trim_start_matches("./").to_string()))
+            ok.then(|| {
+                (
+                    hex.to_ascii_lowercase(),
+                    path.trim_start_matches("./").to_string(),
+                )
+            })
         });
         match parsed {
             Some(p) => out.push(p),
-            None => return Err(format!("{SUMS_PATH} line {}: not '<sha256>  <path>'", i + 1)),
+            None => {
+                return Err(format!(
+                    "{SUMS_PATH} line {}: not '<sha256>  <path>'",
+                    i + 1
+                ))
+            }
         }
     }
     Ok(out)
 }
 
-fn finish(mut st: State, compression: Compression, compressed_bytes: u64, opts: &ReadOptions) -> Result<PackageReport, ReadError> {
+fn finish(
+    mut st: State,
+    compression: Compression,
+    compressed_bytes: u64,
+    opts: &ReadOptions,
+) -> Result<PackageReport, ReadError> {
     let p = &mut st.problems;
     if st.manifest_bytes.is_none() {
         p.push(format!("{MANIFEST_PATH} is missing"));
@@ -416,7 +496,11 @@ fn finish(mut st: State, compression: Compression, compressed_bytes: u64, opts: 
                 "payload/{}: runtime {} needs {}",
                 payload.name,
                 m.runtime,
-                if m.runtime == Runtime::Podman { "payload/image.tar" } else { "a .tar.gz bundle" }
+                if m.runtime == Runtime::Podman {
+                    "payload/image.tar"
+                } else {
+                    "a .tar.gz bundle"
+                }
             ));
         }
     }
@@ -431,21 +515,28 @@ fn finish(mut st: State, compression: Compression, compressed_bytes: u64, opts: 
     }
     let signature = match (&st.sig, &st.sums, &st.manifest_bytes) {
         (None, _, _) => SignatureStatus::Unsigned,
-        (Some(sig), Some(sums), Some(manifest)) => match check_signature(sig, sums, manifest, &opts.trusted_keys) {
-            Ok(s) => s,
-            Err(e) => {
-                p.push(e.to_string());
-                SignatureStatus::Unsigned
+        (Some(sig), Some(sums), Some(manifest)) => {
+            match check_signature(sig, sums, manifest, &opts.trusted_keys) {
+                Ok(s) => s,
+                Err(e) => {
+                    p.push(e.to_string());
+                    SignatureStatus::Unsigned
+                }
             }
-        },
+        }
         (Some(_), _, _) => SignatureStatus::Unsigned, // missing files already reported
     };
     if !opts.trusted_keys.is_empty() && p.is_empty() {
         match &signature {
-            SignatureStatus::Unsigned => p.push("unsigned package, but a signature by a trusted key is required".into()),
-            SignatureStatus::Valid { trusted: false, key_id } => {
-                p.push(format!("signed by key {key_id}, which is not among the trusted keys"))
+            SignatureStatus::Unsigned => {
+                p.push("unsigned package, but a signature by a trusted key is required".into())
             }
+            SignatureStatus::Valid {
+                trusted: false,
+                key_id,
+            } => p.push(format!(
+                "signed by key {key_id}, which is not among the trusted keys"
+            )),
             SignatureStatus::Valid { trusted: true, .. } => {}
         }
     }
@@ -455,7 +546,10 @@ fn finish(mut st: State, compression: Compression, compressed_bytes: u64, opts: 
     let manifest = st.manifest.expect("checked");
     let mut warnings = Vec::new();
     if !manifest.unknown_keys.is_empty() {
-        warnings.push(format!("manifest.json: unknown keys kept as they are: {}", manifest.unknown_keys.join(", ")));
+        warnings.push(format!(
+            "manifest.json: unknown keys kept as they are: {}",
+            manifest.unknown_keys.join(", ")
+        ));
     }
     Ok(PackageReport {
         package_id: manifest.id().to_string(),
@@ -478,7 +572,10 @@ mod tests {
 
     #[test]
     fn names_are_checked() {
-        assert_eq!(checked_name(b"./payload/image.tar").unwrap(), "payload/image.tar");
+        assert_eq!(
+            checked_name(b"./payload/image.tar").unwrap(),
+            "payload/image.tar"
+        );
         assert_eq!(checked_name(b"checksums/").unwrap(), "checksums");
         assert!(checked_name(b"/etc/passwd").is_err());
         assert!(checked_name(b"payload/../../x").is_err());

@@ -49,7 +49,12 @@ pub fn key_id(key: &VerifyingKey) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..8])
 }
 
-fn decode_key_file(path: &Path, header: &'static str, kind: &'static str, len: usize) -> Result<Vec<u8>, KeyError> {
+fn decode_key_file(
+    path: &Path,
+    header: &'static str,
+    kind: &'static str,
+    len: usize,
+) -> Result<Vec<u8>, KeyError> {
     let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
         path: path.to_path_buf(),
         source,
@@ -74,16 +79,20 @@ fn decode_key_file(path: &Path, header: &'static str, kind: &'static str, len: u
 
 pub fn read_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
     let seed = decode_key_file(path, SECRET_HEADER, "secret", 32)?;
-    Ok(SigningKey::from_bytes(&seed.try_into().expect("length checked")))
+    Ok(SigningKey::from_bytes(
+        &seed.try_into().expect("length checked"),
+    ))
 }
 
 pub fn read_verifying_key(path: &Path) -> Result<VerifyingKey, KeyError> {
     let bytes = decode_key_file(path, PUBLIC_HEADER, "public", 32)?;
-    VerifyingKey::from_bytes(&bytes.try_into().expect("length checked")).map_err(|_| KeyError::Format {
-        path: path.to_path_buf(),
-        kind: "public",
-        header: PUBLIC_HEADER,
-        len: 32,
+    VerifyingKey::from_bytes(&bytes.try_into().expect("length checked")).map_err(|_| {
+        KeyError::Format {
+            path: path.to_path_buf(),
+            kind: "public",
+            header: PUBLIC_HEADER,
+            len: 32,
+        }
     })
 }
 
@@ -111,7 +120,11 @@ pub fn generate_key_pair(base: &Path) -> Result<GeneratedKey, KeyError> {
             return Err(KeyError::Exists { path: p.clone() });
         }
     }
-    write_new(&secret, &format!("{SECRET_HEADER}\n{}\n", B64.encode(seed)), 0o600)?;
+    write_new(
+        &secret,
+        &format!("{SECRET_HEADER}\n{}\n", B64.encode(seed)),
+        0o600,
+    )?;
     let public_text = public_key_text(&key.verifying_key());
     if let Err(e) = write_new(&public, &public_text, 0o644) {
         let _ = std::fs::remove_file(&secret);
@@ -178,15 +191,24 @@ pub enum SignatureStatus {
     Unsigned,
     /// The signature is valid for the key it names; `trusted` tells whether that key
     /// is one of the keys the caller trusts.
-    Valid { key_id: String, trusted: bool },
+    Valid {
+        key_id: String,
+        trusted: bool,
+    },
 }
 
 impl fmt::Display for SignatureStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SignatureStatus::Unsigned => f.write_str("unsigned"),
-            SignatureStatus::Valid { key_id, trusted: true } => write!(f, "valid, by trusted key {key_id}"),
-            SignatureStatus::Valid { key_id, trusted: false } => {
+            SignatureStatus::Valid {
+                key_id,
+                trusted: true,
+            } => write!(f, "valid, by trusted key {key_id}"),
+            SignatureStatus::Valid {
+                key_id,
+                trusted: false,
+            } => {
                 write!(f, "valid, by key {key_id} (not among the trusted keys)")
             }
         }
@@ -228,17 +250,23 @@ pub fn check_signature(
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or(SignatureError::Malformed("bad public key"))?;
-    let public = VerifyingKey::from_bytes(&public).map_err(|_| SignatureError::Malformed("bad public key"))?;
+    let public = VerifyingKey::from_bytes(&public)
+        .map_err(|_| SignatureError::Malformed("bad public key"))?;
     let signature: [u8; 64] = B64
         .decode(signature)
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or(SignatureError::Malformed("bad signature"))?;
     if declared_id != key_id(&public) {
-        return Err(SignatureError::Malformed("key-id does not match public-key"));
+        return Err(SignatureError::Malformed(
+            "key-id does not match public-key",
+        ));
     }
     public
-        .verify_strict(signed_message(sums, manifest).as_bytes(), &Signature::from_bytes(&signature))
+        .verify_strict(
+            signed_message(sums, manifest).as_bytes(),
+            &Signature::from_bytes(&signature),
+        )
         .map_err(|_| SignatureError::Mismatch)?;
     Ok(SignatureStatus::Valid {
         trusted: trusted.iter().any(|k| k == &public),
@@ -267,7 +295,10 @@ mod tests {
         let trusted = [key(1).verifying_key()];
         assert_eq!(
             check_signature(&sig, b"sums", b"manifest", &trusted),
-            Ok(SignatureStatus::Valid { key_id: key_id(&trusted[0]), trusted: true })
+            Ok(SignatureStatus::Valid {
+                key_id: key_id(&trusted[0]),
+                trusted: true
+            })
         );
         let other = [key(2).verifying_key()];
         assert!(matches!(
@@ -279,8 +310,14 @@ mod tests {
     #[test]
     fn changed_manifest_or_sums_breaks_the_signature() {
         let sig = sign(&key(1), b"sums", b"manifest");
-        assert_eq!(check_signature(&sig, b"sums", b"manifesT", &[]), Err(SignatureError::Mismatch));
-        assert_eq!(check_signature(&sig, b"sumS", b"manifest", &[]), Err(SignatureError::Mismatch));
+        assert_eq!(
+            check_signature(&sig, b"sums", b"manifesT", &[]),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            check_signature(&sig, b"sumS", b"manifest", &[]),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
@@ -292,7 +329,9 @@ mod tests {
         let forged = lines.join("\n");
         assert_eq!(
             check_signature(forged.as_bytes(), b"s", b"m", &[]),
-            Err(SignatureError::Malformed("key-id does not match public-key"))
+            Err(SignatureError::Malformed(
+                "key-id does not match public-key"
+            ))
         );
     }
 }

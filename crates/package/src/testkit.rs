@@ -88,19 +88,26 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 /// A minimal docker-archive: one layer holding `files`, tagged `tag`.
 pub fn docker_archive(tag: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
     let layer = tar_bytes(
-        &files.iter().map(|(n, d)| RawEntry::file(n, d.to_vec())).collect::<Vec<_>>(),
+        &files
+            .iter()
+            .map(|(n, d)| RawEntry::file(n, d.to_vec()))
+            .collect::<Vec<_>>(),
         true,
     );
     let layer_id = hex::encode(Sha256::digest(&layer));
     let config = json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_id}")]}});
     let config = serde_json::to_vec(&config).expect("json");
     let config_name = format!("{}.json", hex::encode(Sha256::digest(&config)));
-    let manifest = json!([{"Config": config_name, "RepoTags": [tag], "Layers": [format!("{layer_id}.tar")]}]);
+    let manifest =
+        json!([{"Config": config_name, "RepoTags": [tag], "Layers": [format!("{layer_id}.tar")]}]);
     tar_bytes(
         &[
             RawEntry::file(&format!("{layer_id}.tar"), layer),
             RawEntry::file(&config_name, config),
-            RawEntry::file("manifest.json", serde_json::to_vec(&manifest).expect("json")),
+            RawEntry::file(
+                "manifest.json",
+                serde_json::to_vec(&manifest).expect("json"),
+            ),
         ],
         true,
     )
@@ -117,7 +124,10 @@ pub fn lxc_bundle(dir: Option<&str>) -> Vec<u8> {
         entries.push(RawEntry::dir(&format!("{d}/")));
     }
     entries.extend([
-        RawEntry::file(&p("config"), b"lxc.uts.name = demo\nlxc.net.0.type = none\n".to_vec()),
+        RawEntry::file(
+            &p("config"),
+            b"lxc.uts.name = demo\nlxc.net.0.type = none\n".to_vec(),
+        ),
         RawEntry::dir(&p("rootfs/")),
         RawEntry::dir(&p("rootfs/bin/")),
         RawEntry::file(&p("rootfs/bin/hello"), b"#!/bin/sh\necho hello\n".to_vec()),
@@ -177,7 +187,11 @@ impl Parts {
     /// The manifest as a writer completes it.
     pub fn packaged_manifest(&self) -> Value {
         let mut m = self.manifest.clone();
-        m["artifact_type"] = json!(if m["runtime"] == "lxc" { "lxc-bundle" } else { "podman-image-tar" });
+        m["artifact_type"] = json!(if m["runtime"] == "lxc" {
+            "lxc-bundle"
+        } else {
+            "podman-image-tar"
+        });
         m["created_at"] = json!("2023-11-14T22:13:20.000Z");
         m["digest"] = json!(format!("sha256:{}", self.digest_hex()));
         m["size_bytes"] = json!(self.payload.len());
@@ -193,8 +207,16 @@ impl Parts {
         self.entries_with(&self.sums(), &pretty(&self.packaged_manifest()), None)
     }
 
-    pub fn entries_with(&self, sums: &[u8], manifest: &[u8], sig: Option<Vec<u8>>) -> Vec<RawEntry> {
-        let mut e = vec![RawEntry::dir("checksums/"), RawEntry::file("checksums/sha256sums.txt", sums.to_vec())];
+    pub fn entries_with(
+        &self,
+        sums: &[u8],
+        manifest: &[u8],
+        sig: Option<Vec<u8>>,
+    ) -> Vec<RawEntry> {
+        let mut e = vec![
+            RawEntry::dir("checksums/"),
+            RawEntry::file("checksums/sha256sums.txt", sums.to_vec()),
+        ];
         if let Some(sig) = sig {
             e.push(RawEntry::file("checksums/sha256sums.txt.sig", sig));
         }
@@ -203,7 +225,10 @@ impl Parts {
             RawEntry::dir("metadata/"),
             RawEntry::file("metadata/README.txt", b"demo\n".to_vec()),
             RawEntry::dir("payload/"),
-            RawEntry::file(&format!("payload/{}", self.payload_name), self.payload.clone()),
+            RawEntry::file(
+                &format!("payload/{}", self.payload_name),
+                self.payload.clone(),
+            ),
         ]);
         e
     }
@@ -240,19 +265,28 @@ pub struct Case {
 }
 
 fn replace(entries: &mut [RawEntry], name: &str, data: Vec<u8>) {
-    let e = entries.iter_mut().find(|e| e.name == name.as_bytes()).expect("entry exists");
+    let e = entries
+        .iter_mut()
+        .find(|e| e.name == name.as_bytes())
+        .expect("entry exists");
     e.data = data;
 }
 
 fn without(entries: Vec<RawEntry>, prefix: &str) -> Vec<RawEntry> {
-    entries.into_iter().filter(|e| !e.name.starts_with(prefix.as_bytes())).collect()
+    entries
+        .into_iter()
+        .filter(|e| !e.name.starts_with(prefix.as_bytes()))
+        .collect()
 }
 
 fn with_manifest(edit: impl FnOnce(&mut Value)) -> Vec<u8> {
     let parts = Parts::podman();
     let mut m = parts.packaged_manifest();
     edit(&mut m);
-    gzip(&tar_bytes(&parts.entries_with(&parts.sums(), &pretty(&m), None), true))
+    gzip(&tar_bytes(
+        &parts.entries_with(&parts.sums(), &pretty(&m), None),
+        true,
+    ))
 }
 
 fn inserted_before_payload(extra: RawEntry) -> Vec<u8> {
@@ -283,8 +317,12 @@ pub fn gzip_bomb() -> Vec<u8> {
     .header();
     let mut z = flate2::Compress::new(flate2::Compression::best(), false);
     let mut zeros_block = Vec::with_capacity(64 * 1024);
-    z.compress_vec(&vec![0u8; MIB as usize], &mut zeros_block, flate2::FlushCompress::Sync)
-        .expect("deflate");
+    z.compress_vec(
+        &vec![0u8; MIB as usize],
+        &mut zeros_block,
+        flate2::FlushCompress::Sync,
+    )
+    .expect("deflate");
     out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
     // The tar header as a stored, non-final block.
     out.push(0);
@@ -312,8 +350,16 @@ pub fn hostile_corpus() -> Vec<Case> {
     };
     vec![
         case("empty-file", Vec::new(), "empty file"),
-        case("not-a-package", b"this is not a package at all".to_vec(), "neither a gzip nor a zstd"),
-        case("truncated-gzip", good[..good.len() / 2].to_vec(), "corrupt or truncated"),
+        case(
+            "not-a-package",
+            b"this is not a package at all".to_vec(),
+            "neither a gzip nor a zstd",
+        ),
+        case(
+            "truncated-gzip",
+            good[..good.len() / 2].to_vec(),
+            "corrupt or truncated",
+        ),
         case(
             "trailing-garbage",
             [good.clone(), b"garbage after the package".to_vec()].concat(),
@@ -321,14 +367,28 @@ pub fn hostile_corpus() -> Vec<Case> {
         ),
         case(
             "trailing-data-inside-tar",
-            gzip(&[tar_bytes(&podman().entries(), true), b"hidden data".to_vec()].concat()),
+            gzip(
+                &[
+                    tar_bytes(&podman().entries(), true),
+                    b"hidden data".to_vec(),
+                ]
+                .concat(),
+            ),
             "data after the end of the tar archive",
         ),
         {
             let p = podman();
             let mut e = p.entries();
-            replace(&mut e, "checksums/sha256sums.txt", format!("{}  payload/image.tar\n", "0".repeat(64)).into_bytes());
-            case("bad-checksum", gzip(&tar_bytes(&e, true)), "checksum mismatch for payload/image.tar")
+            replace(
+                &mut e,
+                "checksums/sha256sums.txt",
+                format!("{}  payload/image.tar\n", "0".repeat(64)).into_bytes(),
+            );
+            case(
+                "bad-checksum",
+                gzip(&tar_bytes(&e, true)),
+                "checksum mismatch for payload/image.tar",
+            )
         },
         case(
             "size-mismatch",
@@ -340,16 +400,48 @@ pub fn hostile_corpus() -> Vec<Case> {
             with_manifest(|m| m["digest"] = json!(format!("sha256:{}", "1".repeat(64)))),
             "digest mismatch",
         ),
-        case("missing-manifest", gzip(&tar_bytes(&without(podman().entries(), "manifest.json"), true)), "manifest.json is missing"),
-        case("missing-checksums", gzip(&tar_bytes(&without(podman().entries(), "checksums/"), true)), "sha256sums.txt is missing"),
-        case("missing-payload", gzip(&tar_bytes(&without(podman().entries(), "payload/image.tar"), true)), "no payload file"),
+        case(
+            "missing-manifest",
+            gzip(&tar_bytes(
+                &without(podman().entries(), "manifest.json"),
+                true,
+            )),
+            "manifest.json is missing",
+        ),
+        case(
+            "missing-checksums",
+            gzip(&tar_bytes(&without(podman().entries(), "checksums/"), true)),
+            "sha256sums.txt is missing",
+        ),
+        case(
+            "missing-payload",
+            gzip(&tar_bytes(
+                &without(podman().entries(), "payload/image.tar"),
+                true,
+            )),
+            "no payload file",
+        ),
         {
             let p = podman();
-            case("manifest-not-object", gzip(&tar_bytes(&p.entries_with(&p.sums(), b"[1, 2, 3]", None), true)), "must be a JSON object")
+            case(
+                "manifest-not-object",
+                gzip(&tar_bytes(
+                    &p.entries_with(&p.sums(), b"[1, 2, 3]", None),
+                    true,
+                )),
+                "must be a JSON object",
+            )
         },
         {
             let p = podman();
-            case("manifest-not-json", gzip(&tar_bytes(&p.entries_with(&p.sums(), b"{\"package_id\": ", None), true)), "not valid JSON")
+            case(
+                "manifest-not-json",
+                gzip(&tar_bytes(
+                    &p.entries_with(&p.sums(), b"{\"package_id\": ", None),
+                    true,
+                )),
+                "not valid JSON",
+            )
         },
         case(
             "boolean-as-integer",
@@ -361,32 +453,90 @@ pub fn hostile_corpus() -> Vec<Case> {
             with_manifest(|m| m["registration_defaults"]["autostart"] = json!(1)),
             "autostart must be a boolean, got number 1",
         ),
-        case("unknown-runtime", with_manifest(|m| m["runtime"] = json!("docker")), "runtime must be \"podman\" or \"lxc\""),
+        case(
+            "unknown-runtime",
+            with_manifest(|m| m["runtime"] = json!("docker")),
+            "runtime must be \"podman\" or \"lxc\"",
+        ),
         {
             let mut p = Parts::lxc();
             p.manifest["create_args"] = json!("--privileged");
-            case("create-args-for-lxc", p.package(), "create_args is not allowed for runtime lxc")
+            case(
+                "create-args-for-lxc",
+                p.package(),
+                "create_args is not allowed for runtime lxc",
+            )
         },
-        case("empty-device-types", with_manifest(|m| m["device_types"] = json!([])), "device_types must be a non-empty list"),
-        case("dotdot-path", inserted_before_payload(RawEntry::file("metadata/../../../etc/cron.d/x", b"* * * * * root reboot".to_vec())), "'..' in paths is not allowed"),
-        case("absolute-path", inserted_before_payload(RawEntry::file("/etc/passwd", b"root::0:0::/:/bin/sh".to_vec())), "absolute paths are not allowed"),
+        case(
+            "empty-device-types",
+            with_manifest(|m| m["device_types"] = json!([])),
+            "device_types must be a non-empty list",
+        ),
+        case(
+            "dotdot-path",
+            inserted_before_payload(RawEntry::file(
+                "metadata/../../../etc/cron.d/x",
+                b"* * * * * root reboot".to_vec(),
+            )),
+            "'..' in paths is not allowed",
+        ),
+        case(
+            "absolute-path",
+            inserted_before_payload(RawEntry::file(
+                "/etc/passwd",
+                b"root::0:0::/:/bin/sh".to_vec(),
+            )),
+            "absolute paths are not allowed",
+        ),
         case(
             "symlink-outside",
-            inserted_before_payload(RawEntry::special("metadata/escape", tar::EntryType::Symlink, Some("../../../../etc/shadow"))),
+            inserted_before_payload(RawEntry::special(
+                "metadata/escape",
+                tar::EntryType::Symlink,
+                Some("../../../../etc/shadow"),
+            )),
             "symbolic links are not allowed",
         ),
         case(
             "hardlink-outside",
-            inserted_before_payload(RawEntry::special("metadata/passwd", tar::EntryType::Link, Some("/etc/passwd"))),
+            inserted_before_payload(RawEntry::special(
+                "metadata/passwd",
+                tar::EntryType::Link,
+                Some("/etc/passwd"),
+            )),
             "hard links are not allowed",
         ),
-        case("device-node", inserted_before_payload(RawEntry::special("metadata/sda", tar::EntryType::Block, None)), "device nodes are not allowed"),
-        case("fifo", inserted_before_payload(RawEntry::special("metadata/pipe", tar::EntryType::Fifo, None)), "FIFOs are not allowed"),
+        case(
+            "device-node",
+            inserted_before_payload(RawEntry::special(
+                "metadata/sda",
+                tar::EntryType::Block,
+                None,
+            )),
+            "device nodes are not allowed",
+        ),
+        case(
+            "fifo",
+            inserted_before_payload(RawEntry::special(
+                "metadata/pipe",
+                tar::EntryType::Fifo,
+                None,
+            )),
+            "FIFOs are not allowed",
+        ),
         {
             let mut e = podman().entries();
-            let dup = e.iter().find(|e| e.name == b"manifest.json").unwrap().clone();
+            let dup = e
+                .iter()
+                .find(|e| e.name == b"manifest.json")
+                .unwrap()
+                .clone();
             e.insert(3, dup);
-            case("duplicate-entries", gzip(&tar_bytes(&e, true)), "entry manifest.json appears twice")
+            case(
+                "duplicate-entries",
+                gzip(&tar_bytes(&e, true)),
+                "entry manifest.json appears twice",
+            )
         },
         {
             let mut e = podman().entries();
@@ -397,7 +547,14 @@ pub fn hostile_corpus() -> Vec<Case> {
             let p = podman();
             let mut big = p.packaged_manifest();
             big["labels"] = json!({"padding": "x".repeat(1024 * 1024)});
-            case("manifest-over-1mib", gzip(&tar_bytes(&p.entries_with(&p.sums(), &pretty(&big), None), true)), "more than the limit")
+            case(
+                "manifest-over-1mib",
+                gzip(&tar_bytes(
+                    &p.entries_with(&p.sums(), &pretty(&big), None),
+                    true,
+                )),
+                "more than the limit",
+            )
         },
         {
             let mut e = podman().entries();
@@ -410,29 +567,59 @@ pub fn hostile_corpus() -> Vec<Case> {
             let mut e2 = p.entries_with(&p.sums(), &pretty(&m), None);
             *e2.last_mut().unwrap() = e.last().unwrap().clone();
             // claims 100 GiB, holds 512 bytes: refused at the header or as truncated
-            case("header-claims-100gib", gzip(&tar_bytes(&e2, false)), "decompression bomb")
+            case(
+                "header-claims-100gib",
+                gzip(&tar_bytes(&e2, false)),
+                "decompression bomb",
+            )
         },
         case("gzip-bomb", gzip_bomb(), "decompression bomb"),
-        case("non-utf8-name", inserted_before_payload(RawEntry { name: b"metadata/\xff\xfe.txt".to_vec(), ..RawEntry::file("x", b"x".to_vec()) }), "name is not UTF-8"),
+        case(
+            "non-utf8-name",
+            inserted_before_payload(RawEntry {
+                name: b"metadata/\xff\xfe.txt".to_vec(),
+                ..RawEntry::file("x", b"x".to_vec())
+            }),
+            "name is not UTF-8",
+        ),
         {
             let p = podman();
             case(
                 "payload-not-an-image",
-                Parts { payload: b"not a tar archive, just bytes".repeat(40), ..p }.package(),
+                Parts {
+                    payload: b"not a tar archive, just bytes".repeat(40),
+                    ..p
+                }
+                .package(),
                 "not a readable tar archive",
             )
         },
         {
             let p = Parts::lxc();
-            let bad = gzip(&tar_bytes(&[RawEntry::file("README", b"no bundle here".to_vec())], true));
-            case("lxc-without-config-and-rootfs", Parts { payload: bad, ..p }.package(), "must hold config and rootfs/")
+            let bad = gzip(&tar_bytes(
+                &[RawEntry::file("README", b"no bundle here".to_vec())],
+                true,
+            ));
+            case(
+                "lxc-without-config-and-rootfs",
+                Parts { payload: bad, ..p }.package(),
+                "must hold config and rootfs/",
+            )
         },
         {
             let mut e = podman().entries();
             e.push(RawEntry::file("extra.sh", b"#!/bin/sh\nreboot\n".to_vec()));
-            case("unexpected-entry", gzip(&tar_bytes(&e, true)), "unexpected entry extra.sh")
+            case(
+                "unexpected-entry",
+                gzip(&tar_bytes(&e, true)),
+                "unexpected entry extra.sh",
+            )
         },
-        case("zstd-declared-but-gzip", with_manifest(|m| m["package_compression"] = json!("zstd")), "declares package_compression zstd"),
+        case(
+            "zstd-declared-but-gzip",
+            with_manifest(|m| m["package_compression"] = json!("zstd")),
+            "declares package_compression zstd",
+        ),
         {
             let mut e = podman().signed_entries(&test_key(1));
             let sig = e.iter_mut().find(|e| e.name.ends_with(b".sig")).unwrap();
@@ -441,7 +628,11 @@ pub fn hostile_corpus() -> Vec<Case> {
             let flipped = if &text[at..at + 1] == "A" { "B" } else { "A" };
             text.replace_range(at..at + 1, flipped);
             sig.data = text.into_bytes();
-            case("tampered-signature", gzip(&tar_bytes(&e, true)), "signature does not match")
+            case(
+                "tampered-signature",
+                gzip(&tar_bytes(&e, true)),
+                "signature does not match",
+            )
         },
         {
             // Signed, then the manifest was edited (restart policy) without re-signing.
@@ -450,7 +641,11 @@ pub fn hostile_corpus() -> Vec<Case> {
             let mut m = p.packaged_manifest();
             m["registration_defaults"]["restart"]["max_retries"] = json!(1000);
             replace(&mut e, "manifest.json", pretty(&m));
-            case("manifest-edited-after-signing", gzip(&tar_bytes(&e, true)), "signature does not match")
+            case(
+                "manifest-edited-after-signing",
+                gzip(&tar_bytes(&e, true)),
+                "signature does not match",
+            )
         },
         Case {
             name: "signature-by-untrusted-key",

@@ -9,7 +9,9 @@
 
 use crate::compress::{Compression, ParallelGzip, PAR_BLOCK};
 use crate::limits::Limits;
-use crate::manifest::{format_created_at, Manifest, ManifestIssues, Runtime, Stage, GENERATED_KEYS, MAX_MANIFEST_BYTES};
+use crate::manifest::{
+    format_created_at, Manifest, ManifestIssues, Runtime, Stage, GENERATED_KEYS, MAX_MANIFEST_BYTES,
+};
 use crate::payload::{inspect_payload, PayloadError, PayloadSummary};
 use crate::pipe::{channel, Chunk, HashingReader};
 use crate::reader::{MANIFEST_PATH, SIG_PATH, SUMS_PATH};
@@ -115,7 +117,9 @@ fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, PackError> {
         });
     }
     let mut buf = Vec::new();
-    file.take(limit + 1).read_to_end(&mut buf).map_err(input_err)?;
+    file.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(input_err)?;
     Ok(buf)
 }
 
@@ -123,16 +127,29 @@ const METADATA_LIMIT: u64 = 1024 * 1024;
 
 /// Writes the package and returns where and what. `progress(done, total)` is called
 /// as payload bytes are read.
-pub fn pack(req: &PackRequest, progress: &mut dyn FnMut(u64, u64)) -> Result<PackReport, PackError> {
+pub fn pack(
+    req: &PackRequest,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<PackReport, PackError> {
     let source = read_limited(&req.manifest, MAX_MANIFEST_BYTES)?;
     let manifest = Manifest::parse(&source, Stage::Source).map_err(PackError::Manifest)?;
     let mut warnings = Vec::new();
     if !manifest.unknown_keys.is_empty() {
-        warnings.push(format!("manifest: unknown keys kept as they are: {}", manifest.unknown_keys.join(", ")));
+        warnings.push(format!(
+            "manifest: unknown keys kept as they are: {}",
+            manifest.unknown_keys.join(", ")
+        ));
     }
-    let replaced: Vec<&str> = GENERATED_KEYS.iter().copied().filter(|k| manifest.json.contains_key(*k)).collect();
+    let replaced: Vec<&str> = GENERATED_KEYS
+        .iter()
+        .copied()
+        .filter(|k| manifest.json.contains_key(*k))
+        .collect();
     if !replaced.is_empty() {
-        warnings.push(format!("manifest: {} computed by pack; the given values are replaced", replaced.join(", ")));
+        warnings.push(format!(
+            "manifest: {} computed by pack; the given values are replaced",
+            replaced.join(", ")
+        ));
     }
 
     let payload_file = File::open(&req.payload).map_err(|source| PackError::Input {
@@ -153,7 +170,11 @@ pub fn pack(req: &PackRequest, progress: &mut dyn FnMut(u64, u64)) -> Result<Pac
     let payload_name = match manifest.runtime {
         Runtime::Podman => "image.tar".to_string(),
         Runtime::Lxc => {
-            let name = req.payload.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = req
+                .payload
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             let stem = name.strip_suffix(".tar.gz").unwrap_or_default();
             if crate::manifest::check_identifier(stem).is_err() {
                 return Err(PackError::BadInput {
@@ -181,9 +202,19 @@ pub fn pack(req: &PackRequest, progress: &mut dyn FnMut(u64, u64)) -> Result<Pac
     };
 
     let head_for = |digest_hex: &str| {
-        let manifest_json = final_manifest(&manifest, &package_id, &created_at, digest_hex, payload_size, req.compression);
+        let manifest_json = final_manifest(
+            &manifest,
+            &package_id,
+            &created_at,
+            digest_hex,
+            payload_size,
+            req.compression,
+        );
         let sums = format!("{digest_hex}  payload/{payload_name}\n").into_bytes();
-        let sig = req.signing_key.as_ref().map(|k| crate::sign::sign(k, &sums, &manifest_json));
+        let sig = req
+            .signing_key
+            .as_ref()
+            .map(|k| crate::sign::sign(k, &sums, &manifest_json));
         Head {
             sums,
             sig,
@@ -220,7 +251,9 @@ pub fn pack(req: &PackRequest, progress: &mut dyn FnMut(u64, u64)) -> Result<Pac
         .prefix(".berth-pack-")
         .tempfile_in(&output_dir)
         .map_err(out_err)?;
-    tmp.as_file_mut().seek(SeekFrom::Start(head_len)).map_err(out_err)?;
+    tmp.as_file_mut()
+        .seek(SeekFrom::Start(head_len))
+        .map_err(out_err)?;
 
     let (summary, digest_hex) = write_payload_member(
         req,
@@ -244,7 +277,9 @@ pub fn pack(req: &PackRequest, progress: &mut dyn FnMut(u64, u64)) -> Result<Pac
         .map_err(out_err)?;
     tmp.as_file().sync_all().map_err(out_err)?;
     tmp.persist(&final_path).map_err(|e| out_err(e.error))?;
-    File::open(&output_dir).and_then(|d| d.sync_all()).map_err(out_err)?;
+    File::open(&output_dir)
+        .and_then(|d| d.sync_all())
+        .map_err(out_err)?;
 
     Ok(PackReport {
         path: final_path,
@@ -277,11 +312,15 @@ fn final_manifest(
     let mut out = Map::new();
     out.insert("package_id".into(), Value::String(package_id.into()));
     for (k, v) in &manifest.json {
-        if k != "package_id" && k != "package_compression" && !GENERATED_KEYS.contains(&k.as_str()) {
+        if k != "package_id" && k != "package_compression" && !GENERATED_KEYS.contains(&k.as_str())
+        {
             out.insert(k.clone(), v.clone());
         }
     }
-    out.insert("artifact_type".into(), manifest.runtime.artifact_type().into());
+    out.insert(
+        "artifact_type".into(),
+        manifest.runtime.artifact_type().into(),
+    );
     out.insert("created_at".into(), created_at.into());
     out.insert("digest".into(), format!("sha256:{digest_hex}").into());
     out.insert("size_bytes".into(), size.into());
@@ -323,7 +362,8 @@ impl Head<'_> {
 /// no user or group names, the given mtime.
 fn header(path: &str, size: u64, mtime: u64, kind: tar::EntryType) -> tar::Header {
     let mut h = tar::Header::new_ustar();
-    h.set_path(path).expect("package entry names are short ASCII");
+    h.set_path(path)
+        .expect("package entry names are short ASCII");
     h.set_size(size);
     h.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
     h.set_uid(0);
@@ -339,7 +379,9 @@ fn append_dir(out: &mut Vec<u8>, path: &str, mtime: u64) {
 }
 
 fn append_file(out: &mut Vec<u8>, path: &str, data: &[u8], mtime: u64) {
-    out.extend_from_slice(header(path, data.len() as u64, mtime, tar::EntryType::Regular).as_bytes());
+    out.extend_from_slice(
+        header(path, data.len() as u64, mtime, tar::EntryType::Regular).as_bytes(),
+    );
     out.extend_from_slice(data);
     out.resize(out.len().next_multiple_of(512), 0);
 }
@@ -386,14 +428,23 @@ fn write_payload_member(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(PayloadSummary, String), PackError> {
     let mtime = req.created_at_ms / 1000;
-    let entry_header = header(&format!("payload/{name}"), size, mtime, tar::EntryType::Regular);
+    let entry_header = header(
+        &format!("payload/{name}"),
+        size,
+        mtime,
+        tar::EntryType::Regular,
+    );
     let padding = (size.next_multiple_of(512) - size) as usize;
     let trailer = vec![0u8; padding + 1024];
 
     let (tx, mut checker_input) = channel(16);
     let failed = Arc::new(AtomicBool::new(false));
     let checker = {
-        let (name, limits, failed) = (format!("payload/{name}"), req.limits.clone(), Arc::clone(&failed));
+        let (name, limits, failed) = (
+            format!("payload/{name}"),
+            req.limits.clone(),
+            Arc::clone(&failed),
+        );
         std::thread::spawn(move || {
             let result = inspect_payload(runtime, &name, &mut checker_input, &limits);
             if result.is_err() {
@@ -414,14 +465,18 @@ fn write_payload_member(
     };
     let threads = req.threads.max(1);
     let mut member = match req.compression {
-        Compression::Gzip => Member::Gzip(ParallelGzip::new(out, req.level, threads).map_err(out_err)?),
+        Compression::Gzip => {
+            Member::Gzip(ParallelGzip::new(out, req.level, threads).map_err(out_err)?)
+        }
         Compression::Zstd => {
-            let mut enc = zstd::stream::write::Encoder::new(out, req.level as i32).map_err(out_err)?;
+            let mut enc =
+                zstd::stream::write::Encoder::new(out, req.level as i32).map_err(out_err)?;
             enc.include_checksum(true).map_err(out_err)?;
             if threads > 1 {
                 enc.multithread(threads as u32).map_err(out_err)?;
             }
-            enc.set_pledged_src_size(Some(512 + size + trailer.len() as u64)).map_err(out_err)?;
+            enc.set_pledged_src_size(Some(512 + size + trailer.len() as u64))
+                .map_err(out_err)?;
             Member::Zstd(enc)
         }
     };
@@ -434,7 +489,9 @@ fn write_payload_member(
     let read_result: io::Result<()> = (|| {
         loop {
             let mut block = Vec::with_capacity(PAR_BLOCK);
-            (&mut stream).take(PAR_BLOCK as u64).read_to_end(&mut block)?;
+            (&mut stream)
+                .take(PAR_BLOCK as u64)
+                .read_to_end(&mut block)?;
             if block.is_empty() {
                 break;
             }
@@ -462,7 +519,9 @@ fn write_payload_member(
         source,
     })?;
     if read_len != size || done != total {
-        return Err(PackError::PayloadChanged { path: req.payload.clone() });
+        return Err(PackError::PayloadChanged {
+            path: req.payload.clone(),
+        });
     }
     match member {
         Member::Gzip(gz) => gz.finish().map(drop),

@@ -33,11 +33,19 @@ fn corpus_has_at_least_25_cases_with_unique_names() {
 fn every_hostile_package_is_refused_with_its_reason() {
     for case in hostile_corpus() {
         let len = case.bytes.len();
-        let result = read_package(std::io::Cursor::new(case.bytes), &options(case.trust.as_deref(), Some(len)));
+        let result = read_package(
+            std::io::Cursor::new(case.bytes),
+            &options(case.trust.as_deref(), Some(len)),
+        );
         match result {
             Err(ReadError::Invalid(problems)) => {
                 let text = problems.to_string();
-                assert!(text.contains(case.expect), "{}: expected {:?} in {text:?}", case.name, case.expect);
+                assert!(
+                    text.contains(case.expect),
+                    "{}: expected {:?} in {text:?}",
+                    case.name,
+                    case.expect
+                );
             }
             Err(ReadError::Io(e)) => panic!("{}: reported as an I/O failure: {e}", case.name),
             Ok(_) => panic!("{}: accepted", case.name),
@@ -84,7 +92,11 @@ fn payload_before_manifest_with_wrong_digest_is_refused() {
 fn a_package_made_by_hand_in_dcp_layout_is_valid() {
     // The control for the corpus: the same builder, unbroken, is accepted.
     for parts in [Parts::podman(), Parts::lxc()] {
-        let report = read_package(std::io::Cursor::new(parts.package()), &ReadOptions::default()).unwrap();
+        let report = read_package(
+            std::io::Cursor::new(parts.package()),
+            &ReadOptions::default(),
+        )
+        .unwrap();
         assert_eq!(report.package_id, "demo");
     }
 }

@@ -1,7 +1,7 @@
 //! pack → read: layout, both manifest generations, both compressions, LXC, signing,
 //! reproducibility, and failures that leave nothing behind.
 
-use berth_package::sign::{SignatureStatus};
+use berth_package::sign::SignatureStatus;
 use berth_package::testkit::{docker_archive, lxc_bundle, source_manifest, test_key};
 use berth_package::{pack, read_package, Compression, Limits, PackError, PackRequest, ReadOptions};
 use serde_json::Value;
@@ -13,7 +13,9 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        Fixture { dir: tempfile::tempdir().unwrap() }
+        Fixture {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
@@ -40,7 +42,9 @@ impl Fixture {
 
     fn out_files(&self) -> Vec<String> {
         match std::fs::read_dir(self.dir.path().join("out")) {
-            Ok(rd) => rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+            Ok(rd) => rd
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect(),
             Err(_) => vec![],
         }
     }
@@ -48,8 +52,13 @@ impl Fixture {
 
 fn image() -> Vec<u8> {
     // Big enough to span several parallel-compression blocks.
-    let big: Vec<u8> = (0..3_000_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
-    docker_archive("localhost/demo:1", &[("bin/hello", b"hello"), ("lib/big", &big)])
+    let big: Vec<u8> = (0..3_000_000u32)
+        .flat_map(|i| (i % 251).to_le_bytes())
+        .collect();
+    docker_archive(
+        "localhost/demo:1",
+        &[("bin/hello", b"hello"), ("lib/big", &big)],
+    )
 }
 
 fn read(path: &Path, opts: &ReadOptions) -> berth_package::PackageReport {
@@ -60,8 +69,15 @@ fn read(path: &Path, opts: &ReadOptions) -> berth_package::PackageReport {
 fn podman_package_has_the_dcp_layout_and_reads_back() {
     let f = Fixture::new();
     let payload = image();
-    let report = pack(&f.request(&source_manifest("podman"), "image.tar", &payload), &mut |_, _| {}).unwrap();
-    assert_eq!(report.path.file_name().unwrap(), "demo-podman-ccmp25-dvk.tar.gz");
+    let report = pack(
+        &f.request(&source_manifest("podman"), "image.tar", &payload),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(
+        report.path.file_name().unwrap(),
+        "demo-podman-ccmp25-dvk.tar.gz"
+    );
     assert!(report.path.is_absolute());
     let read = read(&report.path, &ReadOptions::default());
     assert_eq!(
@@ -99,7 +115,12 @@ fn same_inputs_give_a_byte_identical_package_whatever_the_thread_count() {
     req.threads = 1;
     let second = std::fs::read(pack(&req, &mut |_, _| {}).unwrap().path).unwrap();
     let diff = first.iter().zip(&second).position(|(a, b)| a != b);
-    assert!(first == second, "differ at {diff:?} of {} / {}", first.len(), second.len());
+    assert!(
+        first == second,
+        "differ at {diff:?} of {} / {}",
+        first.len(),
+        second.len()
+    );
     req.created_at_ms += 1000;
     let third = std::fs::read(pack(&req, &mut |_, _| {}).unwrap().path).unwrap();
     assert_ne!(first, third, "created_at must show in the package");
@@ -125,7 +146,11 @@ fn zstd_package_is_declared_and_reads_back() {
     req.compression = Compression::Zstd;
     req.level = 3;
     let report = pack(&req, &mut |_, _| {}).unwrap();
-    assert!(report.path.to_str().unwrap().ends_with("-podman-ccmp25-dvk.tar.zst"));
+    assert!(report
+        .path
+        .to_str()
+        .unwrap()
+        .ends_with("-podman-ccmp25-dvk.tar.zst"));
     let read = read(&report.path, &ReadOptions::default());
     assert_eq!(read.compression, Compression::Zstd);
     assert_eq!(read.manifest["package_compression"], "zstd");
@@ -135,11 +160,22 @@ fn zstd_package_is_declared_and_reads_back() {
 fn lxc_bundle_keeps_its_name_and_is_checked() {
     for dir in [None, Some("webkit-example")] {
         let f = Fixture::new();
-        let report = pack(&f.request(&source_manifest("lxc"), "webkit-example.tar.gz", &lxc_bundle(dir)), &mut |_, _| {}).unwrap();
+        let report = pack(
+            &f.request(
+                &source_manifest("lxc"),
+                "webkit-example.tar.gz",
+                &lxc_bundle(dir),
+            ),
+            &mut |_, _| {},
+        )
+        .unwrap();
         let read = read(&report.path, &ReadOptions::default());
         assert_eq!(read.payload.name, "webkit-example.tar.gz");
         assert_eq!(read.manifest["artifact_type"], "lxc-bundle");
-        assert_eq!(read.payload.summary.bundle_dir.as_deref(), Some(dir.unwrap_or("")));
+        assert_eq!(
+            read.payload.summary.bundle_dir.as_deref(),
+            Some(dir.unwrap_or(""))
+        );
     }
 }
 
@@ -153,13 +189,19 @@ fn signed_package_verifies_against_its_key_only() {
         trusted_keys: vec![test_key(7).verifying_key()],
         ..Default::default()
     };
-    assert!(matches!(read(&report.path, &trusted).signature, SignatureStatus::Valid { trusted: true, .. }));
+    assert!(matches!(
+        read(&report.path, &trusted).signature,
+        SignatureStatus::Valid { trusted: true, .. }
+    ));
     let other = ReadOptions {
         trusted_keys: vec![test_key(8).verifying_key()],
         ..Default::default()
     };
     let err = read_package(std::fs::File::open(&report.path).unwrap(), &other).unwrap_err();
-    assert!(err.to_string().contains("not among the trusted keys"), "{err}");
+    assert!(
+        err.to_string().contains("not among the trusted keys"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -170,10 +212,20 @@ fn invalid_manifest_reports_every_problem_and_writes_nothing() {
     m["device_types"] = serde_json::json!([]);
     m["runtime"] = "docker".into();
     let err = pack(&f.request(&m, "image.tar", &image()), &mut |_, _| {}).unwrap_err();
-    let PackError::Manifest(issues) = &err else { panic!("{err}") };
+    let PackError::Manifest(issues) = &err else {
+        panic!("{err}")
+    };
     let text = issues.to_string();
-    assert!(text.contains("manifest: registration_defaults.restart.window must be an integer >= 1, got 0"), "{text}");
-    assert!(text.contains("manifest: device_types must be a non-empty list"), "{text}");
+    assert!(
+        text.contains(
+            "manifest: registration_defaults.restart.window must be an integer >= 1, got 0"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("manifest: device_types must be a non-empty list"),
+        "{text}"
+    );
     assert!(text.contains("manifest: runtime must be"), "{text}");
     assert!(err.is_bad_input());
     assert!(f.out_files().is_empty());
@@ -183,19 +235,35 @@ fn invalid_manifest_reports_every_problem_and_writes_nothing() {
 fn payload_that_is_not_an_image_archive_is_refused_and_leaves_nothing() {
     let f = Fixture::new();
     let junk = vec![7u8; 5_000_000];
-    let err = pack(&f.request(&source_manifest("podman"), "image.tar", &junk), &mut |_, _| {}).unwrap_err();
+    let err = pack(
+        &f.request(&source_manifest("podman"), "image.tar", &junk),
+        &mut |_, _| {},
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("payload"), "{err}");
     assert!(err.is_bad_input());
-    assert_eq!(f.out_files(), Vec::<String>::new(), "no temporary file left behind");
+    assert_eq!(
+        f.out_files(),
+        Vec::<String>::new(),
+        "no temporary file left behind"
+    );
 }
 
 #[test]
 fn lxc_payload_without_bundle_layout_is_refused() {
     let f = Fixture::new();
     let bad = berth_package::testkit::gzip(b"not a tar");
-    let err = pack(&f.request(&source_manifest("lxc"), "x.tar.gz", &bad), &mut |_, _| {}).unwrap_err();
+    let err = pack(
+        &f.request(&source_manifest("lxc"), "x.tar.gz", &bad),
+        &mut |_, _| {},
+    )
+    .unwrap_err();
     assert!(err.is_bad_input(), "{err}");
-    let err = pack(&f.request(&source_manifest("lxc"), "bundle.tgz", &lxc_bundle(None)), &mut |_, _| {}).unwrap_err();
+    let err = pack(
+        &f.request(&source_manifest("lxc"), "bundle.tgz", &lxc_bundle(None)),
+        &mut |_, _| {},
+    )
+    .unwrap_err();
     assert!(err.to_string().contains(".tar.gz"), "{err}");
 }
 
@@ -204,6 +272,10 @@ fn progress_reaches_the_payload_size() {
     let f = Fixture::new();
     let payload = image();
     let mut last = (0, 0);
-    pack(&f.request(&source_manifest("podman"), "image.tar", &payload), &mut |d, t| last = (d, t)).unwrap();
+    pack(
+        &f.request(&source_manifest("podman"), "image.tar", &payload),
+        &mut |d, t| last = (d, t),
+    )
+    .unwrap();
     assert_eq!(last, (payload.len() as u64, payload.len() as u64));
 }

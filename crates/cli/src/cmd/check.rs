@@ -74,11 +74,17 @@ fn check(package: &PathBuf, opts: &CheckOptions) -> Result<PackageReport, Failur
                 Failure::failed(line)
             }
         })?;
-        read_opts.compressed_len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+        read_opts.compressed_len = file
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
         read_package(file, &read_opts)
     };
     result.map_err(|e| match e {
-        ReadError::Invalid(problems) => Failure::BadInput(problems.0.iter().map(|p| format!("{name}: {p}")).collect()),
+        ReadError::Invalid(problems) => {
+            Failure::BadInput(problems.0.iter().map(|p| format!("{name}: {p}")).collect())
+        }
         ReadError::Io(e) => Failure::failed(format!("{name}: {}", chain(&e))),
     })
 }
@@ -151,7 +157,12 @@ fn render(r: &PackageReport) -> String {
         .unwrap_or_default();
     let _ = writeln!(s, "devices:     {}", devices.join(", "));
     let _ = writeln!(s, "created:     {}", field("created_at"));
-    let _ = writeln!(s, "size:        {} ({})", human(r.compressed_bytes), r.compression.as_str());
+    let _ = writeln!(
+        s,
+        "size:        {} ({})",
+        human(r.compressed_bytes),
+        r.compression.as_str()
+    );
     let _ = writeln!(s, "signature:   {}", r.signature);
     if let Some(args) = m.get("create_args").and_then(|v| v.as_str()) {
         let _ = writeln!(s, "create_args: {args}");
@@ -172,7 +183,13 @@ fn render(r: &PackageReport) -> String {
         );
     }
     let p = &r.payload;
-    let _ = writeln!(s, "payload:     payload/{} ({}, {})", p.name, p.summary.kind.as_str(), human(p.size));
+    let _ = writeln!(
+        s,
+        "payload:     payload/{} ({}, {})",
+        p.name,
+        p.summary.kind.as_str(),
+        human(p.size)
+    );
     let _ = writeln!(s, "digest:      {}", p.digest);
     for image in &p.summary.images {
         let _ = writeln!(s, "image:       {image}");

@@ -64,7 +64,11 @@ fn created_at_ms() -> Result<u64, Failure> {
             .parse::<u64>()
             .ok()
             .and_then(|s| s.checked_mul(1000))
-            .ok_or_else(|| Failure::bad_input(format!("SOURCE_DATE_EPOCH must be whole seconds since 1970, got {v:?}"))),
+            .ok_or_else(|| {
+                Failure::bad_input(format!(
+                    "SOURCE_DATE_EPOCH must be whole seconds since 1970, got {v:?}"
+                ))
+            }),
         Err(_) => Ok(std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -111,8 +115,10 @@ pub fn run(args: PackArgs) -> Result<(), Failure> {
     let bar = if std::io::stderr().is_terminal() && !args.json {
         let bar = ProgressBar::new(0);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} packing {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                .expect("template"),
+            ProgressStyle::with_template(
+                "{spinner} packing {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("template"),
         );
         bar
     } else {
