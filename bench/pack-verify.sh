@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# berth pack and verify against their peers, side by side in one run, on a ~1 GiB
+# docker-archive of real binaries and libraries (a podman image of /usr/bin and
+# /usr/lib/x86_64-linux-gnu).
+#
+#   berth pack    vs  tar -czf (GNU tar + gzip -6)   target: >= 2x faster, <= 3% larger
+#   berth pack    peak RSS                           target: <= 64 MiB
+#   berth verify  vs  gzip -dc PKG | sha256sum       target: >= 2x faster
+#
+# pigz -6 (parallel gzip) is shown too, for context. Run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo build --release --quiet --bin berth
+berth=$PWD/target/release/berth
+
+work=${BENCH_DIR:-/var/tmp/berth-bench}
+mkdir -p "$work"
+image=localhost/berth-bench:1
+
+if [ ! -s "$work/image.tar" ]; then
+  echo "making the payload: podman image of /usr/bin and /usr/lib/x86_64-linux-gnu"
+  tar -C / -cf "$work/rootfs.tar" usr/bin usr/lib/x86_64-linux-gnu 2>/dev/null || true
+  podman rmi -f "$image" >/dev/null 2>&1 || true
+  podman import -q "$work/rootfs.tar" "$image" >/dev/null
+  podman save -q --format docker-archive -o "$work/image.tar.part" "$image"
+  mv "$work/image.tar.part" "$work/image.tar"
+  rm -f "$work/rootfs.tar"
+  podman rmi -f "$image" >/dev/null
+fi
+cat > "$work/manifest.json" <<'JSON'
+{
+  "package_id": "bench", "version": "1.0.0", "runtime": "podman",
+  "create_args": "--name bench localhost/berth-bench:1",
+  "registration_defaults": {"autostart": false, "monitor": true,
+    "restart": {"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 1}},
+  "device_types": ["bench"]
+}
+JSON
+
+payload_bytes=$(stat -c %s "$work/image.tar")
+printf 'payload: %s (%.2f GiB), %s CPUs\n\n' "$work/image.tar" "$(echo "$payload_bytes / 1073741824" | bc -l)" "$(nproc)"
+
+# measure NAME CMD...: wall seconds and peak RSS (KiB) of a command, page cache warm.
+measure() {
+  local name=$1; shift
+  sync
+  /usr/bin/time -f '%e %M' -o "$work/time.$name" "$@" >/dev/null
+  read -r secs rss < "$work/time.$name"
+  printf '%-34s %8.2f s  %8d KiB peak RSS\n' "$name" "$secs" "$rss"
+  eval "t_${name//[^a-z0-9]/_}=$secs; m_${name//[^a-z0-9]/_}=$rss"
+}
+
+cat "$work/image.tar" > /dev/null  # warm the page cache for every contender alike
+rm -rf "$work/out" && mkdir -p "$work/out"
+measure tar_czf   tar -C "$work" -czf "$work/out/peer.tar.gz" image.tar
+measure pigz_6    bash -c "tar -C '$work' -cf - image.tar | pigz -6 > '$work/out/pigz.tar.gz'"
+measure berth_pack "$berth" pack --manifest "$work/manifest.json" --payload "$work/image.tar" --output-dir "$work/out"
+pkg="$work/out/bench-podman-bench.tar.gz"
+measure gzip_sha256 bash -c "gzip -dc '$pkg' | sha256sum"
+measure berth_verify "$berth" verify "$pkg"
+
+size_peer=$(stat -c %s "$work/out/peer.tar.gz")
+size_berth=$(stat -c %s "$pkg")
+echo
+printf 'sizes: tar -czf %d bytes, berth pack %d bytes (%+.2f%%), pigz -6 %d bytes\n' \
+  "$size_peer" "$size_berth" "$(echo "($size_berth - $size_peer) * 100 / $size_peer" | bc -l)" \
+  "$(stat -c %s "$work/out/pigz.tar.gz")"
+printf 'pack:   berth is %.2fx faster than tar -czf (target >= 2x); %.2fx vs pigz -6\n' \
+  "$(echo "$t_tar_czf / $t_berth_pack" | bc -l)" "$(echo "$t_pigz_6 / $t_berth_pack" | bc -l)"
+printf 'pack:   peak RSS %.1f MiB (target <= 64 MiB)\n' "$(echo "$m_berth_pack / 1024" | bc -l)"
+printf 'verify: berth is %.2fx faster than gzip -dc | sha256sum (target >= 2x)\n' \
+  "$(echo "$t_gzip_sha256 / $t_berth_verify" | bc -l)"
