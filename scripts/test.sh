@@ -8,4 +8,4 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 # The end-to-end tests run the berth binary: build it before any test starts.
 cargo build --workspace --quiet
-cargo test --workspace --all-features
+cargo test --workspace --all-features --all-targets
