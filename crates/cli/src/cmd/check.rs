@@ -9,7 +9,13 @@ use std::fs::File;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
-struct CheckOptions {
+pub struct CheckArgs {
+    /// The package file, or - for standard input.
+    #[arg(value_name = "PKG")]
+    package: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
     /// Require a valid signature by this public key (repeatable: any of them).
     #[arg(long, value_name = "PUBKEY")]
     trust: Vec<PathBuf>,
@@ -26,14 +32,8 @@ struct CheckOptions {
 /// `verify` refuses it. PKG may be - for standard input.
 #[derive(clap::Args)]
 pub struct InspectArgs {
-    /// The package file, or - for standard input.
-    #[arg(value_name = "PKG")]
-    package: PathBuf,
     #[command(flatten)]
-    check: CheckOptions,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    args: CheckArgs,
 }
 
 /// Check a package: every checksum, the payload's digest and size against the
@@ -44,17 +44,12 @@ pub struct InspectArgs {
 /// without it, unsigned packages are valid but a signature present must be valid.
 #[derive(clap::Args)]
 pub struct VerifyArgs {
-    /// The package file, or - for standard input.
-    #[arg(value_name = "PKG")]
-    package: PathBuf,
     #[command(flatten)]
-    check: CheckOptions,
-    /// Print the result as JSON.
-    #[arg(long)]
-    json: bool,
+    args: CheckArgs,
 }
 
-fn check(package: &PathBuf, opts: &CheckOptions) -> Result<PackageReport, Failure> {
+fn check(opts: &CheckArgs) -> Result<PackageReport, Failure> {
+    let package = &opts.package;
     let mut read_opts = ReadOptions::default();
     read_opts.limits.max_expansion_ratio = opts.max_expansion;
     for path in &opts.trust {
@@ -95,8 +90,8 @@ fn warn(report: &PackageReport) {
     }
 }
 
-pub fn verify(args: VerifyArgs) -> Result<(), Failure> {
-    let report = check(&args.package, &args.check)?;
+pub fn verify(VerifyArgs { args }: VerifyArgs) -> Result<(), Failure> {
+    let report = check(&args)?;
     warn(&report);
     if args.json {
         return print_json(&serde_json::json!({
@@ -117,8 +112,8 @@ pub fn verify(args: VerifyArgs) -> Result<(), Failure> {
     ))
 }
 
-pub fn inspect(args: InspectArgs) -> Result<(), Failure> {
-    let report = check(&args.package, &args.check)?;
+pub fn inspect(InspectArgs { args }: InspectArgs) -> Result<(), Failure> {
+    let report = check(&args)?;
     warn(&report);
     if args.json {
         return print_json(&report);
