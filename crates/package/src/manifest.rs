@@ -87,9 +87,9 @@ pub struct FieldIssue {
 impl fmt::Display for FieldIssue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.field.is_empty() {
-            write!(f, "manifest: {}", self.rule)
+            f.write_str(&self.rule)
         } else {
-            write!(f, "manifest: {} {}", self.field, self.rule)
+            write!(f, "{} {}", self.field, self.rule)
         }
     }
 }
@@ -104,7 +104,7 @@ impl fmt::Display for ManifestIssues {
             if i > 0 {
                 f.write_str("\n")?;
             }
-            write!(f, "{issue}")?;
+            write!(f, "manifest: {issue}")?;
         }
         Ok(())
     }
@@ -156,19 +156,27 @@ const KNOWN_KEYS: &[&str] = &[
 /// Fields the writer computes: a source manifest may carry them, but they are replaced.
 pub const GENERATED_KEYS: &[&str] = &["artifact_type", "created_at", "digest", "size_bytes"];
 
-struct Checker {
-    issues: Vec<FieldIssue>,
+/// Collects broken rules while walking a JSON document; shared with the device's
+/// files (containers.conf, berthd's config), whose rules are the manifest's.
+#[derive(Default)]
+pub struct Checker {
+    pub issues: Vec<FieldIssue>,
 }
 
 impl Checker {
-    fn fail(&mut self, field: &str, rule: impl Into<String>) {
+    pub fn fail(&mut self, field: &str, rule: impl Into<String>) {
         self.issues.push(FieldIssue {
             field: field.to_string(),
             rule: rule.into(),
         });
     }
 
-    fn string(&mut self, obj: &Map<String, Value>, field: &str, required: bool) -> Option<String> {
+    pub fn string(
+        &mut self,
+        obj: &Map<String, Value>,
+        field: &str,
+        required: bool,
+    ) -> Option<String> {
         match obj.get(field) {
             None | Some(Value::Null) if !required => None,
             None => {
@@ -198,7 +206,7 @@ impl Checker {
     }
 
     /// A string used in file names and container ids.
-    fn identifier(
+    pub fn identifier(
         &mut self,
         obj: &Map<String, Value>,
         field: &str,
@@ -215,7 +223,7 @@ impl Checker {
         Some(value)
     }
 
-    fn boolean(&mut self, obj: &Map<String, Value>, path: &str, key: &str) -> Option<bool> {
+    pub fn boolean(&mut self, obj: &Map<String, Value>, path: &str, key: &str) -> Option<bool> {
         let field = format!("{path}.{key}");
         match obj.get(key) {
             Some(Value::Bool(b)) => Some(*b),
@@ -233,7 +241,7 @@ impl Checker {
         }
     }
 
-    fn integer(
+    pub fn integer(
         &mut self,
         obj: &Map<String, Value>,
         path: &str,
@@ -268,7 +276,7 @@ impl Checker {
         }
     }
 
-    fn object<'a>(
+    pub fn object<'a>(
         &mut self,
         obj: &'a Map<String, Value>,
         field: &str,
@@ -344,7 +352,7 @@ impl Manifest {
                 }]))
             }
         };
-        let mut c = Checker { issues: Vec::new() };
+        let mut c = Checker::default();
 
         let package_id = c.identifier(&obj, "package_id", false);
         let name = c.identifier(&obj, "name", false);
@@ -543,19 +551,7 @@ fn check_registration_defaults(
     let monitor = c.boolean(rd, P, "monitor");
     let restart = c
         .object(rd, "registration_defaults.restart", "restart", true)
-        .and_then(|r| {
-            const R: &str = "registration_defaults.restart";
-            let enabled = c.boolean(r, R, "enabled");
-            let max_retries = c.integer(r, R, "max_retries", 0);
-            let window = c.integer(r, R, "window", 1);
-            let retry_delay = c.integer(r, R, "retry_delay", 0);
-            Some(RestartPolicy {
-                enabled: enabled?,
-                max_retries: max_retries?,
-                window: window?,
-                retry_delay: retry_delay?,
-            })
-        });
+        .and_then(|r| check_restart(c, r, "registration_defaults.restart"));
     if let Some(drm) = c.object(rd, "registration_defaults.drm", "drm", false) {
         const D: &str = "registration_defaults.drm";
         c.boolean(drm, D, "enabled");
@@ -589,6 +585,20 @@ fn check_registration_defaults(
         autostart: autostart?,
         monitor: monitor?,
         restart: restart?,
+    })
+}
+
+/// The restart policy rules, for the object at `path`.
+pub fn check_restart(c: &mut Checker, r: &Map<String, Value>, path: &str) -> Option<RestartPolicy> {
+    let enabled = c.boolean(r, path, "enabled");
+    let max_retries = c.integer(r, path, "max_retries", 0);
+    let window = c.integer(r, path, "window", 1);
+    let retry_delay = c.integer(r, path, "retry_delay", 0);
+    Some(RestartPolicy {
+        enabled: enabled?,
+        max_retries: max_retries?,
+        window: window?,
+        retry_delay: retry_delay?,
     })
 }
 
@@ -667,7 +677,7 @@ mod tests {
     fn issues(v: Value, stage: Stage) -> Vec<String> {
         match Manifest::from_value(v, stage) {
             Ok(_) => vec![],
-            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+            Err(e) => e.to_string().lines().map(String::from).collect(),
         }
     }
 

@@ -325,7 +325,7 @@ fn read_entry<R: Read>(
             let bytes = read_small(entry, size, limits.max_manifest_bytes, &name)?;
             match Manifest::parse(&bytes, Stage::Packaged) {
                 Ok(m) => st.manifest = Some(m),
-                Err(issues) => st.problems.extend(issues.0.iter().map(|i| format!("manifest.json: {}", i.to_string().trim_start_matches("manifest: ")))),
+                Err(issues) => st.problems.extend(issues.0.iter().map(|i| format!("manifest.json: {i}"))),
             }
             st.hashes.insert(name.clone(), hex::encode(Sha256::digest(&bytes)));
             st.manifest_bytes = Some(bytes);

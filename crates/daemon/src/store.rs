@@ -1,0 +1,254 @@
+//! `<working_path>/containers.conf`: the containers berthd manages, in the
+//! cc-containers.conf schema. Written atomically; a hand-edited file with an error is
+//! reported by key and never overwritten.
+
+use crate::atomic::write_atomic;
+use crate::FileIssues;
+use berth_package::manifest::{check_identifier, check_restart, describe, Checker, RestartPolicy};
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ContainerEntry {
+    pub id: String,
+    pub friendly_name: String,
+    pub version: String,
+    pub runtime: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub create_args: Option<String>,
+    pub autostart: bool,
+    pub monitor: bool,
+    pub restart: RestartPolicy,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ContainersConf {
+    pub containers: Vec<ContainerEntry>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: cannot read")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot write")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file breaks the schema (a hand edit gone wrong): it is left as it is.
+    #[error("{0}")]
+    Invalid(FileIssues),
+}
+
+fn str_field(
+    c: &mut Checker,
+    obj: &Map<String, Value>,
+    path: &str,
+    key: &str,
+    required: bool,
+) -> Option<String> {
+    let field = format!("{path}.{key}");
+    match obj.get(key) {
+        Some(Value::String(s)) => Some(s.clone()),
+        None if !required => None,
+        None => {
+            c.fail(&field, "is required (a string)");
+            None
+        }
+        Some(other) => {
+            c.fail(&field, format!("must be a string, got {}", describe(other)));
+            None
+        }
+    }
+}
+
+impl ContainersConf {
+    /// Reads the file; a missing file is an empty list.
+    pub fn load(path: &Path) -> Result<ContainersConf, StoreError> {
+        match std::fs::read(path) {
+            Ok(bytes) => Self::parse(&bytes).map_err(|issues| {
+                StoreError::Invalid(FileIssues {
+                    path: path.to_path_buf(),
+                    issues,
+                })
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ContainersConf::default()),
+            Err(source) => Err(StoreError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<ContainersConf, Vec<berth_package::manifest::FieldIssue>> {
+        let mut c = Checker::default();
+        let value: Value = match serde_json::from_slice(bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                c.fail("", format!("is not valid JSON: {e}"));
+                return Err(c.issues);
+            }
+        };
+        let items = match value.get("containers") {
+            Some(Value::Array(items)) => items.clone(),
+            _ => {
+                c.fail("containers", "is required (a list)");
+                return Err(c.issues);
+            }
+        };
+        let mut out = ContainersConf::default();
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("containers[{i}]");
+            let Value::Object(obj) = item else {
+                c.fail(&path, format!("must be an object, got {}", describe(item)));
+                continue;
+            };
+            let id = str_field(&mut c, obj, &path, "id", true);
+            if let Some(id) = &id {
+                if let Err(rule) = check_identifier(id) {
+                    c.fail(
+                        &format!("{path}.id"),
+                        format!("{rule}, got {}", describe(&Value::String(id.clone()))),
+                    );
+                } else if out.containers.iter().any(|e: &ContainerEntry| &e.id == id) {
+                    c.fail(&format!("{path}.id"), format!("{id} is listed twice"));
+                }
+            }
+            let friendly_name = str_field(&mut c, obj, &path, "friendly_name", false);
+            let version = str_field(&mut c, obj, &path, "version", true);
+            let runtime = str_field(&mut c, obj, &path, "runtime", true);
+            if let Some(rt) = &runtime {
+                if rt != "podman" && rt != "lxc" {
+                    c.fail(
+                        &format!("{path}.runtime"),
+                        format!(
+                            "must be \"podman\" or \"lxc\", got {}",
+                            describe(&Value::String(rt.clone()))
+                        ),
+                    );
+                }
+            }
+            let create_args = str_field(&mut c, obj, &path, "create_args", false);
+            let autostart = c.boolean(obj, &path, "autostart");
+            let monitor = c.boolean(obj, &path, "monitor");
+            let restart = c
+                .object(obj, &format!("{path}.restart"), "restart", true)
+                .and_then(|r| check_restart(&mut c, r, &format!("{path}.restart")));
+            if let (
+                Some(id),
+                Some(version),
+                Some(runtime),
+                Some(autostart),
+                Some(monitor),
+                Some(restart),
+            ) = (id, version, runtime, autostart, monitor, restart)
+            {
+                out.containers.push(ContainerEntry {
+                    friendly_name: friendly_name.unwrap_or_else(|| id.clone()),
+                    id,
+                    version,
+                    runtime,
+                    create_args,
+                    autostart,
+                    monitor,
+                    restart,
+                });
+            }
+        }
+        if c.issues.is_empty() {
+            Ok(out)
+        } else {
+            Err(c.issues)
+        }
+    }
+
+    /// Writes the file atomically, indented like the manifest.
+    pub fn save(&self, path: &Path) -> Result<(), StoreError> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("serialisable");
+        bytes.push(b'\n');
+        write_atomic(path, &bytes).map_err(|source| StoreError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str) -> ContainerEntry {
+        ContainerEntry {
+            id: id.into(),
+            friendly_name: format!("{id} app"),
+            version: "1.0.0".into(),
+            runtime: "podman".into(),
+            create_args: Some(format!("--name {id} localhost/{id}:1")),
+            autostart: true,
+            monitor: true,
+            restart: RestartPolicy {
+                enabled: true,
+                max_retries: 3,
+                window: 60,
+                retry_delay: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn missing_file_is_empty_and_saved_file_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("containers.conf");
+        assert_eq!(
+            ContainersConf::load(&path).unwrap(),
+            ContainersConf::default()
+        );
+        let conf = ContainersConf {
+            containers: vec![entry("web"), entry("db")],
+        };
+        conf.save(&path).unwrap();
+        assert_eq!(ContainersConf::load(&path).unwrap(), conf);
+    }
+
+    #[test]
+    fn hand_edit_errors_are_named_by_key_and_the_file_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("containers.conf");
+        let text = r#"{"containers": [
+            {"id": "web", "version": "1", "runtime": "podman", "autostart": "yes", "monitor": true,
+             "restart": {"enabled": true, "max_retries": 3, "retry_delay": 1, "window": 0}},
+            {"id": "web", "version": "1", "runtime": "docker", "autostart": true, "monitor": true,
+             "restart": {"enabled": true, "max_retries": 3, "retry_delay": 1, "window": 5}}
+        ]}"#;
+        std::fs::write(&path, text).unwrap();
+        let err = ContainersConf::load(&path).unwrap_err().to_string();
+        let p = path.display();
+        assert_eq!(
+            err.lines().collect::<Vec<_>>(),
+            [
+                format!("{p}: containers[0].autostart must be a boolean, got string \"yes\""),
+                format!("{p}: containers[0].restart.window must be an integer >= 1, got 0"),
+                format!("{p}: containers[1].runtime must be \"podman\" or \"lxc\", got string \"docker\""),
+            ]
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+
+    #[test]
+    fn duplicate_ids_are_refused() {
+        let conf = ContainersConf {
+            containers: vec![entry("web"), entry("web")],
+        };
+        let bytes = serde_json::to_vec(&conf).unwrap();
+        let issues = ContainersConf::parse(&bytes).unwrap_err();
+        assert_eq!(
+            issues[0].to_string(),
+            "containers[1].id web is listed twice"
+        );
+    }
+}
