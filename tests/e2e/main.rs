@@ -3,3 +3,4 @@
 
 mod interop;
 mod podman;
+mod runtime_podman;

@@ -1,0 +1,168 @@
+//! Running runtime commands: argv only, stdin closed, output captured, a deadline.
+//! A command still running at its deadline is killed and reported as timed out.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use wait_timeout::ChildExt;
+
+/// One command to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub program: String,
+    pub args: Vec<String>,
+    pub timeout: Duration,
+}
+
+impl Invocation {
+    pub fn new(
+        program: &str,
+        args: impl IntoIterator<Item = impl Into<String>>,
+        timeout: Duration,
+    ) -> Self {
+        Invocation {
+            program: program.into(),
+            args: args.into_iter().map(Into::into).collect(),
+            timeout,
+        }
+    }
+
+    fn display(&self) -> String {
+        let mut s = self.program.clone();
+        for a in self.args.iter().take(3) {
+            s.push(' ');
+            s.push_str(a);
+        }
+        s
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("{command}: cannot run")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{command}: no answer within {}s, killed", timeout.as_secs())]
+    Timeout { command: String, timeout: Duration },
+    #[error("{command}: failed ({status}): {stderr}")]
+    Failed {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+}
+
+/// Runs commands; the real one spawns processes, tests use a recording fake.
+pub trait CommandRunner: Send + Sync {
+    /// Runs to completion; Ok(stdout) on exit status 0.
+    fn run(&self, inv: &Invocation) -> Result<String, CommandError>;
+}
+
+/// Spawns real processes.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemRunner;
+
+impl CommandRunner for SystemRunner {
+    fn run(&self, inv: &Invocation) -> Result<String, CommandError> {
+        let command = inv.display();
+        let mut child = Command::new(&inv.program)
+            .args(&inv.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| CommandError::Spawn {
+                command: command.clone(),
+                source,
+            })?;
+        // Drain both pipes on threads, so a chatty command cannot block on a full pipe.
+        let drain = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut p) = pipe {
+                    let _ = p.read_to_end(&mut buf);
+                }
+                String::from_utf8_lossy(&buf).into_owned()
+            })
+        };
+        let out = drain(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let err = drain(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let status = match child.wait_timeout(inv.timeout) {
+            Ok(Some(status)) => status,
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(CommandError::Timeout {
+                    command,
+                    timeout: inv.timeout,
+                });
+            }
+            Err(source) => return Err(CommandError::Spawn { command, source }),
+        };
+        let stdout = out.join().unwrap_or_default();
+        let stderr = err.join().unwrap_or_default();
+        if status.success() {
+            Ok(stdout)
+        } else {
+            Err(CommandError::Failed {
+                command,
+                status: status.to_string(),
+                stderr: stderr.trim().lines().last().unwrap_or_default().to_string(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_hung_command_is_killed_at_its_deadline() {
+        let started = Instant::now();
+        let err = SystemRunner
+            .run(&Invocation::new(
+                "sleep",
+                ["30"],
+                Duration::from_millis(300),
+            ))
+            .unwrap_err();
+        assert!(matches!(err, CommandError::Timeout { .. }), "{err}");
+        // Killed, not waited for: far less than the 30 s the command wanted.
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn output_and_failures_are_reported() {
+        let out = SystemRunner
+            .run(&Invocation::new(
+                "echo",
+                ["$(reboot)"],
+                Duration::from_secs(5),
+            ))
+            .unwrap();
+        assert_eq!(out, "$(reboot)\n");
+        let err = SystemRunner
+            .run(&Invocation::new(
+                "sh",
+                ["-c", "echo oops >&2; exit 3"],
+                Duration::from_secs(5),
+            ))
+            .unwrap_err();
+        assert!(err.to_string().contains("oops"), "{err}");
+    }
+}

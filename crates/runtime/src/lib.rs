@@ -1,0 +1,58 @@
+//! Container runtimes behind one trait. Drivers call the runtimes' command-line tools
+//! with machine-readable output, pass arguments as argv (never through a shell), and
+//! bound every call by a timeout. Side effects go through `CommandRunner`, so unit
+//! tests inspect the exact argv with a recording fake.
+
+pub mod args;
+pub mod command;
+pub mod podman;
+
+pub use args::{split_create_args, CreateArgsError};
+pub use command::{CommandError, CommandRunner, Invocation, SystemRunner};
+pub use podman::Podman;
+
+use std::path::Path;
+use std::time::Duration;
+
+/// What a runtime reports about one container.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ContainerState {
+    pub id: String,
+    /// The runtime's word: created, running, exited, stopped, paused...
+    pub status: String,
+    pub running: bool,
+    pub pid: Option<u32>,
+    pub exit_code: Option<i32>,
+    pub started_at: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error("{runtime}: {what}: unexpected output: {why}")]
+    Output {
+        runtime: &'static str,
+        what: String,
+        why: String,
+    },
+    #[error("container {0} does not exist")]
+    NoSuchContainer(String),
+    #[error(transparent)]
+    CreateArgs(#[from] CreateArgsError),
+}
+
+/// One container runtime. Calls are blocking and bounded by the driver's timeouts.
+pub trait Runtime: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Loads an image archive; returns the image references it held.
+    fn load_image(&self, archive: &Path) -> Result<Vec<String>, RuntimeError>;
+    fn remove_image(&self, reference: &str) -> Result<(), RuntimeError>;
+    /// Creates container `id` from `create_args` (already split and checked).
+    fn create(&self, id: &str, create_args: &[String]) -> Result<(), RuntimeError>;
+    fn start(&self, id: &str) -> Result<(), RuntimeError>;
+    fn stop(&self, id: &str, grace: Duration) -> Result<(), RuntimeError>;
+    fn remove(&self, id: &str) -> Result<(), RuntimeError>;
+    /// The state of `id`, or `NoSuchContainer`.
+    fn state(&self, id: &str) -> Result<ContainerState, RuntimeError>;
+}

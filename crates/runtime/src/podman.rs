@@ -1,0 +1,313 @@
+//! The podman driver: `podman` with `--format json` where it reads state.
+
+use crate::command::{CommandError, CommandRunner, Invocation};
+use crate::{ContainerState, Runtime, RuntimeError};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Podman {
+    runner: Arc<dyn CommandRunner>,
+    program: String,
+    command_timeout: Duration,
+    load_timeout: Duration,
+}
+
+impl Podman {
+    pub fn new(
+        runner: Arc<dyn CommandRunner>,
+        command_timeout: Duration,
+        load_timeout: Duration,
+    ) -> Self {
+        Podman {
+            runner,
+            program: "podman".into(),
+            command_timeout,
+            load_timeout,
+        }
+    }
+
+    fn run(&self, args: Vec<String>, timeout: Duration) -> Result<String, CommandError> {
+        self.runner.run(&Invocation {
+            program: self.program.clone(),
+            args,
+            timeout,
+        })
+    }
+
+    fn cmd(&self, args: &[&str]) -> Result<String, RuntimeError> {
+        Ok(self.run(
+            args.iter().map(|s| s.to_string()).collect(),
+            self.command_timeout,
+        )?)
+    }
+}
+
+fn is_missing(e: &CommandError) -> bool {
+    matches!(e, CommandError::Failed { stderr, .. } if stderr.to_ascii_lowercase().contains("no such"))
+}
+
+/// The value of `--name` in `args`, if any.
+fn name_arg(args: &[String]) -> Option<&str> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--name" {
+            return it.next().map(String::as_str);
+        }
+        if let Some(v) = a.strip_prefix("--name=") {
+            return Some(v);
+        }
+    }
+    None
+}
+
+impl Runtime for Podman {
+    fn name(&self) -> &'static str {
+        "podman"
+    }
+
+    fn load_image(&self, archive: &Path) -> Result<Vec<String>, RuntimeError> {
+        let args = vec![
+            "load".into(),
+            "-q".into(),
+            "-i".into(),
+            archive.to_string_lossy().into_owned(),
+        ];
+        let out = self.run(args, self.load_timeout)?;
+        // "Loaded image: localhost/a:1" or "Loaded image(s): a:1,b:2"
+        let images: Vec<String> = out
+            .lines()
+            .filter_map(|l| {
+                l.split_once(": ")
+                    .filter(|(k, _)| k.starts_with("Loaded image"))
+            })
+            .flat_map(|(_, refs)| refs.split(',').map(|r| r.trim().to_string()))
+            .filter(|r| !r.is_empty())
+            .collect();
+        if images.is_empty() {
+            return Err(RuntimeError::Output {
+                runtime: "podman",
+                what: "load".into(),
+                why: format!("no image reported in {:?}", out.trim()),
+            });
+        }
+        Ok(images)
+    }
+
+    fn remove_image(&self, reference: &str) -> Result<(), RuntimeError> {
+        self.cmd(&["rmi", reference]).map(drop)
+    }
+
+    fn create(&self, id: &str, create_args: &[String]) -> Result<(), RuntimeError> {
+        let mut args: Vec<String> = vec!["create".into()];
+        match name_arg(create_args) {
+            // The container's name is its berth id; a matching --name is kept as given.
+            Some(name) if name == id => {}
+            Some(name) => {
+                return Err(RuntimeError::Output {
+                    runtime: "podman",
+                    what: format!("create {id}"),
+                    why: format!("create_args names the container {name:?}, but its id is {id:?}"),
+                })
+            }
+            None => args.extend(["--name".to_string(), id.to_string()]),
+        }
+        // berthd is the only one restarting containers.
+        args.push("--restart=no".into());
+        args.extend(create_args.iter().cloned());
+        self.run(args, self.command_timeout)
+            .map(drop)
+            .map_err(Into::into)
+    }
+
+    fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        self.cmd(&["start", id]).map(drop).map_err(|e| match e {
+            RuntimeError::Command(c) if is_missing(&c) => RuntimeError::NoSuchContainer(id.into()),
+            e => e,
+        })
+    }
+
+    fn stop(&self, id: &str, grace: Duration) -> Result<(), RuntimeError> {
+        let secs = grace.as_secs().to_string();
+        let args = vec!["stop".into(), "-t".into(), secs, id.into()];
+        self.run(args, grace + self.command_timeout)
+            .map(drop)
+            .map_err(|e| {
+                if is_missing(&e) {
+                    RuntimeError::NoSuchContainer(id.into())
+                } else {
+                    e.into()
+                }
+            })
+    }
+
+    fn remove(&self, id: &str) -> Result<(), RuntimeError> {
+        self.cmd(&["rm", "-f", id]).map(drop)
+    }
+
+    fn state(&self, id: &str) -> Result<ContainerState, RuntimeError> {
+        let out = match self.cmd(&["inspect", "--type", "container", "--format", "json", id]) {
+            Ok(out) => out,
+            Err(RuntimeError::Command(e)) if is_missing(&e) => {
+                return Err(RuntimeError::NoSuchContainer(id.into()))
+            }
+            Err(e) => return Err(e),
+        };
+        parse_inspect(id, &out)
+    }
+}
+
+fn parse_inspect(id: &str, out: &str) -> Result<ContainerState, RuntimeError> {
+    let bad = |why: &str| RuntimeError::Output {
+        runtime: "podman",
+        what: format!("inspect {id}"),
+        why: why.into(),
+    };
+    let value: Value = serde_json::from_str(out).map_err(|e| bad(&e.to_string()))?;
+    let first = value
+        .as_array()
+        .and_then(|a| a.first())
+        .ok_or_else(|| bad("an empty list"))?;
+    let state = first.get("State").ok_or_else(|| bad("no State"))?;
+    let running = state
+        .get("Running")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Ok(ContainerState {
+        id: id.into(),
+        status: state
+            .get("Status")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .into(),
+        running,
+        pid: state
+            .get("Pid")
+            .and_then(Value::as_u64)
+            .filter(|p| *p > 0)
+            .map(|p| p as u32),
+        exit_code: if running {
+            None
+        } else {
+            state
+                .get("ExitCode")
+                .and_then(Value::as_i64)
+                .map(|c| c as i32)
+        },
+        started_at: state
+            .get("StartedAt")
+            .and_then(Value::as_str)
+            .map(String::from),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Records every invocation and answers from a script.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Mutex<Vec<Invocation>>,
+        answers: Mutex<Vec<Result<String, CommandError>>>,
+    }
+
+    impl CommandRunner for Recorder {
+        fn run(&self, inv: &Invocation) -> Result<String, CommandError> {
+            self.calls.lock().unwrap().push(inv.clone());
+            self.answers
+                .lock()
+                .unwrap()
+                .pop()
+                .unwrap_or(Ok(String::new()))
+        }
+    }
+
+    fn podman(answers: Vec<Result<String, CommandError>>) -> (Arc<Recorder>, Podman) {
+        let rec = Arc::new(Recorder {
+            answers: Mutex::new(answers),
+            ..Default::default()
+        });
+        let p = Podman::new(
+            rec.clone(),
+            Duration::from_secs(30),
+            Duration::from_secs(600),
+        );
+        (rec, p)
+    }
+
+    #[test]
+    fn create_passes_argv_with_berths_name_and_no_restart() {
+        let (rec, p) = podman(vec![]);
+        let args =
+            crate::split_create_args("--env 'X=$(reboot)' localhost/app:1 sh -c 'echo; rm -rf /'")
+                .unwrap();
+        p.create("web", &args).unwrap();
+        let call = &rec.calls.lock().unwrap()[0];
+        assert_eq!(call.program, "podman");
+        assert_eq!(
+            call.args,
+            [
+                "create",
+                "--name",
+                "web",
+                "--restart=no",
+                "--env",
+                "X=$(reboot)",
+                "localhost/app:1",
+                "sh",
+                "-c",
+                "echo; rm -rf /"
+            ]
+        );
+        assert_eq!(call.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn create_refuses_a_different_name() {
+        let (_, p) = podman(vec![]);
+        let args = crate::split_create_args("--name other img").unwrap();
+        assert!(p.create("web", &args).is_err());
+        let args = crate::split_create_args("--name=web img").unwrap();
+        assert!(p.create("web", &args).is_ok());
+    }
+
+    #[test]
+    fn load_uses_the_load_timeout_and_reports_images() {
+        let (rec, p) = podman(vec![Ok("Loaded image: localhost/a:1\n".into())]);
+        assert_eq!(
+            p.load_image(Path::new("/w/image.tar")).unwrap(),
+            ["localhost/a:1"]
+        );
+        assert_eq!(
+            rec.calls.lock().unwrap()[0].timeout,
+            Duration::from_secs(600)
+        );
+    }
+
+    #[test]
+    fn state_is_read_from_inspect_json() {
+        let json = r#"[{"Id":"abc","State":{"Status":"exited","Running":false,"Pid":0,"ExitCode":3,"StartedAt":"2026-01-01T00:00:00Z"}}]"#;
+        let (_, p) = podman(vec![Ok(json.into())]);
+        let s = p.state("web").unwrap();
+        assert_eq!(
+            (s.status.as_str(), s.running, s.pid, s.exit_code),
+            ("exited", false, None, Some(3))
+        );
+    }
+
+    #[test]
+    fn a_missing_container_is_told_apart() {
+        let (_, p) = podman(vec![Err(CommandError::Failed {
+            command: "podman inspect".into(),
+            status: "exit status: 125".into(),
+            stderr: "Error: no such container web".into(),
+        })]);
+        assert!(matches!(
+            p.state("web"),
+            Err(RuntimeError::NoSuchContainer(_))
+        ));
+    }
+}
