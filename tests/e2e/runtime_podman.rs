@@ -26,7 +26,7 @@ fn podman_driver_runs_a_container_through_its_life() {
     let p = driver();
     let id = "berth-e2e-driver";
     let _ = p.remove(id);
-    assert_eq!(p.load_image(&archive).unwrap(), [image.tag.clone()]);
+    assert_eq!(p.load_image(&archive).unwrap(), vec![image.tag.clone()]);
     p.create(id, &split_create_args(&image.tag).unwrap())
         .unwrap();
     assert_eq!(p.state(id).unwrap().status, "created");
