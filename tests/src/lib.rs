@@ -89,7 +89,9 @@ pub fn busybox_rootfs(dir: &Path) -> PathBuf {
         .find(|p| Path::new(p).exists())
         .expect("busybox-static is not installed: run scripts/setup.sh");
     std::fs::copy(busybox, bin.join("busybox")).unwrap();
-    let applets = ok(&mut cmd(bin.join("busybox").to_str().unwrap(), &["--list"]));
+    // Ask the installed busybox, not the fresh copy: a copy just written can be
+    // "text file busy" while another test thread forks.
+    let applets = ok(&mut cmd(busybox, &["--list"]));
     for applet in applets.lines().filter(|a| *a != "busybox") {
         let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
     }
@@ -105,6 +107,10 @@ pub struct TestImage {
 impl TestImage {
     pub fn build(dir: &Path, tag: &str, command: &str) -> TestImage {
         let rootfs = busybox_rootfs(dir);
+        // A file unique to the image gives it a layer of its own: tests run in
+        // parallel, and removing one image must not remove a layer another is loading.
+        std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+        std::fs::write(rootfs.join("etc/berth-test-image"), tag).unwrap();
         let tarball = dir.join("rootfs.tar");
         ok(cmd(
             "tar",
