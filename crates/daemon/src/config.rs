@@ -4,7 +4,7 @@
 //! line per problem naming the key; unknown keys are warned about and ignored.
 
 use crate::FileIssues;
-use berth_package::manifest::{describe, Checker};
+use berth_package::manifest::{describe, json_object, Checker};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -318,21 +318,8 @@ fn sink(c: &mut Checker, parent: &Map<String, Value>, path: &str, default: &Sink
 pub fn parse(
     bytes: &[u8],
 ) -> Result<(Config, Vec<String>), Vec<berth_package::manifest::FieldIssue>> {
+    let root = json_object(bytes).map_err(|issue| vec![issue])?;
     let mut c = Checker::default();
-    let value: Value = match serde_json::from_slice(bytes) {
-        Ok(v) => v,
-        Err(e) => {
-            c.fail("", format!("is not valid JSON: {e}"));
-            return Err(c.issues);
-        }
-    };
-    let Value::Object(root) = value else {
-        c.fail(
-            "",
-            format!("must be a JSON object, got {}", describe(&value)),
-        );
-        return Err(c.issues);
-    };
     let mut warnings = Vec::new();
     unknown_keys("", &root, &mut warnings);
     let mut cfg = Config::default();

@@ -4,7 +4,9 @@
 
 use crate::atomic::write_atomic;
 use crate::FileIssues;
-use berth_package::manifest::{check_identifier, check_restart, describe, Checker, RestartPolicy};
+use berth_package::manifest::{
+    check_identifier, check_restart, describe, json_object, Checker, RestartPolicy,
+};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -86,14 +88,8 @@ impl ContainersConf {
     }
 
     pub fn parse(bytes: &[u8]) -> Result<ContainersConf, Vec<berth_package::manifest::FieldIssue>> {
+        let value = json_object(bytes).map_err(|issue| vec![issue])?;
         let mut c = Checker::default();
-        let value: Value = match serde_json::from_slice(bytes) {
-            Ok(v) => v,
-            Err(e) => {
-                c.fail("", format!("is not valid JSON: {e}"));
-                return Err(c.issues);
-            }
-        };
         let items = match value.get("containers") {
             Some(Value::Array(items)) => items.clone(),
             _ => {

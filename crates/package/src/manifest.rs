@@ -298,6 +298,29 @@ impl Checker {
     }
 }
 
+fn not_json(e: serde_json::Error) -> FieldIssue {
+    FieldIssue {
+        field: String::new(),
+        rule: format!("is not valid JSON: {e}"),
+    }
+}
+
+fn as_object(value: Value) -> Result<Map<String, Value>, FieldIssue> {
+    match value {
+        Value::Object(obj) => Ok(obj),
+        other => Err(FieldIssue {
+            field: String::new(),
+            rule: format!("must be a JSON object, got {}", describe(&other)),
+        }),
+    }
+}
+
+/// Parses a JSON document whose top level must be an object (manifests, the
+/// device's configuration files).
+pub fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, FieldIssue> {
+    as_object(serde_json::from_slice(bytes).map_err(not_json)?)
+}
+
 /// The rule for names that become file names, container ids and directory names.
 pub fn check_identifier(value: &str) -> Result<(), &'static str> {
     let ok_len = !value.is_empty() && value.len() <= 128;
@@ -333,25 +356,13 @@ pub fn describe(value: &Value) -> String {
 impl Manifest {
     /// Parses and validates manifest bytes. Every broken rule is reported.
     pub fn parse(bytes: &[u8], stage: Stage) -> Result<Manifest, ManifestIssues> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-            ManifestIssues(vec![FieldIssue {
-                field: String::new(),
-                rule: format!("is not valid JSON: {e}"),
-            }])
-        })?;
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| ManifestIssues(vec![not_json(e)]))?;
         Self::from_value(value, stage)
     }
 
     pub fn from_value(value: Value, stage: Stage) -> Result<Manifest, ManifestIssues> {
-        let obj = match value {
-            Value::Object(obj) => obj,
-            other => {
-                return Err(ManifestIssues(vec![FieldIssue {
-                    field: String::new(),
-                    rule: format!("must be a JSON object, got {}", describe(&other)),
-                }]))
-            }
-        };
+        let obj = as_object(value).map_err(|issue| ManifestIssues(vec![issue]))?;
         let mut c = Checker::default();
 
         let package_id = c.identifier(&obj, "package_id", false);
