@@ -1,7 +1,9 @@
 //! Fuzzes the package reader with raw bytes and with gzip-wrapped tar streams: it
 //! must never panic, hang or write anything, whatever it is fed.
 //!
-//! Run: cargo +nightly fuzz run read_package (needs nightly; not part of CI).
+//! Run (cargo install cargo-fuzz; on stable, without a sanitizer):
+//!   cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run read_package -s none -- -max_total_time=90
+//! Not part of CI: it runs for as long as it is given.
 #![no_main]
 
 use berth_package::{read_package, ReadOptions};
