@@ -11,10 +11,15 @@ pub fn berth_bin() -> PathBuf {
     if let Ok(p) = std::env::var("BERTH_BIN") {
         return PathBuf::from(p);
     }
+    bin("berth")
+}
+
+/// A binary of this workspace, built by `cargo build --workspace`.
+pub fn bin(name: &str) -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let bin = target.join("debug/berth");
+    let bin = target.join("debug").join(name);
     assert!(
         bin.exists(),
         "{} is missing: run `cargo build --workspace` first (scripts/test.sh does)",

@@ -4,6 +4,7 @@
 
 pub mod atomic;
 pub mod config;
+pub mod server;
 pub mod store;
 
 use berth_package::manifest::FieldIssue;

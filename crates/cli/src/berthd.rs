@@ -1,0 +1,148 @@
+//! `berthd`: the device daemon. Loads its configuration, checks the files it owns,
+//! and serves the API on a unix socket.
+
+use berth_daemon::config::{self, ConfigError};
+use berth_daemon::server::{serve, ApiState};
+use berth_daemon::store::{ContainersConf, StoreError};
+use clap::Parser;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// The berth device daemon: installs packages and runs their containers.
+///
+/// Without --config it reads /etc/berth/berthd.conf, or, when that file does not
+/// exist, runs with the built-in defaults (working path /var/lib/berth, socket
+/// /run/berth/berthd.sock). Exit codes: 0 ok, 1 failure, 2 bad configuration.
+#[derive(Parser)]
+#[command(name = "berthd", version, max_term_width = 100)]
+struct Args {
+    /// The configuration file (cc-container-mng.conf schema plus berth's keys).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Validate the configuration, print the effective settings as JSON, and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn fail(code: u8, text: &str) -> ExitCode {
+    for line in text.lines() {
+        eprintln!("berthd: error: {line}");
+    }
+    ExitCode::from(code)
+}
+
+/// Tells systemd (Type=notify) that the API is up, when started by it.
+fn notify_ready() {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    if let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() {
+        let _ = sock.send_to(b"READY=1", PathBuf::from(path));
+    }
+}
+
+/// Binds the socket: its directory created, a stale socket from a killed daemon
+/// replaced, a live daemon's socket left alone.
+fn bind(path: &Path, mode: u32) -> Result<tokio::net::UnixListener, String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(format!(
+                "{}: another berthd is already serving here",
+                path.display()
+            ));
+        }
+        std::fs::remove_file(path)
+            .map_err(|e| format!("{}: cannot remove stale socket: {e}", path.display()))?;
+    }
+    let listener = tokio::net::UnixListener::bind(path)
+        .map_err(|e| format!("{}: cannot listen: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: cannot set mode: {e}", path.display()))?;
+    Ok(listener)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let loaded = match config::load(args.config.as_deref()) {
+        Ok(l) => l,
+        Err(ConfigError::Invalid(issues)) => return fail(2, &issues.to_string()),
+        Err(e @ ConfigError::Read { .. }) => {
+            let code = if args.config.is_some() { 2 } else { 1 };
+            return fail(code, &berth_daemon_error_chain(&e));
+        }
+    };
+    for w in &loaded.warnings {
+        eprintln!("berthd: warning: {w}");
+    }
+    if args.check_config {
+        let source = match &loaded.path {
+            Some(p) => p.display().to_string(),
+            None => "built-in defaults".into(),
+        };
+        eprintln!("berthd: configuration ok ({source})");
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&loaded.config).expect("serialisable")
+        );
+        return ExitCode::SUCCESS;
+    }
+
+    let cfg = loaded.config;
+    let wp = &cfg.service.working_path;
+    if let Err(e) = std::fs::create_dir_all(wp) {
+        return fail(
+            1,
+            &format!("{}: cannot create the working path: {e}", wp.display()),
+        );
+    }
+    // A containers.conf with an error is reported and left for a person to fix.
+    match ContainersConf::load(&wp.join("containers.conf")) {
+        Ok(_) => {}
+        Err(StoreError::Invalid(issues)) => return fail(2, &issues.to_string()),
+        Err(e) => return fail(1, &berth_daemon_error_chain(&e)),
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(1, &format!("cannot start the async runtime: {e}")),
+    };
+    let socket = cfg.api.socket.clone();
+    let mode = cfg.api.socket_mode;
+    let result = runtime.block_on(async move {
+        let listener = bind(&socket, mode)?;
+        eprintln!("berthd: serving the API on {}", socket.display());
+        notify_ready();
+        let state = Arc::new(ApiState { config: cfg });
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| e.to_string())?;
+        let outcome = tokio::select! {
+            r = serve(listener, state) => r.map_err(|e| format!("API server: {e}")),
+            _ = term.recv() => Ok(()),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        };
+        let _ = std::fs::remove_file(&socket);
+        outcome
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(1, &e),
+    }
+}
+
+fn berth_daemon_error_chain(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        line.push_str(&format!(": {c}"));
+        cur = c.source();
+    }
+    line
+}

@@ -1,0 +1,165 @@
+//! berthd and berthctl as processes: configuration, the socket, the API, exit codes.
+
+use berth_e2e::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_config(dir: &Path) -> PathBuf {
+    let config = dir.join("berthd.conf");
+    let text = serde_json::json!({
+        "version": 1,
+        "service": {"working_path": dir.join("work"), "monitor_interval": 5},
+        "api": {"socket": dir.join("run/berthd.sock"), "socket_mode": "0660"}
+    });
+    std::fs::write(&config, text.to_string()).unwrap();
+    config
+}
+
+fn start(dir: &Path) -> Daemon {
+    let child = Command::new(bin("berthd"))
+        .arg("--config")
+        .arg(write_config(dir))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = dir.join("run/berthd.sock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "berthd did not open {}",
+            socket.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Daemon { child, socket }
+}
+
+fn ctl(socket: &Path, args: &[&str]) -> std::process::Output {
+    run(Command::new(bin("berthctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args))
+}
+
+#[test]
+fn berthctl_reads_info_and_the_registered_containers() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("work")).unwrap();
+    let entry = serde_json::json!({"containers": [{"id": "web", "friendly_name": "Web", "version": "1.2", "runtime": "podman",
+        "create_args": "localhost/web:1", "autostart": true, "monitor": true,
+        "restart": {"enabled": true, "max_retries": 3, "retry_delay": 1, "window": 60}}]});
+    std::fs::write(dir.path().join("work/containers.conf"), entry.to_string()).unwrap();
+    let d = start(dir.path());
+
+    let info = ctl(&d.socket, &["info", "--json"]);
+    assert!(
+        info.status.success(),
+        "{}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(
+        info["working_path"],
+        dir.path().join("work").display().to_string()
+    );
+    assert!(info["free_bytes"].as_u64().unwrap() > 0);
+
+    let list = ctl(&d.socket, &["list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list[0]["id"], "web");
+    assert_eq!(list[0]["restart"]["window"], 60);
+    let table = String::from_utf8(ctl(&d.socket, &["list"]).stdout).unwrap();
+    assert!(table.lines().nth(1).unwrap().starts_with("web "), "{table}");
+
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+}
+
+#[test]
+fn berthctl_exits_3_with_a_hint_when_berthd_is_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ctl(&dir.path().join("none.sock"), &["info"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("berthctl: error: cannot reach berthd") && err.contains("berthd"),
+        "{err}"
+    );
+    // The environment variable points berthctl elsewhere too.
+    let out = run(Command::new(bin("berthctl"))
+        .arg("info")
+        .env("BERTH_SOCKET", dir.path().join("x.sock")));
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn bad_configuration_and_broken_containers_conf_stop_the_start_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let berthd = |config: &Path, check: bool| {
+        let mut c = Command::new(bin("berthd"));
+        c.arg("--config").arg(config);
+        if check {
+            c.arg("--check-config");
+        }
+        run(&mut c)
+    };
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(&bad, r#"{"service": {"command_timeout": true}}"#).unwrap();
+    let out = berthd(&bad, true);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!(
+            "berthd: error: {}: service.command_timeout must be an integer >= 1, got boolean true",
+            bad.display()
+        )
+    );
+    let odd = dir.path().join("odd.conf");
+    std::fs::write(&odd, r#"{"colour": 1}"#).unwrap();
+    let out = berthd(&odd, true);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("berthd: warning:") && err.contains("unknown key colour (ignored)"),
+        "{err}"
+    );
+
+    let config = write_config(dir.path());
+    std::fs::create_dir_all(dir.path().join("work")).unwrap();
+    let broken = r#"{"containers": [{"id": "web"}]}"#;
+    std::fs::write(dir.path().join("work/containers.conf"), broken).unwrap();
+    let out = berthd(&config, false);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("containers[0].version is required"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("work/containers.conf")).unwrap(),
+        broken
+    );
+}
+
+#[test]
+fn a_socket_left_by_a_killed_daemon_is_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = start(dir.path());
+    first.child.kill().unwrap(); // SIGKILL: the socket file stays behind
+    first.child.wait().unwrap();
+    assert!(first.socket.exists());
+    let second = start(dir.path());
+    assert!(ctl(&second.socket, &["info"]).status.success());
+}
