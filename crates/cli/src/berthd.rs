@@ -74,7 +74,7 @@ fn main() -> ExitCode {
         Err(ConfigError::Invalid(issues)) => return fail(2, &issues.to_string()),
         Err(e @ ConfigError::Read { .. }) => {
             let code = if args.config.is_some() { 2 } else { 1 };
-            return fail(code, &berth_daemon_error_chain(&e));
+            return fail(code, &error_chain(&e));
         }
     };
     for w in &loaded.warnings {
@@ -105,7 +105,7 @@ fn main() -> ExitCode {
     match ContainersConf::load(&wp.join("containers.conf")) {
         Ok(_) => {}
         Err(StoreError::Invalid(issues)) => return fail(2, &issues.to_string()),
-        Err(e) => return fail(1, &berth_daemon_error_chain(&e)),
+        Err(e) => return fail(1, &error_chain(&e)),
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -137,7 +137,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn berth_daemon_error_chain(e: &dyn std::error::Error) -> String {
+fn error_chain(e: &dyn std::error::Error) -> String {
     let mut line = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
