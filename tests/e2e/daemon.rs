@@ -3,6 +3,7 @@
 use berth_e2e::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 struct Daemon {
@@ -162,4 +163,104 @@ fn a_socket_left_by_a_killed_daemon_is_taken_over() {
     assert!(first.socket.exists());
     let second = start(dir.path());
     assert!(ctl(&second.socket, &["info"]).status.success());
+}
+
+#[test]
+fn berthd_tells_systemd_it_is_ready_once_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let notify_path = dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut child = Command::new(bin("berthd"))
+        .arg("--config")
+        .arg(write_config(dir.path()))
+        .env("NOTIFY_SOCKET", &notify_path)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let got = notify.recv(&mut buf);
+    // Ready means the API answers.
+    let answered = ctl(&dir.path().join("run/berthd.sock"), &["info"])
+        .status
+        .success();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(&buf[..got.unwrap()], b"READY=1");
+    assert!(answered);
+}
+
+#[test]
+fn systemd_units_verify_and_keep_containers_across_daemon_restarts() {
+    require(&["systemd-analyze"]);
+    let dir = tempfile::tempdir().unwrap();
+    let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/systemd");
+    let mut paths = Vec::new();
+    for unit in ["berthd.service", "berthd-shutdown.service"] {
+        let text = std::fs::read_to_string(units.join(unit)).unwrap();
+        if unit == "berthd.service" {
+            assert!(
+                text.contains("Type=notify") && text.contains("KillMode=process"),
+                "{text}"
+            );
+        } else {
+            assert!(
+                text.contains("ExecStop=/usr/bin/berthd --stop-managed-containers"),
+                "{text}"
+            );
+        }
+        // Verified against the binary built here rather than an installed one.
+        let local = dir.path().join(unit);
+        std::fs::write(
+            &local,
+            text.replace("/usr/bin/berthd", bin("berthd").to_str().unwrap()),
+        )
+        .unwrap();
+        paths.push(local);
+    }
+    ok(cmd("systemd-analyze", &["verify", "--man=no"]).args(&paths));
+}
+
+#[test]
+fn stop_managed_containers_stops_what_runs() {
+    require(&["podman"]);
+    use berth_runtime::{split_create_args, Podman, Runtime, SystemRunner};
+    let dir = tempfile::tempdir().unwrap();
+    let image = TestImage::build(dir.path(), "localhost/berth-e2e-stopall:1", "sleep 300");
+    let podman = Podman::new(
+        Arc::new(SystemRunner),
+        Duration::from_secs(60),
+        Duration::from_secs(300),
+    );
+    let id = "berth-e2e-stopall";
+    let _ = podman.remove(id);
+    podman
+        .create(id, &split_create_args(&image.tag).unwrap())
+        .unwrap();
+    podman.start(id).unwrap();
+    assert!(podman.state(id).unwrap().running);
+
+    let config = write_config(dir.path());
+    std::fs::create_dir_all(dir.path().join("work")).unwrap();
+    let entry = |id: &str| {
+        serde_json::json!({"id": id, "version": "1", "runtime": "podman", "create_args": image.tag,
+            "autostart": true, "monitor": true,
+            "restart": {"enabled": true, "max_retries": 3, "retry_delay": 1, "window": 60}})
+    };
+    let conf = serde_json::json!({"containers": [entry(id), entry("berth-e2e-gone")]});
+    std::fs::write(dir.path().join("work/containers.conf"), conf.to_string()).unwrap();
+
+    let out = run(Command::new(bin("berthd"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--stop-managed-containers"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains(&format!("stopped {id}")), "{err}");
+    assert!(err.contains("berth-e2e-gone: not in podman"), "{err}");
+    assert!(!podman.state(id).unwrap().running);
+    podman.remove(id).unwrap();
 }

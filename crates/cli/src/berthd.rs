@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The berth device daemon: installs packages and runs their containers.
 ///
@@ -24,6 +25,9 @@ struct Args {
     /// Validate the configuration, print the effective settings as JSON, and exit.
     #[arg(long)]
     check_config: bool,
+    /// Stop every managed container and exit (for shutdown; see berthd-shutdown.service).
+    #[arg(long, conflicts_with = "check_config")]
+    stop_managed_containers: bool,
 }
 
 fn fail(code: u8, text: &str) -> ExitCode {
@@ -102,10 +106,13 @@ fn main() -> ExitCode {
         );
     }
     // A containers.conf with an error is reported and left for a person to fix.
-    match ContainersConf::load(&wp.join("containers.conf")) {
-        Ok(_) => {}
+    let conf = match ContainersConf::load(&wp.join("containers.conf")) {
+        Ok(conf) => conf,
         Err(StoreError::Invalid(issues)) => return fail(2, &issues.to_string()),
         Err(e) => return fail(1, &error_chain(&e)),
+    };
+    if args.stop_managed_containers {
+        return stop_managed(&cfg, &conf);
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -134,6 +141,43 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(1, &e),
+    }
+}
+
+/// Stops every registered container that runs; one line per container.
+fn stop_managed(cfg: &config::Config, conf: &ContainersConf) -> ExitCode {
+    use berth_runtime::{Podman, Runtime, RuntimeError, SystemRunner};
+    let timeout = Duration::from_secs(cfg.service.command_timeout.into());
+    let podman = Podman::new(
+        Arc::new(SystemRunner),
+        timeout,
+        Duration::from_secs(cfg.service.podman_load_timeout.into()),
+    );
+    let mut failed = false;
+    for entry in &conf.containers {
+        if entry.runtime != "podman" {
+            eprintln!(
+                "berthd: error: {}: stopping {} containers is not supported yet",
+                entry.id, entry.runtime
+            );
+            failed = true;
+            continue;
+        }
+        match podman.stop(&entry.id, Duration::from_secs(10)) {
+            Ok(()) => eprintln!("berthd: stopped {}", entry.id),
+            Err(RuntimeError::NoSuchContainer(_)) => {
+                eprintln!("berthd: warning: {}: not in podman", entry.id)
+            }
+            Err(e) => {
+                eprintln!("berthd: error: {}: {}", entry.id, error_chain(&e));
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
