@@ -264,3 +264,64 @@ fn stop_managed_containers_stops_what_runs() {
     assert!(!podman.state(id).unwrap().running);
     podman.remove(id).unwrap();
 }
+
+#[test]
+fn berthctl_status_asks_podman_and_config_get_reads_settings() {
+    require(&["podman"]);
+    use berth_runtime::{split_create_args, Podman, Runtime, SystemRunner};
+    let dir = tempfile::tempdir().unwrap();
+    let image = TestImage::build(dir.path(), "localhost/berth-e2e-status:1", "sleep 300");
+    let podman = Podman::new(
+        Arc::new(SystemRunner),
+        Duration::from_secs(60),
+        Duration::from_secs(300),
+    );
+    let id = "berth-e2e-status";
+    let _ = podman.remove(id);
+    podman
+        .create(id, &split_create_args(&image.tag).unwrap())
+        .unwrap();
+    podman.start(id).unwrap();
+
+    std::fs::create_dir_all(dir.path().join("work")).unwrap();
+    let entry = |id: &str| {
+        serde_json::json!({"id": id, "version": "1", "runtime": "podman", "create_args": image.tag,
+            "autostart": false, "monitor": true,
+            "restart": {"enabled": true, "max_retries": 3, "retry_delay": 1, "window": 60}})
+    };
+    let conf = serde_json::json!({"containers": [entry(id), entry("berth-e2e-removed")]});
+    std::fs::write(dir.path().join("work/containers.conf"), conf.to_string()).unwrap();
+    let d = start(dir.path());
+
+    let out = ctl(&d.socket, &["status", id, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (st["status"].as_str(), st["running"].as_bool()),
+        (Some("running"), Some(true))
+    );
+    assert!(st["pid"].as_u64().is_some());
+    // Removed behind berthd's back: reported, not crashed on.
+    let out = ctl(&d.socket, &["status", "berth-e2e-removed"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "berth-e2e-removed: missing (podman)"
+    );
+    let out = ctl(&d.socket, &["status", "not-registered"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_container"));
+    let out = ctl(&d.socket, &["status", "../etc"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let window = ctl(&d.socket, &["config", "get", id, "restart.window"]);
+    assert_eq!(String::from_utf8_lossy(&window.stdout).trim(), "60");
+    let auto = ctl(&d.socket, &["config", "get", id, "autostart"]);
+    assert_eq!(String::from_utf8_lossy(&auto.stdout).trim(), "false");
+    let bad = ctl(&d.socket, &["config", "get", id, "colour"]);
+    assert_eq!(bad.status.code(), Some(2));
+    podman.remove(id).unwrap();
+}

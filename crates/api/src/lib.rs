@@ -19,6 +19,8 @@ pub mod codes {
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     pub const NO_SUCH_CONTAINER: &str = "no_such_container";
     pub const STORE_INVALID: &str = "store_invalid";
+    pub const RUNTIME_UNAVAILABLE: &str = "runtime_unavailable";
+    pub const RUNTIME_FAILED: &str = "runtime_failed";
     pub const INTERNAL: &str = "internal";
 }
 
@@ -57,4 +59,18 @@ pub struct Container {
     pub autostart: bool,
     pub monitor: bool,
     pub restart: RestartPolicy,
+}
+
+/// `GET /v1/containers/{id}/status`: what the runtime says now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub id: String,
+    pub runtime: String,
+    /// The runtime's word (created, running, exited...), or `missing` when the runtime
+    /// no longer has the container.
+    pub status: String,
+    pub running: bool,
+    pub pid: Option<u32>,
+    pub exit_code: Option<i32>,
+    pub started_at: Option<String>,
 }

@@ -1,7 +1,7 @@
 //! `berthctl`: the operator's command line for berthd. A small synchronous HTTP/1.1
 //! client over the unix socket: no async runtime, no TLS, little to link.
 
-use berth_api::{Container, ErrorBody, Info};
+use berth_api::{Container, ErrorBody, Info, Status};
 use clap::{Parser, Subcommand};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -36,11 +36,49 @@ enum Command {
     Info,
     /// The managed containers.
     List,
+    /// What the runtime says of a container now (`missing` when it is gone).
+    Status {
+        /// The container's id.
+        id: String,
+    },
+    /// A container's registered settings (autostart, monitor, restart.*).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print all settings, or the one named by KEY (e.g. restart.window).
+    Get {
+        /// The container's id.
+        id: String,
+        /// autostart, monitor, restart, restart.enabled, restart.max_retries,
+        /// restart.window or restart.retry_delay.
+        key: Option<String>,
+    },
 }
 
 enum Failure {
     Failed(String),
+    BadInput(String),
     Unreachable(String),
+}
+
+/// Container ids travel in URL paths: only the characters an id may have.
+fn checked_id(id: &str) -> Result<&str, Failure> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'));
+    if ok {
+        Ok(id)
+    } else {
+        Err(Failure::BadInput(format!(
+            "{id:?} is not a container id (1-128 of A-Z a-z 0-9 . _ - +)"
+        )))
+    }
 }
 
 /// `GET path` and the status and body of the answer.
@@ -124,7 +162,54 @@ fn run(args: &Args) -> Result<String, Failure> {
         let v: serde_json::Value = serde_json::from_slice(raw).unwrap_or_default();
         serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
     };
-    match args.command {
+    match &args.command {
+        Command::Status { id } => {
+            let id = checked_id(id)?;
+            let (st, raw): (Status, _) =
+                fetch(&args.socket, &format!("/v1/containers/{id}/status"))?;
+            if args.json {
+                return Ok(pretty(&raw));
+            }
+            let mut line = format!("{}: {} ({})", st.id, st.status, st.runtime);
+            if let Some(pid) = st.pid {
+                line.push_str(&format!(", pid {pid}"));
+            }
+            if let Some(code) = st.exit_code {
+                line.push_str(&format!(", exit code {code}"));
+            }
+            if let Some(t) = st.started_at {
+                line.push_str(&format!(", started {t}"));
+            }
+            Ok(line + "\n")
+        }
+        Command::Config(ConfigCommand::Get { id, key }) => {
+            let id = checked_id(id)?;
+            let (_, raw): (Container, _) = fetch(&args.socket, &format!("/v1/containers/{id}"))?;
+            let all: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
+            let settings = serde_json::json!({
+                "autostart": all["autostart"], "monitor": all["monitor"], "restart": all["restart"],
+            });
+            let value = match key.as_deref() {
+                None => settings,
+                Some(k) => {
+                    let mut v = &settings;
+                    for part in k.split('.') {
+                        v = v.get(part).ok_or_else(|| {
+                            Failure::BadInput(format!(
+                                "unknown key {k:?}: use autostart, monitor, restart or restart.<enabled|max_retries|window|retry_delay>"
+                            ))
+                        })?;
+                    }
+                    v.clone()
+                }
+            };
+            Ok(match (&value, args.json) {
+                (serde_json::Value::Object(_), _) | (_, true) => {
+                    serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+                }
+                (scalar, false) => format!("{scalar}\n"),
+            })
+        }
         Command::Info => {
             let (info, raw): (Info, _) = fetch(&args.socket, "/v1/info")?;
             if args.json {
@@ -176,6 +261,10 @@ fn main() -> ExitCode {
         Err(Failure::Failed(m)) => {
             eprintln!("berthctl: error: {m}");
             ExitCode::from(1)
+        }
+        Err(Failure::BadInput(m)) => {
+            eprintln!("berthctl: error: {m}");
+            ExitCode::from(2)
         }
         Err(Failure::Unreachable(m)) => {
             eprintln!("berthctl: error: {m}");

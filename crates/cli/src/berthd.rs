@@ -127,7 +127,15 @@ fn main() -> ExitCode {
         let listener = bind(&socket, mode)?;
         eprintln!("berthd: serving the API on {}", socket.display());
         notify_ready();
-        let state = Arc::new(ApiState { config: cfg });
+        let podman = berth_runtime::Podman::new(
+            Arc::new(berth_runtime::SystemRunner),
+            Duration::from_secs(cfg.service.command_timeout.into()),
+            Duration::from_secs(cfg.service.podman_load_timeout.into()),
+        );
+        let state = Arc::new(ApiState {
+            config: cfg,
+            podman: Arc::new(podman),
+        });
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| e.to_string())?;
         let outcome = tokio::select! {

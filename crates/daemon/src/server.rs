@@ -4,7 +4,8 @@
 
 use crate::config::Config;
 use crate::store::{ContainerEntry, ContainersConf};
-use berth_api::{codes, Container, ErrorBody, Info, RestartPolicy, RuntimeInfo};
+use berth_api::{codes, Container, ErrorBody, Info, RestartPolicy, RuntimeInfo, Status};
+use berth_runtime::{CommandError, Runtime, RuntimeError};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
@@ -16,6 +17,7 @@ use tokio::net::UnixListener;
 /// What request handlers share.
 pub struct ApiState {
     pub config: Config,
+    pub podman: Arc<dyn Runtime>,
 }
 
 impl ApiState {
@@ -136,10 +138,86 @@ fn route(state: &ApiState, method: &Method, path: &str) -> Response<Full<Bytes>>
     }
 }
 
+/// `GET /v1/containers/{id}/status`: asks the runtime, off the async threads.
+async fn status(state: Arc<ApiState>, id: String) -> Response<Full<Bytes>> {
+    let entry = match ContainersConf::load(&state.containers_path()) {
+        Ok(c) => c.containers.into_iter().find(|e| e.id == id),
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                codes::STORE_INVALID,
+                e.to_string(),
+            )
+        }
+    };
+    let Some(entry) = entry else {
+        return error(
+            StatusCode::NOT_FOUND,
+            codes::NO_SUCH_CONTAINER,
+            format!("no container {id}"),
+        );
+    };
+    if entry.runtime != "podman" {
+        return error(
+            StatusCode::NOT_IMPLEMENTED,
+            codes::RUNTIME_UNAVAILABLE,
+            format!("{id}: the {} runtime is not supported yet", entry.runtime),
+        );
+    }
+    let runtime = Arc::clone(&state.podman);
+    let lookup = id.clone();
+    let answer = tokio::task::spawn_blocking(move || runtime.state(&lookup)).await;
+    let status = |s: berth_runtime::ContainerState| Status {
+        id: id.clone(),
+        runtime: entry.runtime.clone(),
+        status: s.status,
+        running: s.running,
+        pid: s.pid,
+        exit_code: s.exit_code,
+        started_at: s.started_at,
+    };
+    match answer {
+        Ok(Ok(s)) => json(StatusCode::OK, &status(s)),
+        // Removed behind berthd's back: reported, not an error of the request.
+        Ok(Err(RuntimeError::NoSuchContainer(_))) => json(
+            StatusCode::OK,
+            &status(berth_runtime::ContainerState {
+                id: id.clone(),
+                status: "missing".into(),
+                running: false,
+                pid: None,
+                exit_code: None,
+                started_at: None,
+            }),
+        ),
+        Ok(Err(e @ RuntimeError::Command(CommandError::Timeout { .. }))) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            codes::RUNTIME_FAILED,
+            e.to_string(),
+        ),
+        Ok(Err(e)) => error(
+            StatusCode::BAD_GATEWAY,
+            codes::RUNTIME_FAILED,
+            e.to_string(),
+        ),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::INTERNAL,
+            e.to_string(),
+        ),
+    }
+}
+
 async fn handle(
     req: Request<Incoming>,
     state: Arc<ApiState>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    let parts: Vec<&str> = path.split('/').collect();
+    if let (&Method::GET, ["", "v1", "containers", id, "status"]) = (req.method(), parts.as_slice())
+    {
+        return Ok(status(Arc::clone(&state), id.to_string()).await);
+    }
     Ok(route(&state, req.method(), req.uri().path()))
 }
 
@@ -162,10 +240,77 @@ pub async fn serve(listener: UnixListener, state: Arc<ApiState>) -> std::io::Res
 mod tests {
     use super::*;
 
+    /// A runtime that has every container running, except "gone".
+    struct FakeRuntime;
+
+    impl Runtime for FakeRuntime {
+        fn name(&self) -> &'static str {
+            "podman"
+        }
+        fn load_image(&self, _: &Path) -> Result<Vec<String>, RuntimeError> {
+            Ok(vec![])
+        }
+        fn remove_image(&self, _: &str) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        fn create(&self, _: &str, _: &[String]) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        fn start(&self, _: &str) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        fn stop(&self, _: &str, _: std::time::Duration) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        fn remove(&self, _: &str) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        fn state(&self, id: &str) -> Result<berth_runtime::ContainerState, RuntimeError> {
+            if id == "gone" {
+                return Err(RuntimeError::NoSuchContainer(id.into()));
+            }
+            Ok(berth_runtime::ContainerState {
+                id: id.into(),
+                status: "running".into(),
+                running: true,
+                pid: Some(42),
+                exit_code: None,
+                started_at: None,
+            })
+        }
+    }
+
     fn state(dir: &Path) -> ApiState {
         let mut config = Config::default();
         config.service.working_path = dir.to_path_buf();
-        ApiState { config }
+        ApiState {
+            config,
+            podman: Arc::new(FakeRuntime),
+        }
+    }
+
+    #[test]
+    fn status_asks_the_runtime_and_reports_a_container_removed_behind_its_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = |id: &str| {
+            serde_json::json!({"id": id, "version": "1", "runtime": "podman", "autostart": true, "monitor": true,
+                "restart": {"enabled": true, "max_retries": 1, "retry_delay": 0, "window": 1}})
+        };
+        let conf = serde_json::json!({"containers": [entry("web"), entry("gone")]});
+        std::fs::write(dir.path().join("containers.conf"), conf.to_string()).unwrap();
+        let st = Arc::new(state(dir.path()));
+        let (s, v) = body(block_on(status(Arc::clone(&st), "web".into())));
+        assert_eq!(
+            (s, v["status"].as_str(), v["pid"].as_u64()),
+            (StatusCode::OK, Some("running"), Some(42))
+        );
+        let (_, v) = body(block_on(status(Arc::clone(&st), "gone".into())));
+        assert_eq!(v["status"], "missing");
+        let (s, v) = body(block_on(status(st, "nope".into())));
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some(codes::NO_SUCH_CONTAINER))
+        );
     }
 
     fn body(r: Response<Full<Bytes>>) -> (StatusCode, serde_json::Value) {
@@ -177,6 +322,7 @@ mod tests {
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
+            .enable_all()
             .build()
             .unwrap()
             .block_on(f)
