@@ -1,6 +1,7 @@
 //! berthd and berthctl as processes: configuration, the socket, the API, exit codes.
 
 use berth_e2e::*;
+use berth_runtime::{split_create_args, Podman, Runtime, SystemRunner};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -224,34 +225,46 @@ fn systemd_units_verify_and_keep_containers_across_daemon_restarts() {
     ok(cmd("systemd-analyze", &["verify", "--man=no"]).args(&paths));
 }
 
-#[test]
-fn stop_managed_containers_stops_what_runs() {
-    require(&["podman"]);
-    use berth_runtime::{split_create_args, Podman, Runtime, SystemRunner};
-    let dir = tempfile::tempdir().unwrap();
-    let image = TestImage::build(dir.path(), "localhost/berth-e2e-stopall:1", "sleep 300");
+/// A podman container `id` running `sleep 300`, from an image of its own.
+fn running_container(dir: &Path, id: &str) -> (TestImage, Podman) {
+    let image = TestImage::build(dir, &format!("localhost/{id}:1"), "sleep 300");
     let podman = Podman::new(
         Arc::new(SystemRunner),
         Duration::from_secs(60),
         Duration::from_secs(300),
     );
-    let id = "berth-e2e-stopall";
     let _ = podman.remove(id);
     podman
         .create(id, &split_create_args(&image.tag).unwrap())
         .unwrap();
     podman.start(id).unwrap();
     assert!(podman.state(id).unwrap().running);
+    (image, podman)
+}
 
+/// Registers `ids` in `<dir>/work/containers.conf` as podman containers of `image`.
+fn register(dir: &Path, image: &TestImage, ids: &[&str], autostart: bool) {
+    std::fs::create_dir_all(dir.join("work")).unwrap();
+    let entries: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            serde_json::json!({"id": id, "version": "1", "runtime": "podman", "create_args": image.tag,
+                "autostart": autostart, "monitor": true,
+                "restart": {"enabled": true, "max_retries": 3, "retry_delay": 1, "window": 60}})
+        })
+        .collect();
+    let conf = serde_json::json!({ "containers": entries });
+    std::fs::write(dir.join("work/containers.conf"), conf.to_string()).unwrap();
+}
+
+#[test]
+fn stop_managed_containers_stops_what_runs() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let id = "berth-e2e-stopall";
+    let (image, podman) = running_container(dir.path(), id);
     let config = write_config(dir.path());
-    std::fs::create_dir_all(dir.path().join("work")).unwrap();
-    let entry = |id: &str| {
-        serde_json::json!({"id": id, "version": "1", "runtime": "podman", "create_args": image.tag,
-            "autostart": true, "monitor": true,
-            "restart": {"enabled": true, "max_retries": 3, "retry_delay": 1, "window": 60}})
-    };
-    let conf = serde_json::json!({"containers": [entry(id), entry("berth-e2e-gone")]});
-    std::fs::write(dir.path().join("work/containers.conf"), conf.to_string()).unwrap();
+    register(dir.path(), &image, &[id, "berth-e2e-gone"], true);
 
     let out = run(Command::new(bin("berthd"))
         .arg("--config")
@@ -268,29 +281,10 @@ fn stop_managed_containers_stops_what_runs() {
 #[test]
 fn berthctl_status_asks_podman_and_config_get_reads_settings() {
     require(&["podman"]);
-    use berth_runtime::{split_create_args, Podman, Runtime, SystemRunner};
     let dir = tempfile::tempdir().unwrap();
-    let image = TestImage::build(dir.path(), "localhost/berth-e2e-status:1", "sleep 300");
-    let podman = Podman::new(
-        Arc::new(SystemRunner),
-        Duration::from_secs(60),
-        Duration::from_secs(300),
-    );
     let id = "berth-e2e-status";
-    let _ = podman.remove(id);
-    podman
-        .create(id, &split_create_args(&image.tag).unwrap())
-        .unwrap();
-    podman.start(id).unwrap();
-
-    std::fs::create_dir_all(dir.path().join("work")).unwrap();
-    let entry = |id: &str| {
-        serde_json::json!({"id": id, "version": "1", "runtime": "podman", "create_args": image.tag,
-            "autostart": false, "monitor": true,
-            "restart": {"enabled": true, "max_retries": 3, "retry_delay": 1, "window": 60}})
-    };
-    let conf = serde_json::json!({"containers": [entry(id), entry("berth-e2e-removed")]});
-    std::fs::write(dir.path().join("work/containers.conf"), conf.to_string()).unwrap();
+    let (image, podman) = running_container(dir.path(), id);
+    register(dir.path(), &image, &[id, "berth-e2e-removed"], false);
     let d = start(dir.path());
 
     let out = ctl(&d.socket, &["status", id, "--json"]);

@@ -90,9 +90,43 @@ fn to_api(e: &ContainerEntry) -> Container {
     }
 }
 
+/// An error answer not yet rendered: status, stable code, message.
+struct ApiError(StatusCode, &'static str, String);
+
+impl From<ApiError> for Response<Full<Bytes>> {
+    fn from(ApiError(status, code, message): ApiError) -> Self {
+        error(status, code, message)
+    }
+}
+
+/// containers.conf, or why it cannot be read.
+fn load_containers(state: &ApiState) -> Result<ContainersConf, ApiError> {
+    ContainersConf::load(&state.containers_path()).map_err(|e| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::STORE_INVALID,
+            e.to_string(),
+        )
+    })
+}
+
+/// The registered container `id`, or why there is none.
+fn find(state: &ApiState, id: &str) -> Result<ContainerEntry, ApiError> {
+    load_containers(state)?
+        .containers
+        .into_iter()
+        .find(|e| e.id == id)
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                codes::NO_SUCH_CONTAINER,
+                format!("no container {id}"),
+            )
+        })
+}
+
 fn route(state: &ApiState, method: &Method, path: &str) -> Response<Full<Bytes>> {
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    let containers = || ContainersConf::load(&state.containers_path());
     match parts.as_slice() {
         ["", "v1", "info"] | ["", "v1", "containers"] | ["", "v1", "containers", _]
             if method != Method::GET =>
@@ -104,31 +138,16 @@ fn route(state: &ApiState, method: &Method, path: &str) -> Response<Full<Bytes>>
             )
         }
         ["", "v1", "info"] => json(StatusCode::OK, &info(state)),
-        ["", "v1", "containers"] => match containers() {
+        ["", "v1", "containers"] => match load_containers(state) {
             Ok(c) => json(
                 StatusCode::OK,
                 &c.containers.iter().map(to_api).collect::<Vec<_>>(),
             ),
-            Err(e) => error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                codes::STORE_INVALID,
-                e.to_string(),
-            ),
+            Err(e) => e.into(),
         },
-        ["", "v1", "containers", id] => match containers() {
-            Ok(c) => match c.containers.iter().find(|e| e.id == *id) {
-                Some(e) => json(StatusCode::OK, &to_api(e)),
-                None => error(
-                    StatusCode::NOT_FOUND,
-                    codes::NO_SUCH_CONTAINER,
-                    format!("no container {id}"),
-                ),
-            },
-            Err(e) => error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                codes::STORE_INVALID,
-                e.to_string(),
-            ),
+        ["", "v1", "containers", id] => match find(state, id) {
+            Ok(e) => json(StatusCode::OK, &to_api(&e)),
+            Err(e) => e.into(),
         },
         _ => error(
             StatusCode::NOT_FOUND,
@@ -140,22 +159,9 @@ fn route(state: &ApiState, method: &Method, path: &str) -> Response<Full<Bytes>>
 
 /// `GET /v1/containers/{id}/status`: asks the runtime, off the async threads.
 async fn status(state: Arc<ApiState>, id: String) -> Response<Full<Bytes>> {
-    let entry = match ContainersConf::load(&state.containers_path()) {
-        Ok(c) => c.containers.into_iter().find(|e| e.id == id),
-        Err(e) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                codes::STORE_INVALID,
-                e.to_string(),
-            )
-        }
-    };
-    let Some(entry) = entry else {
-        return error(
-            StatusCode::NOT_FOUND,
-            codes::NO_SUCH_CONTAINER,
-            format!("no container {id}"),
-        );
+    let entry = match find(&state, &id) {
+        Ok(e) => e,
+        Err(e) => return e.into(),
     };
     if entry.runtime != "podman" {
         return error(
