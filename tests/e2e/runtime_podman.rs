@@ -86,3 +86,120 @@ fn shell_tricks_in_create_args_arrive_as_literal_argv() {
     assert!(!canary.exists());
     p.remove(id).unwrap();
 }
+
+/// Images left behind by the streaming loader's runs labelled `label`.
+fn leftover_load_images(label: &str) -> Vec<String> {
+    ok(&mut cmd(
+        "podman",
+        &["images", "-a", "--format", "{{.Repository}}:{{.Tag}}"],
+    ))
+    .lines()
+    .filter(|l| l.contains(&format!("berth-load/{label}/")))
+    .map(String::from)
+    .collect()
+}
+
+#[test]
+fn a_docker_archive_stream_is_loaded_layer_by_layer_with_its_id_and_names() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let image = TestImage::build(dir.path(), "localhost/berth-e2e-stream:1", "true");
+    image.add_layer(dir.path(), "second", "second layer\n");
+    let id = image.id();
+    let archive = dir.path().join("image.tar");
+    image.save("docker-archive", &archive);
+    image.remove();
+
+    let staging = tempfile::tempdir().unwrap();
+    // A pipe, not a file: the loader never seeks.
+    let mut input = std::process::Command::new("cat")
+        .arg(&archive)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let loaded = driver()
+        .load_stream(input.stdout.as_mut().unwrap(), staging.path(), "e2e-stream")
+        .unwrap();
+    input.wait().unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].id, id, "the image keeps its id (its config)");
+    assert_eq!(loaded[0].references, vec![image.tag.clone()]);
+    let out = ok(&mut cmd(
+        "podman",
+        &["run", "--rm", &image.tag, "cat", "/etc/second"],
+    ));
+    assert_eq!(out, "second layer\n");
+    // Layers were streamed: nothing spooled, no vehicle image left behind.
+    assert!(!staging.path().join("tree").exists());
+    assert_eq!(leftover_load_images("e2e-stream"), Vec::<String>::new());
+}
+
+#[test]
+fn an_oci_archive_stream_is_loaded_with_its_names() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let image = TestImage::build(dir.path(), "localhost/berth-e2e-stream-oci:1", "true");
+    let archive = dir.path().join("image.tar");
+    image.save("oci-archive", &archive);
+    image.remove();
+    let staging = tempfile::tempdir().unwrap();
+    let loaded = driver()
+        .load_stream(
+            &mut std::fs::File::open(&archive).unwrap(),
+            staging.path(),
+            "e2e-oci",
+        )
+        .unwrap();
+    assert_eq!(loaded[0].references, vec![image.tag.clone()]);
+    ok(&mut cmd("podman", &["image", "exists", &image.tag]));
+    assert_eq!(leftover_load_images("e2e-oci"), Vec::<String>::new());
+}
+
+#[test]
+fn a_layer_that_lies_about_its_digest_is_refused_and_nothing_stays() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let image = TestImage::build(dir.path(), "localhost/berth-e2e-stream-lie:1", "true");
+    image.add_layer(dir.path(), "lie", "the truth\n");
+    let archive = dir.path().join("image.tar");
+    image.save("docker-archive", &archive);
+    image.remove();
+    // Rewrite the archive with the second layer's bytes changed under its name.
+    let mut out = tar::Builder::new(Vec::new());
+    let mut src = tar::Archive::new(std::fs::File::open(&archive).unwrap());
+    let manifest: serde_json::Value = {
+        let mut a = tar::Archive::new(std::fs::File::open(&archive).unwrap());
+        let mut e = a
+            .entries()
+            .unwrap()
+            .map(Result::unwrap)
+            .find(|e| e.path().unwrap().to_str() == Some("manifest.json"))
+            .unwrap();
+        serde_json::from_reader(&mut e).unwrap()
+    };
+    let second = manifest[0]["Layers"][1].as_str().unwrap().to_string();
+    for entry in src.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let header = entry.header().clone();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        if entry.path().unwrap().to_str() == Some(second.as_str()) {
+            let at = data.windows(9).position(|w| w == b"the truth").unwrap();
+            data[at..at + 9].copy_from_slice(b"a lie!!!!");
+        }
+        out.append(&header, &data[..]).unwrap();
+    }
+    let bytes = out.into_inner().unwrap();
+    let staging = tempfile::tempdir().unwrap();
+    let err = driver()
+        .load_stream(&mut &bytes[..], staging.path(), "e2e-lie")
+        .unwrap_err();
+    assert!(err.to_string().contains("pull"), "{err}");
+    assert!(
+        run(&mut cmd("podman", &["image", "exists", &image.tag]))
+            .status
+            .code()
+            == Some(1)
+    );
+    assert_eq!(leftover_load_images("e2e-lie"), Vec::<String>::new());
+}

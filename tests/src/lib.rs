@@ -146,6 +146,32 @@ impl TestImage {
         TestImage { tag: tag.into() }
     }
 
+    /// Adds a layer holding `/etc/<file>` = `content` on top of the image (same tag).
+    pub fn add_layer(&self, dir: &Path, file: &str, content: &str) {
+        let ctx = dir.join(format!("ctx-{file}"));
+        std::fs::create_dir_all(&ctx).unwrap();
+        std::fs::write(ctx.join(file), content).unwrap();
+        std::fs::write(
+            ctx.join("Containerfile"),
+            format!("FROM {}\nCOPY {file} /etc/{file}\n", self.tag),
+        )
+        .unwrap();
+        ok(&mut cmd(
+            "podman",
+            &["build", "-q", "-t", &self.tag, ctx.to_str().unwrap()],
+        ));
+    }
+
+    /// The image's id (full hex).
+    pub fn id(&self) -> String {
+        ok(&mut cmd(
+            "podman",
+            &["image", "inspect", "--format", "{{.Id}}", &self.tag],
+        ))
+        .trim()
+        .to_string()
+    }
+
     /// `podman save` in the given format ("docker-archive" or "oci-archive").
     pub fn save(&self, format: &str, to: &Path) {
         ok(&mut cmd(

@@ -12,6 +12,8 @@ pub struct Invocation {
     pub program: String,
     pub args: Vec<String>,
     pub timeout: Duration,
+    /// Variables set on top of berthd's environment.
+    pub env: Vec<(String, String)>,
 }
 
 impl Invocation {
@@ -24,6 +26,7 @@ impl Invocation {
             program: program.into(),
             args: args.into_iter().map(Into::into).collect(),
             timeout,
+            env: Vec::new(),
         }
     }
 
@@ -70,6 +73,7 @@ impl CommandRunner for SystemRunner {
         let command = inv.display();
         let mut child = Command::new(&inv.program)
             .args(&inv.args)
+            .envs(inv.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

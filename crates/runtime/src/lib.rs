@@ -6,10 +6,13 @@
 pub mod args;
 pub mod command;
 pub mod podman;
+pub mod registry;
+pub mod stream_load;
 
 pub use args::{split_create_args, CreateArgsError};
 pub use command::{CommandError, CommandRunner, Invocation, SystemRunner};
 pub use podman::Podman;
+pub use stream_load::LoadedImage;
 
 use std::path::Path;
 use std::time::Duration;
@@ -40,6 +43,15 @@ pub enum RuntimeError {
     NoSuchContainer(String),
     #[error(transparent)]
     CreateArgs(#[from] CreateArgsError),
+    /// The image archive itself is malformed.
+    #[error("image archive: {0}")]
+    Archive(String),
+    /// Reading the image stream failed (the package, the connection).
+    #[error("reading the image stream")]
+    Input(#[source] std::io::Error),
+    /// Berthd's own scratch space failed (full disk, permissions).
+    #[error("writing scratch files")]
+    Scratch(#[source] std::io::Error),
 }
 
 /// One container runtime. Calls are blocking and bounded by the driver's timeouts.

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Podman {
-    runner: Arc<dyn CommandRunner>,
-    program: String,
+    pub(crate) runner: Arc<dyn CommandRunner>,
+    pub(crate) program: String,
     command_timeout: Duration,
-    load_timeout: Duration,
+    pub(crate) load_timeout: Duration,
 }
 
 impl Podman {
@@ -33,10 +33,11 @@ impl Podman {
             program: self.program.clone(),
             args,
             timeout,
+            env: Vec::new(),
         })
     }
 
-    fn cmd(&self, args: &[&str]) -> Result<String, RuntimeError> {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Result<String, RuntimeError> {
         Ok(self.run(
             args.iter().map(|s| s.to_string()).collect(),
             self.command_timeout,

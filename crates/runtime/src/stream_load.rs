@@ -1,0 +1,539 @@
+//! Loading an image archive from a stream into podman with the least disk.
+//!
+//! `podman load` spools its input before it reads it (HOST-NOTES.md: 3× the image
+//! from stdin, 2× from a file). Here a docker-archive is read entry by entry, and each
+//! layer (`<sha256>.tar`, as podman and skopeo write them) goes straight from the
+//! stream into podman's storage: a pull of a one-step image from the loopback
+//! registry in `registry.rs`, whose config lists the layers so far. Layers already
+//! stored are reused by podman, so each step fetches exactly one new layer, and the
+//! only extra copy on disk at any time is podman's own temporary copy of that layer.
+//! When the archive's `manifest.json` arrives (last, in these archives), the real
+//! image is pulled the same way: its layers are all reused, its config and therefore
+//! its image id are the original ones, and its names are set from `RepoTags`.
+//!
+//! Entries that cannot be streamed (a layer not named by its digest, an OCI archive's
+//! blobs) are spooled under the staging directory and served from there; an OCI
+//! layout is loaded from that directory with `podman load`. Podman's own temporary
+//! files go to the staging directory too (TMPDIR), so all of an install's scratch
+//! space is on the filesystem berthd checked before it started.
+
+use crate::command::{CommandError, Invocation};
+use crate::registry::{self, Blob, Image};
+use crate::{Podman, RuntimeError};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// An image now in podman's storage.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LoadedImage {
+    /// The image id (hex of the config's sha256).
+    pub id: String,
+    /// Its names (`RepoTags`, or the OCI index's ref names).
+    pub references: Vec<String>,
+}
+
+/// JSON files (configs, manifest.json, index.json) are kept in memory up to this size.
+const MAX_SMALL_FILE: u64 = 16 * 1024 * 1024;
+/// Any file this small is kept in memory (VERSION, json of docker's v1 layout).
+const SMALL_ANY_NAME: u64 = 64 * 1024;
+/// Repositories on the loopback registry: `berth-load/<label>/step` and `.../image`.
+const STEP_REPO: &str = "step";
+const FINAL_REPO: &str = "image";
+
+struct Spooled {
+    path: PathBuf,
+    digest: String,
+    size: u64,
+}
+
+struct Loader<'p> {
+    podman: &'p Podman,
+    staging: &'p Path,
+    /// Names this load's images on the loopback registry (`berth-load/<label>/...`).
+    label: String,
+    deadline: Instant,
+    /// Layers streamed so far, in order: digest and size.
+    chain: Vec<(String, u64)>,
+    /// Archive name of each streamed layer → its digest.
+    streamed: HashMap<String, String>,
+    small: HashMap<String, Vec<u8>>,
+    spooled: HashMap<String, Spooled>,
+    links: HashMap<String, String>,
+    /// Image ids pulled as vehicles for layers; removed at the end.
+    steps: Vec<String>,
+    /// Images made for the caller; removed too if the load fails.
+    loaded: Vec<LoadedImage>,
+}
+
+impl Podman {
+    /// Loads the image archive read from `input` into podman's storage, streaming each
+    /// layer of a docker-archive without a copy of its own. `staging` is an empty
+    /// directory for scratch files (the caller removes it); `label` names the
+    /// transient images (a package id, say). On error, every image and layer this
+    /// call added is removed again.
+    pub fn load_stream(
+        &self,
+        input: &mut dyn Read,
+        staging: &Path,
+        label: &str,
+    ) -> Result<Vec<LoadedImage>, RuntimeError> {
+        let label: String = label
+            .chars()
+            .map(|c| match c.to_ascii_lowercase() {
+                c @ ('a'..='z' | '0'..='9' | '-') => c,
+                _ => '-',
+            })
+            .collect();
+        let mut loader = Loader {
+            podman: self,
+            staging,
+            label: label.trim_matches('-').to_string(),
+            deadline: Instant::now() + self.load_timeout,
+            chain: Vec::new(),
+            streamed: HashMap::new(),
+            small: HashMap::new(),
+            spooled: HashMap::new(),
+            links: HashMap::new(),
+            steps: Vec::new(),
+            loaded: Vec::new(),
+        };
+        let result = loader.run(input);
+        // The step images go whatever happened; their layers stay while the real
+        // image uses them.
+        for id in loader.steps.iter().rev() {
+            let _ = loader.podman.cmd(&["rmi", "-f", id]);
+        }
+        match result {
+            Ok(()) => Ok(loader.loaded),
+            Err(e) => {
+                for image in &loader.loaded {
+                    let _ = loader.podman.cmd(&["rmi", "-f", &image.id]);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+fn archive_error(why: impl Into<String>) -> RuntimeError {
+    RuntimeError::Archive(why.into())
+}
+
+/// Reads from the package stream fail as input errors; the tar parser's complaints
+/// about the archive's bytes are the archive's fault.
+fn read_error(e: io::Error) -> RuntimeError {
+    if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::Other {
+        // tar reports malformed headers as Other
+        archive_error(format!("not a readable tar archive: {e}"))
+    } else {
+        RuntimeError::Input(e)
+    }
+}
+
+/// `<64 hex>.tar` at the top of the archive: a layer named by its digest.
+fn digest_named_layer(name: &str) -> Option<String> {
+    let hex = name.strip_suffix(".tar")?;
+    (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .then(|| format!("sha256:{hex}"))
+}
+
+/// A relative path with plain components only, or None.
+fn safe_relative(name: &str) -> Option<PathBuf> {
+    let path = Path::new(name);
+    let ok = !name.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
+    ok.then(|| path.to_path_buf())
+}
+
+/// Resolves `link` (an archive path) relative to the directory holding `from`.
+fn resolve_link(from: &str, target: &str) -> String {
+    let mut parts: Vec<&str> = from.split('/').collect();
+    parts.pop();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+/// Go's name for this machine's architecture, as image configs spell it.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+impl Loader<'_> {
+    fn run(&mut self, input: &mut dyn Read) -> Result<(), RuntimeError> {
+        let mut archive = tar::Archive::new(input);
+        for entry in archive.entries().map_err(read_error)? {
+            let mut entry = entry.map_err(read_error)?;
+            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let name = raw
+                .trim_start_matches("./")
+                .trim_end_matches('/')
+                .to_string();
+            let kind = entry.header().entry_type();
+            if kind.is_symlink() {
+                if let Some(target) = entry.link_name().map_err(read_error)? {
+                    let target = resolve_link(&name, &target.to_string_lossy());
+                    self.links.insert(name, target);
+                }
+                continue;
+            }
+            if !kind.is_file() {
+                continue; // directories; anything else is not part of an image
+            }
+            let size = entry.size();
+            if let Some(digest) = digest_named_layer(&name) {
+                self.stream_layer(name, digest, size, &mut entry)?;
+            } else if size <= SMALL_ANY_NAME
+                || name.ends_with(".json")
+                || name == "repositories"
+                || name == "oci-layout"
+            {
+                if size > MAX_SMALL_FILE {
+                    return Err(archive_error(format!(
+                        "{name} is {size} bytes, more than {MAX_SMALL_FILE} for a JSON file"
+                    )));
+                }
+                let mut bytes = Vec::with_capacity(size as usize);
+                entry.read_to_end(&mut bytes).map_err(read_error)?;
+                self.small.insert(name, bytes);
+            } else {
+                self.spool(name, &mut entry)?;
+            }
+        }
+        if self.small.contains_key("oci-layout") {
+            return self.load_oci_layout();
+        }
+        let manifest = self
+            .small
+            .get("manifest.json")
+            .ok_or_else(|| archive_error("no manifest.json: not a docker-archive"))?;
+        let manifest: Vec<ArchiveImage> = serde_json::from_slice(manifest)
+            .map_err(|e| archive_error(format!("manifest.json: {e}")))?;
+        if manifest.is_empty() {
+            return Err(archive_error("manifest.json lists no image"));
+        }
+        for (n, image) in manifest.iter().enumerate() {
+            self.pull_final(n, image)?;
+        }
+        Ok(())
+    }
+
+    fn remaining(&self) -> Result<Duration, RuntimeError> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(RuntimeError::Command(CommandError::Timeout {
+                command: "podman load".into(),
+                timeout: self.podman.load_timeout,
+            }));
+        }
+        Ok(left)
+    }
+
+    /// Runs a podman command bounded by what is left of the load timeout, with its
+    /// temporary files in the staging directory.
+    fn podman_load_cmd(&self, args: &[&str]) -> Result<String, RuntimeError> {
+        let mut inv = Invocation::new(
+            &self.podman.program,
+            args.iter().copied(),
+            self.remaining()?,
+        );
+        inv.env
+            .push(("TMPDIR".into(), self.staging.to_string_lossy().into_owned()));
+        Ok(self.podman.runner.run(&inv)?)
+    }
+
+    /// Pulls `image` from a loopback registry; returns the image id.
+    fn pull(
+        &self,
+        repo: &str,
+        tag: &str,
+        image: &mut Image<'_>,
+    ) -> Result<(String, String), RuntimeError> {
+        let (listener, port) = registry::bind().map_err(RuntimeError::Input)?;
+        let label = if self.label.is_empty() {
+            "x"
+        } else {
+            &self.label
+        };
+        let reference = format!("127.0.0.1:{port}/berth-load/{label}/{repo}:{tag}");
+        let (result, report) = registry::serve_during(&listener, image, || {
+            self.podman_load_cmd(&["pull", "-q", "--tls-verify=false", &reference])
+        });
+        if let Some(e) = report.source_error {
+            return Err(read_error(e));
+        }
+        let out = result?;
+        let id = out.trim().lines().last().unwrap_or_default().to_string();
+        if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(RuntimeError::Output {
+                runtime: "podman",
+                what: "pull".into(),
+                why: format!("no image id in {:?}", out.trim()),
+            });
+        }
+        Ok((id, reference))
+    }
+
+    fn stream_layer(
+        &mut self,
+        name: String,
+        digest: String,
+        size: u64,
+        entry: &mut dyn Read,
+    ) -> Result<(), RuntimeError> {
+        if self.chain.iter().any(|(d, _)| *d == digest) {
+            self.streamed.insert(name, digest);
+            return Ok(()); // the same layer twice in one archive
+        }
+        self.chain.push((digest.clone(), size));
+        let diff_ids: Vec<&str> = self.chain.iter().map(|(d, _)| d.as_str()).collect();
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": go_arch(),
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }))
+        .expect("JSON of strings");
+        let config_digest = registry::sha256_digest(&config);
+        let mut image = Image {
+            manifest: registry::manifest((&config_digest, config.len() as u64), &self.chain),
+            manifest_type: registry::MANIFEST_TYPE.into(),
+            blobs: HashMap::from([
+                (config_digest, Blob::Bytes(config)),
+                (
+                    digest.clone(),
+                    Blob::Stream {
+                        reader: entry,
+                        size,
+                    },
+                ),
+            ]),
+        };
+        let step = self.chain.len().to_string();
+        let (id, _) = self.pull(STEP_REPO, &step, &mut image)?;
+        self.steps.push(id);
+        self.streamed.insert(name, digest);
+        Ok(())
+    }
+
+    fn spool(&mut self, name: String, entry: &mut dyn Read) -> Result<(), RuntimeError> {
+        let rel = safe_relative(&name)
+            .ok_or_else(|| archive_error(format!("entry {name:?}: not a plain relative path")))?;
+        let path = self.staging.join("tree").join(rel);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(RuntimeError::Scratch)?;
+        }
+        let mut file = File::create(&path).map_err(RuntimeError::Scratch)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut size = 0u64;
+        loop {
+            let n = match entry.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(read_error(e)),
+            };
+            hasher.update(&buf[..n]);
+            file.write_all(&buf[..n]).map_err(RuntimeError::Scratch)?;
+            size += n as u64;
+        }
+        let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
+        self.spooled.insert(name, Spooled { path, digest, size });
+        Ok(())
+    }
+
+    fn pull_final(&mut self, n: usize, entry: &ArchiveImage) -> Result<(), RuntimeError> {
+        let config = match self.small.get(&entry.config) {
+            Some(bytes) => bytes.clone(),
+            None => {
+                return Err(archive_error(format!(
+                    "manifest.json names config {}, which the archive does not hold",
+                    entry.config
+                )))
+            }
+        };
+        let config_digest = registry::sha256_digest(&config);
+        let mut layers = Vec::new();
+        let mut blobs: HashMap<String, Blob<'_>> = HashMap::new();
+        for layer in &entry.layers {
+            let resolved = self.links.get(layer).unwrap_or(layer);
+            if let Some(digest) = self.streamed.get(resolved) {
+                let size = self
+                    .chain
+                    .iter()
+                    .find(|(d, _)| d == digest)
+                    .map_or(0, |(_, s)| *s);
+                layers.push((digest.clone(), size));
+            } else if let Some(sp) = self.spooled.get(resolved) {
+                layers.push((sp.digest.clone(), sp.size));
+                blobs.insert(sp.digest.clone(), Blob::File(sp.path.clone()));
+            } else if let Some(bytes) = self.small.get(resolved) {
+                let digest = registry::sha256_digest(bytes);
+                layers.push((digest.clone(), bytes.len() as u64));
+                blobs.insert(digest, Blob::Bytes(bytes.clone()));
+            } else {
+                return Err(archive_error(format!(
+                    "manifest.json names layer {layer}, which the archive does not hold"
+                )));
+            }
+        }
+        let manifest = registry::manifest((&config_digest, config.len() as u64), &layers);
+        blobs.insert(config_digest, Blob::Bytes(config));
+        let mut image = Image {
+            manifest,
+            manifest_type: registry::MANIFEST_TYPE.into(),
+            blobs,
+        };
+        let (id, temporary) = self.pull(FINAL_REPO, &n.to_string(), &mut image)?;
+        self.name(id, entry.repo_tags.clone().unwrap_or_default(), &temporary)
+    }
+
+    /// An OCI layout's blob by digest, from memory or the spool.
+    fn oci_blob(&self, digest: &str) -> Option<Blob<'static>> {
+        let name = format!("blobs/{}", digest.replacen(':', "/", 1));
+        if let Some(bytes) = self.small.get(&name) {
+            return Some(Blob::Bytes(bytes.clone()));
+        }
+        self.spooled
+            .get(&name)
+            .map(|sp| Blob::File(sp.path.clone()))
+    }
+
+    /// Pulls each image of an OCI layout (index.json's manifests) through the loopback
+    /// registry, from its spooled blobs, and names it by its ref name annotation.
+    fn load_oci_layout(&mut self) -> Result<(), RuntimeError> {
+        let index: OciIndex = self
+            .small
+            .get("index.json")
+            .ok_or_else(|| archive_error("an OCI layout without index.json"))
+            .and_then(|b| {
+                serde_json::from_slice(b).map_err(|e| archive_error(format!("index.json: {e}")))
+            })?;
+        for (n, desc) in index.manifests.iter().enumerate() {
+            let missing = |what: &str| {
+                archive_error(format!(
+                    "index.json names {what} {}, which the archive does not hold",
+                    desc.digest
+                ))
+            };
+            let manifest = match self.oci_blob(&desc.digest) {
+                Some(Blob::Bytes(b)) => b,
+                _ => return Err(missing("manifest")),
+            };
+            let parsed: OciManifest = serde_json::from_slice(&manifest)
+                .map_err(|e| archive_error(format!("manifest {}: {e}", desc.digest)))?;
+            let mut blobs = HashMap::new();
+            for digest in std::iter::once(&parsed.config.digest)
+                .chain(parsed.layers.iter().map(|l| &l.digest))
+            {
+                let blob = self.oci_blob(digest).ok_or_else(|| missing("a blob of"))?;
+                blobs.insert(digest.clone(), blob);
+            }
+            let mut image = Image {
+                manifest,
+                manifest_type: desc.media_type.clone(),
+                blobs,
+            };
+            let (id, temporary) = self.pull(FINAL_REPO, &n.to_string(), &mut image)?;
+            let references: Vec<String> = desc
+                .annotations
+                .get("org.opencontainers.image.ref.name")
+                .cloned()
+                .into_iter()
+                .collect();
+            self.name(id, references, &temporary)?;
+        }
+        Ok(())
+    }
+
+    /// Records a loaded image, gives it its names and drops the loopback one.
+    fn name(
+        &mut self,
+        id: String,
+        references: Vec<String>,
+        temporary: &str,
+    ) -> Result<(), RuntimeError> {
+        self.loaded.push(LoadedImage {
+            id: id.clone(),
+            references: references.clone(),
+        });
+        for reference in &references {
+            self.podman.cmd(&["tag", &id, reference])?;
+        }
+        self.podman.cmd(&["untag", &id, temporary])?;
+        Ok(())
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ArchiveImage {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags")]
+    repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct OciIndex {
+    manifests: Vec<OciDescriptor>,
+}
+
+#[derive(serde::Deserialize)]
+struct OciDescriptor {
+    #[serde(rename = "mediaType", default = "oci_manifest_type")]
+    media_type: String,
+    digest: String,
+    #[serde(default)]
+    annotations: HashMap<String, String>,
+}
+
+fn oci_manifest_type() -> String {
+    "application/vnd.oci.image.manifest.v1+json".into()
+}
+
+#[derive(serde::Deserialize)]
+struct OciManifest {
+    config: OciDescriptor,
+    #[serde(default)]
+    layers: Vec<OciDescriptor>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_names_and_links() {
+        let hex = "a".repeat(64);
+        assert_eq!(
+            digest_named_layer(&format!("{hex}.tar")),
+            Some(format!("sha256:{hex}"))
+        );
+        assert_eq!(digest_named_layer(&format!("x/{hex}.tar")), None);
+        assert_eq!(digest_named_layer("abc.tar"), None);
+        assert_eq!(resolve_link("id/layer.tar", "../abc.tar"), "abc.tar");
+        assert_eq!(resolve_link("id/layer.tar", "other.tar"), "id/other.tar");
+        assert!(safe_relative("blobs/sha256/ab").is_some());
+        assert!(safe_relative("../x").is_none());
+        assert!(safe_relative("/etc/x").is_none());
+        assert!(safe_relative("a/./b").is_some()); // Path drops the '.'
+    }
+}
