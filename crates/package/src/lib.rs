@@ -19,5 +19,7 @@ pub mod testkit;
 pub use compress::Compression;
 pub use limits::Limits;
 pub use manifest::{Manifest, ManifestIssues, Runtime, Stage};
-pub use reader::{read_package, PackageReport, ReadError, ReadOptions};
+pub use reader::{
+    read_package, read_package_into, PackageReport, PayloadSink, ReadError, ReadOptions,
+};
 pub use writer::{pack, PackError, PackReport, PackRequest};

@@ -17,7 +17,7 @@ use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, Read, Write};
 
 pub const SUMS_PATH: &str = "checksums/sha256sums.txt";
 pub const SIG_PATH: &str = "checksums/sha256sums.txt.sig";
@@ -28,6 +28,10 @@ pub struct ReadOptions {
     /// Keys whose signature is required; empty means signatures are optional (but a
     /// signature present must still be valid).
     pub trusted_keys: Vec<VerifyingKey>,
+    /// With trusted keys: let unsigned packages through (a signed one must still be
+    /// signed by a trusted key). A device that trusts keys but does not require
+    /// signatures.
+    pub allow_unsigned: bool,
     pub limits: Limits,
     /// The package's size on disk when known: lets absurd entry sizes be refused at
     /// their header, before anything is decompressed.
@@ -179,11 +183,36 @@ struct State {
     metadata_total: u64,
 }
 
+/// Takes a package's payload while the package is read, so that it can be installed
+/// without a copy (berthd streams it into the runtime).
+pub trait PayloadSink {
+    /// The payload begins. Everything before it has been read and checked: the
+    /// manifest is valid and the signature verified (an install needs checksums and
+    /// manifest before the payload, the order `berth pack` and DCP write). Returns
+    /// where the payload's bytes go. The payload's digest is only known at its end:
+    /// the caller must still treat the whole read's result as the verdict.
+    fn open(
+        &mut self,
+        manifest: &Manifest,
+        name: &str,
+        size: u64,
+    ) -> Result<Box<dyn Write>, String>;
+}
+
 /// Reads and verifies a package in one pass. Returns its report, or every problem
 /// found.
 pub fn read_package<R: Read + Send + 'static>(
     input: R,
     opts: &ReadOptions,
+) -> Result<PackageReport, ReadError> {
+    read_package_into(input, opts, None)
+}
+
+/// `read_package`, handing the payload's bytes to `sink` as they are read.
+pub fn read_package_into<R: Read + Send + 'static>(
+    input: R,
+    opts: &ReadOptions,
+    mut sink: Option<&mut dyn PayloadSink>,
 ) -> Result<PackageReport, ReadError> {
     let limits = &opts.limits;
     let counted = CountingReader::source(input);
@@ -227,7 +256,7 @@ pub fn read_package<R: Read + Send + 'static>(
         .map_err(|e| ReadError::classify(e, "package"))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| ReadError::classify(e, "package"))?;
-        read_entry(&mut entry, &mut st, opts)?;
+        read_entry(&mut entry, &mut st, opts, sink.as_deref_mut())?;
     }
     // After the end-of-archive marker only zero padding may follow.
     let mut rest = archive.into_inner();
@@ -252,10 +281,11 @@ pub fn read_package<R: Read + Send + 'static>(
     )
 }
 
-fn read_entry<R: Read>(
+fn read_entry<R: Read, S: PayloadSink + ?Sized>(
     entry: &mut tar::Entry<R>,
     st: &mut State,
     opts: &ReadOptions,
+    sink: Option<&mut S>,
 ) -> Result<(), ReadError> {
     let limits = &opts.limits;
     let name = match checked_name(&entry.path_bytes()) {
@@ -343,7 +373,7 @@ fn read_entry<R: Read>(
             st.metadata.push(FileInfo { name, size });
         }
         n if n.starts_with("payload/") && !n["payload/".len()..].contains('/') => {
-            read_payload(entry, st, &name, size, limits)?;
+            read_payload(entry, st, &name, size, opts, sink)?;
         }
         _ => st.problems.push(format!(
             "unexpected entry {name} (a package holds checksums/, manifest.json, metadata/ and payload/)"
@@ -352,13 +382,15 @@ fn read_entry<R: Read>(
     Ok(())
 }
 
-fn read_payload<R: Read>(
+fn read_payload<R: Read, S: PayloadSink + ?Sized>(
     entry: &mut R,
     st: &mut State,
     name: &str,
     size: u64,
-    limits: &Limits,
+    opts: &ReadOptions,
+    sink: Option<&mut S>,
 ) -> Result<(), ReadError> {
+    let limits = &opts.limits;
     if let Some(first) = &st.payload {
         return Err(ReadError::invalid(format!(
             "two payloads: payload/{} and {name}",
@@ -384,7 +416,34 @@ fn read_payload<R: Read>(
             )))
         }
     };
-    let mut hashing = HashingReader::new(entry);
+    let tee = match sink {
+        None => None,
+        Some(sink) => {
+            let mut early = st.problems.clone();
+            if st.sums.is_none() {
+                early.push(format!(
+                    "{SUMS_PATH} must come before the payload to install a package as it streams"
+                ));
+            }
+            let Some(manifest) = st.manifest.as_ref() else {
+                early.push(format!("{MANIFEST_PATH} must come before the payload to install a package as it streams"));
+                return Err(ReadError::Invalid(Problems(early)));
+            };
+            signature_verdict(st, opts, &mut early);
+            if !early.is_empty() {
+                return Err(ReadError::Invalid(Problems(early)));
+            }
+            let file_name = &name["payload/".len()..];
+            Some(
+                sink.open(manifest, file_name, size)
+                    .map_err(ReadError::invalid)?,
+            )
+        }
+    };
+    let mut hashing = HashingReader::new(Tee {
+        inner: entry,
+        copy: tee,
+    });
     let summary = match inspect_payload(runtime, name, &mut hashing, limits) {
         Ok(s) => s,
         Err(PayloadError::Io(e)) => return Err(ReadError::classify(e, name)),
@@ -399,6 +458,63 @@ fn read_payload<R: Read>(
         summary,
     });
     Ok(())
+}
+
+/// Checks the signature (if any) against the trusted keys; adds what is wrong to
+/// `problems` (a missing signature only when nothing else is wrong).
+fn signature_verdict(
+    st: &State,
+    opts: &ReadOptions,
+    problems: &mut Vec<String>,
+) -> SignatureStatus {
+    let signature = match (&st.sig, &st.sums, &st.manifest_bytes) {
+        (None, _, _) => SignatureStatus::Unsigned,
+        (Some(sig), Some(sums), Some(manifest)) => {
+            match check_signature(sig, sums, manifest, &opts.trusted_keys) {
+                Ok(s) => s,
+                Err(e) => {
+                    problems.push(e.to_string());
+                    SignatureStatus::Unsigned
+                }
+            }
+        }
+        (Some(_), _, _) => SignatureStatus::Unsigned, // missing files reported elsewhere
+    };
+    if !opts.trusted_keys.is_empty() && problems.is_empty() {
+        match &signature {
+            SignatureStatus::Unsigned if opts.allow_unsigned => {}
+            SignatureStatus::Unsigned => problems
+                .push("unsigned package, but a signature by a trusted key is required".into()),
+            SignatureStatus::Valid {
+                trusted: false,
+                key_id,
+            } => problems.push(format!(
+                "signed by key {key_id}, which is not among the trusted keys"
+            )),
+            SignatureStatus::Valid { trusted: true, .. } => {}
+        }
+    }
+    signature
+}
+
+/// Copies what is read to a writer; if the writer fails (its reader gave up), the
+/// copying stops and the reading goes on, so the package is still verified.
+struct Tee<R> {
+    inner: R,
+    copy: Option<Box<dyn Write>>,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(w) = self.copy.as_mut() {
+            if n == 0 || w.write_all(&buf[..n]).is_err() {
+                // End of the payload, or its taker stopped: drop it (closes its pipe).
+                self.copy = None;
+            }
+        }
+        Ok(n)
+    }
 }
 
 /// Parses sha256sum lines: `<hex>  <path>` (text mode) or `<hex> *<path>` (binary).
@@ -513,33 +629,9 @@ fn finish(
             ));
         }
     }
-    let signature = match (&st.sig, &st.sums, &st.manifest_bytes) {
-        (None, _, _) => SignatureStatus::Unsigned,
-        (Some(sig), Some(sums), Some(manifest)) => {
-            match check_signature(sig, sums, manifest, &opts.trusted_keys) {
-                Ok(s) => s,
-                Err(e) => {
-                    p.push(e.to_string());
-                    SignatureStatus::Unsigned
-                }
-            }
-        }
-        (Some(_), _, _) => SignatureStatus::Unsigned, // missing files already reported
-    };
-    if !opts.trusted_keys.is_empty() && p.is_empty() {
-        match &signature {
-            SignatureStatus::Unsigned => {
-                p.push("unsigned package, but a signature by a trusted key is required".into())
-            }
-            SignatureStatus::Valid {
-                trusted: false,
-                key_id,
-            } => p.push(format!(
-                "signed by key {key_id}, which is not among the trusted keys"
-            )),
-            SignatureStatus::Valid { trusted: true, .. } => {}
-        }
-    }
+    let mut problems = std::mem::take(&mut st.problems);
+    let signature = signature_verdict(&st, opts, &mut problems);
+    st.problems = problems;
     if !st.problems.is_empty() {
         return Err(ReadError::Invalid(Problems(st.problems)));
     }

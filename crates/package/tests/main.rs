@@ -3,3 +3,4 @@
 mod hostile;
 mod props;
 mod roundtrip;
+mod sink;
