@@ -22,6 +22,10 @@ pub mod codes {
     pub const RUNTIME_UNAVAILABLE: &str = "runtime_unavailable";
     pub const RUNTIME_FAILED: &str = "runtime_failed";
     pub const INTERNAL: &str = "internal";
+    pub const PACKAGE_INVALID: &str = "package_invalid";
+    pub const ALREADY_INSTALLED: &str = "already_installed";
+    pub const NO_SPACE: &str = "insufficient_storage";
+    pub const BAD_REQUEST: &str = "bad_request";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

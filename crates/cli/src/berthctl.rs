@@ -3,11 +3,10 @@
 
 use berth_api::{Container, ErrorBody, Info, Status};
 use clap::{Parser, Subcommand};
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// Control berthd, the berth device daemon.
 ///
@@ -32,6 +31,57 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Install a package (a file, or - for standard input); an installed id with
+    /// another version is upgraded in place.
+    Install {
+        /// The package: berth pack's .tar.gz / .tar.zst, or - to read standard input.
+        package: PathBuf,
+        /// Replace the same version if it is installed already.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Stop and remove a container, its registration and its image.
+    Uninstall {
+        /// The container's id.
+        id: String,
+    },
+    /// Start a container.
+    Start {
+        /// The container's id.
+        id: String,
+    },
+    /// Stop a container (it is not restarted: a stop through berthd is never a crash).
+    Stop {
+        /// The container's id.
+        id: String,
+        /// Seconds to wait after SIGTERM before SIGKILL.
+        #[arg(long, short = 't', default_value_t = 10)]
+        time: u64,
+    },
+    /// Stop, then start a container.
+    Restart {
+        /// The container's id.
+        id: String,
+        /// Seconds to wait after SIGTERM before SIGKILL.
+        #[arg(long, short = 't', default_value_t = 10)]
+        time: u64,
+    },
+    /// A container's output.
+    Logs {
+        /// The container's id.
+        id: String,
+        /// Keep printing new output until interrupted.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only the last N lines.
+        #[arg(long, value_name = "N")]
+        tail: Option<u64>,
+    },
+    /// CPU, memory, network, block I/O and processes of a running container.
+    Stats {
+        /// The container's id.
+        id: String,
+    },
     /// Daemon version, runtimes found, working path, free disk.
     Info,
     /// The managed containers.
@@ -55,6 +105,14 @@ enum ConfigCommand {
         /// autostart, monitor, restart, restart.enabled, restart.max_retries,
         /// restart.window or restart.retry_delay.
         key: Option<String>,
+    },
+    /// Change a setting without reinstalling: autostart, monitor or restart.<enabled|
+    /// max_retries|window|retry_delay>. VALUE is true/false or a whole number.
+    Set {
+        /// The container's id.
+        id: String,
+        key: String,
+        value: String,
     },
 }
 
@@ -81,80 +139,239 @@ fn checked_id(id: &str) -> Result<&str, Failure> {
     }
 }
 
-/// `GET path` and the status and body of the answer.
-fn get(socket: &PathBuf, path: &str) -> Result<(u16, Vec<u8>), Failure> {
-    let mut stream = UnixStream::connect(socket).map_err(|e| {
+fn connect(socket: &PathBuf) -> Result<UnixStream, Failure> {
+    UnixStream::connect(socket).map_err(|e| {
         Failure::Unreachable(format!(
             "cannot reach berthd at {}: {e} (start it with `systemctl start berthd` or `berthd`; --socket or BERTH_SOCKET point elsewhere)",
             socket.display()
         ))
-    })?;
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
-    let request = format!("GET {path} HTTP/1.1\r\nHost: berthd\r\nConnection: close\r\n\r\n");
-    let mut raw = Vec::new();
-    stream
-        .write_all(request.as_bytes())
-        .and_then(|_| stream.read_to_end(&mut raw))
-        .map_err(|e| Failure::Failed(format!("talking to berthd: {e}")))?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| Failure::Failed("berthd sent a malformed answer".into()))?;
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let status = head
+    })
+}
+
+fn talk(e: std::io::Error) -> Failure {
+    Failure::Failed(format!("talking to berthd: {e}"))
+}
+
+/// An answer: its status, and its body as it arrives.
+struct Answer {
+    status: u16,
+    body: Box<dyn Read>,
+}
+
+impl Answer {
+    fn bytes(mut self) -> Result<(u16, Vec<u8>), Failure> {
+        let mut body = Vec::new();
+        self.body.read_to_end(&mut body).map_err(talk)?;
+        Ok((self.status, body))
+    }
+}
+
+/// A request body streamed from a reader, and what to tell of the bytes sent.
+type Upload<'a> = (&'a mut dyn Read, &'a mut dyn FnMut(u64));
+
+/// Sends a request; a `body` goes chunked, with `progress` told the bytes sent.
+fn request(
+    socket: &PathBuf,
+    method: &str,
+    path: &str,
+    body: Option<Upload<'_>>,
+    json: Option<&serde_json::Value>,
+) -> Result<Answer, Failure> {
+    let mut stream = connect(socket)?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: berthd\r\nConnection: close\r\n");
+    let json_bytes = json.map(|v| serde_json::to_vec(v).unwrap_or_default());
+    match (&body, &json_bytes) {
+        (Some(_), _) => head
+            .push_str("Transfer-Encoding: chunked\r\nContent-Type: application/octet-stream\r\n"),
+        (None, Some(b)) => head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        )),
+        (None, None) => {}
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).map_err(talk)?;
+    if let Some(b) = &json_bytes {
+        stream.write_all(b).map_err(talk)?;
+    }
+    if let Some((input, progress)) = body {
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut sent = 0u64;
+        loop {
+            let n = input
+                .read(&mut buf)
+                .map_err(|e| Failure::BadInput(format!("reading the package: {e}")))?;
+            let chunk = if n == 0 {
+                Vec::from(&b"0\r\n\r\n"[..])
+            } else {
+                let mut c = format!("{n:x}\r\n").into_bytes();
+                c.extend_from_slice(&buf[..n]);
+                c.extend_from_slice(b"\r\n");
+                c
+            };
+            // berthd may answer before it has read everything (a package refused at
+            // its manifest): stop sending and read what it says.
+            if stream.write_all(&chunk).is_err() || n == 0 {
+                break;
+            }
+            sent += n as u64;
+            progress(sent);
+        }
+    }
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).map_err(talk)?;
+    let status = status_line
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| Failure::Failed("berthd sent a malformed status line".into()))?;
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    let mut body = raw[split + 4..].to_vec();
-    if chunked {
-        body = dechunk(&body)
-            .ok_or_else(|| Failure::Failed("berthd sent a malformed chunked body".into()))?;
-    }
-    Ok((status, body))
-}
-
-fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
+    let mut chunked = false;
+    let mut length = None;
     loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).ok()?.trim(), 16).ok()?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Some(out);
+        let mut line = String::new();
+        if reader.read_line(&mut line).map_err(talk)? == 0 || line == "\r\n" {
+            break;
         }
-        out.extend_from_slice(data.get(..size)?);
-        data = data.get(size + 2..)?;
+        let lower = line.to_ascii_lowercase();
+        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
+            chunked = true;
+        }
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse::<u64>().ok();
+        }
+    }
+    let body: Box<dyn Read> = match (chunked, length) {
+        (true, _) => Box::new(Chunked {
+            inner: reader,
+            left: 0,
+            done: false,
+        }),
+        (false, Some(n)) => Box::new(reader.take(n)),
+        (false, None) => Box::new(reader),
+    };
+    Ok(Answer { status, body })
+}
+
+/// A chunked body, decoded as it is read (so followed logs print as they come).
+struct Chunked<R> {
+    inner: R,
+    left: usize,
+    done: bool,
+}
+
+impl<R: BufRead> Read for Chunked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed chunked body");
+        while self.left == 0 {
+            if self.done {
+                return Ok(0);
+            }
+            let mut line = String::new();
+            if self.inner.read_line(&mut line)? == 0 {
+                return Ok(0);
+            }
+            let line = line.trim();
+            if line.is_empty() {
+                continue; // the CRLF after a chunk
+            }
+            let size = line.split(';').next().unwrap_or_default();
+            self.left = usize::from_str_radix(size, 16).map_err(|_| bad())?;
+            if self.left == 0 {
+                self.done = true;
+                return Ok(0);
+            }
+        }
+        let want = buf.len().min(self.left);
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(bad());
+        }
+        self.left -= n;
+        Ok(n)
     }
 }
 
-fn fetch<T: serde::de::DeserializeOwned>(
+/// Turns an error answer into a failure: exit 2 for what the request got wrong.
+fn failure(status: u16, body: &[u8]) -> Failure {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) if status == 400 || status == 409 => {
+            Failure::BadInput(format!("{} ({})", e.message, e.code))
+        }
+        Ok(e) => Failure::Failed(format!("{} ({})", e.message, e.code)),
+        Err(_) => Failure::Failed(format!("berthd answered {status}")),
+    }
+}
+
+fn call<T: serde::de::DeserializeOwned>(
     socket: &PathBuf,
+    method: &str,
     path: &str,
+    json: Option<&serde_json::Value>,
 ) -> Result<(T, Vec<u8>), Failure> {
-    let (status, body) = get(socket, path)?;
-    if status != 200 {
-        let message = serde_json::from_slice::<ErrorBody>(&body)
-            .map(|e| format!("{} ({})", e.message, e.code))
-            .unwrap_or_else(|_| format!("berthd answered {status}"));
-        return Err(Failure::Failed(message));
+    let (status, body) = request(socket, method, path, None, json)?.bytes()?;
+    if !(200..300).contains(&status) {
+        return Err(failure(status, &body));
     }
     let value = serde_json::from_slice(&body)
         .map_err(|e| Failure::Failed(format!("unexpected answer from berthd: {e}")))?;
     Ok((value, body))
 }
 
-fn human(bytes: u64) -> String {
-    let gib = bytes as f64 / (1u64 << 30) as f64;
-    if gib >= 1.0 {
-        format!("{gib:.1} GiB")
-    } else {
-        format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+fn fetch<T: serde::de::DeserializeOwned>(
+    socket: &PathBuf,
+    path: &str,
+) -> Result<(T, Vec<u8>), Failure> {
+    call(socket, "GET", path, None)
+}
+
+/// On a terminal: one line rewritten as bytes go out.
+fn progress_line(total: Option<u64>) -> impl FnMut(u64) {
+    let tty = std::io::stderr().is_terminal();
+    let mut last = 0u64;
+    move |sent| {
+        if !tty || sent - last < (4 << 20) {
+            return;
+        }
+        last = sent;
+        match total {
+            Some(t) if t > 0 => eprint!(
+                "\rinstalling: {:>3}% ({} of {})   ",
+                sent * 100 / t,
+                human(sent),
+                human(t)
+            ),
+            _ => eprint!("\rinstalling: {} sent   ", human(sent)),
+        }
     }
+}
+
+fn status_line(st: &Status) -> String {
+    let mut line = format!("{}: {} ({})", st.id, st.status, st.runtime);
+    if let Some(pid) = st.pid {
+        line.push_str(&format!(", pid {pid}"));
+    }
+    if let Some(code) = st.exit_code {
+        line.push_str(&format!(", exit code {code}"));
+    }
+    if let Some(t) = &st.started_at {
+        line.push_str(&format!(", started {t}"));
+    }
+    line + "\n"
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 fn run(args: &Args) -> Result<String, Failure> {
@@ -170,17 +387,154 @@ fn run(args: &Args) -> Result<String, Failure> {
             if args.json {
                 return Ok(pretty(&raw));
             }
-            let mut line = format!("{}: {} ({})", st.id, st.status, st.runtime);
-            if let Some(pid) = st.pid {
-                line.push_str(&format!(", pid {pid}"));
+            Ok(status_line(&st))
+        }
+        Command::Install { package, force } => {
+            let (mut input, total): (Box<dyn Read>, Option<u64>) = if package.as_os_str() == "-" {
+                (Box::new(std::io::stdin().lock()), None)
+            } else {
+                let file = std::fs::File::open(package)
+                    .map_err(|e| Failure::BadInput(format!("{}: {e}", package.display())))?;
+                let len = file.metadata().ok().map(|m| m.len());
+                (Box::new(file), len)
+            };
+            let mut progress = progress_line(total);
+            let path = if *force {
+                "/v1/packages?force=true"
+            } else {
+                "/v1/packages"
+            };
+            let answer = request(
+                &args.socket,
+                "POST",
+                path,
+                Some((&mut *input, &mut progress)),
+                None,
+            );
+            if std::io::stderr().is_terminal() {
+                eprint!("\r\x1b[K");
             }
-            if let Some(code) = st.exit_code {
-                line.push_str(&format!(", exit code {code}"));
+            let (status, body) = answer?.bytes()?;
+            if !(200..300).contains(&status) {
+                return Err(failure(status, &body));
             }
-            if let Some(t) = st.started_at {
-                line.push_str(&format!(", started {t}"));
+            if args.json {
+                return Ok(pretty(&body));
             }
-            Ok(line + "\n")
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let mut line = format!(
+                "installed {} {}",
+                v["id"].as_str().unwrap_or("?"),
+                v["version"].as_str().unwrap_or("?")
+            );
+            if let Some(old) = v["replaced"].as_str() {
+                line.push_str(&format!(" (replaced {old})"));
+            }
+            line.push_str(if v["started"] == true {
+                ", running\n"
+            } else {
+                ", not started (autostart off)\n"
+            });
+            Ok(line)
+        }
+        Command::Uninstall { id } => {
+            let id = checked_id(id)?;
+            let (_, raw): (serde_json::Value, _) = call(
+                &args.socket,
+                "DELETE",
+                &format!("/v1/containers/{id}"),
+                None,
+            )?;
+            Ok(if args.json {
+                pretty(&raw)
+            } else {
+                format!("uninstalled {id}\n")
+            })
+        }
+        Command::Start { id } | Command::Stop { id, .. } | Command::Restart { id, .. } => {
+            let id = checked_id(id)?;
+            let path = match &args.command {
+                Command::Start { .. } => format!("/v1/containers/{id}/start"),
+                Command::Stop { time, .. } => format!("/v1/containers/{id}/stop?time={time}"),
+                Command::Restart { time, .. } => format!("/v1/containers/{id}/restart?time={time}"),
+                _ => unreachable!(),
+            };
+            let (st, raw): (Status, _) = call(&args.socket, "POST", &path, None)?;
+            Ok(if args.json {
+                pretty(&raw)
+            } else {
+                status_line(&st)
+            })
+        }
+        Command::Logs { id, follow, tail } => {
+            let id = checked_id(id)?;
+            let mut path = format!("/v1/containers/{id}/logs?follow={follow}");
+            if let Some(n) = tail {
+                path.push_str(&format!("&tail={n}"));
+            }
+            let mut answer = request(&args.socket, "GET", &path, None, None)?;
+            if answer.status != 200 {
+                let (status, body) = answer.bytes()?;
+                return Err(failure(status, &body));
+            }
+            // Printed as it arrives: --follow runs until interrupted.
+            let mut out = std::io::stdout().lock();
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = answer.body.read(&mut buf).map_err(talk)?;
+                if n == 0 || out.write_all(&buf[..n]).and_then(|_| out.flush()).is_err() {
+                    return Ok(String::new());
+                }
+            }
+        }
+        Command::Stats { id } => {
+            let id = checked_id(id)?;
+            let (v, raw): (serde_json::Value, _) =
+                fetch(&args.socket, &format!("/v1/containers/{id}/stats"))?;
+            if args.json {
+                return Ok(pretty(&raw));
+            }
+            let n = |k: &str| v[k].as_u64().unwrap_or(0);
+            Ok(format!(
+                "{id}: cpu {:.1}%, memory {} of {}, net rx {} tx {}, block read {} write {}, {} processes\n",
+                v["cpu_percent"].as_f64().unwrap_or(0.0),
+                human(n("memory_bytes")),
+                human(n("memory_limit_bytes")),
+                human(n("net_rx_bytes")),
+                human(n("net_tx_bytes")),
+                human(n("block_read_bytes")),
+                human(n("block_write_bytes")),
+                n("pids")
+            ))
+        }
+        Command::Config(ConfigCommand::Set { id, key, value }) => {
+            let id = checked_id(id)?;
+            let parsed: serde_json::Value = match value.as_str() {
+                "true" => true.into(),
+                "false" => false.into(),
+                v => v.parse::<u64>().map(Into::into).map_err(|_| {
+                    Failure::BadInput(format!(
+                        "{key}: {value:?} is neither true/false nor a whole number"
+                    ))
+                })?,
+            };
+            if !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+            {
+                return Err(Failure::BadInput(format!("{key:?} is not a setting")));
+            }
+            let (_, raw): (Container, _) = call(
+                &args.socket,
+                "PUT",
+                &format!("/v1/containers/{id}/config/{key}"),
+                Some(&parsed),
+            )?;
+            Ok(if args.json {
+                pretty(&raw)
+            } else {
+                format!("{id}: {key} = {parsed}\n")
+            })
         }
         Command::Config(ConfigCommand::Get { id, key }) => {
             let id = checked_id(id)?;

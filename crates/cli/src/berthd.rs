@@ -2,7 +2,8 @@
 //! and serves the API on a unix socket.
 
 use berth_daemon::config::{self, ConfigError};
-use berth_daemon::server::{serve, ApiState};
+use berth_daemon::ops::Daemon;
+use berth_daemon::server::serve;
 use berth_daemon::store::{ContainersConf, StoreError};
 use clap::Parser;
 use std::os::unix::fs::PermissionsExt;
@@ -114,6 +115,13 @@ fn main() -> ExitCode {
     if args.stop_managed_containers {
         return stop_managed(&cfg, &conf);
     }
+    let mut trusted_keys = Vec::new();
+    for path in &cfg.trust.keys {
+        match berth_package::sign::read_verifying_key(path) {
+            Ok(key) => trusted_keys.push(key),
+            Err(e) => return fail(2, &format!("trust.keys: {}", error_chain(&e))),
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -132,9 +140,15 @@ fn main() -> ExitCode {
             Duration::from_secs(cfg.service.command_timeout.into()),
             Duration::from_secs(cfg.service.podman_load_timeout.into()),
         );
-        let state = Arc::new(ApiState {
-            config: cfg,
-            podman: Arc::new(podman),
+        let mut daemon = Daemon::new(cfg, Arc::new(podman));
+        daemon.trusted_keys = trusted_keys;
+        let state = Arc::new(daemon);
+        // Autostart and reconcile off the async thread: the API answers meanwhile.
+        let starting = Arc::clone(&state);
+        tokio::task::spawn_blocking(move || {
+            for line in starting.reconcile() {
+                eprintln!("berthd: {line}");
+            }
         });
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| e.to_string())?;

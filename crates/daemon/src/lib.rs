@@ -4,6 +4,7 @@
 
 pub mod atomic;
 pub mod config;
+pub mod ops;
 pub mod server;
 pub mod store;
 

@@ -8,7 +8,7 @@ pub mod compress;
 pub mod limits;
 pub mod manifest;
 pub mod payload;
-mod pipe;
+pub mod pipe;
 pub mod reader;
 pub mod sign;
 pub mod writer;

@@ -14,7 +14,8 @@ pub use command::{CommandError, CommandRunner, Invocation, SystemRunner};
 pub use podman::Podman;
 pub use stream_load::LoadedImage;
 
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What a runtime reports about one container.
@@ -27,6 +28,21 @@ pub struct ContainerState {
     pub pid: Option<u32>,
     pub exit_code: Option<i32>,
     pub started_at: Option<String>,
+    /// The id of the image it runs.
+    pub image: Option<String>,
+}
+
+/// A container's resource use, as the runtime measures it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Stats {
+    pub cpu_percent: f64,
+    pub memory_bytes: u64,
+    pub memory_limit_bytes: u64,
+    pub net_rx_bytes: u64,
+    pub net_tx_bytes: u64,
+    pub block_read_bytes: u64,
+    pub block_write_bytes: u64,
+    pub pids: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +75,20 @@ pub trait Runtime: Send + Sync {
     fn name(&self) -> &'static str;
     /// Loads an image archive; returns the image references it held.
     fn load_image(&self, archive: &Path) -> Result<Vec<String>, RuntimeError>;
+    /// Loads an image archive read from a stream, with `staging` for scratch files;
+    /// on error nothing it added is left.
+    fn load_stream(
+        &self,
+        input: &mut dyn Read,
+        staging: &Path,
+        label: &str,
+    ) -> Result<Vec<LoadedImage>, RuntimeError>;
+    /// Where the runtime keeps images (to check free disk before a load).
+    fn storage_root(&self) -> Result<PathBuf, RuntimeError>;
+    fn rename(&self, from: &str, to: &str) -> Result<(), RuntimeError>;
+    fn stats(&self, id: &str) -> Result<Stats, RuntimeError>;
+    /// The command that prints a container's output (and follows it).
+    fn logs_command(&self, id: &str, tail: Option<u64>, follow: bool) -> (String, Vec<String>);
     fn remove_image(&self, reference: &str) -> Result<(), RuntimeError>;
     /// Creates container `id` from `create_args` (already split and checked).
     fn create(&self, id: &str, create_args: &[String]) -> Result<(), RuntimeError>;

@@ -1,9 +1,10 @@
 //! The podman driver: `podman` with `--format json` where it reads state.
 
 use crate::command::{CommandError, CommandRunner, Invocation};
-use crate::{ContainerState, Runtime, RuntimeError};
+use crate::{ContainerState, LoadedImage, Runtime, RuntimeError, Stats};
 use serde_json::Value;
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,6 +97,53 @@ impl Runtime for Podman {
         Ok(images)
     }
 
+    fn load_stream(
+        &self,
+        input: &mut dyn Read,
+        staging: &Path,
+        label: &str,
+    ) -> Result<Vec<LoadedImage>, RuntimeError> {
+        Podman::load_stream(self, input, staging, label)
+    }
+
+    fn storage_root(&self) -> Result<PathBuf, RuntimeError> {
+        let out = self.cmd(&["info", "--format", "{{.Store.GraphRoot}}"])?;
+        Ok(PathBuf::from(out.trim()))
+    }
+
+    fn rename(&self, from: &str, to: &str) -> Result<(), RuntimeError> {
+        self.cmd(&["rename", from, to]).map(drop)
+    }
+
+    fn stats(&self, id: &str) -> Result<Stats, RuntimeError> {
+        let out = match self.cmd(&[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{json .ContainerStats}}",
+            id,
+        ]) {
+            Ok(out) => out,
+            Err(RuntimeError::Command(e)) if is_missing(&e) => {
+                return Err(RuntimeError::NoSuchContainer(id.into()))
+            }
+            Err(e) => return Err(e),
+        };
+        parse_stats(id, &out)
+    }
+
+    fn logs_command(&self, id: &str, tail: Option<u64>, follow: bool) -> (String, Vec<String>) {
+        let mut args = vec!["logs".to_string()];
+        if follow {
+            args.push("--follow".into());
+        }
+        if let Some(n) = tail {
+            args.extend(["--tail".to_string(), n.to_string()]);
+        }
+        args.push(id.into());
+        (self.program.clone(), args)
+    }
+
     fn remove_image(&self, reference: &str) -> Result<(), RuntimeError> {
         self.cmd(&["rmi", reference]).map(drop)
     }
@@ -159,6 +207,32 @@ impl Runtime for Podman {
     }
 }
 
+/// One line of `podman stats --format '{{json .ContainerStats}}'`: numbers, not the
+/// human strings of `--format json`.
+fn parse_stats(id: &str, out: &str) -> Result<Stats, RuntimeError> {
+    let bad = |why: String| RuntimeError::Output {
+        runtime: "podman",
+        what: format!("stats {id}"),
+        why,
+    };
+    let line = out
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .ok_or_else(|| bad("no output".into()))?;
+    let v: Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+    let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    Ok(Stats {
+        cpu_percent: v.get("CPU").and_then(Value::as_f64).unwrap_or(0.0),
+        memory_bytes: n("MemUsage"),
+        memory_limit_bytes: n("MemLimit"),
+        net_rx_bytes: n("NetInput"),
+        net_tx_bytes: n("NetOutput"),
+        block_read_bytes: n("BlockInput"),
+        block_write_bytes: n("BlockOutput"),
+        pids: n("PIDs"),
+    })
+}
+
 fn parse_inspect(id: &str, out: &str) -> Result<ContainerState, RuntimeError> {
     let bad = |why: &str| RuntimeError::Output {
         runtime: "podman",
@@ -200,6 +274,7 @@ fn parse_inspect(id: &str, out: &str) -> Result<ContainerState, RuntimeError> {
             .get("StartedAt")
             .and_then(Value::as_str)
             .map(String::from),
+        image: first.get("Image").and_then(Value::as_str).map(String::from),
     })
 }
 

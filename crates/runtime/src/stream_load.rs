@@ -34,6 +34,9 @@ pub struct LoadedImage {
     pub id: String,
     /// Its names (`RepoTags`, or the OCI index's ref names).
     pub references: Vec<String>,
+    /// False when podman already had this image before the load: then it is not
+    /// the load's to remove.
+    pub new: bool,
 }
 
 /// JSON files (configs, manifest.json, index.json) are kept in memory up to this size.
@@ -110,7 +113,7 @@ impl Podman {
         match result {
             Ok(()) => Ok(loader.loaded),
             Err(e) => {
-                for image in &loader.loaded {
+                for image in loader.loaded.iter().filter(|i| i.new) {
                     let _ = loader.podman.cmd(&["rmi", "-f", &image.id]);
                 }
                 Err(e)
@@ -394,14 +397,20 @@ impl Loader<'_> {
             }
         }
         let manifest = registry::manifest((&config_digest, config.len() as u64), &layers);
-        blobs.insert(config_digest, Blob::Bytes(config));
+        blobs.insert(config_digest.clone(), Blob::Bytes(config));
         let mut image = Image {
             manifest,
             manifest_type: registry::MANIFEST_TYPE.into(),
             blobs,
         };
+        let existed = self.exists(&config_digest);
         let (id, temporary) = self.pull(FINAL_REPO, &n.to_string(), &mut image)?;
-        self.name(id, entry.repo_tags.clone().unwrap_or_default(), &temporary)
+        self.name(
+            id,
+            entry.repo_tags.clone().unwrap_or_default(),
+            &temporary,
+            existed,
+        )
     }
 
     /// An OCI layout's blob by digest, from memory or the spool.
@@ -450,6 +459,7 @@ impl Loader<'_> {
                 manifest_type: desc.media_type.clone(),
                 blobs,
             };
+            let existed = self.exists(&parsed.config.digest);
             let (id, temporary) = self.pull(FINAL_REPO, &n.to_string(), &mut image)?;
             let references: Vec<String> = desc
                 .annotations
@@ -457,9 +467,15 @@ impl Loader<'_> {
                 .cloned()
                 .into_iter()
                 .collect();
-            self.name(id, references, &temporary)?;
+            self.name(id, references, &temporary, existed)?;
         }
         Ok(())
+    }
+
+    /// Whether podman has the image whose config has this digest.
+    fn exists(&self, config_digest: &str) -> bool {
+        let hex = config_digest.trim_start_matches("sha256:");
+        self.podman.cmd(&["image", "exists", hex]).is_ok()
     }
 
     /// Records a loaded image, gives it its names and drops the loopback one.
@@ -468,10 +484,12 @@ impl Loader<'_> {
         id: String,
         references: Vec<String>,
         temporary: &str,
+        existed: bool,
     ) -> Result<(), RuntimeError> {
         self.loaded.push(LoadedImage {
             id: id.clone(),
             references: references.clone(),
+            new: !existed,
         });
         for reference in &references {
             self.podman.cmd(&["tag", &id, reference])?;

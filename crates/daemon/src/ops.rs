@@ -1,0 +1,685 @@
+//! What berthd does to containers: install (and upgrade), uninstall, start, stop,
+//! restart, config set. Blocking code, run off the async threads. Operations on one
+//! container are serialised by a lock per id; containers.conf's read-modify-write by
+//! a lock of its own. Every operation undoes its earlier steps when a later one fails.
+
+use crate::config::Config;
+use crate::store::{ContainerEntry, ContainersConf, StoreError};
+use berth_package::manifest::{check_restart, Checker, RestartPolicy};
+use berth_package::pipe::{channel, ChannelReader, Chunk};
+use berth_package::{
+    read_package_into, Manifest, PayloadSink, ReadError, ReadOptions, Runtime as PkgRuntime,
+};
+use berth_runtime::{split_create_args, LoadedImage, Runtime, RuntimeError};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How long a container gets to stop before it is killed, unless told otherwise.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Why an operation failed; each maps to one stable API code.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// The package is invalid (every problem, one per line).
+    #[error("{0}")]
+    Package(String),
+    #[error("no container {0}")]
+    NoSuchContainer(String),
+    #[error("{id} {version} is already installed (install with --force to replace it)")]
+    AlreadyInstalled { id: String, version: String },
+    #[error("not enough disk space: {0}")]
+    NoSpace(String),
+    /// A request that breaks a rule (config set of an unknown key, a bad value...).
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{context}: {source}")]
+    Runtime {
+        context: String,
+        #[source]
+        source: RuntimeError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn runtime(context: impl Into<String>) -> impl FnOnce(RuntimeError) -> OpError {
+    let context = context.into();
+    move |source| OpError::Runtime { context, source }
+}
+
+/// The daemon's shared state.
+pub struct Daemon {
+    pub config: Config,
+    pub podman: Arc<dyn Runtime>,
+    pub trusted_keys: Vec<ed25519_dalek::VerifyingKey>,
+    /// Ids with an operation under way.
+    busy: Mutex<HashSet<String>>,
+    released: Condvar,
+    conf_lock: Mutex<()>,
+}
+
+/// Holds a container's lock until dropped.
+pub struct IdGuard<'d> {
+    daemon: &'d Daemon,
+    id: String,
+}
+
+impl Drop for IdGuard<'_> {
+    fn drop(&mut self) {
+        let mut busy = self.daemon.busy.lock().unwrap_or_else(|p| p.into_inner());
+        busy.remove(&self.id);
+        self.daemon.released.notify_all();
+    }
+}
+
+/// What an install did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Installed {
+    pub id: String,
+    pub version: String,
+    /// The version replaced, for an upgrade.
+    pub replaced: Option<String>,
+    pub images: Vec<String>,
+    pub started: bool,
+}
+
+impl Daemon {
+    pub fn new(config: Config, podman: Arc<dyn Runtime>) -> Self {
+        Daemon {
+            config,
+            podman,
+            trusted_keys: Vec::new(),
+            busy: Mutex::new(HashSet::new()),
+            released: Condvar::new(),
+            conf_lock: Mutex::new(()),
+        }
+    }
+
+    pub fn containers_path(&self) -> PathBuf {
+        self.config.service.working_path.join("containers.conf")
+    }
+
+    /// Serialises operations on container `id`.
+    pub fn lock(&self, id: &str) -> IdGuard<'_> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        while busy.contains(id) {
+            busy = self.released.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+        busy.insert(id.to_string());
+        IdGuard {
+            daemon: self,
+            id: id.to_string(),
+        }
+    }
+
+    pub fn containers(&self) -> Result<ContainersConf, StoreError> {
+        ContainersConf::load(&self.containers_path())
+    }
+
+    /// The registered container `id`.
+    pub fn entry(&self, id: &str) -> Result<ContainerEntry, OpError> {
+        self.containers()?
+            .containers
+            .into_iter()
+            .find(|e| e.id == id)
+            .ok_or_else(|| OpError::NoSuchContainer(id.into()))
+    }
+
+    /// Read-modify-write of containers.conf, atomically and one at a time.
+    fn update_conf<T>(
+        &self,
+        change: impl FnOnce(&mut ContainersConf) -> Result<T, OpError>,
+    ) -> Result<T, OpError> {
+        let _conf = self.conf_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let path = self.containers_path();
+        let mut conf = ContainersConf::load(&path)?;
+        let out = change(&mut conf)?;
+        conf.save(&path)?;
+        Ok(out)
+    }
+
+    fn podman_for(&self, entry: &ContainerEntry) -> Result<&dyn Runtime, OpError> {
+        match entry.runtime.as_str() {
+            "podman" => Ok(self.podman.as_ref()),
+            other => Err(OpError::Unsupported(format!(
+                "{}: the {other} runtime is not supported yet",
+                entry.id
+            ))),
+        }
+    }
+
+    /// At start-up: starts every registered container whose autostart is true and
+    /// is not running, and reports containers the runtime no longer has (they stay
+    /// registered: uninstall removes them). Returns one line per thing done or found.
+    pub fn reconcile(&self) -> Vec<String> {
+        let conf = match self.containers() {
+            Ok(c) => c,
+            Err(e) => return vec![format!("error: {e}")],
+        };
+        let mut lines = Vec::new();
+        for entry in &conf.containers {
+            let _g = self.lock(&entry.id);
+            let rt = match self.podman_for(entry) {
+                Ok(rt) => rt,
+                Err(e) => {
+                    lines.push(format!("warning: {e}"));
+                    continue;
+                }
+            };
+            match rt.state(&entry.id) {
+                Err(RuntimeError::NoSuchContainer(_)) => lines.push(format!(
+                    "warning: {}: registered, but {} has no such container (removed behind berthd's back; `berthctl uninstall {}` unregisters it)",
+                    entry.id, entry.runtime, entry.id
+                )),
+                Err(e) => lines.push(format!("error: {}: {e}", entry.id)),
+                Ok(s) if s.running => lines.push(format!("{}: running, adopted", entry.id)),
+                Ok(_) if entry.autostart => match rt.start(&entry.id) {
+                    Ok(()) => lines.push(format!("{}: started (autostart)", entry.id)),
+                    Err(e) => lines.push(format!("error: {}: autostart failed: {e}", entry.id)),
+                },
+                Ok(s) => lines.push(format!("{}: {} (autostart off)", entry.id, s.status)),
+            }
+        }
+        lines
+    }
+
+    pub fn start(&self, id: &str) -> Result<(), OpError> {
+        let _g = self.lock(id);
+        let entry = self.entry(id)?;
+        self.podman_for(&entry)?
+            .start(id)
+            .map_err(runtime(format!("starting {id}")))
+    }
+
+    pub fn stop(&self, id: &str, grace: Duration) -> Result<(), OpError> {
+        let _g = self.lock(id);
+        let entry = self.entry(id)?;
+        self.podman_for(&entry)?
+            .stop(id, grace)
+            .map_err(runtime(format!("stopping {id}")))
+    }
+
+    pub fn restart(&self, id: &str, grace: Duration) -> Result<(), OpError> {
+        let _g = self.lock(id);
+        let entry = self.entry(id)?;
+        let rt = self.podman_for(&entry)?;
+        rt.stop(id, grace)
+            .map_err(runtime(format!("stopping {id}")))?;
+        rt.start(id).map_err(runtime(format!("starting {id}")))
+    }
+
+    /// Stops and removes the container, its entry and (if nothing else uses it) its
+    /// image. A container already gone from the runtime is still unregistered.
+    pub fn uninstall(&self, id: &str) -> Result<(), OpError> {
+        let _g = self.lock(id);
+        let entry = self.entry(id)?;
+        let rt = self.podman_for(&entry)?;
+        let image = match rt.state(id) {
+            Ok(s) => s.image,
+            Err(RuntimeError::NoSuchContainer(_)) => None,
+            Err(e) => return Err(runtime(format!("uninstalling {id}"))(e)),
+        };
+        if image.is_some() {
+            rt.remove(id)
+                .map_err(runtime(format!("removing container {id}")))?;
+        }
+        self.update_conf(|conf| {
+            conf.containers.retain(|e| e.id != id);
+            Ok(())
+        })?;
+        if let Some(image) = image {
+            // Refused while another container uses it: then it stays, rightly.
+            let _ = rt.remove_image(&image);
+        }
+        Ok(())
+    }
+
+    /// Sets one registered setting (autostart, monitor, restart.*), checked by the
+    /// manifest's rules; returns the entry as saved.
+    pub fn config_set(
+        &self,
+        id: &str,
+        key: &str,
+        value: &Value,
+    ) -> Result<ContainerEntry, OpError> {
+        let _g = self.lock(id);
+        self.update_conf(|conf| {
+            let entry = conf
+                .containers
+                .iter_mut()
+                .find(|e| e.id == id)
+                .ok_or_else(|| OpError::NoSuchContainer(id.into()))?;
+            apply_setting(entry, key, value)?;
+            Ok(entry.clone())
+        })
+    }
+
+    /// Installs a package read from `body`: see docs/api.md. `force` replaces the
+    /// same version.
+    pub fn install(
+        &self,
+        body: impl Read + Send + 'static,
+        force: bool,
+    ) -> Result<Installed, OpError> {
+        let staging_root = self.config.service.working_path.join("staging");
+        std::fs::create_dir_all(&staging_root).map_err(|source| OpError::Io {
+            context: format!("creating {}", staging_root.display()),
+            source,
+        })?;
+        let staging = tempfile::Builder::new()
+            .prefix("install-")
+            .tempdir_in(&staging_root)
+            .map_err(|source| OpError::Io {
+                context: format!("creating a directory in {}", staging_root.display()),
+                source,
+            })?;
+        let mut sink = InstallSink {
+            daemon: self,
+            force,
+            staging: staging.path().to_path_buf(),
+            plan: None,
+            loader: None,
+            refusal: None,
+        };
+        let opts = ReadOptions {
+            trusted_keys: self.trusted_keys.clone(),
+            allow_unsigned: !self.config.trust.require_signature,
+            ..Default::default()
+        };
+        let read = read_package_into(body, &opts, Some(&mut sink));
+        let loaded = sink.loader.take().map(|l| {
+            l.join().unwrap_or_else(|_| {
+                Err(RuntimeError::Output {
+                    runtime: "podman",
+                    what: "load".into(),
+                    why: "the loader thread panicked".into(),
+                })
+            })
+        });
+        let refusal = sink.refusal.take();
+        let plan = sink.plan.take();
+        let undo_images = |images: &[LoadedImage]| {
+            for image in images.iter().filter(|i| i.new) {
+                let _ = self.podman.remove_image(&image.id);
+            }
+        };
+        match (read, loaded) {
+            (Err(e), loaded) => {
+                if let Some(Ok(images)) = &loaded {
+                    undo_images(images);
+                }
+                // The sink's own refusal (no space, already installed) says more
+                // than the reader's echo of it.
+                Err(refusal.unwrap_or_else(|| match e {
+                    ReadError::Invalid(p) => OpError::Package(p.to_string()),
+                    ReadError::Io(source) => OpError::Io {
+                        context: "reading the package".into(),
+                        source,
+                    },
+                }))
+            }
+            (Ok(_), None) => Err(OpError::Package("the package has no payload".into())),
+            (Ok(_), Some(Err(e))) => Err(match e {
+                RuntimeError::Archive(why) => OpError::Package(format!("payload/image.tar: {why}")),
+                e => runtime("loading the image")(e),
+            }),
+            (Ok(_), Some(Ok(images))) => {
+                let plan = plan.expect("a payload was opened");
+                let result = self.register(&plan, &images);
+                if result.is_err() {
+                    undo_images(&images);
+                }
+                result
+            }
+        }
+    }
+
+    /// After the image is in: create the container, record it, start it; for an
+    /// upgrade, swap it with the old one only once the new one is created (and,
+    /// if the old one ran, started).
+    fn register(&self, plan: &Plan<'_>, images: &[LoadedImage]) -> Result<Installed, OpError> {
+        let rt = self.podman.as_ref();
+        let id = &plan.entry.id;
+        let image_names: Vec<String> = images
+            .iter()
+            .map(|i| {
+                i.references
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| i.id.clone())
+            })
+            .collect();
+        let Some(old) = &plan.old else {
+            rt.create(id, &plan.args)
+                .map_err(runtime(format!("creating {id}")))?;
+            let undo = || {
+                let _ = rt.remove(id);
+            };
+            if let Err(e) = self.update_conf(|conf| {
+                conf.containers.retain(|e| e.id != *id);
+                conf.containers.push(plan.entry.clone());
+                Ok(())
+            }) {
+                undo();
+                return Err(e);
+            }
+            if plan.entry.autostart {
+                if let Err(e) = rt.start(id) {
+                    undo();
+                    let _ = self.update_conf(|conf| {
+                        conf.containers.retain(|e| e.id != *id);
+                        Ok(())
+                    });
+                    return Err(runtime(format!("starting {id}"))(e));
+                }
+            }
+            return Ok(Installed {
+                id: id.clone(),
+                version: plan.entry.version.clone(),
+                replaced: None,
+                images: image_names,
+                started: plan.entry.autostart,
+            });
+        };
+        // Upgrade: the new container is created beside the old one.
+        let new_name = format!("{id}.berth-new");
+        let _ = rt.remove(&new_name); // a leftover of an interrupted upgrade
+        rt.create(&new_name, &with_name(&plan.args, id, &new_name))
+            .map_err(runtime(format!("creating the new {id}")))?;
+        let old_state = rt.state(id).ok();
+        let was_running = old_state.as_ref().is_some_and(|s| s.running);
+        let start_new = was_running || plan.entry.autostart;
+        let restore_old = |why: OpError| {
+            let _ = rt.remove(&new_name);
+            if was_running {
+                let _ = rt.start(id);
+            }
+            why
+        };
+        if old_state.is_some() {
+            rt.stop(id, DEFAULT_STOP_GRACE)
+                .map_err(|e| restore_old(runtime(format!("stopping the old {id}"))(e)))?;
+        }
+        if start_new {
+            rt.start(&new_name)
+                .map_err(|e| restore_old(runtime(format!("starting the new {id}"))(e)))?;
+        }
+        self.update_conf(|conf| {
+            conf.containers.retain(|e| e.id != *id);
+            conf.containers.push(plan.entry.clone());
+            Ok(())
+        })
+        .map_err(restore_old)?;
+        // The point of no return: the new version is registered and running.
+        let _ = rt.remove(id);
+        rt.rename(&new_name, id)
+            .map_err(runtime(format!("renaming the new {id} into place")))?;
+        if let Some(old_image) = old_state.and_then(|s| s.image) {
+            if !images.iter().any(|i| i.id == old_image) {
+                let _ = rt.remove_image(&old_image);
+            }
+        }
+        Ok(Installed {
+            id: id.clone(),
+            version: plan.entry.version.clone(),
+            replaced: Some(old.version.clone()),
+            images: image_names,
+            started: start_new,
+        })
+    }
+
+    /// Space needed for a load of `payload_size` bytes: podman's storage grows by
+    /// about the image's size, and podman's temporary copy of the layer it is
+    /// storing (at most the image's size) is in the staging directory.
+    fn check_disk(&self, id: &str, payload_size: u64) -> Result<(), OpError> {
+        let staging = self.config.service.working_path.as_path();
+        let storage = self
+            .podman
+            .storage_root()
+            .map_err(runtime("asking podman where it stores images"))?;
+        let storage = existing_ancestor(&storage);
+        let margin = |n: u64| n + n / 20 + (16 << 20);
+        let mut needs: Vec<(PathBuf, u64)> = Vec::new();
+        if same_filesystem(staging, &storage) {
+            needs.push((staging.to_path_buf(), margin(2 * payload_size)));
+        } else {
+            needs.push((staging.to_path_buf(), margin(payload_size)));
+            needs.push((storage, margin(payload_size)));
+        }
+        for (path, need) in needs {
+            let free = free_bytes(&path);
+            if free < need {
+                return Err(OpError::NoSpace(format!(
+                    "installing {id} ({} MiB image) needs {} MiB free on the filesystem of {}, which has {} MiB",
+                    payload_size >> 20,
+                    need >> 20,
+                    path.display(),
+                    free >> 20
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `args` with the container's name set to `name` (replacing a `--name` equal to `id`).
+fn with_name(args: &[String], id: &str, name: &str) -> Vec<String> {
+    let mut out = vec!["--name".to_string(), name.to_string()];
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--name" {
+            it.next();
+        } else if a.strip_prefix("--name=") == Some(id) {
+        } else {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
+pub fn free_bytes(path: &Path) -> u64 {
+    rustix::fs::statvfs(path)
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+        .unwrap_or(0)
+}
+
+fn same_filesystem(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
+fn existing_ancestor(path: &Path) -> PathBuf {
+    path.ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"))
+        .to_path_buf()
+}
+
+/// Sets `key` of a registered container to `value`, by the manifest's rules.
+pub fn apply_setting(entry: &mut ContainerEntry, key: &str, value: &Value) -> Result<(), OpError> {
+    let bad = |rule: String| OpError::BadRequest(format!("{key} {rule}"));
+    match key {
+        "autostart" | "monitor" => {
+            let b = value
+                .as_bool()
+                .ok_or_else(|| bad(format!("must be true or false, got {value}")))?;
+            if key == "autostart" {
+                entry.autostart = b;
+            } else {
+                entry.monitor = b;
+            }
+            Ok(())
+        }
+        k if k.starts_with("restart.") => {
+            let field = &k["restart.".len()..];
+            let mut r = serde_json::json!({
+                "enabled": entry.restart.enabled,
+                "max_retries": entry.restart.max_retries,
+                "window": entry.restart.window,
+                "retry_delay": entry.restart.retry_delay,
+            });
+            if r.get(field).is_none() {
+                return Err(bad(
+                    "is not a setting: use autostart, monitor or restart.<enabled|max_retries|window|retry_delay>".into(),
+                ));
+            }
+            r[field] = value.clone();
+            let mut c = Checker::default();
+            let policy: Option<RestartPolicy> =
+                check_restart(&mut c, r.as_object().expect("object"), "restart");
+            match (policy, c.issues.first()) {
+                (Some(p), None) => {
+                    entry.restart = p;
+                    Ok(())
+                }
+                (_, Some(issue)) => Err(OpError::BadRequest(issue.to_string())),
+                (None, None) => Err(bad("is invalid".into())),
+            }
+        }
+        _ => Err(bad(
+            "is not a setting: use autostart, monitor or restart.<enabled|max_retries|window|retry_delay>".into(),
+        )),
+    }
+}
+
+/// What an install will do, decided when the payload starts.
+struct Plan<'d> {
+    entry: ContainerEntry,
+    args: Vec<String>,
+    /// The registered version this one replaces.
+    old: Option<ContainerEntry>,
+    _guard: IdGuard<'d>,
+}
+
+type LoadResult = Result<Vec<LoadedImage>, RuntimeError>;
+
+/// Receives the payload: checks what can be checked before a byte is written, then
+/// streams it into podman on a thread of its own.
+struct InstallSink<'d> {
+    daemon: &'d Daemon,
+    force: bool,
+    staging: PathBuf,
+    plan: Option<Plan<'d>>,
+    loader: Option<JoinHandle<LoadResult>>,
+    refusal: Option<OpError>,
+}
+
+impl<'d> InstallSink<'d> {
+    fn prepare(&mut self, manifest: &Manifest, size: u64) -> Result<(), OpError> {
+        if manifest.runtime != PkgRuntime::Podman {
+            return Err(OpError::Unsupported(format!(
+                "{}: {} packages cannot be installed yet (podman only)",
+                manifest.id(),
+                manifest.runtime
+            )));
+        }
+        let id = manifest.id().to_string();
+        let guard = self.daemon.lock(&id);
+        let old = self
+            .daemon
+            .containers()?
+            .containers
+            .into_iter()
+            .find(|e| e.id == id);
+        if let Some(old) = &old {
+            if old.version == manifest.version && !self.force {
+                return Err(OpError::AlreadyInstalled {
+                    id,
+                    version: old.version.clone(),
+                });
+            }
+        }
+        let create_args = manifest.create_args.clone().unwrap_or_default();
+        let args = split_create_args(&create_args)
+            .map_err(|e| OpError::Package(format!("manifest.json: create_args: {e}")))?;
+        self.daemon.check_disk(&id, size)?;
+        let defaults = &manifest.registration_defaults;
+        let friendly_name = manifest
+            .json
+            .get("friendly_name")
+            .and_then(Value::as_str)
+            .or(manifest.name.as_deref())
+            .unwrap_or(&id)
+            .to_string();
+        self.plan = Some(Plan {
+            entry: ContainerEntry {
+                id,
+                friendly_name,
+                version: manifest.version.clone(),
+                runtime: manifest.runtime.to_string(),
+                create_args: manifest.create_args.clone(),
+                autostart: defaults.autostart,
+                monitor: defaults.monitor,
+                restart: defaults.restart.clone(),
+            },
+            args,
+            old,
+            _guard: guard,
+        });
+        Ok(())
+    }
+}
+
+impl<'d> PayloadSink for InstallSink<'d> {
+    fn open(
+        &mut self,
+        manifest: &Manifest,
+        _name: &str,
+        size: u64,
+    ) -> Result<Box<dyn Write>, String> {
+        if let Err(e) = self.prepare(manifest, size) {
+            let line = e.to_string();
+            self.refusal = Some(e);
+            return Err(line);
+        }
+        let (tx, mut rx) = channel(16);
+        let podman = Arc::clone(&self.daemon.podman);
+        let staging = self.staging.clone();
+        let label = manifest.id().to_string();
+        self.loader = Some(std::thread::spawn(move || {
+            let result = podman.load_stream(&mut rx, &staging, &label);
+            // Whatever the loader left unread (the archive's padding, or everything
+            // after a failure) is drained, so the package reader never blocks.
+            drain(&mut rx);
+            result
+        }));
+        Ok(Box::new(ChannelWriter(tx)))
+    }
+}
+
+fn drain(rx: &mut ChannelReader) {
+    let _ = io::copy(rx, &mut io::sink());
+}
+
+/// The writing end of a `pipe::channel`.
+struct ChannelWriter(SyncSender<Chunk>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .send(Ok(buf.to_vec()))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the loader stopped"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
