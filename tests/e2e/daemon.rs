@@ -7,9 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
+pub struct Daemon {
+    pub child: Child,
+    pub socket: PathBuf,
 }
 
 impl Drop for Daemon {
@@ -19,23 +19,41 @@ impl Drop for Daemon {
     }
 }
 
-fn write_config(dir: &Path) -> PathBuf {
+pub fn write_config(dir: &Path) -> PathBuf {
+    write_config_with(dir, serde_json::json!({}))
+}
+
+/// berthd's config for a test under `dir`, with `extra` sections added.
+pub fn write_config_with(dir: &Path, extra: serde_json::Value) -> PathBuf {
     let config = dir.join("berthd.conf");
-    let text = serde_json::json!({
+    let mut text = serde_json::json!({
         "version": 1,
         "service": {"working_path": dir.join("work"), "monitor_interval": 5},
         "api": {"socket": dir.join("run/berthd.sock"), "socket_mode": "0660"}
     });
+    for (k, v) in extra.as_object().unwrap() {
+        text[k] = v.clone();
+    }
     std::fs::write(&config, text.to_string()).unwrap();
     config
 }
 
-fn start(dir: &Path) -> Daemon {
+pub fn start(dir: &Path) -> Daemon {
+    start_with(dir, serde_json::json!({}))
+}
+
+/// Starts berthd with its log in `<dir>/berthd.log`; returns once it listens.
+pub fn start_with(dir: &Path, extra: serde_json::Value) -> Daemon {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("berthd.log"))
+        .unwrap();
     let child = Command::new(bin("berthd"))
         .arg("--config")
-        .arg(write_config(dir))
+        .arg(write_config_with(dir, extra))
         .stdin(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let socket = dir.join("run/berthd.sock");
@@ -51,7 +69,7 @@ fn start(dir: &Path) -> Daemon {
     Daemon { child, socket }
 }
 
-fn ctl(socket: &Path, args: &[&str]) -> std::process::Output {
+pub fn ctl(socket: &Path, args: &[&str]) -> std::process::Output {
     run(Command::new(bin("berthctl"))
         .arg("--socket")
         .arg(socket)

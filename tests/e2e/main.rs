@@ -2,6 +2,7 @@
 //! Digi's tools read packages with) and sha256sum.
 
 mod daemon;
+mod install;
 mod interop;
 mod podman;
 mod runtime_podman;

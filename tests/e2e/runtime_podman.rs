@@ -104,7 +104,7 @@ fn a_docker_archive_stream_is_loaded_layer_by_layer_with_its_id_and_names() {
     require(&["podman"]);
     let dir = tempfile::tempdir().unwrap();
     let image = TestImage::build(dir.path(), "localhost/berth-e2e-stream:1", "true");
-    image.add_layer(dir.path(), "second", "second layer\n");
+    image.add_layer(dir.path(), "second", b"second layer\n");
     let id = image.id();
     let archive = dir.path().join("image.tar");
     image.save("docker-archive", &archive);
@@ -160,7 +160,7 @@ fn a_layer_that_lies_about_its_digest_is_refused_and_nothing_stays() {
     require(&["podman"]);
     let dir = tempfile::tempdir().unwrap();
     let image = TestImage::build(dir.path(), "localhost/berth-e2e-stream-lie:1", "true");
-    image.add_layer(dir.path(), "lie", "the truth\n");
+    image.add_layer(dir.path(), "lie", b"the truth\n");
     let archive = dir.path().join("image.tar");
     image.save("docker-archive", &archive);
     image.remove();

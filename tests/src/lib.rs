@@ -147,7 +147,7 @@ impl TestImage {
     }
 
     /// Adds a layer holding `/etc/<file>` = `content` on top of the image (same tag).
-    pub fn add_layer(&self, dir: &Path, file: &str, content: &str) {
+    pub fn add_layer(&self, dir: &Path, file: &str, content: &[u8]) {
         let ctx = dir.join(format!("ctx-{file}"));
         std::fs::create_dir_all(&ctx).unwrap();
         std::fs::write(ctx.join(file), content).unwrap();

@@ -47,7 +47,7 @@ impl Podman {
 }
 
 fn is_missing(e: &CommandError) -> bool {
-    matches!(e, CommandError::Failed { stderr, .. } if stderr.to_ascii_lowercase().contains("no such"))
+    matches!(e, CommandError::Failed { stderr, .. } if stderr.to_ascii_lowercase().contains("no such container"))
 }
 
 /// The value of `--name` in `args`, if any.

@@ -1,0 +1,578 @@
+//! Installing packages through berthd with berthctl, against real podman: the life
+//! cycle, failures that leave nothing, upgrades, concurrency, daemon restarts.
+
+use crate::daemon::{ctl, start, start_with, Daemon};
+use berth_e2e::*;
+use berth_package::testkit::{gzip, pretty, tar_bytes, test_key, Parts};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+fn manifest(id: &str, version: &str, create_args: &str, autostart: bool) -> Value {
+    json!({
+        "package_id": id, "version": version, "runtime": "podman",
+        "create_args": create_args,
+        "registration_defaults": {"autostart": autostart, "monitor": true,
+            "restart": {"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 1}},
+        "device_types": ["e2e"]
+    })
+}
+
+/// `berth pack` of `image_tar` with `manifest`; returns the package's path.
+fn pack(dir: &Path, manifest: &Value, image_tar: &Path) -> PathBuf {
+    let id = manifest["package_id"].as_str().unwrap();
+    let version = manifest["version"].as_str().unwrap();
+    let m = dir.join(format!("{id}-{version}.json"));
+    write_manifest(&m, manifest);
+    let out = dir.join(format!("out-{id}-{version}"));
+    let printed = ok(cmd(berth_bin().to_str().unwrap(), &["pack", "--manifest"])
+        .arg(&m)
+        .arg("--payload")
+        .arg(image_tar)
+        .arg("--output-dir")
+        .arg(&out));
+    PathBuf::from(printed.trim())
+}
+
+fn ctl_ok(d: &Daemon, args: &[&str]) -> String {
+    let out = ctl(&d.socket, args);
+    assert!(
+        out.status.success(),
+        "berthctl {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn status(d: &Daemon, id: &str) -> Value {
+    serde_json::from_str(&ctl_ok(d, &["status", id, "--json"])).unwrap()
+}
+
+fn exists(kind: &str, name: &str) -> bool {
+    run(&mut cmd("podman", &[kind, "exists", name]))
+        .status
+        .success()
+}
+
+/// A failed install left nothing: no entry, container, image or scratch file.
+fn assert_nothing_left(d: &Daemon, dir: &Path, id: &str, tag: &str) {
+    let list: Value = serde_json::from_str(&ctl_ok(d, &["list", "--json"])).unwrap();
+    assert!(
+        list.as_array().unwrap().iter().all(|c| c["id"] != id),
+        "{list}"
+    );
+    assert!(!exists("container", id), "container {id} left behind");
+    assert!(!exists("image", tag), "image {tag} left behind");
+    let staging = dir.join("work/staging");
+    let left: Vec<_> = std::fs::read_dir(&staging)
+        .map(|r| r.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "scratch files left: {left:?}");
+    let images = ok(&mut cmd(
+        "podman",
+        &["images", "-a", "--format", "{{.Repository}}"],
+    ));
+    assert!(
+        !images.contains(&format!("berth-load/{id}/")),
+        "transient images left: {images}"
+    );
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn remove_container(id: &str) {
+    let _ = run(&mut cmd("podman", &["rm", "-f", id]));
+}
+
+#[test]
+fn a_packed_busybox_image_is_installed_run_stopped_started_restarted_and_uninstalled() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let id = "berth-e2e-life";
+    remove_container(id);
+    let image = TestImage::build(
+        dir.path(),
+        "localhost/berth-e2e-life:1",
+        "echo hello from berth-e2e-life; sleep 1000",
+    );
+    let tar = dir.path().join("image.tar");
+    image.save("docker-archive", &tar);
+    image.remove();
+    let pkg = pack(dir.path(), &manifest(id, "1.0.0", &image.tag, true), &tar);
+    let d = start(dir.path());
+
+    let out = ctl_ok(&d, &["install", pkg.to_str().unwrap()]);
+    assert_eq!(out, format!("installed {id} 1.0.0, running\n"));
+    let list: Value = serde_json::from_str(&ctl_ok(&d, &["list", "--json"])).unwrap();
+    assert_eq!(list[0]["id"], id);
+    assert_eq!(list[0]["version"], "1.0.0");
+    let st = status(&d, id);
+    assert_eq!(st["status"], "running");
+    wait_for("the container's output in logs", || {
+        ctl_ok(&d, &["logs", id]).contains("hello from berth-e2e-life")
+    });
+    let stats: Value = serde_json::from_str(&ctl_ok(&d, &["stats", id, "--json"])).unwrap();
+    assert!(stats["pids"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(stats["memory_bytes"].as_u64().unwrap() > 0, "{stats}");
+
+    let stopped: Value =
+        serde_json::from_str(&ctl_ok(&d, &["stop", id, "--time", "1", "--json"])).unwrap();
+    assert_eq!(stopped["running"], false);
+    let started: Value = serde_json::from_str(&ctl_ok(&d, &["start", id, "--json"])).unwrap();
+    assert_eq!(started["running"], true);
+    let restarted: Value =
+        serde_json::from_str(&ctl_ok(&d, &["restart", id, "-t", "1", "--json"])).unwrap();
+    assert_eq!(restarted["running"], true);
+    assert_ne!(
+        restarted["pid"], started["pid"],
+        "a new process after restart"
+    );
+    // --tail limits the lines: the container printed its line three times by now.
+    wait_for("three runs' output", || {
+        ctl_ok(&d, &["logs", id]).matches("hello from").count() == 3
+    });
+    assert_eq!(ctl_ok(&d, &["logs", id, "--tail", "1"]).lines().count(), 1);
+
+    assert_eq!(
+        ctl_ok(&d, &["uninstall", id]),
+        format!("uninstalled {id}\n")
+    );
+    assert_nothing_left(&d, dir.path(), id, &image.tag);
+}
+
+#[test]
+fn logs_follow_streams_new_output_as_it_comes() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let id = "berth-e2e-follow";
+    remove_container(id);
+    let image = TestImage::build(
+        dir.path(),
+        "localhost/berth-e2e-follow:1",
+        "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done",
+    );
+    let tar = dir.path().join("image.tar");
+    image.save("docker-archive", &tar);
+    let pkg = pack(dir.path(), &manifest(id, "1", &image.tag, true), &tar);
+    let d = start(dir.path());
+    ctl_ok(&d, &["install", pkg.to_str().unwrap()]);
+    let mut follow = std::process::Command::new(bin("berthctl"))
+        .arg("--socket")
+        .arg(&d.socket)
+        .args(["logs", id, "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Lines keep arriving while the command runs: read until tick 10 is seen.
+    let mut reader = std::io::BufReader::new(follow.stdout.take().unwrap());
+    let mut line = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        line.clear();
+        std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+        if line.trim() == "tick 10" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no tick 10 within 30 s");
+    }
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+    ctl_ok(&d, &["uninstall", id]);
+}
+
+/// A real docker-archive of a test image, and its tag.
+fn image_archive(dir: &Path, tag: &str) -> (Vec<u8>, TestImage) {
+    let image = TestImage::build(dir, tag, "sleep 1000");
+    let tar = dir.join("image.tar");
+    image.save("docker-archive", &tar);
+    image.remove();
+    (std::fs::read(tar).unwrap(), image)
+}
+
+fn install_bytes(d: &Daemon, dir: &Path, name: &str, bytes: &[u8]) -> Output {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    ctl(&d.socket, &["install", path.to_str().unwrap()])
+}
+
+fn refused(out: &Output, code: i32, reason: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    assert!(err.contains(reason), "expected {reason:?} in: {err}");
+    assert_eq!(err.lines().count(), 1, "one error line: {err}");
+}
+
+#[test]
+fn failed_installs_leave_nothing_behind() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let id = "berth-e2e-refused";
+    let tag = "localhost/berth-e2e-refused:1";
+    remove_container(id);
+    let (payload, _image) = image_archive(dir.path(), tag);
+    let key = test_key(7);
+    let public = dir.path().join("trusted.pub");
+    std::fs::write(
+        &public,
+        berth_package::sign::public_key_text(&key.verifying_key()),
+    )
+    .unwrap();
+    let d = start_with(
+        dir.path(),
+        json!({"trust": {"keys": [public], "require_signature": true}}),
+    );
+    let parts = |create_args: &str| Parts {
+        manifest: manifest(id, "1.0.0", create_args, true),
+        payload_name: "image.tar".into(),
+        payload: payload.clone(),
+    };
+    let signed = |p: &Parts| gzip(&tar_bytes(&p.signed_entries(&key), true));
+
+    // Unsigned, on a device that requires signatures.
+    let out = install_bytes(&d, dir.path(), "unsigned.tar.gz", &parts(tag).package());
+    refused(&out, 2, "unsigned package");
+    assert_nothing_left(&d, dir.path(), id, tag);
+
+    // A bad checksum: the sums file lists another digest for the payload.
+    let p = parts(tag);
+    let sums = format!("{}  payload/image.tar\n", "0".repeat(64)).into_bytes();
+    let manifest_bytes = pretty(&p.packaged_manifest());
+    let sig = berth_package::sign::sign(&key, &sums, &manifest_bytes);
+    let bad_sum = gzip(&tar_bytes(
+        &p.entries_with(&sums, &manifest_bytes, Some(sig)),
+        true,
+    ));
+    let out = install_bytes(&d, dir.path(), "badsum.tar.gz", &bad_sum);
+    refused(&out, 2, "checksum mismatch");
+    assert_nothing_left(&d, dir.path(), id, tag);
+
+    // The manifest edited after signing (autostart flipped).
+    let mut edited = p.packaged_manifest();
+    edited["registration_defaults"]["autostart"] = json!(false);
+    let sig = berth_package::sign::sign(&key, &p.sums(), &manifest_bytes);
+    let tampered = gzip(&tar_bytes(
+        &p.entries_with(&p.sums(), &pretty(&edited), Some(sig)),
+        true,
+    ));
+    let out = install_bytes(&d, dir.path(), "tampered.tar.gz", &tampered);
+    refused(&out, 2, "signature");
+    assert_nothing_left(&d, dir.path(), id, tag);
+
+    // --restart in create_args is berthd's business.
+    let out = install_bytes(
+        &d,
+        dir.path(),
+        "restart.tar.gz",
+        &signed(&parts(&format!("--restart=always {tag}"))),
+    );
+    refused(&out, 2, "--restart");
+    assert_nothing_left(&d, dir.path(), id, tag);
+
+    // A payload podman refuses: a layer whose bytes do not match its name.
+    let mut lying = payload.clone();
+    let at = lying
+        .windows(18)
+        .position(|w| w == b"berth-e2e-refused:")
+        .expect("the image's own file is in its layer");
+    lying[at] = b'B';
+    let lie = Parts {
+        payload: lying,
+        ..parts(tag)
+    };
+    let out = install_bytes(&d, dir.path(), "lie.tar.gz", &signed(&lie));
+    refused(&out, 1, "loading the image");
+    assert_nothing_left(&d, dir.path(), id, tag);
+
+    // Shell tricks arrive as literal argv: installed, run, and nothing ran on the host.
+    let canary = dir.path().join("canary");
+    let tricks = format!(
+        "--env 'X=$(touch {c})' {tag} sh -c 'echo \"$X\"; echo ; touch {c}-2; sleep 1000'",
+        c = canary.display()
+    );
+    let out = install_bytes(&d, dir.path(), "tricks.tar.gz", &signed(&parts(&tricks)));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("the literal argument in logs", || {
+        ctl_ok(&d, &["logs", id]).contains(&format!("$(touch {})", canary.display()))
+    });
+    assert!(!canary.exists());
+    ctl_ok(&d, &["uninstall", id]);
+    assert_nothing_left(&d, dir.path(), id, tag);
+}
+
+/// Unmounts a tmpfs when dropped.
+struct Tmpfs(PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = run(&mut cmd("umount", &[self.0.to_str().unwrap()]));
+    }
+}
+
+#[test]
+fn a_working_path_too_small_for_the_image_is_refused_before_anything_is_written() {
+    require(&["podman", "mount"]);
+    let dir = tempfile::tempdir().unwrap();
+    let id = "berth-e2e-small";
+    let tag = "localhost/berth-e2e-small:1";
+    remove_container(id);
+    let image = TestImage::build(dir.path(), tag, "sleep 1000");
+    // 24 MiB of incompressible data makes the image bigger than the 16 MiB tmpfs.
+    let noise: Vec<u8> = (0..24u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    image.add_layer(dir.path(), "noise", &noise);
+    let tar = dir.path().join("image.tar");
+    image.save("docker-archive", &tar);
+    image.remove();
+    let pkg = pack(dir.path(), &manifest(id, "1", tag, true), &tar);
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    ok(&mut cmd(
+        "mount",
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=16m",
+            "tmpfs",
+            work.to_str().unwrap(),
+        ],
+    ));
+    let _mount = Tmpfs(work.clone());
+    let d = start(dir.path());
+    let out = ctl(&d.socket, &["install", pkg.to_str().unwrap()]);
+    refused(&out, 1, "not enough disk space");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("MiB free") || err.contains("which has"),
+        "{err}"
+    );
+    assert_nothing_left(&d, dir.path(), id, tag);
+    drop(d);
+}
+
+#[test]
+fn a_failed_upgrade_leaves_the_old_version_running_and_a_good_one_swaps() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let id = "berth-e2e-upgrade";
+    remove_container(id);
+    let v1 = TestImage::build(dir.path(), "localhost/berth-e2e-upgrade:1", "sleep 1000");
+    let tar1 = dir.path().join("v1.tar");
+    v1.save("docker-archive", &tar1);
+    let v1_id = v1.id();
+    v1.remove();
+    let v2 = TestImage::build(dir.path(), "localhost/berth-e2e-upgrade:2", "sleep 1000");
+    let tar2 = dir.path().join("v2.tar");
+    v2.save("docker-archive", &tar2);
+    v2.remove();
+    let d = start(dir.path());
+
+    let pkg1 = pack(dir.path(), &manifest(id, "1.0.0", &v1.tag, true), &tar1);
+    ctl_ok(&d, &["install", pkg1.to_str().unwrap()]);
+    let before = status(&d, id);
+    assert_eq!(before["running"], true);
+
+    // v2 whose container cannot start: the upgrade fails, v1 runs on.
+    let broken = pack(
+        dir.path(),
+        &manifest(
+            id,
+            "2.0.0-broken",
+            &format!("{} /no/such/program", v2.tag),
+            true,
+        ),
+        &tar2,
+    );
+    let out = ctl(&d.socket, &["install", broken.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = status(&d, id);
+    assert_eq!(after["running"], true, "{after}");
+    let list: Value = serde_json::from_str(&ctl_ok(&d, &["list", "--json"])).unwrap();
+    assert_eq!(list[0]["version"], "1.0.0");
+    assert!(!exists("container", &format!("{id}.berth-new")));
+    assert!(exists("image", &v1_id));
+
+    // A good v2 swaps: v2 registered and running, v1's image gone.
+    let pkg2 = pack(dir.path(), &manifest(id, "2.0.0", &v2.tag, true), &tar2);
+    assert_eq!(
+        ctl_ok(&d, &["install", pkg2.to_str().unwrap()]),
+        format!("installed {id} 2.0.0 (replaced 1.0.0), running\n")
+    );
+    let list: Value = serde_json::from_str(&ctl_ok(&d, &["list", "--json"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["version"], "2.0.0");
+    assert_eq!(status(&d, id)["running"], true);
+    let image_of = ok(&mut cmd(
+        "podman",
+        &["inspect", "--format", "{{.ImageName}}", id],
+    ));
+    assert_eq!(image_of.trim(), v2.tag);
+    assert!(!exists("image", &v1_id), "the old image is removed");
+
+    // The same version again is refused, unless forced.
+    let out = ctl(&d.socket, &["install", pkg2.to_str().unwrap()]);
+    refused(&out, 2, "already installed");
+    let forced = ctl_ok(&d, &["install", "--force", pkg2.to_str().unwrap()]);
+    assert!(forced.contains("(replaced 2.0.0)"), "{forced}");
+    assert_eq!(status(&d, id)["running"], true);
+    assert!(
+        exists("image", &v2.tag),
+        "a forced reinstall keeps its image"
+    );
+    ctl_ok(&d, &["uninstall", id]);
+}
+
+#[test]
+fn fifty_parallel_requests_are_answered_and_no_config_update_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<String> = (0..5).map(|i| format!("par{i}")).collect();
+    std::fs::create_dir_all(dir.path().join("work")).unwrap();
+    let entries: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            json!({"id": id, "version": "1", "runtime": "podman", "create_args": "img",
+                "autostart": true, "monitor": true,
+                "restart": {"enabled": true, "max_retries": 3, "retry_delay": 1, "window": 60}})
+        })
+        .collect();
+    std::fs::write(
+        dir.path().join("work/containers.conf"),
+        json!({ "containers": entries }).to_string(),
+    )
+    .unwrap();
+    let d = start(dir.path());
+    let keys = [
+        ("autostart", "false"),
+        ("monitor", "false"),
+        ("restart.max_retries", "7"),
+        ("restart.window", "99"),
+        ("restart.retry_delay", "5"),
+    ];
+    std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for (n, id) in ids.iter().enumerate() {
+            for (k, (key, value)) in keys.iter().enumerate() {
+                let d = &d;
+                handles.push(s.spawn(move || {
+                    let set = ctl(&d.socket, &["config", "set", id, key, value]);
+                    let read = match (n + k) % 3 {
+                        0 => ctl(&d.socket, &["list", "--json"]),
+                        1 => ctl(&d.socket, &["info", "--json"]),
+                        _ => ctl(&d.socket, &["config", "get", id]),
+                    };
+                    (set, read)
+                }));
+            }
+        }
+        for h in handles {
+            let (set, read) = h.join().unwrap();
+            assert!(
+                set.status.success(),
+                "{}",
+                String::from_utf8_lossy(&set.stderr)
+            );
+            assert!(
+                read.status.success(),
+                "{}",
+                String::from_utf8_lossy(&read.stderr)
+            );
+        }
+    });
+    let conf: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("work/containers.conf")).unwrap())
+            .unwrap();
+    for c in conf["containers"].as_array().unwrap() {
+        assert_eq!(
+            (
+                &c["autostart"],
+                &c["monitor"],
+                &c["restart"]["max_retries"],
+                &c["restart"]["window"],
+                &c["restart"]["retry_delay"]
+            ),
+            (
+                &json!(false),
+                &json!(false),
+                &json!(7),
+                &json!(99),
+                &json!(5)
+            ),
+            "{c}"
+        );
+    }
+    // Values are checked like the manifest's.
+    let out = ctl(&d.socket, &["config", "set", "par0", "restart.window", "0"]);
+    refused(&out, 2, "restart.window must be an integer >= 1");
+    let out = ctl(&d.socket, &["config", "set", "par0", "colour", "1"]);
+    refused(&out, 2, "is not a setting");
+}
+
+#[test]
+fn containers_keep_running_across_a_daemon_restart_and_are_adopted() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (run_id, idle_id) = ("berth-e2e-adopt", "berth-e2e-adopt-idle");
+    remove_container(run_id);
+    remove_container(idle_id);
+    let image = TestImage::build(dir.path(), "localhost/berth-e2e-adopt:1", "sleep 1000");
+    let tar = dir.path().join("image.tar");
+    image.save("docker-archive", &tar);
+    let mut d = start(dir.path());
+    for id in [run_id, idle_id] {
+        let pkg = pack(dir.path(), &manifest(id, "1", &image.tag, true), &tar);
+        ctl_ok(&d, &["install", pkg.to_str().unwrap()]);
+    }
+    let pid = status(&d, run_id)["pid"].clone();
+    // The idle one is stopped; autostart must bring it back when berthd starts.
+    ctl_ok(&d, &["stop", idle_id, "-t", "1"]);
+    d.child.kill().unwrap(); // SIGKILL: no goodbye
+    d.child.wait().unwrap();
+    assert!(
+        ok(&mut cmd(
+            "podman",
+            &["inspect", "--format", "{{.State.Running}}", run_id]
+        ))
+        .trim()
+            == "true",
+        "the container outlives the daemon"
+    );
+    let d = start(dir.path());
+    let st = status(&d, run_id);
+    assert_eq!(
+        (st["running"].clone(), st["pid"].clone()),
+        (json!(true), pid)
+    );
+    wait_for("autostart of the stopped container", || {
+        status(&d, idle_id)["running"] == true
+    });
+    let log = std::fs::read_to_string(dir.path().join("berthd.log")).unwrap();
+    assert!(
+        log.contains(&format!("{run_id}: running, adopted")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("{idle_id}: started (autostart)")),
+        "{log}"
+    );
+    for id in [run_id, idle_id] {
+        ctl_ok(&d, &["uninstall", id]);
+    }
+}
