@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # berth's main job, end to end: build a small container image from busybox-static,
-# pack it into a signed package, inspect and verify the package, then load its
-# payload into podman and run it.
+# pack it into a signed package, inspect and verify it, then start berthd (the
+# embedded defaults, plus the demo key as trusted) and install, run, inspect,
+# upgrade and uninstall the package with berthctl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo build --release --quiet --bin berth
+cargo build --release --quiet --bin berth --bin berthd --bin berthctl
 berth=$PWD/target/release/berth
+berthd=$PWD/target/release/berthd
+berthctl=$PWD/target/release/berthctl
 
 out=$PWD/demo-out
 rm -rf "$out" && mkdir -p "$out"
@@ -24,7 +27,7 @@ for applet in $("$work/rootfs/bin/busybox" --list); do
 done
 tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
 podman rmi -f "$image" >/dev/null 2>&1 || true
-podman import -q --change 'CMD ["/bin/sh", "-c", "echo hello from a berth package"]' \
+podman import -q --change 'CMD ["/bin/sh", "-c", "echo hello from a berth package; exec sleep infinity"]' \
   "$work/rootfs.tar" "$image" >/dev/null
 podman save -q --format docker-archive -o "$work/image.tar" "$image"
 ls -l "$work/image.tar"
@@ -32,11 +35,11 @@ ls -l "$work/image.tar"
 step "write a manifest"
 cat > "$work/manifest.json" <<JSON
 {
-  "name": "berth-demo",
+  "package_id": "berth-demo",
   "friendly_name": "berth demo",
   "version": "1.0.0",
   "runtime": "podman",
-  "create_args": "--name berth-demo $image",
+  "create_args": "--init $image",
   "registration_defaults": {
     "autostart": true,
     "monitor": true,
@@ -61,10 +64,51 @@ step "berth inspect"
 step "berth verify --trust"
 "$berth" verify "$pkg" --trust "$out/demo-key.pub"
 
-step "podman load + podman run of the payload"
+step "start berthd (embedded defaults; the demo key trusted and required)"
 podman rmi -f "$image" >/dev/null 2>&1 || true
-tar -xzf "$pkg" -C "$work" payload/image.tar
-podman load -q -i "$work/payload/image.tar"
-podman run --rm "$image"
+cat > "$out/berthd.conf" <<JSON
+{"trust": {"keys": ["$out/demo-key.pub"], "require_signature": true}}
+JSON
+"$berthd" --config "$out/berthd.conf" --check-config >/dev/null
+sock=/run/berth/berthd.sock
+if "$berthctl" info >/dev/null 2>&1; then
+  echo "a berthd already answers on $sock; stop it first (systemctl stop berthd)" >&2
+  exit 1
+fi
+"$berthd" --config "$out/berthd.conf" 2>"$out/berthd.log" &
+daemon=$!
+trap 'kill $daemon 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 100); do "$berthctl" info >/dev/null 2>&1 && break; sleep 0.1; done
+"$berthctl" info
+
+step "berthctl install (the package streams into podman, checked as it goes)"
+"$berthctl" uninstall berth-demo >/dev/null 2>&1 || true
+"$berthctl" install "$pkg"
+"$berthctl" list
+
+step "it runs: status, logs, stats"
+"$berthctl" status berth-demo
+sleep 1
+"$berthctl" logs berth-demo
+"$berthctl" stats berth-demo
+
+step "an unsigned package is refused on this device"
+unsigned_dir=$work/unsigned && mkdir -p "$unsigned_dir"
+unsigned=$("$berth" pack --manifest "$work/manifest.json" --payload "$work/image.tar" --output-dir "$unsigned_dir")
+"$berthctl" install "$unsigned" || echo "(refused, exit code $?)"
+
+step "upgrade to 1.1.0: the old container runs until the new one is created"
+sed -i 's/"version": "1.0.0"/"version": "1.1.0"/' "$work/manifest.json"
+mkdir -p "$work/v2"
+pkg2=$("$berth" pack --manifest "$work/manifest.json" --payload "$work/image.tar" \
+         --output-dir "$work/v2" --sign "$out/demo-key.key")
+"$berthctl" install "$pkg2"
+"$berthctl" list
+
+step "config set, stop, start, uninstall"
+"$berthctl" config set berth-demo restart.max_retries 5
+"$berthctl" stop berth-demo
+"$berthctl" start berth-demo
+"$berthctl" uninstall berth-demo
 echo
 echo "demo complete: package in $pkg"
