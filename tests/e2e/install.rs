@@ -116,6 +116,16 @@ fn a_packed_busybox_image_is_installed_run_stopped_started_restarted_and_uninsta
     assert_eq!(list[0]["version"], "1.0.0");
     let st = status(&d, id);
     assert_eq!(st["status"], "running");
+    // state.json records what the install brought.
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("work/state.json")).unwrap())
+            .unwrap();
+    let record = &state["containers"][id];
+    assert_eq!(record["images"].as_array().unwrap().len(), 1, "{state}");
+    assert!(record["package_digest"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
     wait_for("the container's output in logs", || {
         ctl_ok(&d, &["logs", id]).contains("hello from berth-e2e-life")
     });

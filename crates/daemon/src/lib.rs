@@ -6,6 +6,7 @@ pub mod atomic;
 pub mod config;
 pub mod ops;
 pub mod server;
+pub mod state;
 pub mod store;
 
 use berth_package::manifest::FieldIssue;

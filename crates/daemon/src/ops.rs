@@ -4,6 +4,7 @@
 //! a lock of its own. Every operation undoes its earlier steps when a later one fails.
 
 use crate::config::Config;
+use crate::state::{ContainerRecord, StateFile};
 use crate::store::{ContainerEntry, ContainersConf, StoreError};
 use berth_package::manifest::{check_restart, Checker, RestartPolicy};
 use berth_package::pipe::{channel, ChannelReader, Chunk};
@@ -70,6 +71,7 @@ pub struct Daemon {
     busy: Mutex<HashSet<String>>,
     released: Condvar,
     conf_lock: Mutex<()>,
+    state_lock: Mutex<()>,
 }
 
 /// Holds a container's lock until dropped.
@@ -106,6 +108,7 @@ impl Daemon {
             busy: Mutex::new(HashSet::new()),
             released: Condvar::new(),
             conf_lock: Mutex::new(()),
+            state_lock: Mutex::new(()),
         }
     }
 
@@ -152,6 +155,22 @@ impl Daemon {
         Ok(out)
     }
 
+    pub fn state_path(&self) -> PathBuf {
+        self.config.service.working_path.join("state.json")
+    }
+
+    /// Read-modify-write of state.json. It is a record berthd can rebuild, so a
+    /// failure to write it is reported, not fatal to the operation.
+    fn update_state(&self, change: impl FnOnce(&mut StateFile)) {
+        let _lock = self.state_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let path = self.state_path();
+        let mut state = StateFile::load(&path);
+        change(&mut state);
+        if let Err(e) = state.save(&path) {
+            eprintln!("berthd: warning: {}: cannot write: {e}", path.display());
+        }
+    }
+
     fn podman_for(&self, entry: &ContainerEntry) -> Result<&dyn Runtime, OpError> {
         match entry.runtime.as_str() {
             "podman" => Ok(self.podman.as_ref()),
@@ -171,6 +190,7 @@ impl Daemon {
             Err(e) => return vec![format!("error: {e}")],
         };
         let mut lines = Vec::new();
+        let mut seen: Vec<(String, String)> = Vec::new();
         for entry in &conf.containers {
             let _g = self.lock(&entry.id);
             let rt = match self.podman_for(entry) {
@@ -180,7 +200,13 @@ impl Daemon {
                     continue;
                 }
             };
-            match rt.state(&entry.id) {
+            let state = rt.state(&entry.id);
+            if let Ok(st) = &state {
+                seen.push((entry.id.clone(), st.status.clone()));
+            } else if let Err(RuntimeError::NoSuchContainer(_)) = &state {
+                seen.push((entry.id.clone(), "missing".into()));
+            }
+            match state {
                 Err(RuntimeError::NoSuchContainer(_)) => lines.push(format!(
                     "warning: {}: registered, but {} has no such container (removed behind berthd's back; `berthctl uninstall {}` unregisters it)",
                     entry.id, entry.runtime, entry.id
@@ -188,12 +214,24 @@ impl Daemon {
                 Err(e) => lines.push(format!("error: {}: {e}", entry.id)),
                 Ok(s) if s.running => lines.push(format!("{}: running, adopted", entry.id)),
                 Ok(_) if entry.autostart => match rt.start(&entry.id) {
-                    Ok(()) => lines.push(format!("{}: started (autostart)", entry.id)),
+                    Ok(()) => {
+                        seen.pop();
+                        seen.push((entry.id.clone(), "running".into()));
+                        lines.push(format!("{}: started (autostart)", entry.id))
+                    }
                     Err(e) => lines.push(format!("error: {}: autostart failed: {e}", entry.id)),
                 },
                 Ok(s) => lines.push(format!("{}: {} (autostart off)", entry.id, s.status)),
             }
         }
+        self.update_state(|s| {
+            // Records of containers no longer registered are dropped.
+            s.containers
+                .retain(|id, _| conf.containers.iter().any(|e| e.id == *id));
+            for (id, status) in seen {
+                s.containers.entry(id).or_default().last_status = Some(status);
+            }
+        });
         lines
     }
 
@@ -228,12 +266,22 @@ impl Daemon {
         let _g = self.lock(id);
         let entry = self.entry(id)?;
         let rt = self.podman_for(&entry)?;
-        let image = match rt.state(id) {
-            Ok(s) => s.image,
-            Err(RuntimeError::NoSuchContainer(_)) => None,
+        let (exists, mut images) = match rt.state(id) {
+            Ok(s) => (true, s.image.into_iter().collect::<Vec<_>>()),
+            Err(RuntimeError::NoSuchContainer(_)) => (false, Vec::new()),
             Err(e) => return Err(runtime(format!("uninstalling {id}"))(e)),
         };
-        if image.is_some() {
+        let recorded = StateFile::load(&self.state_path())
+            .containers
+            .remove(id)
+            .map(|r| r.images)
+            .unwrap_or_default();
+        for image in recorded {
+            if !images.contains(&image) {
+                images.push(image);
+            }
+        }
+        if exists {
             rt.remove(id)
                 .map_err(runtime(format!("removing container {id}")))?;
         }
@@ -241,7 +289,10 @@ impl Daemon {
             conf.containers.retain(|e| e.id != id);
             Ok(())
         })?;
-        if let Some(image) = image {
+        self.update_state(|s| {
+            s.containers.remove(id);
+        });
+        for image in images {
             // Refused while another container uses it: then it stays, rightly.
             let _ = rt.remove_image(&image);
         }
@@ -337,11 +388,27 @@ impl Daemon {
                 RuntimeError::Archive(why) => OpError::Package(format!("payload/image.tar: {why}")),
                 e => runtime("loading the image")(e),
             }),
-            (Ok(_), Some(Ok(images))) => {
+            (Ok(report), Some(Ok(images))) => {
                 let plan = plan.expect("a payload was opened");
                 let result = self.register(&plan, &images);
-                if result.is_err() {
-                    undo_images(&images);
+                match &result {
+                    Ok(done) => self.update_state(|s| {
+                        s.containers.insert(
+                            done.id.clone(),
+                            ContainerRecord {
+                                images: images.iter().map(|i| i.id.clone()).collect(),
+                                package_digest: Some(report.payload.digest.clone()),
+                                installed_at: Some(
+                                    humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                                        .to_string(),
+                                ),
+                                last_status: Some(
+                                    if done.started { "running" } else { "created" }.into(),
+                                ),
+                            },
+                        );
+                    }),
+                    Err(_) => undo_images(&images),
                 }
                 result
             }

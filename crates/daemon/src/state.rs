@@ -1,0 +1,69 @@
+//! `<working_path>/state.json`: what berthd knows about each container beyond its
+//! registration — what it installed (images, package digest, when) and the last state
+//! it saw. Written by the daemon only, atomically. A missing or unreadable file is
+//! rebuilt from what the runtimes report: it is a record, not the source of truth.
+
+use crate::atomic::write_atomic;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ContainerRecord {
+    /// Image ids the install brought (removed with the container, unless shared).
+    #[serde(default)]
+    pub images: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed_at: Option<String>,
+    /// The runtime's last word on it, when berthd last looked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StateFile {
+    pub containers: BTreeMap<String, ContainerRecord>,
+}
+
+impl StateFile {
+    /// Reads the file; missing or unreadable means empty (its content is derived).
+    pub fn load(path: &Path) -> StateFile {
+        std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("serialisable");
+        bytes.push(b'\n');
+        write_atomic(path, &bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_a_broken_file_reads_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        assert_eq!(StateFile::load(&path), StateFile::default());
+        let mut s = StateFile::default();
+        s.containers.insert(
+            "web".into(),
+            ContainerRecord {
+                images: vec!["abc".into()],
+                package_digest: Some("sha256:00".into()),
+                installed_at: Some("2026-11-23T09:00:00Z".into()),
+                last_status: Some("running".into()),
+            },
+        );
+        s.save(&path).unwrap();
+        assert_eq!(StateFile::load(&path), s);
+        std::fs::write(&path, b"{half").unwrap();
+        assert_eq!(StateFile::load(&path), StateFile::default());
+    }
+}
