@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-fn manifest(id: &str, version: &str, create_args: &str, autostart: bool) -> Value {
+pub fn manifest(id: &str, version: &str, create_args: &str, autostart: bool) -> Value {
     json!({
         "package_id": id, "version": version, "runtime": "podman",
         "create_args": create_args,
@@ -20,7 +20,7 @@ fn manifest(id: &str, version: &str, create_args: &str, autostart: bool) -> Valu
 }
 
 /// `berth pack` of `image_tar` with `manifest`; returns the package's path.
-fn pack(dir: &Path, manifest: &Value, image_tar: &Path) -> PathBuf {
+pub fn pack(dir: &Path, manifest: &Value, image_tar: &Path) -> PathBuf {
     let id = manifest["package_id"].as_str().unwrap();
     let version = manifest["version"].as_str().unwrap();
     let m = dir.join(format!("{id}-{version}.json"));
@@ -35,7 +35,7 @@ fn pack(dir: &Path, manifest: &Value, image_tar: &Path) -> PathBuf {
     PathBuf::from(printed.trim())
 }
 
-fn ctl_ok(d: &Daemon, args: &[&str]) -> String {
+pub fn ctl_ok(d: &Daemon, args: &[&str]) -> String {
     let out = ctl(&d.socket, args);
     assert!(
         out.status.success(),
@@ -46,7 +46,7 @@ fn ctl_ok(d: &Daemon, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn status(d: &Daemon, id: &str) -> Value {
+pub fn status(d: &Daemon, id: &str) -> Value {
     serde_json::from_str(&ctl_ok(d, &["status", id, "--json"])).unwrap()
 }
 
@@ -80,7 +80,7 @@ fn assert_nothing_left(d: &Daemon, dir: &Path, id: &str, tag: &str) {
     );
 }
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -88,7 +88,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn remove_container(id: &str) {
+pub fn remove_container(id: &str) {
     let _ = run(&mut cmd("podman", &["rm", "-f", id]));
 }
 

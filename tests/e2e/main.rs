@@ -6,3 +6,4 @@ mod install;
 mod interop;
 mod podman;
 mod runtime_podman;
+mod supervise;

@@ -70,11 +70,17 @@ pub struct Container {
 pub struct Status {
     pub id: String,
     pub runtime: String,
-    /// The runtime's word (created, running, exited...), or `missing` when the runtime
-    /// no longer has the container.
+    /// The runtime's word (created, running, exited...); `failed` when berthd gave up
+    /// restarting it; `missing` when the runtime no longer has the container.
     pub status: String,
     pub running: bool,
     pub pid: Option<u32>,
     pub exit_code: Option<i32>,
     pub started_at: Option<String>,
+    /// Automatic restarts since the last manual start.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// Why berthd gave up restarting it (status `failed`).
+    #[serde(default)]
+    pub reason: Option<String>,
 }

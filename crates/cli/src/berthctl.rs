@@ -357,6 +357,12 @@ fn status_line(st: &Status) -> String {
     if let Some(t) = &st.started_at {
         line.push_str(&format!(", started {t}"));
     }
+    if st.restart_count > 0 {
+        line.push_str(&format!(", restarted {} times by berthd", st.restart_count));
+    }
+    if let Some(reason) = &st.reason {
+        line.push_str(&format!("; {reason}"));
+    }
     line + "\n"
 }
 

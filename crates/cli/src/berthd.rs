@@ -150,6 +150,11 @@ fn main() -> ExitCode {
                 eprintln!("berthd: {line}");
             }
         });
+        // Supervision on plain threads: they block on the runtime's commands.
+        let watching = Arc::clone(&state);
+        std::thread::spawn(move || berth_daemon::supervise::watch_exits(watching));
+        let monitoring = Arc::clone(&state);
+        std::thread::spawn(move || berth_daemon::supervise::monitor(monitoring));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| e.to_string())?;
         let outcome = tokio::select! {

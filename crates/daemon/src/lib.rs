@@ -5,9 +5,11 @@
 pub mod atomic;
 pub mod config;
 pub mod ops;
+pub mod policy;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod supervise;
 
 use berth_package::manifest::FieldIssue;
 use std::fmt;

@@ -4,8 +4,10 @@
 //! a lock of its own. Every operation undoes its earlier steps when a later one fails.
 
 use crate::config::Config;
-use crate::state::{ContainerRecord, StateFile};
+use crate::policy::{Clock, SystemClock};
+use crate::state::{ContainerRecord, Sample, StateFile};
 use crate::store::{ContainerEntry, ContainersConf, StoreError};
+use crate::supervise::Supervision;
 use berth_package::manifest::{check_restart, Checker, RestartPolicy};
 use berth_package::pipe::{channel, ChannelReader, Chunk};
 use berth_package::{
@@ -13,11 +15,11 @@ use berth_package::{
 };
 use berth_runtime::{split_create_args, LoadedImage, Runtime, RuntimeError};
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::SyncSender;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -72,6 +74,8 @@ pub struct Daemon {
     released: Condvar,
     conf_lock: Mutex<()>,
     state_lock: Mutex<()>,
+    supervision: Mutex<HashMap<String, Supervision>>,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Holds a container's lock until dropped.
@@ -109,6 +113,8 @@ impl Daemon {
             released: Condvar::new(),
             conf_lock: Mutex::new(()),
             state_lock: Mutex::new(()),
+            supervision: Mutex::new(HashMap::new()),
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -153,6 +159,63 @@ impl Daemon {
         let out = change(&mut conf)?;
         conf.save(&path)?;
         Ok(out)
+    }
+
+    /// The supervision records (one lock for all: held only for bookkeeping).
+    pub fn supervision(&self, _id: &str) -> MutexGuard<'_, HashMap<String, Supervision>> {
+        self.supervision.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A manual action on `id`: a pending automatic restart is void; `wanted_running`
+    /// says whether an exit from now on is a crash; a start clears the history.
+    fn manual(&self, id: &str, wanted_running: bool) {
+        let mut sup = self.supervision(id);
+        let s = sup.entry(id.to_string()).or_default();
+        s.generation += 1;
+        s.stop_requested = !wanted_running;
+        if wanted_running {
+            s.history.clear();
+            s.failed = None;
+            s.restart_count = 0;
+        }
+    }
+
+    /// berthd's word for a container's state: the runtime's, except `failed` when
+    /// berthd gave up restarting it, and `missing` when the runtime lost it.
+    pub fn status_word(&self, id: &str, state: Option<&berth_runtime::ContainerState>) -> String {
+        match state {
+            None => "missing".into(),
+            Some(s) if s.running => s.status.clone(),
+            Some(s) => match self.supervision(id).get(id).and_then(|x| x.failed.clone()) {
+                Some(_) => "failed".into(),
+                None => s.status.clone(),
+            },
+        }
+    }
+
+    /// Restart count and the reason berthd gave up, if it did.
+    pub fn supervision_summary(&self, id: &str) -> (u32, Option<String>) {
+        self.supervision(id)
+            .get(id)
+            .map(|s| (s.restart_count, s.failed.clone()))
+            .unwrap_or_default()
+    }
+
+    /// The monitor tick's samples into state.json.
+    pub fn record_samples(&self, samples: Vec<(String, Sample)>) {
+        let summaries: Vec<(u32, Option<String>)> = samples
+            .iter()
+            .map(|(id, _)| self.supervision_summary(id))
+            .collect();
+        self.update_state(|s| {
+            for ((id, sample), (restarts, reason)) in samples.into_iter().zip(summaries) {
+                let r = s.containers.entry(id).or_default();
+                r.last_status = Some(sample.status.clone());
+                r.restart_count = restarts;
+                r.failed_reason = reason;
+                r.sample = Some(sample);
+            }
+        });
     }
 
     pub fn state_path(&self) -> PathBuf {
@@ -238,6 +301,7 @@ impl Daemon {
     pub fn start(&self, id: &str) -> Result<(), OpError> {
         let _g = self.lock(id);
         let entry = self.entry(id)?;
+        self.manual(id, true);
         self.podman_for(&entry)?
             .start(id)
             .map_err(runtime(format!("starting {id}")))
@@ -246,6 +310,7 @@ impl Daemon {
     pub fn stop(&self, id: &str, grace: Duration) -> Result<(), OpError> {
         let _g = self.lock(id);
         let entry = self.entry(id)?;
+        self.manual(id, false);
         self.podman_for(&entry)?
             .stop(id, grace)
             .map_err(runtime(format!("stopping {id}")))
@@ -255,8 +320,10 @@ impl Daemon {
         let _g = self.lock(id);
         let entry = self.entry(id)?;
         let rt = self.podman_for(&entry)?;
+        self.manual(id, false);
         rt.stop(id, grace)
             .map_err(runtime(format!("stopping {id}")))?;
+        self.manual(id, true);
         rt.start(id).map_err(runtime(format!("starting {id}")))
     }
 
@@ -266,6 +333,7 @@ impl Daemon {
         let _g = self.lock(id);
         let entry = self.entry(id)?;
         let rt = self.podman_for(&entry)?;
+        self.manual(id, false);
         let (exists, mut images) = match rt.state(id) {
             Ok(s) => (true, s.image.into_iter().collect::<Vec<_>>()),
             Err(RuntimeError::NoSuchContainer(_)) => (false, Vec::new()),
@@ -292,6 +360,7 @@ impl Daemon {
         self.update_state(|s| {
             s.containers.remove(id);
         });
+        self.supervision(id).remove(id);
         for image in images {
             // Refused while another container uses it: then it stays, rightly.
             let _ = rt.remove_image(&image);
@@ -390,7 +459,12 @@ impl Daemon {
             }),
             (Ok(report), Some(Ok(images))) => {
                 let plan = plan.expect("a payload was opened");
+                // The old container's exit during an upgrade is not a crash.
+                self.manual(&plan.entry.id, false);
                 let result = self.register(&plan, &images);
+                if let Ok(done) = &result {
+                    self.manual(&done.id, done.started);
+                }
                 match &result {
                     Ok(done) => self.update_state(|s| {
                         s.containers.insert(
@@ -405,6 +479,7 @@ impl Daemon {
                                 last_status: Some(
                                     if done.started { "running" } else { "created" }.into(),
                                 ),
+                                ..Default::default()
                             },
                         );
                     }),

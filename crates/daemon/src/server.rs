@@ -329,10 +329,18 @@ fn container_status(daemon: &Daemon, id: &str) -> Result<Status, OpError> {
             })
         }
     };
+    let (restart_count, reason) = daemon.supervision_summary(id);
+    let word = if s.status == "missing" {
+        s.status.clone()
+    } else {
+        daemon.status_word(id, Some(&s))
+    };
     Ok(Status {
         id: id.into(),
         runtime: entry.runtime,
-        status: s.status,
+        status: word,
+        restart_count,
+        reason,
         running: s.running,
         pid: s.pid,
         exit_code: s.exit_code,
@@ -532,6 +540,18 @@ mod tests {
         }
         fn logs_command(&self, _: &str, _: Option<u64>, _: bool) -> (String, Vec<String>) {
             ("true".into(), vec![])
+        }
+        fn list(&self) -> Result<Vec<berth_runtime::ContainerState>, RuntimeError> {
+            Ok(vec![])
+        }
+        fn stats_many(&self, _: &[String]) -> Result<Vec<(String, Stats)>, RuntimeError> {
+            Ok(vec![])
+        }
+        fn events_command(&self) -> (String, Vec<String>) {
+            ("true".into(), vec![])
+        }
+        fn parse_exit_event(&self, _: &str) -> Option<(String, Option<i32>)> {
+            None
         }
         fn remove_image(&self, _: &str) -> Result<(), RuntimeError> {
             Ok(())

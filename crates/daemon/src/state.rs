@@ -19,6 +19,26 @@ pub struct ContainerRecord {
     /// The runtime's last word on it, when berthd last looked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_status: Option<String>,
+    /// Automatic restarts since the last manual start.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// Why berthd gave up restarting it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_reason: Option<String>,
+    /// The last monitor tick's sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<Sample>,
+}
+
+/// What the monitor tick saw of a container.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Sample {
+    pub status: String,
+    pub pid: Option<u32>,
+    pub started_at: Option<String>,
+    pub exit_code: Option<i32>,
+    pub stats: Option<berth_runtime::Stats>,
+    pub sampled_at: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -59,6 +79,7 @@ mod tests {
                 package_digest: Some("sha256:00".into()),
                 installed_at: Some("2026-11-23T09:00:00Z".into()),
                 last_status: Some("running".into()),
+                ..Default::default()
             },
         );
         s.save(&path).unwrap();

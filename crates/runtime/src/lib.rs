@@ -87,6 +87,15 @@ pub trait Runtime: Send + Sync {
     fn storage_root(&self) -> Result<PathBuf, RuntimeError>;
     fn rename(&self, from: &str, to: &str) -> Result<(), RuntimeError>;
     fn stats(&self, id: &str) -> Result<Stats, RuntimeError>;
+    /// Every container the runtime has, in one call (for the monitor tick).
+    fn list(&self) -> Result<Vec<ContainerState>, RuntimeError>;
+    /// Statistics of the given running containers, in one call.
+    fn stats_many(&self, ids: &[String]) -> Result<Vec<(String, Stats)>, RuntimeError>;
+    /// The command that prints one line per container exit, as they happen.
+    fn events_command(&self) -> (String, Vec<String>);
+    /// A line of that command's output: the container's name and exit code, if it is
+    /// an exit.
+    fn parse_exit_event(&self, line: &str) -> Option<(String, Option<i32>)>;
     /// The command that prints a container's output (and follows it).
     fn logs_command(&self, id: &str, tail: Option<u64>, follow: bool) -> (String, Vec<String>);
     fn remove_image(&self, reference: &str) -> Result<(), RuntimeError>;

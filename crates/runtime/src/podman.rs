@@ -132,6 +132,64 @@ impl Runtime for Podman {
         parse_stats(id, &out)
     }
 
+    fn list(&self) -> Result<Vec<ContainerState>, RuntimeError> {
+        let out = self.cmd(&["ps", "-a", "--format", "json"])?;
+        parse_ps(&out)
+    }
+
+    fn stats_many(&self, ids: &[String]) -> Result<Vec<(String, Stats)>, RuntimeError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec![
+            "stats".to_string(),
+            "--no-stream".into(),
+            "--format".into(),
+            "{{json .ContainerStats}}".into(),
+        ];
+        args.extend(ids.iter().cloned());
+        let out = self.run(args, self.command_timeout)?;
+        out.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| {
+                let name = serde_json::from_str::<Value>(line)
+                    .ok()
+                    .and_then(|v| v.get("Name").and_then(Value::as_str).map(String::from))
+                    .unwrap_or_default();
+                parse_stats(&name, line).map(|s| (name, s))
+            })
+            .collect()
+    }
+
+    fn events_command(&self) -> (String, Vec<String>) {
+        let args = [
+            "events",
+            "--format",
+            "json",
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=died",
+        ];
+        (
+            self.program.clone(),
+            args.iter().map(|s| s.to_string()).collect(),
+        )
+    }
+
+    fn parse_exit_event(&self, line: &str) -> Option<(String, Option<i32>)> {
+        let v: Value = serde_json::from_str(line).ok()?;
+        if v.get("Status").and_then(Value::as_str) != Some("died") {
+            return None;
+        }
+        let name = v.get("Name")?.as_str()?.to_string();
+        let code = v
+            .get("ContainerExitCode")
+            .and_then(Value::as_i64)
+            .map(|c| c as i32);
+        Some((name, code))
+    }
+
     fn logs_command(&self, id: &str, tail: Option<u64>, follow: bool) -> (String, Vec<String>) {
         let mut args = vec!["logs".to_string()];
         if follow {
@@ -205,6 +263,54 @@ impl Runtime for Podman {
         };
         parse_inspect(id, &out)
     }
+}
+
+/// `podman ps -a --format json`: every container's state in one call.
+fn parse_ps(out: &str) -> Result<Vec<ContainerState>, RuntimeError> {
+    let value: Value = serde_json::from_str(out).map_err(|e| RuntimeError::Output {
+        runtime: "podman",
+        what: "ps".into(),
+        why: e.to_string(),
+    })?;
+    let list = value.as_array().cloned().unwrap_or_default();
+    Ok(list
+        .iter()
+        .filter_map(|c| {
+            let id = c.get("Names")?.as_array()?.first()?.as_str()?.to_string();
+            let status = c
+                .get("State")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_string();
+            let running = status == "running";
+            let started = c
+                .get("StartedAt")
+                .and_then(Value::as_i64)
+                .filter(|t| *t > 0);
+            Some(ContainerState {
+                id,
+                running,
+                pid: c
+                    .get("Pid")
+                    .and_then(Value::as_u64)
+                    .filter(|p| *p > 0)
+                    .map(|p| p as u32),
+                exit_code: if running {
+                    None
+                } else {
+                    c.get("ExitCode").and_then(Value::as_i64).map(|c| c as i32)
+                },
+                started_at: started.map(|t| {
+                    humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH + Duration::from_secs(t as u64),
+                    )
+                    .to_string()
+                }),
+                image: c.get("ImageID").and_then(Value::as_str).map(String::from),
+                status,
+            })
+        })
+        .collect())
 }
 
 /// One line of `podman stats --format '{{json .ContainerStats}}'`: numbers, not the

@@ -1,0 +1,186 @@
+//! Supervision: exits noticed from the runtime's event stream (not the tick) and
+//! answered by the restart policy; the monitor tick samples state and statistics of
+//! every monitored container in one batched call per runtime into state.json.
+
+use crate::ops::Daemon;
+use crate::policy::Decision;
+use crate::state::Sample;
+use berth_runtime::RuntimeError;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What berthd tracks of a container between events.
+#[derive(Debug, Default)]
+pub struct Supervision {
+    pub history: crate::policy::History,
+    /// A stop through berthd is under way or done: its exit is not a crash.
+    pub stop_requested: bool,
+    /// Why berthd gave up restarting it.
+    pub failed: Option<String>,
+    pub last_exit_code: Option<i32>,
+    pub restart_count: u32,
+    /// Bumped by every manual action, so a pending automatic restart knows it is stale.
+    pub generation: u64,
+}
+
+/// Follows the runtime's exit events for as long as berthd runs; a broken event
+/// stream is restarted after a second.
+pub fn watch_exits(daemon: Arc<Daemon>) {
+    loop {
+        let (program, args) = daemon.podman.events_command();
+        let child = Command::new(&program)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn();
+        match child {
+            Ok(mut child) => {
+                if let Some(out) = child.stdout.take() {
+                    for line in BufReader::new(out).lines() {
+                        let Ok(line) = line else { break };
+                        if let Some((name, code)) = daemon.podman.parse_exit_event(&line) {
+                            let d = Arc::clone(&daemon);
+                            std::thread::spawn(move || on_exit(&d, &name, code));
+                        }
+                    }
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                eprintln!("berthd: warning: the podman event stream ended; following it again");
+            }
+            Err(e) => eprintln!("berthd: error: cannot run {program} events: {e}"),
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// A container exited: expected (a stop through berthd) or not (the policy decides).
+pub fn on_exit(daemon: &Daemon, id: &str, code: Option<i32>) {
+    loop {
+        let guard = daemon.lock(id);
+        let Ok(entry) = daemon.entry(id) else {
+            return; // not one of ours (or a vehicle of an upgrade)
+        };
+        match daemon.podman.state(id) {
+            Ok(s) if s.running => return, // already started again: a stale event
+            Err(RuntimeError::NoSuchContainer(_)) => return,
+            _ => {}
+        }
+        let now = daemon.clock.now();
+        let (decision, generation) = {
+            let mut sup = daemon.supervision(id);
+            let s = sup.entry(id.to_string()).or_default();
+            s.last_exit_code = code.or(s.last_exit_code);
+            if s.stop_requested {
+                return;
+            }
+            let d = s.history.on_unexpected_exit(&entry.restart, now);
+            if let Decision::GiveUp(reason) = &d {
+                s.failed = Some(reason.clone());
+            }
+            (d, s.generation)
+        };
+        let code_text = code.map_or("unknown".into(), |c| c.to_string());
+        match decision {
+            Decision::StayExited => {
+                eprintln!("berthd: {id}: exited with code {code_text}; restart is off");
+                return;
+            }
+            Decision::GiveUp(reason) => {
+                eprintln!("berthd: {id}: failed: {reason}");
+                return;
+            }
+            Decision::RestartAfter(delay) => {
+                eprintln!(
+                    "berthd: {id}: stopped unexpectedly (exit code {code_text}); restarting in {}s",
+                    delay.as_secs()
+                );
+                drop(guard);
+                std::thread::sleep(delay);
+                let _guard = daemon.lock(id);
+                {
+                    let mut sup = daemon.supervision(id);
+                    let s = sup.entry(id.to_string()).or_default();
+                    if s.generation != generation || s.stop_requested {
+                        return; // somebody acted meanwhile: theirs is the last word
+                    }
+                    s.history.record_attempt(daemon.clock.now());
+                    s.restart_count += 1;
+                }
+                if daemon.entry(id).is_err() {
+                    return;
+                }
+                match daemon.podman.state(id) {
+                    Ok(s) if s.running => return,
+                    _ => {}
+                }
+                match daemon.podman.start(id) {
+                    Ok(()) => return,
+                    // A start that fails is another unexpected stop.
+                    Err(e) => eprintln!("berthd: {id}: restart failed: {e}"),
+                }
+            }
+        }
+    }
+}
+
+/// Every `monitor_interval` seconds: state and statistics of the monitored
+/// containers, one `ps` and one `stats` call per tick, into state.json.
+pub fn monitor(daemon: Arc<Daemon>) {
+    let interval = Duration::from_secs(daemon.config.service.monitor_interval.into());
+    loop {
+        std::thread::sleep(interval);
+        tick(&daemon);
+    }
+}
+
+/// One monitor tick.
+pub fn tick(daemon: &Daemon) {
+    let Ok(conf) = daemon.containers() else {
+        return;
+    };
+    let monitored: Vec<&crate::store::ContainerEntry> = conf
+        .containers
+        .iter()
+        .filter(|e| e.monitor && e.runtime == "podman")
+        .collect();
+    if monitored.is_empty() {
+        return;
+    }
+    let Ok(all) = daemon.podman.list() else {
+        return;
+    };
+    let states: HashMap<&str, &berth_runtime::ContainerState> =
+        all.iter().map(|s| (s.id.as_str(), s)).collect();
+    let running: Vec<String> = monitored
+        .iter()
+        .filter(|e| states.get(e.id.as_str()).is_some_and(|s| s.running))
+        .map(|e| e.id.clone())
+        .collect();
+    let stats: HashMap<String, berth_runtime::Stats> = daemon
+        .podman
+        .stats_many(&running)
+        .map(|v| v.into_iter().collect())
+        .unwrap_or_default();
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let samples: Vec<(String, Sample)> = monitored
+        .iter()
+        .map(|e| {
+            let st = states.get(e.id.as_str());
+            let sample = Sample {
+                status: daemon.status_word(&e.id, st.copied()),
+                pid: st.and_then(|s| s.pid),
+                started_at: st.and_then(|s| s.started_at.clone()),
+                exit_code: st.and_then(|s| s.exit_code),
+                stats: stats.get(&e.id).cloned(),
+                sampled_at: now.clone(),
+            };
+            (e.id.clone(), sample)
+        })
+        .collect();
+    daemon.record_samples(samples);
+}

@@ -1,0 +1,174 @@
+//! The restart policy with real containers that crash on purpose.
+
+use crate::daemon::{start, Daemon};
+use crate::install::{ctl_ok, manifest, pack, remove_container, status, wait_for};
+use berth_e2e::*;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Duration;
+
+/// Installs `id`, whose container runs `command`, with this restart policy.
+fn install(d: &Daemon, dir: &Path, id: &str, command: &str, restart: Value) -> TestImage {
+    remove_container(id);
+    let image = TestImage::build(dir, &format!("localhost/{id}:1"), command);
+    let tar = dir.join(format!("{id}.tar"));
+    image.save("docker-archive", &tar);
+    let mut m = manifest(id, "1", &image.tag, true);
+    m["registration_defaults"]["restart"] = restart;
+    let pkg = pack(dir, &m, &tar);
+    ctl_ok(d, &["install", pkg.to_str().unwrap()]);
+    image
+}
+
+fn runs(d: &Daemon, id: &str) -> usize {
+    ctl_ok(d, &["logs", id]).matches("run of").count()
+}
+
+#[test]
+fn a_crashing_container_is_restarted_exactly_max_retries_times_then_failed() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path());
+    let id = "berth-e2e-crash3";
+    let _image = install(
+        &d,
+        dir.path(),
+        id,
+        "echo run of crash3; sleep 1; exit 3",
+        json!({"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 1}),
+    );
+    wait_for("status failed", || status(&d, id)["status"] == "failed");
+    let st = status(&d, id);
+    assert_eq!(st["restart_count"], 3, "{st}");
+    assert_eq!(st["exit_code"], 3, "{st}");
+    assert!(
+        st["reason"]
+            .as_str()
+            .unwrap()
+            .contains("3 restarts within 60s"),
+        "{st}"
+    );
+    // The first run and three restarts; then nothing more.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(runs(&d, id), 4);
+    let text = ctl_ok(&d, &["status", id]);
+    assert!(
+        text.contains("failed") && text.contains("restart.max_retries 3"),
+        "{text}"
+    );
+
+    // A manual start clears the history: the budget is full again.
+    let started: Value = serde_json::from_str(&ctl_ok(&d, &["start", id, "--json"])).unwrap();
+    assert_eq!(started["reason"], Value::Null, "{started}");
+    wait_for("a restart after the manual start", || {
+        status(&d, id)["restart_count"] == 1
+    });
+    ctl_ok(&d, &["uninstall", id]);
+}
+
+#[test]
+fn a_container_up_longer_than_the_window_earns_a_fresh_budget() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path());
+    let id = "berth-e2e-fresh";
+    // Up 4 s each time, window 2 s, one retry allowed: never two restarts in a window.
+    let _image = install(
+        &d,
+        dir.path(),
+        id,
+        "echo run of fresh; sleep 4; exit 1",
+        json!({"enabled": true, "max_retries": 1, "window": 2, "retry_delay": 0}),
+    );
+    wait_for("two restarts", || status(&d, id)["restart_count"] == 2);
+    let st = status(&d, id);
+    assert_ne!(st["status"], "failed", "{st}");
+    assert_eq!(st["reason"], Value::Null);
+    ctl_ok(&d, &["uninstall", id]);
+}
+
+#[test]
+fn restart_disabled_leaves_it_exited_with_its_code() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path());
+    let id = "berth-e2e-norestart";
+    let _image = install(
+        &d,
+        dir.path(),
+        id,
+        "echo run of norestart; exit 7",
+        json!({"enabled": false, "max_retries": 3, "window": 60, "retry_delay": 0}),
+    );
+    wait_for("exited", || status(&d, id)["status"] == "exited");
+    std::thread::sleep(Duration::from_secs(3));
+    let st = status(&d, id);
+    assert_eq!(
+        (st["status"].clone(), st["exit_code"].clone()),
+        (json!("exited"), json!(7))
+    );
+    assert_eq!(st["restart_count"], 0);
+    assert_eq!(runs(&d, id), 1);
+    ctl_ok(&d, &["uninstall", id]);
+}
+
+#[test]
+fn a_stop_through_berthctl_is_never_a_crash() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path());
+    let id = "berth-e2e-stopnocrash";
+    let _image = install(
+        &d,
+        dir.path(),
+        id,
+        "echo run of stopnocrash; sleep 1000",
+        json!({"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 0}),
+    );
+    ctl_ok(&d, &["stop", id, "-t", "1"]);
+    std::thread::sleep(Duration::from_secs(3));
+    let st = status(&d, id);
+    assert_eq!(st["running"], false, "{st}");
+    assert_eq!(st["restart_count"], 0, "{st}");
+    assert_eq!(runs(&d, id), 1);
+    // And one killed behind berthd's back is a crash: restarted.
+    ctl_ok(&d, &["start", id]);
+    ok(&mut cmd("podman", &["kill", id]));
+    wait_for("the restart of a killed container", || {
+        status(&d, id)["restart_count"] == 1
+    });
+    wait_for("it runs again", || status(&d, id)["running"] == true);
+    ctl_ok(&d, &["uninstall", id]);
+}
+
+#[test]
+fn the_monitor_tick_records_state_and_statistics_in_state_json() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path()); // monitor_interval 5 in the test config
+    let id = "berth-e2e-monitor";
+    let _image = install(
+        &d,
+        dir.path(),
+        id,
+        "echo run of monitor; sleep 1000",
+        json!({"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 0}),
+    );
+    let state_of = || -> Value {
+        std::fs::read(dir.path().join("work/state.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    };
+    wait_for("a sample in state.json", || {
+        state_of()["containers"][id]["sample"]["stats"]["pids"].as_u64() >= Some(1)
+    });
+    let sample = state_of()["containers"][id]["sample"].clone();
+    assert_eq!(sample["status"], "running", "{sample}");
+    assert!(sample["pid"].as_u64().is_some(), "{sample}");
+    assert!(
+        sample["stats"]["memory_bytes"].as_u64().unwrap() > 0,
+        "{sample}"
+    );
+    ctl_ok(&d, &["uninstall", id]);
+}
