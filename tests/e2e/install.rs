@@ -129,6 +129,19 @@ fn a_packed_busybox_image_is_installed_run_stopped_started_restarted_and_uninsta
     wait_for("the container's output in logs", || {
         ctl_ok(&d, &["logs", id]).contains("hello from berth-e2e-life")
     });
+    // Kept under the working path; --since filters by time.
+    assert!(dir.path().join(format!("work/logs/{id}.log")).exists());
+    assert!(ctl_ok(&d, &["logs", id, "--since", "1h"]).contains("hello from"));
+    assert_eq!(
+        ctl_ok(&d, &["logs", id, "--since", "2099-01-01T00:00:00Z"]),
+        ""
+    );
+    assert_eq!(
+        ctl(&d.socket, &["logs", id, "--since", "soon"])
+            .status
+            .code(),
+        Some(2)
+    );
     let stats: Value = serde_json::from_str(&ctl_ok(&d, &["stats", id, "--json"])).unwrap();
     assert!(stats["pids"].as_u64().unwrap() >= 1, "{stats}");
     assert!(stats["memory_bytes"].as_u64().unwrap() > 0, "{stats}");

@@ -76,6 +76,10 @@ enum Command {
         /// Only the last N lines.
         #[arg(long, value_name = "N")]
         tail: Option<u64>,
+        /// Only output since this time: RFC 3339 (2026-11-23T09:00:00Z) or a
+        /// duration ago (10m, 1h).
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
     },
     /// CPU, memory, network, block I/O and processes of a running container.
     Stats {
@@ -472,11 +476,28 @@ fn run(args: &Args) -> Result<String, Failure> {
                 status_line(&st)
             })
         }
-        Command::Logs { id, follow, tail } => {
+        Command::Logs {
+            id,
+            follow,
+            tail,
+            since,
+        } => {
             let id = checked_id(id)?;
             let mut path = format!("/v1/containers/{id}/logs?follow={follow}");
             if let Some(n) = tail {
                 path.push_str(&format!("&tail={n}"));
+            }
+            if let Some(t) = since {
+                if !t
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '.' | '+' | ' '))
+                {
+                    return Err(Failure::BadInput(format!(
+                        "--since {t:?}: an RFC 3339 time or a duration like 10m"
+                    )));
+                }
+                let encoded = t.replace(' ', "%20").replace('+', "%2B");
+                path.push_str(&format!("&since={encoded}"));
             }
             let mut answer = request(&args.socket, "GET", &path, None, None)?;
             if answer.status != 200 {

@@ -361,6 +361,7 @@ impl Daemon {
             s.containers.remove(id);
         });
         self.supervision(id).remove(id);
+        crate::logs::remove(&self.config.service.working_path, id);
         for image in images {
             // Refused while another container uses it: then it stays, rightly.
             let _ = rt.remove_image(&image);
@@ -505,8 +506,12 @@ impl Daemon {
                     .unwrap_or_else(|| i.id.clone())
             })
             .collect();
+        let wp = &self.config.service.working_path;
+        let _ = std::fs::create_dir_all(crate::logs::dir(wp));
+        let mut args = crate::logs::create_args(wp, id);
+        args.extend(plan.args.iter().cloned());
         let Some(old) = &plan.old else {
-            rt.create(id, &plan.args)
+            rt.create(id, &args)
                 .map_err(runtime(format!("creating {id}")))?;
             let undo = || {
                 let _ = rt.remove(id);
@@ -540,7 +545,7 @@ impl Daemon {
         // Upgrade: the new container is created beside the old one.
         let new_name = format!("{id}.berth-new");
         let _ = rt.remove(&new_name); // a leftover of an interrupted upgrade
-        rt.create(&new_name, &with_name(&plan.args, id, &new_name))
+        rt.create(&new_name, &with_name(&args, id, &new_name))
             .map_err(runtime(format!("creating the new {id}")))?;
         let old_state = rt.state(id).ok();
         let was_running = old_state.as_ref().is_some_and(|s| s.running);

@@ -237,14 +237,50 @@ impl hyper::body::Body for ChannelBody {
     }
 }
 
-/// `GET /v1/containers/{id}/logs`: the runtime's log command, streamed as it writes.
-fn logs(daemon: &Daemon, id: &str, tail: Option<u64>, follow: bool) -> Result<Answer, OpError> {
+fn text_answer(rx: mpsc::Receiver<Bytes>) -> Answer {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(ChannelBody(rx).boxed())
+        .expect("valid response")
+}
+
+/// `GET /v1/containers/{id}/logs`: the log file under the working path (both
+/// rotations), followed by polling when asked; the runtime's log command for a
+/// container created without one.
+fn logs(
+    daemon: &Daemon,
+    id: &str,
+    tail: Option<u64>,
+    follow: bool,
+    since: Option<std::time::SystemTime>,
+) -> Result<Answer, OpError> {
     let entry = daemon.entry(id)?;
     if entry.runtime != "podman" {
         return Err(OpError::Unsupported(format!(
             "{id}: the {} runtime is not supported yet",
             entry.runtime
         )));
+    }
+    let wp = daemon.config.service.working_path.clone();
+    if crate::logs::path(&wp, id).exists() {
+        let (text, end) =
+            crate::logs::read(&wp, id, since, tail).map_err(|source| OpError::Io {
+                context: format!("reading the log of {id}"),
+                source,
+            })?;
+        let (tx, rx) = mpsc::channel(16);
+        let id = id.to_string();
+        std::thread::spawn(move || {
+            if tx.blocking_send(Bytes::from(text)).is_err() || !follow {
+                return;
+            }
+            crate::logs::follow(&wp, &id, end, |more| {
+                more.is_empty() && !tx.is_closed()
+                    || !more.is_empty() && tx.blocking_send(Bytes::from(more)).is_ok()
+            });
+        });
+        return Ok(text_answer(rx));
     }
     let (program, args) = daemon.podman.logs_command(id, tail, follow);
     let mut child = std::process::Command::new(&program)
@@ -295,11 +331,7 @@ fn logs(daemon: &Daemon, id: &str, tail: Option<u64>, follow: bool) -> Result<An
         let _ = child.kill();
         let _ = child.wait();
     });
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header("content-type", "text/plain; charset=utf-8")
-        .body(ChannelBody(rx).boxed())
-        .expect("valid response"))
+    Ok(text_answer(rx))
 }
 
 fn container_status(daemon: &Daemon, id: &str) -> Result<Status, OpError> {
@@ -430,8 +462,19 @@ async fn handle(req: Request<Incoming>, daemon: Arc<Daemon>) -> Result<Answer, I
                 Ok(t) => (t, flag(&req, "follow")),
                 Err(m) => return Ok(bad_request(m)),
             };
+            let since = match query(&req, "since").map(|v| {
+                let v = v
+                    .replace("%20", " ")
+                    .replace("%3A", ":")
+                    .replace("%2B", "+");
+                crate::logs::parse_since(&v)
+            }) {
+                None => None,
+                Some(Ok(t)) => Some(t),
+                Some(Err(m)) => return Ok(bad_request(m)),
+            };
             let id = id.to_string();
-            match tokio::task::spawn_blocking(move || logs(&d, &id, tail, follow)).await {
+            match tokio::task::spawn_blocking(move || logs(&d, &id, tail, follow, since)).await {
                 Ok(Ok(a)) => a,
                 Ok(Err(e)) => op_error(&e),
                 Err(e) => error(
