@@ -44,6 +44,11 @@ pub fn start(dir: &Path) -> Daemon {
 
 /// Starts berthd with its log in `<dir>/berthd.log`; returns once it listens.
 pub fn start_with(dir: &Path, extra: serde_json::Value) -> Daemon {
+    start_with_env(dir, extra, &[])
+}
+
+/// `start_with`, with variables set in berthd's environment.
+pub fn start_with_env(dir: &Path, extra: serde_json::Value, env: &[(&str, &str)]) -> Daemon {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -52,6 +57,7 @@ pub fn start_with(dir: &Path, extra: serde_json::Value) -> Daemon {
     let child = Command::new(bin("berthd"))
         .arg("--config")
         .arg(write_config_with(dir, extra))
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stderr(log)
         .spawn()

@@ -172,3 +172,63 @@ fn the_monitor_tick_records_state_and_statistics_in_state_json() {
     );
     ctl_ok(&d, &["uninstall", id]);
 }
+
+#[test]
+fn a_hung_runtime_command_is_killed_at_command_timeout_and_the_api_stays_responsive() {
+    let dir = tempfile::tempdir().unwrap();
+    // A podman stand-in that hangs on what asks about containers.
+    let stub = dir.path().join("stub");
+    std::fs::create_dir_all(&stub).unwrap();
+    let pids = dir.path().join("pids");
+    let script = format!(
+        "#!/bin/sh\ncase \"$1\" in\n  inspect|start|stop|events) echo $$ >> {}; exec sleep 3600;;\n  ps) echo '[]';;\n  *) exit 1;;\nesac\n",
+        pids.display()
+    );
+    std::fs::write(stub.join("podman"), script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(stub.join("podman"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(dir.path().join("work")).unwrap();
+    let conf = json!({"containers": [{"id": "hung", "version": "1", "runtime": "podman",
+        "create_args": "img", "autostart": false, "monitor": false,
+        "restart": {"enabled": false, "max_retries": 0, "retry_delay": 0, "window": 1}}]});
+    std::fs::write(dir.path().join("work/containers.conf"), conf.to_string()).unwrap();
+    let path = format!("{}:{}", stub.display(), std::env::var("PATH").unwrap());
+    let d = crate::daemon::start_with_env(
+        dir.path(),
+        json!({"service": {"working_path": dir.path().join("work"), "command_timeout": 2, "monitor_interval": 60}}),
+        &[("PATH", &path)],
+    );
+    std::thread::scope(|s| {
+        let status = s.spawn(|| crate::daemon::ctl(&d.socket, &["status", "hung"]));
+        std::thread::sleep(Duration::from_millis(300));
+        // While the status call hangs, the API answers other requests.
+        let info = crate::daemon::ctl(&d.socket, &["info"]);
+        assert!(info.status.success());
+        let list = crate::daemon::ctl(&d.socket, &["list", "--json"]);
+        assert!(list.status.success());
+        assert!(!status.is_finished(), "the hung call is still waiting");
+        let out = status.join().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("no answer within 2s, killed") && err.contains("runtime_failed"),
+            "{err}"
+        );
+    });
+    // The hung process was killed, and berthd's log says what happened.
+    let killed: Vec<String> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let log = std::fs::read_to_string(dir.path().join("berthd.log")).unwrap();
+    assert!(log.contains("no answer within 2s, killed"), "{log}");
+    let inspect_pid = killed.last().unwrap();
+    assert!(
+        !Path::new(&format!("/proc/{inspect_pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{inspect_pid}/stat"))
+                .unwrap()
+                .contains(") Z"),
+        "the hung command was not killed"
+    );
+}

@@ -85,6 +85,12 @@ enum Command {
     Stats {
         /// The container's id.
         id: String,
+        /// Refresh every few seconds until interrupted (with --json: a line each time).
+        #[arg(long, short = 'w')]
+        watch: bool,
+        /// Seconds between refreshes with --watch.
+        #[arg(long, default_value_t = 2, value_name = "S")]
+        interval: u64,
     },
     /// Daemon version, runtimes found, working path, free disk.
     Info,
@@ -514,25 +520,54 @@ fn run(args: &Args) -> Result<String, Failure> {
                 }
             }
         }
-        Command::Stats { id } => {
+        Command::Stats {
+            id,
+            watch,
+            interval,
+        } => {
             let id = checked_id(id)?;
-            let (v, raw): (serde_json::Value, _) =
-                fetch(&args.socket, &format!("/v1/containers/{id}/stats"))?;
-            if args.json {
-                return Ok(pretty(&raw));
+            let render = |v: &serde_json::Value, raw: &[u8]| {
+                if args.json {
+                    let compact = serde_json::to_string(v).unwrap_or_default();
+                    return if *watch { compact + "\n" } else { pretty(raw) };
+                }
+                let n = |k: &str| v[k].as_u64().unwrap_or(0);
+                format!(
+                    "{id}: cpu {:.1}%, memory {} of {}, net rx {} tx {}, block read {} write {}, {} processes\n",
+                    v["cpu_percent"].as_f64().unwrap_or(0.0),
+                    human(n("memory_bytes")),
+                    human(n("memory_limit_bytes")),
+                    human(n("net_rx_bytes")),
+                    human(n("net_tx_bytes")),
+                    human(n("block_read_bytes")),
+                    human(n("block_write_bytes")),
+                    n("pids")
+                )
+            };
+            let path = format!("/v1/containers/{id}/stats");
+            if !*watch {
+                let (v, raw): (serde_json::Value, _) = fetch(&args.socket, &path)?;
+                return Ok(render(&v, &raw));
             }
-            let n = |k: &str| v[k].as_u64().unwrap_or(0);
-            Ok(format!(
-                "{id}: cpu {:.1}%, memory {} of {}, net rx {} tx {}, block read {} write {}, {} processes\n",
-                v["cpu_percent"].as_f64().unwrap_or(0.0),
-                human(n("memory_bytes")),
-                human(n("memory_limit_bytes")),
-                human(n("net_rx_bytes")),
-                human(n("net_tx_bytes")),
-                human(n("block_read_bytes")),
-                human(n("block_write_bytes")),
-                n("pids")
-            ))
+            let tty = std::io::stdout().is_terminal() && !args.json;
+            loop {
+                let (v, raw): (serde_json::Value, _) = fetch(&args.socket, &path)?;
+                let mut out = std::io::stdout().lock();
+                let text = if tty {
+                    format!("\x1b[H\x1b[2J{}", render(&v, &raw))
+                } else {
+                    render(&v, &raw)
+                };
+                if out
+                    .write_all(text.as_bytes())
+                    .and_then(|_| out.flush())
+                    .is_err()
+                {
+                    return Ok(String::new());
+                }
+                drop(out);
+                std::thread::sleep(std::time::Duration::from_secs((*interval).max(1)));
+            }
         }
         Command::Config(ConfigCommand::Set { id, key, value }) => {
             let id = checked_id(id)?;
