@@ -343,3 +343,20 @@ fn berthctl_status_asks_podman_and_config_get_reads_settings() {
     assert_eq!(bad.status.code(), Some(2));
     podman.remove(id).unwrap();
 }
+
+#[test]
+fn berthd_logs_to_the_file_its_configuration_names_and_not_the_console_when_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("logs/berthd.log");
+    let d = start_with(
+        dir.path(),
+        serde_json::json!({"logging": {"level": "info", "console": {"enabled": false},
+            "file": {"enabled": true, "path": log, "level": "debug", "max_size": 65536}}}),
+    );
+    let out = ctl(&d.socket, &["info"]);
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("serving the API on"), "{text}");
+    let console = std::fs::read_to_string(dir.path().join("berthd.log")).unwrap();
+    assert!(!console.contains("serving the API on"), "{console}");
+}

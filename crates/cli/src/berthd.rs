@@ -2,6 +2,7 @@
 //! and serves the API on a unix socket.
 
 use berth_daemon::config::{self, ConfigError};
+use berth_daemon::log;
 use berth_daemon::ops::Daemon;
 use berth_daemon::server::serve;
 use berth_daemon::store::{ContainersConf, StoreError};
@@ -99,6 +100,7 @@ fn main() -> ExitCode {
     }
 
     let cfg = loaded.config;
+    log::init(&cfg.logging);
     let wp = &cfg.service.working_path;
     if let Err(e) = std::fs::create_dir_all(wp) {
         return fail(
@@ -133,7 +135,7 @@ fn main() -> ExitCode {
     let mode = cfg.api.socket_mode;
     let result = runtime.block_on(async move {
         let listener = bind(&socket, mode)?;
-        eprintln!("berthd: serving the API on {}", socket.display());
+        log::info(format!("serving the API on {}", socket.display()));
         notify_ready();
         let podman = berth_runtime::Podman::new(
             Arc::new(berth_runtime::SystemRunner),
@@ -147,7 +149,11 @@ fn main() -> ExitCode {
         let starting = Arc::clone(&state);
         tokio::task::spawn_blocking(move || {
             for line in starting.reconcile() {
-                eprintln!("berthd: {line}");
+                match (line.strip_prefix("warning: "), line.strip_prefix("error: ")) {
+                    (Some(w), _) => log::warn(w),
+                    (_, Some(e)) => log::error(e),
+                    _ => log::info(&line),
+                }
             }
         });
         // Supervision on plain threads: they block on the runtime's commands.

@@ -4,6 +4,7 @@
 
 pub mod atomic;
 pub mod config;
+pub mod log;
 pub mod logs;
 pub mod ops;
 pub mod policy;

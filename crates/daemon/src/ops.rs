@@ -230,7 +230,7 @@ impl Daemon {
         let mut state = StateFile::load(&path);
         change(&mut state);
         if let Err(e) = state.save(&path) {
-            eprintln!("berthd: warning: {}: cannot write: {e}", path.display());
+            crate::log::warn(format!("{}: cannot write: {e}", path.display()));
         }
     }
 

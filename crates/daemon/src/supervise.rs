@@ -50,9 +50,9 @@ pub fn watch_exits(daemon: Arc<Daemon>) {
                 }
                 let _ = child.kill();
                 let _ = child.wait();
-                eprintln!("berthd: warning: the podman event stream ended; following it again");
+                crate::log::warn("the podman event stream ended; following it again");
             }
-            Err(e) => eprintln!("berthd: error: cannot run {program} events: {e}"),
+            Err(e) => crate::log::error(format!("cannot run {program} events: {e}")),
         }
         std::thread::sleep(Duration::from_secs(1));
     }
@@ -87,18 +87,20 @@ pub fn on_exit(daemon: &Daemon, id: &str, code: Option<i32>) {
         let code_text = code.map_or("unknown".into(), |c| c.to_string());
         match decision {
             Decision::StayExited => {
-                eprintln!("berthd: {id}: exited with code {code_text}; restart is off");
+                crate::log::info(format!(
+                    "{id}: exited with code {code_text}; restart is off"
+                ));
                 return;
             }
             Decision::GiveUp(reason) => {
-                eprintln!("berthd: {id}: failed: {reason}");
+                crate::log::error(format!("{id}: failed: {reason}"));
                 return;
             }
             Decision::RestartAfter(delay) => {
-                eprintln!(
-                    "berthd: {id}: stopped unexpectedly (exit code {code_text}); restarting in {}s",
+                crate::log::warn(format!(
+                    "{id}: stopped unexpectedly (exit code {code_text}); restarting in {}s",
                     delay.as_secs()
-                );
+                ));
                 drop(guard);
                 std::thread::sleep(delay);
                 let _guard = daemon.lock(id);
@@ -121,7 +123,7 @@ pub fn on_exit(daemon: &Daemon, id: &str, code: Option<i32>) {
                 match daemon.podman.start(id) {
                     Ok(()) => return,
                     // A start that fails is another unexpected stop.
-                    Err(e) => eprintln!("berthd: {id}: restart failed: {e}"),
+                    Err(e) => crate::log::error(format!("{id}: restart failed: {e}")),
                 }
             }
         }
