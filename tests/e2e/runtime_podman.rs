@@ -121,6 +121,10 @@ fn a_docker_archive_stream_is_loaded_layer_by_layer_with_its_id_and_names() {
         .load_stream(input.stdout.as_mut().unwrap(), staging.path(), "e2e-stream")
         .unwrap();
     input.wait().unwrap();
+    // Until the caller commits, the new image keeps its transient name.
+    let transient = loaded[0].transient_name.clone().unwrap();
+    assert!(berth_runtime::stream_load::is_transient_name(&transient));
+    driver().untag(&loaded[0].id, &transient).unwrap();
     assert_eq!(loaded.len(), 1);
     assert_eq!(loaded[0].id, id, "the image keeps its id (its config)");
     assert_eq!(loaded[0].references, vec![image.tag.clone()]);
@@ -152,6 +156,9 @@ fn an_oci_archive_stream_is_loaded_with_its_names() {
         .unwrap();
     assert_eq!(loaded[0].references, vec![image.tag.clone()]);
     ok(&mut cmd("podman", &["image", "exists", &image.tag]));
+    driver()
+        .untag(&loaded[0].id, loaded[0].transient_name.as_ref().unwrap())
+        .unwrap();
     assert_eq!(leftover_load_images("e2e-oci"), Vec::<String>::new());
 }
 

@@ -133,28 +133,24 @@ fn main() -> ExitCode {
     };
     let socket = cfg.api.socket.clone();
     let mode = cfg.api.socket_mode;
+    let podman = berth_runtime::Podman::new(
+        Arc::new(berth_runtime::SystemRunner),
+        Duration::from_secs(cfg.service.command_timeout.into()),
+        Duration::from_secs(cfg.service.podman_load_timeout.into()),
+    );
+    let mut daemon = Daemon::new(cfg, Arc::new(podman));
+    daemon.trusted_keys = trusted_keys;
+    let state = Arc::new(daemon);
+    // Whatever a crash interrupted is finished or undone before the API opens.
+    state.recover().iter().for_each(|l| log_line(l));
     let result = runtime.block_on(async move {
         let listener = bind(&socket, mode)?;
         log::info(format!("serving the API on {}", socket.display()));
         notify_ready();
-        let podman = berth_runtime::Podman::new(
-            Arc::new(berth_runtime::SystemRunner),
-            Duration::from_secs(cfg.service.command_timeout.into()),
-            Duration::from_secs(cfg.service.podman_load_timeout.into()),
-        );
-        let mut daemon = Daemon::new(cfg, Arc::new(podman));
-        daemon.trusted_keys = trusted_keys;
-        let state = Arc::new(daemon);
         // Autostart and reconcile off the async thread: the API answers meanwhile.
         let starting = Arc::clone(&state);
         tokio::task::spawn_blocking(move || {
-            for line in starting.reconcile() {
-                match (line.strip_prefix("warning: "), line.strip_prefix("error: ")) {
-                    (Some(w), _) => log::warn(w),
-                    (_, Some(e)) => log::error(e),
-                    _ => log::info(&line),
-                }
-            }
+            starting.reconcile().iter().for_each(|l| log_line(l));
         });
         // Supervision on plain threads: they block on the runtime's commands.
         let watching = Arc::clone(&state);
@@ -211,6 +207,15 @@ fn stop_managed(cfg: &config::Config, conf: &ContainersConf) -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// A line of recover/reconcile's report, by its prefix.
+fn log_line(line: &str) {
+    match (line.strip_prefix("warning: "), line.strip_prefix("error: ")) {
+        (Some(w), _) => log::warn(w),
+        (_, Some(e)) => log::error(e),
+        _ => log::info(line),
     }
 }
 

@@ -23,6 +23,14 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// Labels on every container berthd creates: which registered id and version it is.
+pub const LABEL_ID: &str = "berth.id";
+pub const LABEL_VERSION: &str = "berth.version";
+/// Which berthd (by working path) created it: recovery touches only its own.
+pub const LABEL_HOME: &str = "berth.home";
+/// The name of an upgrade's new container until it replaces the old one.
+pub const UPGRADE_SUFFIX: &str = ".berth-new";
+
 /// How long a container gets to stop before it is killed, unless told otherwise.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -116,6 +124,21 @@ impl Daemon {
             supervision: Mutex::new(HashMap::new()),
             clock: Arc::new(SystemClock),
         }
+    }
+
+    /// A short tag of this daemon's working path, in the transient image names of
+    /// its installs: another berthd on the same podman (tests, or two working
+    /// paths) never takes them for its own.
+    pub fn home_tag(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(
+            self.config
+                .service
+                .working_path
+                .as_os_str()
+                .as_encoded_bytes(),
+        );
+        hex::encode(&digest[..4])
     }
 
     pub fn containers_path(&self) -> PathBuf {
@@ -332,41 +355,157 @@ impl Daemon {
     pub fn uninstall(&self, id: &str) -> Result<(), OpError> {
         let _g = self.lock(id);
         let entry = self.entry(id)?;
-        let rt = self.podman_for(&entry)?;
+        self.podman_for(&entry)?;
         self.manual(id, false);
-        let (exists, mut images) = match rt.state(id) {
-            Ok(s) => (true, s.image.into_iter().collect::<Vec<_>>()),
-            Err(RuntimeError::NoSuchContainer(_)) => (false, Vec::new()),
-            Err(e) => return Err(runtime(format!("uninstalling {id}"))(e)),
-        };
-        let recorded = StateFile::load(&self.state_path())
-            .containers
-            .remove(id)
-            .map(|r| r.images)
-            .unwrap_or_default();
-        for image in recorded {
-            if !images.contains(&image) {
-                images.push(image);
-            }
-        }
-        if exists {
-            rt.remove(id)
-                .map_err(runtime(format!("removing container {id}")))?;
-        }
+        // Unregistered first: should berthd die halfway, what is left is an orphan
+        // that `recover` removes, never a registered container without its parts.
         self.update_conf(|conf| {
             conf.containers.retain(|e| e.id != id);
             Ok(())
         })?;
+        self.remove_unregistered(id)
+    }
+
+    /// Removes what an unregistered `id` left: its container, its images (those its
+    /// install recorded, and the one it runs, unless shared), its logs and records.
+    fn remove_unregistered(&self, id: &str) -> Result<(), OpError> {
+        let rt = self.podman.as_ref();
+        let mut images = match rt.state(id) {
+            Ok(s) => s.image.into_iter().collect::<Vec<_>>(),
+            Err(RuntimeError::NoSuchContainer(_)) => Vec::new(),
+            Err(e) => return Err(runtime(format!("uninstalling {id}"))(e)),
+        };
+        if let Some(r) = StateFile::load(&self.state_path()).containers.remove(id) {
+            for image in r.images.into_iter().chain(r.replaced_images) {
+                if !images.contains(&image) {
+                    images.push(image);
+                }
+            }
+        }
+        match rt.remove(id) {
+            Ok(()) | Err(RuntimeError::NoSuchContainer(_)) => {}
+            Err(e) => return Err(runtime(format!("removing container {id}"))(e)),
+        }
+        for image in images {
+            // Refused while another container uses it: then it stays, rightly.
+            let _ = rt.remove_image(&image);
+        }
         self.update_state(|s| {
             s.containers.remove(id);
         });
         self.supervision(id).remove(id);
         crate::logs::remove(&self.config.service.working_path, id);
-        for image in images {
-            // Refused while another container uses it: then it stays, rightly.
-            let _ = rt.remove_image(&image);
-        }
         Ok(())
+    }
+
+    /// After a crash, before anything else: finishes or undoes what was under way
+    /// (docs/recovery.md). Returns one line per thing done.
+    pub fn recover(&self) -> Vec<String> {
+        let mut done = Vec::new();
+        crate::supervise::end_stale_event_stream(self);
+        let wp = &self.config.service.working_path;
+        // Scratch space of interrupted installs.
+        if let Ok(entries) = std::fs::read_dir(wp.join("staging")) {
+            for e in entries.flatten() {
+                if std::fs::remove_dir_all(e.path()).is_ok() {
+                    done.push(format!(
+                        "removed the scratch files of an interrupted install ({})",
+                        e.path().display()
+                    ));
+                }
+            }
+        }
+        let conf = match self.containers() {
+            Ok(c) => c,
+            Err(e) => return vec![format!("error: {e}")],
+        };
+        let version_of = |id: &str| {
+            conf.containers
+                .iter()
+                .find(|e| e.id == id)
+                .map(|e| e.version.clone())
+        };
+        let rt = self.podman.as_ref();
+        let Ok(all) = rt.list() else {
+            done.push("error: cannot list podman's containers; recovery skipped".into());
+            return done;
+        };
+        for c in &all {
+            let Some(owner) = c.labels.get(LABEL_ID) else {
+                continue;
+            };
+            let version = c.labels.get(LABEL_VERSION);
+            if c.id == *owner {
+                if version_of(owner).is_none() {
+                    // Created by an install that never committed, or left by an
+                    // uninstall that did.
+                    match self.remove_unregistered(owner) {
+                        Ok(()) => done.push(format!("{owner}: removed, not registered (an interrupted install or uninstall)")),
+                        Err(e) => done.push(format!("error: {owner}: {e}")),
+                    }
+                }
+            } else if c.id == format!("{owner}{UPGRADE_SUFFIX}") {
+                if version_of(owner).as_ref() == version {
+                    self.finish_install(owner, std::iter::empty());
+                    done.push(format!(
+                        "{owner}: finished the upgrade to {}",
+                        version.map_or("?", |v| v)
+                    ));
+                } else {
+                    let _ = rt.remove(&c.id);
+                    done.push(format!("{owner}: undid an interrupted upgrade"));
+                }
+            }
+        }
+        for (id, record) in StateFile::load(&self.state_path()).containers {
+            if version_of(&id).is_none() {
+                // An uninstall that unregistered it, or an install that recorded it
+                // but never committed: remove what the record says it brought.
+                match self.remove_unregistered(&id) {
+                    Ok(()) => done.push(format!(
+                        "{id}: removed what was left of it (not registered)"
+                    )),
+                    Err(e) => done.push(format!("error: {id}: {e}")),
+                }
+            } else if !record.replaced_images.is_empty() && version_of(&id) == record.version {
+                // An upgrade committed but not finished: replaced images to remove.
+                self.finish_install(&id, std::iter::empty());
+            }
+        }
+        // Images still under a transient name: committed if a registered container
+        // runs them (then the name goes), else an install that did not finish.
+        let used: HashSet<String> = rt
+            .list()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| {
+                c.labels
+                    .get(LABEL_ID)
+                    .is_some_and(|o| version_of(o).is_some())
+            })
+            .filter_map(|c| c.image)
+            .collect();
+        for (image, names) in rt.images().unwrap_or_default() {
+            let ours = format!("/berth-load/{}-", self.home_tag());
+            let transient: Vec<&String> = names
+                .iter()
+                .filter(|n| berth_runtime::stream_load::is_transient_name(n) && n.contains(&ours))
+                .collect();
+            if transient.is_empty() {
+                continue;
+            }
+            if used.contains(&image) {
+                for n in transient {
+                    let _ = rt.untag(&image, n);
+                }
+            } else if rt.discard_image(&image).is_ok() {
+                done.push(format!(
+                    "removed image {} of an interrupted install",
+                    &image[..12.min(image.len())]
+                ));
+            }
+        }
+        done
     }
 
     /// Sets one registered setting (autostart, monitor, restart.*), checked by the
@@ -435,7 +574,7 @@ impl Daemon {
         let plan = sink.plan.take();
         let undo_images = |images: &[LoadedImage]| {
             for image in images.iter().filter(|i| i.new) {
-                let _ = self.podman.remove_image(&image.id);
+                let _ = self.podman.discard_image(&image.id);
             }
         };
         match (read, loaded) {
@@ -462,28 +601,9 @@ impl Daemon {
                 let plan = plan.expect("a payload was opened");
                 // The old container's exit during an upgrade is not a crash.
                 self.manual(&plan.entry.id, false);
-                let result = self.register(&plan, &images);
-                if let Ok(done) = &result {
-                    self.manual(&done.id, done.started);
-                }
+                let result = self.register(&plan, &images, &report.payload.digest);
                 match &result {
-                    Ok(done) => self.update_state(|s| {
-                        s.containers.insert(
-                            done.id.clone(),
-                            ContainerRecord {
-                                images: images.iter().map(|i| i.id.clone()).collect(),
-                                package_digest: Some(report.payload.digest.clone()),
-                                installed_at: Some(
-                                    humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-                                        .to_string(),
-                                ),
-                                last_status: Some(
-                                    if done.started { "running" } else { "created" }.into(),
-                                ),
-                                ..Default::default()
-                            },
-                        );
-                    }),
+                    Ok(done) => self.manual(&done.id, done.started),
                     Err(_) => undo_images(&images),
                 }
                 result
@@ -494,7 +614,18 @@ impl Daemon {
     /// After the image is in: create the container, record it, start it; for an
     /// upgrade, swap it with the old one only once the new one is created (and,
     /// if the old one ran, started).
-    fn register(&self, plan: &Plan<'_>, images: &[LoadedImage]) -> Result<Installed, OpError> {
+    ///
+    /// Crash ordering (docs/recovery.md): the container carries `berth.id` and
+    /// `berth.version` labels; state.json gets the install's record (with the images
+    /// an upgrade replaces) before containers.conf commits to the new version; the
+    /// new images lose their transient names only after that commit. So whatever
+    /// kills berthd, `recover` can tell a finished install from an unfinished one.
+    fn register(
+        &self,
+        plan: &Plan<'_>,
+        images: &[LoadedImage],
+        digest: &str,
+    ) -> Result<Installed, OpError> {
         let rt = self.podman.as_ref();
         let id = &plan.entry.id;
         let image_names: Vec<String> = images
@@ -508,49 +639,33 @@ impl Daemon {
             .collect();
         let wp = &self.config.service.working_path;
         let _ = std::fs::create_dir_all(crate::logs::dir(wp));
-        let mut args = crate::logs::create_args(wp, id);
+        let mut args = vec![
+            "--label".to_string(),
+            format!("{LABEL_HOME}={}", wp.display()),
+            "--label".to_string(),
+            format!("{LABEL_ID}={id}"),
+            "--label".into(),
+            format!("{LABEL_VERSION}={}", plan.entry.version),
+        ];
+        args.extend(crate::logs::create_args(wp, id));
         args.extend(plan.args.iter().cloned());
-        let Some(old) = &plan.old else {
-            rt.create(id, &args)
-                .map_err(runtime(format!("creating {id}")))?;
-            let undo = || {
-                let _ = rt.remove(id);
-            };
-            if let Err(e) = self.update_conf(|conf| {
-                conf.containers.retain(|e| e.id != *id);
-                conf.containers.push(plan.entry.clone());
-                Ok(())
-            }) {
-                undo();
-                return Err(e);
-            }
-            if plan.entry.autostart {
-                if let Err(e) = rt.start(id) {
-                    undo();
-                    let _ = self.update_conf(|conf| {
-                        conf.containers.retain(|e| e.id != *id);
-                        Ok(())
-                    });
-                    return Err(runtime(format!("starting {id}"))(e));
-                }
-            }
-            return Ok(Installed {
-                id: id.clone(),
-                version: plan.entry.version.clone(),
-                replaced: None,
-                images: image_names,
-                started: plan.entry.autostart,
-            });
+        let old_state = match &plan.old {
+            Some(_) => rt.state(id).ok(),
+            None => None,
         };
-        // Upgrade: the new container is created beside the old one.
-        let new_name = format!("{id}.berth-new");
-        let _ = rt.remove(&new_name); // a leftover of an interrupted upgrade
-        rt.create(&new_name, &with_name(&args, id, &new_name))
-            .map_err(runtime(format!("creating the new {id}")))?;
-        let old_state = rt.state(id).ok();
         let was_running = old_state.as_ref().is_some_and(|s| s.running);
         let start_new = was_running || plan.entry.autostart;
-        let restore_old = |why: OpError| {
+        let new_name = if plan.old.is_some() {
+            format!("{id}{UPGRADE_SUFFIX}")
+        } else {
+            id.clone()
+        };
+        if plan.old.is_some() {
+            let _ = rt.remove(&new_name); // a leftover of an interrupted upgrade
+        }
+        rt.create(&new_name, &with_name(&args, &new_name))
+            .map_err(runtime(format!("creating {id}")))?;
+        let undo = |why: OpError| {
             let _ = rt.remove(&new_name);
             if was_running {
                 let _ = rt.start(id);
@@ -559,34 +674,99 @@ impl Daemon {
         };
         if old_state.is_some() {
             rt.stop(id, DEFAULT_STOP_GRACE)
-                .map_err(|e| restore_old(runtime(format!("stopping the old {id}"))(e)))?;
+                .map_err(|e| undo(runtime(format!("stopping the old {id}"))(e)))?;
         }
         if start_new {
             rt.start(&new_name)
-                .map_err(|e| restore_old(runtime(format!("starting the new {id}"))(e)))?;
+                .map_err(|e| undo(runtime(format!("starting {id}"))(e)))?;
         }
-        self.update_conf(|conf| {
+        let replaced_images: Vec<String> = old_state
+            .as_ref()
+            .and_then(|s| s.image.clone())
+            .filter(|old| !images.iter().any(|i| i.id == *old))
+            .into_iter()
+            .collect();
+        let previous_record = StateFile::load(&self.state_path()).containers.remove(id);
+        self.update_state(|s| {
+            s.containers.insert(
+                id.clone(),
+                ContainerRecord {
+                    version: Some(plan.entry.version.clone()),
+                    images: images.iter().map(|i| i.id.clone()).collect(),
+                    replaced_images: replaced_images.clone(),
+                    package_digest: Some(digest.to_string()),
+                    installed_at: Some(
+                        humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+                    ),
+                    last_status: Some(if start_new { "running" } else { "created" }.into()),
+                    ..Default::default()
+                },
+            );
+        });
+        if let Err(e) = self.update_conf(|conf| {
             conf.containers.retain(|e| e.id != *id);
             conf.containers.push(plan.entry.clone());
             Ok(())
-        })
-        .map_err(restore_old)?;
-        // The point of no return: the new version is registered and running.
-        let _ = rt.remove(id);
-        rt.rename(&new_name, id)
-            .map_err(runtime(format!("renaming the new {id} into place")))?;
-        if let Some(old_image) = old_state.and_then(|s| s.image) {
-            if !images.iter().any(|i| i.id == old_image) {
-                let _ = rt.remove_image(&old_image);
-            }
+        }) {
+            self.update_state(|s| match previous_record {
+                Some(r) => {
+                    s.containers.insert(id.clone(), r);
+                }
+                None => {
+                    s.containers.remove(id);
+                }
+            });
+            return Err(undo(e));
         }
+        // Committed: the new version is registered (and running if it should be).
+        self.finish_install(
+            id,
+            images
+                .iter()
+                .filter_map(|i| i.transient_name.as_ref().map(|n| (i.id.clone(), n.clone()))),
+        );
         Ok(Installed {
             id: id.clone(),
             version: plan.entry.version.clone(),
-            replaced: Some(old.version.clone()),
+            replaced: plan.old.as_ref().map(|o| o.version.clone()),
             images: image_names,
             started: start_new,
         })
+    }
+
+    /// The steps after an install's commit, also run by `recover` after a crash: the
+    /// upgraded container into place, the replaced images and the transient names
+    /// gone.
+    fn finish_install(&self, id: &str, transient: impl Iterator<Item = (String, String)>) {
+        let rt = self.podman.as_ref();
+        let new_name = format!("{id}{UPGRADE_SUFFIX}");
+        if rt.state(&new_name).is_ok() {
+            let _ = rt.remove(id);
+            if let Err(e) = rt.rename(&new_name, id) {
+                crate::log::error(format!(
+                    "{id}: renaming the upgraded container into place: {e}"
+                ));
+            }
+        }
+        let replaced = StateFile::load(&self.state_path())
+            .containers
+            .get(id)
+            .map(|r| r.replaced_images.clone())
+            .unwrap_or_default();
+        for image in &replaced {
+            // Refused while another container uses it: then it stays, rightly.
+            let _ = rt.remove_image(image);
+        }
+        for (image, name) in transient {
+            let _ = rt.untag(&image, &name);
+        }
+        if !replaced.is_empty() {
+            self.update_state(|s| {
+                if let Some(r) = s.containers.get_mut(id) {
+                    r.replaced_images.clear();
+                }
+            });
+        }
     }
 
     /// Space needed for a load of `payload_size` bytes: podman's storage grows by
@@ -623,14 +803,28 @@ impl Daemon {
     }
 }
 
-/// `args` with the container's name set to `name` (replacing a `--name` equal to `id`).
-fn with_name(args: &[String], id: &str, name: &str) -> Vec<String> {
+/// The value of `--name` in create_args, if any.
+fn name_in(args: &[String]) -> Option<&str> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--name" {
+            return it.next().map(String::as_str);
+        }
+        if let Some(v) = a.strip_prefix("--name=") {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// `args` with the container's name set to `name` (a `--name` in them was checked to be the id).
+fn with_name(args: &[String], name: &str) -> Vec<String> {
     let mut out = vec!["--name".to_string(), name.to_string()];
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--name" {
             it.next();
-        } else if a.strip_prefix("--name=") == Some(id) {
+        } else if a.starts_with("--name=") {
         } else {
             out.push(a.clone());
         }
@@ -756,6 +950,11 @@ impl<'d> InstallSink<'d> {
         let create_args = manifest.create_args.clone().unwrap_or_default();
         let args = split_create_args(&create_args)
             .map_err(|e| OpError::Package(format!("manifest.json: create_args: {e}")))?;
+        if let Some(name) = name_in(&args).filter(|n| *n != id) {
+            return Err(OpError::Package(format!(
+                "manifest.json: create_args: --name {name} differs from the package id {id} (berthd names the container by its id)"
+            )));
+        }
         self.daemon.check_disk(&id, size)?;
         let defaults = &manifest.registration_defaults;
         let friendly_name = manifest
@@ -799,7 +998,7 @@ impl<'d> PayloadSink for InstallSink<'d> {
         let (tx, mut rx) = channel(16);
         let podman = Arc::clone(&self.daemon.podman);
         let staging = self.staging.clone();
-        let label = manifest.id().to_string();
+        let label = format!("{}-{}", self.daemon.home_tag(), manifest.id());
         self.loader = Some(std::thread::spawn(move || {
             let result = podman.load_stream(&mut rx, &staging, &label);
             // Whatever the loader left unread (the archive's padding, or everything

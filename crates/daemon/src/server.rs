@@ -353,6 +353,7 @@ fn container_status(daemon: &Daemon, id: &str) -> Result<Status, OpError> {
             exit_code: None,
             started_at: None,
             image: None,
+            ..Default::default()
         },
         Err(e) => {
             return Err(OpError::Runtime {
@@ -599,6 +600,15 @@ mod tests {
         fn remove_image(&self, _: &str) -> Result<(), RuntimeError> {
             Ok(())
         }
+        fn discard_image(&self, _: &str) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        fn untag(&self, _: &str, _: &str) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        fn images(&self) -> Result<Vec<(String, Vec<String>)>, RuntimeError> {
+            Ok(vec![])
+        }
         fn create(&self, _: &str, _: &[String]) -> Result<(), RuntimeError> {
             Ok(())
         }
@@ -623,6 +633,7 @@ mod tests {
                 exit_code: None,
                 started_at: None,
                 image: None,
+                ..Default::default()
             })
         }
     }

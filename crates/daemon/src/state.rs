@@ -9,9 +9,16 @@ use std::path::Path;
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ContainerRecord {
+    /// The version installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// Image ids the install brought (removed with the container, unless shared).
     #[serde(default)]
     pub images: Vec<String>,
+    /// Images of the version an upgrade replaced, still to be removed (a crash
+    /// between the upgrade's commit and their removal leaves them here).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced_images: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package_digest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

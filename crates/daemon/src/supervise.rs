@@ -31,14 +31,18 @@ pub struct Supervision {
 pub fn watch_exits(daemon: Arc<Daemon>) {
     loop {
         let (program, args) = daemon.podman.events_command();
-        let child = Command::new(&program)
+        let mut command = Command::new(&program);
+        command
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn();
+            .stderr(Stdio::null());
+        let child = command.spawn();
         match child {
             Ok(mut child) => {
+                // A berthd killed with SIGKILL leaves its event stream running; the
+                // next berthd ends it by this record (see `end_stale_event_stream`).
+                let _ = std::fs::write(events_pid_path(&daemon), child.id().to_string());
                 if let Some(out) = child.stdout.take() {
                     for line in BufReader::new(out).lines() {
                         let Ok(line) = line else { break };
@@ -56,6 +60,30 @@ pub fn watch_exits(daemon: Arc<Daemon>) {
         }
         std::thread::sleep(Duration::from_secs(1));
     }
+}
+
+fn events_pid_path(daemon: &Daemon) -> std::path::PathBuf {
+    daemon.config.service.working_path.join("events.pid")
+}
+
+/// Ends the event stream a killed berthd left running, if its pid file names a live
+/// `podman events` process.
+pub fn end_stale_event_stream(daemon: &Daemon) {
+    let path = events_pid_path(daemon);
+    let Some(pid) = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let is_events = cmdline.split(|b| *b == 0).any(|arg| arg == b"events");
+    if is_events {
+        if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+    let _ = std::fs::remove_file(path);
 }
 
 /// A container exited: expected (a stop through berthd) or not (the policy decides).

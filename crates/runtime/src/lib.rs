@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What a runtime reports about one container.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ContainerState {
     pub id: String,
     /// The runtime's word: created, running, exited, stopped, paused...
@@ -30,6 +30,9 @@ pub struct ContainerState {
     pub started_at: Option<String>,
     /// The id of the image it runs.
     pub image: Option<String>,
+    /// Its labels (berthd marks its containers with `berth.id` and `berth.version`).
+    #[serde(skip)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// A container's resource use, as the runtime measures it.
@@ -98,7 +101,14 @@ pub trait Runtime: Send + Sync {
     fn parse_exit_event(&self, line: &str) -> Option<(String, Option<i32>)>;
     /// The command that prints a container's output (and follows it).
     fn logs_command(&self, id: &str, tail: Option<u64>, follow: bool) -> (String, Vec<String>);
+    /// Removes an image unless a container uses it or it has other names.
     fn remove_image(&self, reference: &str) -> Result<(), RuntimeError>;
+    /// Removes an image whatever its names (one berthd itself just added).
+    fn discard_image(&self, id: &str) -> Result<(), RuntimeError>;
+    /// Removes one name of an image.
+    fn untag(&self, id: &str, name: &str) -> Result<(), RuntimeError>;
+    /// Every image: its id and names.
+    fn images(&self) -> Result<Vec<(String, Vec<String>)>, RuntimeError>;
     /// Creates container `id` from `create_args` (already split and checked).
     fn create(&self, id: &str, create_args: &[String]) -> Result<(), RuntimeError>;
     fn start(&self, id: &str) -> Result<(), RuntimeError>;

@@ -202,6 +202,38 @@ impl Runtime for Podman {
         (self.program.clone(), args)
     }
 
+    fn discard_image(&self, id: &str) -> Result<(), RuntimeError> {
+        self.cmd(&["rmi", "-f", id]).map(drop)
+    }
+
+    fn untag(&self, id: &str, name: &str) -> Result<(), RuntimeError> {
+        self.cmd(&["untag", id, name]).map(drop)
+    }
+
+    fn images(&self) -> Result<Vec<(String, Vec<String>)>, RuntimeError> {
+        let out = self.cmd(&["images", "-a", "--format", "json"])?;
+        let v: Value = serde_json::from_str(&out).map_err(|e| RuntimeError::Output {
+            runtime: "podman",
+            what: "images".into(),
+            why: e.to_string(),
+        })?;
+        Ok(v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| {
+                let id = i.get("Id")?.as_str()?.to_string();
+                let names = i
+                    .get("Names")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|n| n.as_str().map(String::from))
+                    .collect();
+                Some((id, names))
+            })
+            .collect())
+    }
+
     fn remove_image(&self, reference: &str) -> Result<(), RuntimeError> {
         self.cmd(&["rmi", reference]).map(drop)
     }
@@ -265,6 +297,14 @@ impl Runtime for Podman {
     }
 }
 
+fn labels(v: Option<&Value>) -> std::collections::BTreeMap<String, String> {
+    v.and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+        .collect()
+}
+
 /// `podman ps -a --format json`: every container's state in one call.
 fn parse_ps(out: &str) -> Result<Vec<ContainerState>, RuntimeError> {
     let value: Value = serde_json::from_str(out).map_err(|e| RuntimeError::Output {
@@ -307,6 +347,7 @@ fn parse_ps(out: &str) -> Result<Vec<ContainerState>, RuntimeError> {
                     .to_string()
                 }),
                 image: c.get("ImageID").and_then(Value::as_str).map(String::from),
+                labels: labels(c.get("Labels")),
                 status,
             })
         })
@@ -381,6 +422,7 @@ fn parse_inspect(id: &str, out: &str) -> Result<ContainerState, RuntimeError> {
             .and_then(Value::as_str)
             .map(String::from),
         image: first.get("Image").and_then(Value::as_str).map(String::from),
+        labels: labels(first.get("Config").and_then(|c| c.get("Labels"))),
     })
 }
 

@@ -37,6 +37,15 @@ pub struct LoadedImage {
     /// False when podman already had this image before the load: then it is not
     /// the load's to remove.
     pub new: bool,
+    /// A new image keeps a transient name (`127.0.0.1:PORT/berth-load/...`) until
+    /// the caller commits to it and removes the name (`Runtime::untag`): an image
+    /// with such a name after a crash belongs to an install that did not finish.
+    pub transient_name: Option<String>,
+}
+
+/// Whether an image name is one of the loader's transient names.
+pub fn is_transient_name(name: &str) -> bool {
+    name.starts_with("127.0.0.1:") && name.contains("/berth-load/")
 }
 
 /// JSON files (configs, manifest.json, index.json) are kept in memory up to this size.
@@ -490,11 +499,14 @@ impl Loader<'_> {
             id: id.clone(),
             references: references.clone(),
             new: !existed,
+            transient_name: (!existed).then(|| temporary.to_string()),
         });
         for reference in &references {
             self.podman.cmd(&["tag", &id, reference])?;
         }
-        self.podman.cmd(&["untag", &id, temporary])?;
+        if existed {
+            self.podman.cmd(&["untag", &id, temporary])?;
+        }
         Ok(())
     }
 }
