@@ -83,7 +83,7 @@ pub fn assert_nothing_left(d: &Daemon, dir: &Path, id: &str, tag: &str) {
 }
 
 pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(90);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
