@@ -232,3 +232,122 @@ fn a_hung_runtime_command_is_killed_at_command_timeout_and_the_api_stays_respons
         "the hung command was not killed"
     );
 }
+
+/// An LXC bundle made by code: busybox-static, an init script, a config with the
+/// network mode this host supports (none: no lxcbr0 here), as a .tar.gz in one
+/// top-level directory.
+fn lxc_bundle(dir: &Path, id: &str, init: &str, net: &str) -> std::path::PathBuf {
+    let top = dir.join(format!("bundle-{id}"));
+    let rootfs = busybox_rootfs(&top);
+    for d in ["proc", "sys", "dev", "tmp"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::write(rootfs.join("init.sh"), format!("#!/bin/sh\n{init}\n")).unwrap();
+    std::fs::write(
+        top.join("config"),
+        format!(
+            "lxc.uts.name = {id}\n{net}\nlxc.init.cmd = /bin/sh /init.sh\nlxc.mount.auto = proc:mixed sys:ro\nlxc.rootfs.path = dir:/somewhere/else/rootfs\nlxc.start.auto = 1\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.join(format!("{id}.tar.gz"));
+    ok(cmd(
+        "tar",
+        &["-C", dir.to_str().unwrap(), "-czf", out.to_str().unwrap()],
+    )
+    .arg(format!("bundle-{id}")));
+    out
+}
+
+fn lxc_manifest(id: &str) -> Value {
+    json!({"package_id": id, "version": "1", "runtime": "lxc",
+        "registration_defaults": {"autostart": true, "monitor": true,
+            "restart": {"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 0}},
+        "device_types": ["e2e"]})
+}
+
+#[test]
+fn an_lxc_bundle_is_installed_run_crashed_restarted_and_uninstalled() {
+    require(&["lxc-start", "lxc-info", "lxc-monitor"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path());
+    let id = "berth-e2e-lxc";
+    let bundle = lxc_bundle(
+        dir.path(),
+        id,
+        "echo hello from lxc; exec sleep 1000",
+        "lxc.net.0.type = none",
+    );
+    let pkg = pack(dir.path(), &lxc_manifest(id), &bundle);
+    assert_eq!(
+        ctl_ok(&d, &["install", pkg.to_str().unwrap()]),
+        format!("installed {id} 1, running\n")
+    );
+    let place = dir.path().join(format!("work/lxc/{id}"));
+    let config = std::fs::read_to_string(place.join("config")).unwrap();
+    assert!(
+        config.contains(&format!(
+            "lxc.rootfs.path = dir:{}",
+            place.join("rootfs").display()
+        )),
+        "{config}"
+    );
+    assert!(config.contains("lxc.start.auto = 0") && !config.contains("/somewhere/else"));
+    let st = status(&d, id);
+    assert_eq!(
+        (st["status"].clone(), st["runtime"].clone()),
+        (json!("running"), json!("lxc"))
+    );
+    let pid = st["pid"].as_u64().unwrap();
+    wait_for("the bundle's output in logs", || {
+        ctl_ok(&d, &["logs", id]).contains("hello from lxc")
+    });
+    let stats: Value = serde_json::from_str(&ctl_ok(&d, &["stats", id, "--json"])).unwrap();
+    assert!(stats["memory_bytes"].as_u64().unwrap() > 0, "{stats}");
+
+    // Crashed on purpose: the policy restarts it.
+    ok(&mut cmd("kill", &["-9", &pid.to_string()]));
+    wait_for("the policy's restart", || {
+        let s = status(&d, id);
+        s["restart_count"] == 1 && s["running"] == true
+    });
+    // A stop through berthctl is not a crash; start, config set work as for podman.
+    ctl_ok(&d, &["stop", id, "-t", "1"]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(status(&d, id)["running"], false);
+    ctl_ok(&d, &["start", id]);
+    assert_eq!(status(&d, id)["running"], true);
+    ctl_ok(&d, &["config", "set", id, "restart.max_retries", "5"]);
+    ctl_ok(&d, &["uninstall", id]);
+    assert!(!place.exists(), "the bundle is removed");
+    let list: Value = serde_json::from_str(&ctl_ok(&d, &["list", "--json"])).unwrap();
+    assert_eq!(list, json!([]));
+}
+
+#[test]
+fn an_lxc_bundle_needing_a_missing_bridge_is_refused_naming_it() {
+    require(&["lxc-start"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path());
+    let id = "berth-e2e-lxc-bridge";
+    let bundle = lxc_bundle(
+        dir.path(),
+        id,
+        "exec sleep 1000",
+        "lxc.net.0.type = veth\nlxc.net.0.link = lxcbr0",
+    );
+    let pkg = pack(dir.path(), &lxc_manifest(id), &bundle);
+    let out = crate::daemon::ctl(&d.socket, &["install", pkg.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("lxcbr0") && err.contains("lxc.net.0.type = none"),
+        "{err}"
+    );
+    assert!(!dir.path().join(format!("work/lxc/{id}")).exists());
+    let staging: Vec<_> = std::fs::read_dir(dir.path().join("work/staging"))
+        .map(|r| r.flatten().collect())
+        .unwrap_or_default();
+    assert!(staging.is_empty());
+    assert_eq!(ctl_ok(&d, &["list", "--json"]).trim(), "[]");
+}

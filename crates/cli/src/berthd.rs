@@ -138,7 +138,12 @@ fn main() -> ExitCode {
         Duration::from_secs(cfg.service.command_timeout.into()),
         Duration::from_secs(cfg.service.podman_load_timeout.into()),
     );
-    let mut daemon = Daemon::new(cfg, Arc::new(podman));
+    let lxc = berth_runtime::Lxc::new(
+        Arc::new(berth_runtime::SystemRunner),
+        cfg.service.working_path.join("lxc"),
+        Duration::from_secs(cfg.service.command_timeout.into()),
+    );
+    let mut daemon = Daemon::new(cfg, Arc::new(podman), Arc::new(lxc));
     daemon.trusted_keys = trusted_keys;
     let state = Arc::new(daemon);
     // Whatever a crash interrupted is finished or undone before the API opens.
@@ -154,7 +159,9 @@ fn main() -> ExitCode {
         });
         // Supervision on plain threads: they block on the runtime's commands.
         let watching = Arc::clone(&state);
-        std::thread::spawn(move || berth_daemon::supervise::watch_exits(watching));
+        std::thread::spawn(move || berth_daemon::supervise::watch_exits(watching, "podman"));
+        let watching = Arc::clone(&state);
+        std::thread::spawn(move || berth_daemon::supervise::watch_exits(watching, "lxc"));
         let monitoring = Arc::clone(&state);
         std::thread::spawn(move || berth_daemon::supervise::monitor(monitoring));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -175,27 +182,28 @@ fn main() -> ExitCode {
 
 /// Stops every registered container that runs; one line per container.
 fn stop_managed(cfg: &config::Config, conf: &ContainersConf) -> ExitCode {
-    use berth_runtime::{Podman, Runtime, RuntimeError, SystemRunner};
+    use berth_runtime::{Lxc, Podman, Runtime, RuntimeError, SystemRunner};
     let timeout = Duration::from_secs(cfg.service.command_timeout.into());
     let podman = Podman::new(
         Arc::new(SystemRunner),
         timeout,
         Duration::from_secs(cfg.service.podman_load_timeout.into()),
     );
+    let lxc = Lxc::new(
+        Arc::new(SystemRunner),
+        cfg.service.working_path.join("lxc"),
+        timeout,
+    );
     let mut failed = false;
     for entry in &conf.containers {
-        if entry.runtime != "podman" {
-            eprintln!(
-                "berthd: error: {}: stopping {} containers is not supported yet",
-                entry.id, entry.runtime
-            );
-            failed = true;
-            continue;
-        }
-        match podman.stop(&entry.id, Duration::from_secs(10)) {
+        let rt: &dyn Runtime = match entry.runtime.as_str() {
+            "lxc" => &lxc,
+            _ => &podman,
+        };
+        match rt.stop(&entry.id, Duration::from_secs(10)) {
             Ok(()) => eprintln!("berthd: stopped {}", entry.id),
             Err(RuntimeError::NoSuchContainer(_)) => {
-                eprintln!("berthd: warning: {}: not in podman", entry.id)
+                eprintln!("berthd: warning: {}: not in {}", entry.id, entry.runtime)
             }
             Err(e) => {
                 eprintln!("berthd: error: {}: {}", entry.id, error_chain(&e));

@@ -139,7 +139,12 @@ pub fn read(
 fn render(raw: &str, since: Option<SystemTime>) -> String {
     let mut out = String::new();
     for line in raw.lines() {
-        let Some(l) = parse(line) else { continue };
+        // A line not in the k8s-file format (an LXC console log) is shown as it is.
+        let Some(l) = parse(line).filter(|l| l.time.is_some()) else {
+            out.push_str(line.trim_end_matches('\r'));
+            out.push('\n');
+            continue;
+        };
         if let (Some(since), Some(t)) = (since, l.time) {
             if t < since {
                 continue;

@@ -76,6 +76,7 @@ fn runtime(context: impl Into<String>) -> impl FnOnce(RuntimeError) -> OpError {
 pub struct Daemon {
     pub config: Config,
     pub podman: Arc<dyn Runtime>,
+    pub lxc: Arc<dyn Runtime>,
     pub trusted_keys: Vec<ed25519_dalek::VerifyingKey>,
     /// Ids with an operation under way.
     busy: Mutex<HashSet<String>>,
@@ -112,10 +113,11 @@ pub struct Installed {
 }
 
 impl Daemon {
-    pub fn new(config: Config, podman: Arc<dyn Runtime>) -> Self {
+    pub fn new(config: Config, podman: Arc<dyn Runtime>, lxc: Arc<dyn Runtime>) -> Self {
         Daemon {
             config,
             podman,
+            lxc,
             trusted_keys: Vec::new(),
             busy: Mutex::new(HashSet::new()),
             released: Condvar::new(),
@@ -257,12 +259,26 @@ impl Daemon {
         }
     }
 
-    fn podman_for(&self, entry: &ContainerEntry) -> Result<&dyn Runtime, OpError> {
-        match entry.runtime.as_str() {
-            "podman" => Ok(self.podman.as_ref()),
-            other => Err(OpError::Unsupported(format!(
-                "{}: the {other} runtime is not supported yet",
-                entry.id
+    /// Where berthd keeps LXC bundles: its own lxcpath.
+    pub fn lxc_path(&self) -> PathBuf {
+        self.config.service.working_path.join("lxc")
+    }
+
+    /// The runtime by its name in containers.conf.
+    pub fn runtime_named(&self, name: &str) -> Option<&dyn Runtime> {
+        match name {
+            "podman" => Some(self.podman.as_ref()),
+            "lxc" => Some(self.lxc.as_ref()),
+            _ => None,
+        }
+    }
+
+    pub fn runtime_for(&self, entry: &ContainerEntry) -> Result<&dyn Runtime, OpError> {
+        match self.runtime_named(&entry.runtime) {
+            Some(rt) => Ok(rt),
+            None => Err(OpError::Unsupported(format!(
+                "{}: the {} runtime is not supported",
+                entry.id, entry.runtime
             ))),
         }
     }
@@ -279,7 +295,7 @@ impl Daemon {
         let mut seen: Vec<(String, String)> = Vec::new();
         for entry in &conf.containers {
             let _g = self.lock(&entry.id);
-            let rt = match self.podman_for(entry) {
+            let rt = match self.runtime_for(entry) {
                 Ok(rt) => rt,
                 Err(e) => {
                     lines.push(format!("warning: {e}"));
@@ -325,7 +341,7 @@ impl Daemon {
         let _g = self.lock(id);
         let entry = self.entry(id)?;
         self.manual(id, true);
-        self.podman_for(&entry)?
+        self.runtime_for(&entry)?
             .start(id)
             .map_err(runtime(format!("starting {id}")))
     }
@@ -334,7 +350,7 @@ impl Daemon {
         let _g = self.lock(id);
         let entry = self.entry(id)?;
         self.manual(id, false);
-        self.podman_for(&entry)?
+        self.runtime_for(&entry)?
             .stop(id, grace)
             .map_err(runtime(format!("stopping {id}")))
     }
@@ -342,7 +358,7 @@ impl Daemon {
     pub fn restart(&self, id: &str, grace: Duration) -> Result<(), OpError> {
         let _g = self.lock(id);
         let entry = self.entry(id)?;
-        let rt = self.podman_for(&entry)?;
+        let rt = self.runtime_for(&entry)?;
         self.manual(id, false);
         rt.stop(id, grace)
             .map_err(runtime(format!("stopping {id}")))?;
@@ -355,7 +371,7 @@ impl Daemon {
     pub fn uninstall(&self, id: &str) -> Result<(), OpError> {
         let _g = self.lock(id);
         let entry = self.entry(id)?;
-        self.podman_for(&entry)?;
+        self.runtime_for(&entry)?;
         self.manual(id, false);
         // Unregistered first: should berthd die halfway, what is left is an orphan
         // that `recover` removes, never a registered container without its parts.
@@ -363,13 +379,15 @@ impl Daemon {
             conf.containers.retain(|e| e.id != id);
             Ok(())
         })?;
-        self.remove_unregistered(id)
+        self.remove_unregistered(id, &entry.runtime)
     }
 
     /// Removes what an unregistered `id` left: its container, its images (those its
     /// install recorded, and the one it runs, unless shared), its logs and records.
-    fn remove_unregistered(&self, id: &str) -> Result<(), OpError> {
-        let rt = self.podman.as_ref();
+    fn remove_unregistered(&self, id: &str, runtime_name: &str) -> Result<(), OpError> {
+        let rt = self
+            .runtime_named(runtime_name)
+            .unwrap_or(self.podman.as_ref());
         let mut images = match rt.state(id) {
             Ok(s) => s.image.into_iter().collect::<Vec<_>>(),
             Err(RuntimeError::NoSuchContainer(_)) => Vec::new(),
@@ -402,7 +420,8 @@ impl Daemon {
     /// (docs/recovery.md). Returns one line per thing done.
     pub fn recover(&self) -> Vec<String> {
         let mut done = Vec::new();
-        crate::supervise::end_stale_event_stream(self);
+        crate::supervise::end_stale_event_stream(self, "podman");
+        crate::supervise::end_stale_event_stream(self, "lxc");
         let wp = &self.config.service.working_path;
         // Scratch space of interrupted installs.
         if let Ok(entries) = std::fs::read_dir(wp.join("staging")) {
@@ -439,7 +458,7 @@ impl Daemon {
                 if version_of(owner).is_none() {
                     // Created by an install that never committed, or left by an
                     // uninstall that did.
-                    match self.remove_unregistered(owner) {
+                    match self.remove_unregistered(owner, "podman") {
                         Ok(()) => done.push(format!("{owner}: removed, not registered (an interrupted install or uninstall)")),
                         Err(e) => done.push(format!("error: {owner}: {e}")),
                     }
@@ -457,11 +476,21 @@ impl Daemon {
                 }
             }
         }
+        // LXC bundles not registered: an install that did not commit.
+        if let Ok(dirs) = std::fs::read_dir(self.lxc_path()) {
+            for d in dirs.flatten() {
+                let name = d.file_name().to_string_lossy().into_owned();
+                if version_of(&name).is_none() && std::fs::remove_dir_all(d.path()).is_ok() {
+                    done.push(format!("{name}: removed an unregistered LXC bundle"));
+                }
+            }
+        }
         for (id, record) in StateFile::load(&self.state_path()).containers {
             if version_of(&id).is_none() {
                 // An uninstall that unregistered it, or an install that recorded it
                 // but never committed: remove what the record says it brought.
-                match self.remove_unregistered(&id) {
+                let runtime_name = record.runtime.clone().unwrap_or_else(|| "podman".into());
+                match self.remove_unregistered(&id, &runtime_name) {
                     Ok(()) => done.push(format!(
                         "{id}: removed what was left of it (not registered)"
                     )),
@@ -579,7 +608,7 @@ impl Daemon {
         };
         match (read, loaded) {
             (Err(e), loaded) => {
-                if let Some(Ok(images)) = &loaded {
+                if let Some(Ok(Loaded::Images(images))) = &loaded {
                     undo_images(images);
                 }
                 // The sink's own refusal (no space, already installed) says more
@@ -594,10 +623,19 @@ impl Daemon {
             }
             (Ok(_), None) => Err(OpError::Package("the package has no payload".into())),
             (Ok(_), Some(Err(e))) => Err(match e {
-                RuntimeError::Archive(why) => OpError::Package(format!("payload/image.tar: {why}")),
+                RuntimeError::Archive(why) => OpError::Package(format!("payload: {why}")),
                 e => runtime("loading the image")(e),
             }),
-            (Ok(report), Some(Ok(images))) => {
+            (Ok(report), Some(Ok(Loaded::Bundle(bundle)))) => {
+                let plan = plan.expect("a payload was opened");
+                self.manual(&plan.entry.id, false);
+                let result = self.register_lxc(&plan, &bundle, &report.payload.digest);
+                if let Ok(done) = &result {
+                    self.manual(&done.id, done.started);
+                }
+                result
+            }
+            (Ok(report), Some(Ok(Loaded::Images(images)))) => {
                 let plan = plan.expect("a payload was opened");
                 // The old container's exit during an upgrade is not a crash.
                 self.manual(&plan.entry.id, false);
@@ -734,6 +772,101 @@ impl Daemon {
         })
     }
 
+    /// An LXC bundle into place: fresh, it is renamed from staging into the lxcpath
+    /// with its config rewritten, registered, started; an upgrade moves the old
+    /// bundle aside, the new one in, starts it, and only then commits — a failure
+    /// puts the old one back and starts it again.
+    fn register_lxc(
+        &self,
+        plan: &Plan<'_>,
+        bundle: &Path,
+        digest: &str,
+    ) -> Result<Installed, OpError> {
+        let rt = self.lxc.as_ref();
+        let id = &plan.entry.id;
+        let wp = &self.config.service.working_path;
+        let lxc_path = self.lxc_path();
+        let io = |context: String| move |source: io::Error| OpError::Io { context, source };
+        std::fs::create_dir_all(&lxc_path)
+            .map_err(io(format!("creating {}", lxc_path.display())))?;
+        std::fs::create_dir_all(crate::logs::dir(wp))
+            .map_err(io("creating the log directory".into()))?;
+        let place = lxc_path.join(id);
+        let config_path = bundle.join("config");
+        let text = std::fs::read_to_string(&config_path).map_err(|_| {
+            OpError::Package("payload: the LXC bundle's config is not readable text".into())
+        })?;
+        let config = berth_runtime::lxc::rewrite_config(
+            &text,
+            &place.join("rootfs"),
+            &crate::logs::path(wp, id),
+            |name| Path::new("/sys/class/net").join(name).exists(),
+        )
+        .map_err(|e| OpError::Package(format!("payload: LXC bundle {e}")))?;
+        crate::atomic::write_atomic(&config_path, config.as_bytes())
+            .map_err(io(format!("writing {}", config_path.display())))?;
+        let was_running = plan.old.is_some() && rt.state(id).map(|s| s.running).unwrap_or(false);
+        let start_new = was_running || plan.entry.autostart;
+        let aside = bundle.with_file_name("previous");
+        if plan.old.is_some() && place.exists() {
+            if was_running {
+                rt.stop(id, DEFAULT_STOP_GRACE)
+                    .map_err(runtime(format!("stopping the old {id}")))?;
+            }
+            std::fs::rename(&place, &aside).map_err(io(format!("moving the old {id} aside")))?;
+        } else if place.exists() {
+            let _ = std::fs::remove_dir_all(&place); // unregistered leftover
+        }
+        let put_back = |why: OpError| {
+            let _ = std::fs::remove_dir_all(&place);
+            if aside.exists() {
+                let _ = std::fs::rename(&aside, &place);
+                if was_running {
+                    let _ = rt.start(id);
+                }
+            }
+            why
+        };
+        std::fs::rename(bundle, &place)
+            .map_err(|e| put_back(io(format!("moving {id} into place"))(e)))?;
+        if start_new {
+            rt.start(id)
+                .map_err(|e| put_back(runtime(format!("starting {id}"))(e)))?;
+        }
+        self.update_state(|s| {
+            s.containers.insert(
+                id.clone(),
+                ContainerRecord {
+                    version: Some(plan.entry.version.clone()),
+                    runtime: Some("lxc".into()),
+                    package_digest: Some(digest.to_string()),
+                    installed_at: Some(
+                        humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+                    ),
+                    last_status: Some(if start_new { "running" } else { "stopped" }.into()),
+                    ..Default::default()
+                },
+            );
+        });
+        self.update_conf(|conf| {
+            conf.containers.retain(|e| e.id != *id);
+            conf.containers.push(plan.entry.clone());
+            Ok(())
+        })
+        .map_err(|e| {
+            let _ = rt.stop(id, Duration::from_secs(1));
+            put_back(e)
+        })?;
+        let _ = std::fs::remove_dir_all(&aside);
+        Ok(Installed {
+            id: id.clone(),
+            version: plan.entry.version.clone(),
+            replaced: plan.old.as_ref().map(|o| o.version.clone()),
+            images: Vec::new(),
+            started: start_new,
+        })
+    }
+
     /// The steps after an install's commit, also run by `recover` after a crash: the
     /// upgraded container into place, the replaced images and the transient names
     /// gone.
@@ -772,6 +905,24 @@ impl Daemon {
     /// Space needed for a load of `payload_size` bytes: podman's storage grows by
     /// about the image's size, and podman's temporary copy of the layer it is
     /// storing (at most the image's size) is in the staging directory.
+    /// Space for an LXC bundle: the unpacked bundle, which the .tar.gz's size only
+    /// bounds loosely; 4x the compressed size (busybox-like rootfs compress ~3x).
+    fn check_disk_lxc(&self, id: &str, payload_size: u64) -> Result<(), OpError> {
+        let wp = self.config.service.working_path.as_path();
+        let need = 4 * payload_size + (16 << 20);
+        let free = free_bytes(wp);
+        if free < need {
+            return Err(OpError::NoSpace(format!(
+                "installing {id} (LXC bundle of {} MiB) needs about {} MiB free on the filesystem of {}, which has {} MiB",
+                payload_size >> 20,
+                need >> 20,
+                wp.display(),
+                free >> 20
+            )));
+        }
+        Ok(())
+    }
+
     fn check_disk(&self, id: &str, payload_size: u64) -> Result<(), OpError> {
         let staging = self.config.service.working_path.as_path();
         let storage = self
@@ -909,7 +1060,13 @@ struct Plan<'d> {
     _guard: IdGuard<'d>,
 }
 
-type LoadResult = Result<Vec<LoadedImage>, RuntimeError>;
+/// What the payload became: images in podman, or an LXC bundle unpacked in staging.
+enum Loaded {
+    Images(Vec<LoadedImage>),
+    Bundle(PathBuf),
+}
+
+type LoadResult = Result<Loaded, RuntimeError>;
 
 /// Receives the payload: checks what can be checked before a byte is written, then
 /// streams it into podman on a thread of its own.
@@ -924,13 +1081,6 @@ struct InstallSink<'d> {
 
 impl<'d> InstallSink<'d> {
     fn prepare(&mut self, manifest: &Manifest, size: u64) -> Result<(), OpError> {
-        if manifest.runtime != PkgRuntime::Podman {
-            return Err(OpError::Unsupported(format!(
-                "{}: {} packages cannot be installed yet (podman only)",
-                manifest.id(),
-                manifest.runtime
-            )));
-        }
         let id = manifest.id().to_string();
         let guard = self.daemon.lock(&id);
         let old = self
@@ -947,15 +1097,24 @@ impl<'d> InstallSink<'d> {
                 });
             }
         }
-        let create_args = manifest.create_args.clone().unwrap_or_default();
-        let args = split_create_args(&create_args)
-            .map_err(|e| OpError::Package(format!("manifest.json: create_args: {e}")))?;
+        let args = match manifest.runtime {
+            // An LXC bundle's config is its create_args (the manifest may not have any).
+            PkgRuntime::Lxc => Vec::new(),
+            PkgRuntime::Podman => {
+                split_create_args(&manifest.create_args.clone().unwrap_or_default())
+                    .map_err(|e| OpError::Package(format!("manifest.json: {e}")))?
+            }
+        };
         if let Some(name) = name_in(&args).filter(|n| *n != id) {
             return Err(OpError::Package(format!(
                 "manifest.json: create_args: --name {name} differs from the package id {id} (berthd names the container by its id)"
             )));
         }
-        self.daemon.check_disk(&id, size)?;
+        if manifest.runtime == PkgRuntime::Podman {
+            self.daemon.check_disk(&id, size)?;
+        } else {
+            self.daemon.check_disk_lxc(&id, size)?;
+        }
         let defaults = &manifest.registration_defaults;
         let friendly_name = manifest
             .json
@@ -999,8 +1158,16 @@ impl<'d> PayloadSink for InstallSink<'d> {
         let podman = Arc::clone(&self.daemon.podman);
         let staging = self.staging.clone();
         let label = format!("{}-{}", self.daemon.home_tag(), manifest.id());
+        let lxc = manifest.runtime == PkgRuntime::Lxc;
         self.loader = Some(std::thread::spawn(move || {
-            let result = podman.load_stream(&mut rx, &staging, &label);
+            let result = if lxc {
+                berth_runtime::lxc::unpack_bundle(&mut rx, &staging.join("bundle"))
+                    .map(Loaded::Bundle)
+            } else {
+                podman
+                    .load_stream(&mut rx, &staging, &label)
+                    .map(Loaded::Images)
+            };
             // Whatever the loader left unread (the archive's padding, or everything
             // after a failure) is drained, so the package reader never blocks.
             drain(&mut rx);

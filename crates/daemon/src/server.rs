@@ -256,12 +256,7 @@ fn logs(
     since: Option<std::time::SystemTime>,
 ) -> Result<Answer, OpError> {
     let entry = daemon.entry(id)?;
-    if entry.runtime != "podman" {
-        return Err(OpError::Unsupported(format!(
-            "{id}: the {} runtime is not supported yet",
-            entry.runtime
-        )));
-    }
+    let rt = daemon.runtime_for(&entry)?;
     let wp = daemon.config.service.working_path.clone();
     if crate::logs::path(&wp, id).exists() {
         let (text, end) =
@@ -282,7 +277,7 @@ fn logs(
         });
         return Ok(text_answer(rx));
     }
-    let (program, args) = daemon.podman.logs_command(id, tail, follow);
+    let (program, args) = rt.logs_command(id, tail, follow);
     let mut child = std::process::Command::new(&program)
         .args(&args)
         .stdin(std::process::Stdio::null())
@@ -336,13 +331,7 @@ fn logs(
 
 fn container_status(daemon: &Daemon, id: &str) -> Result<Status, OpError> {
     let entry = daemon.entry(id)?;
-    if entry.runtime != "podman" {
-        return Err(OpError::Unsupported(format!(
-            "{id}: the {} runtime is not supported yet",
-            entry.runtime
-        )));
-    }
-    let s = match daemon.podman.state(id) {
+    let s = match daemon.runtime_for(&entry)?.state(id) {
         Ok(s) => s,
         // Removed behind berthd's back: reported, not an error of the request.
         Err(RuntimeError::NoSuchContainer(_)) => berth_runtime::ContainerState {
@@ -357,7 +346,7 @@ fn container_status(daemon: &Daemon, id: &str) -> Result<Status, OpError> {
         },
         Err(e) => {
             return Err(OpError::Runtime {
-                context: format!("asking podman about {id}"),
+                context: format!("asking {} about {id}", entry.runtime),
                 source: e,
             })
         }
@@ -448,11 +437,13 @@ async fn handle(req: Request<Incoming>, daemon: Arc<Daemon>) -> Result<Answer, I
             let id = id.to_string();
             blocking(
                 move || {
-                    d.entry(&id)?;
-                    d.podman.stats(&id).map_err(|source| OpError::Runtime {
-                        context: format!("statistics of {id}"),
-                        source,
-                    })
+                    let entry = d.entry(&id)?;
+                    d.runtime_for(&entry)?
+                        .stats(&id)
+                        .map_err(|source| OpError::Runtime {
+                            context: format!("statistics of {id}"),
+                            source,
+                        })
                 },
                 StatusCode::OK,
             )
@@ -641,7 +632,7 @@ mod tests {
     fn daemon(dir: &Path) -> Daemon {
         let mut config = Config::default();
         config.service.working_path = dir.to_path_buf();
-        Daemon::new(config, Arc::new(FakeRuntime))
+        Daemon::new(config, Arc::new(FakeRuntime), Arc::new(FakeRuntime))
     }
 
     fn body(r: Answer) -> (StatusCode, serde_json::Value) {

@@ -12,6 +12,9 @@ pub struct ContainerRecord {
     /// The version installed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// Its runtime (podman, lxc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
     /// Image ids the install brought (removed with the container, unless shared).
     #[serde(default)]
     pub images: Vec<String>,

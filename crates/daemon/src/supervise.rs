@@ -26,11 +26,19 @@ pub struct Supervision {
     pub generation: u64,
 }
 
-/// Follows the runtime's exit events for as long as berthd runs; a broken event
-/// stream is restarted after a second.
-pub fn watch_exits(daemon: Arc<Daemon>) {
+/// Follows a runtime's exit events ("podman" or "lxc") for as long as berthd runs;
+/// a broken event stream is restarted after a second.
+pub fn watch_exits(daemon: Arc<Daemon>, runtime_name: &'static str) {
+    let rt = Arc::clone(if runtime_name == "lxc" {
+        &daemon.lxc
+    } else {
+        &daemon.podman
+    });
+    if runtime_name == "lxc" {
+        let _ = std::fs::create_dir_all(daemon.lxc_path());
+    }
     loop {
-        let (program, args) = daemon.podman.events_command();
+        let (program, args) = rt.events_command();
         let mut command = Command::new(&program);
         command
             .args(&args)
@@ -42,11 +50,14 @@ pub fn watch_exits(daemon: Arc<Daemon>) {
             Ok(mut child) => {
                 // A berthd killed with SIGKILL leaves its event stream running; the
                 // next berthd ends it by this record (see `end_stale_event_stream`).
-                let _ = std::fs::write(events_pid_path(&daemon), child.id().to_string());
+                let _ = std::fs::write(
+                    events_pid_path(&daemon, runtime_name),
+                    child.id().to_string(),
+                );
                 if let Some(out) = child.stdout.take() {
                     for line in BufReader::new(out).lines() {
                         let Ok(line) = line else { break };
-                        if let Some((name, code)) = daemon.podman.parse_exit_event(&line) {
+                        if let Some((name, code)) = rt.parse_exit_event(&line) {
                             let d = Arc::clone(&daemon);
                             std::thread::spawn(move || on_exit(&d, &name, code));
                         }
@@ -54,7 +65,9 @@ pub fn watch_exits(daemon: Arc<Daemon>) {
                 }
                 let _ = child.kill();
                 let _ = child.wait();
-                crate::log::warn("the podman event stream ended; following it again");
+                crate::log::warn(format!(
+                    "the {runtime_name} event stream ended; following it again"
+                ));
             }
             Err(e) => crate::log::error(format!("cannot run {program} events: {e}")),
         }
@@ -62,14 +75,18 @@ pub fn watch_exits(daemon: Arc<Daemon>) {
     }
 }
 
-fn events_pid_path(daemon: &Daemon) -> std::path::PathBuf {
-    daemon.config.service.working_path.join("events.pid")
+fn events_pid_path(daemon: &Daemon, runtime_name: &str) -> std::path::PathBuf {
+    daemon
+        .config
+        .service
+        .working_path
+        .join(format!("events-{runtime_name}.pid"))
 }
 
 /// Ends the event stream a killed berthd left running, if its pid file names a live
 /// `podman events` process.
-pub fn end_stale_event_stream(daemon: &Daemon) {
-    let path = events_pid_path(daemon);
+pub fn end_stale_event_stream(daemon: &Daemon, runtime_name: &str) {
+    let path = events_pid_path(daemon, runtime_name);
     let Some(pid) = std::fs::read_to_string(&path)
         .ok()
         .and_then(|s| s.trim().parse::<i32>().ok())
@@ -93,7 +110,10 @@ pub fn on_exit(daemon: &Daemon, id: &str, code: Option<i32>) {
         let Ok(entry) = daemon.entry(id) else {
             return; // not one of ours (or a vehicle of an upgrade)
         };
-        match daemon.podman.state(id) {
+        let Ok(rt) = daemon.runtime_for(&entry) else {
+            return;
+        };
+        match rt.state(id) {
             Ok(s) if s.running => return, // already started again: a stale event
             Err(RuntimeError::NoSuchContainer(_)) => return,
             _ => {}
@@ -144,11 +164,11 @@ pub fn on_exit(daemon: &Daemon, id: &str, code: Option<i32>) {
                 if daemon.entry(id).is_err() {
                     return;
                 }
-                match daemon.podman.state(id) {
+                match rt.state(id) {
                     Ok(s) if s.running => return,
                     _ => {}
                 }
-                match daemon.podman.start(id) {
+                match rt.start(id) {
                     Ok(()) => return,
                     // A start that fails is another unexpected stop.
                     Err(e) => crate::log::error(format!("{id}: restart failed: {e}")),
@@ -173,44 +193,55 @@ pub fn tick(daemon: &Daemon) {
     let Ok(conf) = daemon.containers() else {
         return;
     };
-    let monitored: Vec<&crate::store::ContainerEntry> = conf
-        .containers
-        .iter()
-        .filter(|e| e.monitor && e.runtime == "podman")
-        .collect();
-    if monitored.is_empty() {
-        return;
+    let wp = &daemon.config.service.working_path;
+    for e in &conf.containers {
+        if let Err(err) = crate::logs::rotate_if_needed(wp, &e.id) {
+            crate::log::warn(format!("{}: rotating its log: {err}", e.id));
+        }
     }
-    let Ok(all) = daemon.podman.list() else {
-        return;
-    };
-    let states: HashMap<&str, &berth_runtime::ContainerState> =
-        all.iter().map(|s| (s.id.as_str(), s)).collect();
-    let running: Vec<String> = monitored
-        .iter()
-        .filter(|e| states.get(e.id.as_str()).is_some_and(|s| s.running))
-        .map(|e| e.id.clone())
-        .collect();
-    let stats: HashMap<String, berth_runtime::Stats> = daemon
-        .podman
-        .stats_many(&running)
-        .map(|v| v.into_iter().collect())
-        .unwrap_or_default();
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let samples: Vec<(String, Sample)> = monitored
-        .iter()
-        .map(|e| {
+    let mut samples: Vec<(String, Sample)> = Vec::new();
+    for runtime_name in ["podman", "lxc"] {
+        let monitored: Vec<&crate::store::ContainerEntry> = conf
+            .containers
+            .iter()
+            .filter(|e| e.monitor && e.runtime == runtime_name)
+            .collect();
+        let Some(rt) = daemon.runtime_named(runtime_name) else {
+            continue;
+        };
+        if monitored.is_empty() {
+            continue;
+        }
+        // One listing and one statistics call per runtime per tick.
+        let Ok(all) = rt.list() else { continue };
+        let states: HashMap<&str, &berth_runtime::ContainerState> =
+            all.iter().map(|s| (s.id.as_str(), s)).collect();
+        let running: Vec<String> = monitored
+            .iter()
+            .filter(|e| states.get(e.id.as_str()).is_some_and(|s| s.running))
+            .map(|e| e.id.clone())
+            .collect();
+        let stats: HashMap<String, berth_runtime::Stats> = rt
+            .stats_many(&running)
+            .map(|v| v.into_iter().collect())
+            .unwrap_or_default();
+        for e in monitored {
             let st = states.get(e.id.as_str());
-            let sample = Sample {
-                status: daemon.status_word(&e.id, st.copied()),
-                pid: st.and_then(|s| s.pid),
-                started_at: st.and_then(|s| s.started_at.clone()),
-                exit_code: st.and_then(|s| s.exit_code),
-                stats: stats.get(&e.id).cloned(),
-                sampled_at: now.clone(),
-            };
-            (e.id.clone(), sample)
-        })
-        .collect();
-    daemon.record_samples(samples);
+            samples.push((
+                e.id.clone(),
+                Sample {
+                    status: daemon.status_word(&e.id, st.copied()),
+                    pid: st.and_then(|s| s.pid),
+                    started_at: st.and_then(|s| s.started_at.clone()),
+                    exit_code: st.and_then(|s| s.exit_code),
+                    stats: stats.get(&e.id).cloned(),
+                    sampled_at: now.clone(),
+                },
+            ));
+        }
+    }
+    if !samples.is_empty() {
+        daemon.record_samples(samples);
+    }
 }

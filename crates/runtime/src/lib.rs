@@ -5,12 +5,14 @@
 
 pub mod args;
 pub mod command;
+pub mod lxc;
 pub mod podman;
 pub mod registry;
 pub mod stream_load;
 
 pub use args::{split_create_args, CreateArgsError};
 pub use command::{CommandError, CommandRunner, Invocation, SystemRunner};
+pub use lxc::Lxc;
 pub use podman::Podman;
 pub use stream_load::LoadedImage;
 

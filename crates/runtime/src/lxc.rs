@@ -1,0 +1,408 @@
+//! The LXC driver: containers are bundles (`config` + `rootfs/`) under berthd's own
+//! lxcpath (`-P` on every lxc-* call), started daemonised. A bundle arrives as a
+//! .tar.gz stream, is unpacked into a staging directory (no copy of the archive),
+//! and its config is rewritten for its final place: rootfs path, console log, no
+//! autostart of LXC's own (berthd is the only one restarting).
+
+use crate::command::{CommandError, CommandRunner, Invocation};
+use crate::{ContainerState, LoadedImage, Runtime, RuntimeError, Stats};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Lxc {
+    runner: Arc<dyn CommandRunner>,
+    lxcpath: PathBuf,
+    command_timeout: Duration,
+}
+
+/// Config keys berthd sets itself; the bundle's values are dropped.
+const OWN_KEYS: &[&str] = &[
+    "lxc.rootfs.path",
+    "lxc.console.logfile",
+    "lxc.start.auto",
+    "lxc.start.delay",
+    "lxc.start.order",
+];
+
+impl Lxc {
+    pub fn new(
+        runner: Arc<dyn CommandRunner>,
+        lxcpath: PathBuf,
+        command_timeout: Duration,
+    ) -> Self {
+        Lxc {
+            runner,
+            lxcpath,
+            command_timeout,
+        }
+    }
+
+    pub fn lxcpath(&self) -> &Path {
+        &self.lxcpath
+    }
+
+    fn run(&self, program: &str, args: &[&str], timeout: Duration) -> Result<String, CommandError> {
+        let mut all = vec!["-P".to_string(), self.lxcpath.display().to_string()];
+        all.extend(args.iter().map(|s| s.to_string()));
+        self.runner.run(&Invocation::new(program, all, timeout))
+    }
+
+    fn exists(&self, id: &str) -> bool {
+        self.lxcpath.join(id).join("config").is_file()
+    }
+
+    fn missing(&self, id: &str) -> Result<(), RuntimeError> {
+        if self.exists(id) {
+            Ok(())
+        } else {
+            Err(RuntimeError::NoSuchContainer(id.into()))
+        }
+    }
+
+    /// `lxc-info` key/value lines.
+    fn info(&self, id: &str, flags: &[&str]) -> Result<Vec<(String, String)>, RuntimeError> {
+        self.missing(id)?;
+        let mut args = vec!["-n", id, "-H"];
+        args.extend(flags);
+        let out = self.run("lxc-info", &args, self.command_timeout)?;
+        Ok(out
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect())
+    }
+}
+
+fn unsupported(what: &str) -> RuntimeError {
+    RuntimeError::Output {
+        runtime: "lxc",
+        what: what.into(),
+        why: "LXC containers have no images".into(),
+    }
+}
+
+impl Runtime for Lxc {
+    fn name(&self) -> &'static str {
+        "lxc"
+    }
+    fn load_image(&self, _: &Path) -> Result<Vec<String>, RuntimeError> {
+        Err(unsupported("load"))
+    }
+    fn load_stream(
+        &self,
+        _: &mut dyn Read,
+        _: &Path,
+        _: &str,
+    ) -> Result<Vec<LoadedImage>, RuntimeError> {
+        Err(unsupported("load"))
+    }
+    fn storage_root(&self) -> Result<PathBuf, RuntimeError> {
+        Ok(self.lxcpath.clone())
+    }
+    fn rename(&self, _: &str, _: &str) -> Result<(), RuntimeError> {
+        Err(unsupported("rename"))
+    }
+    fn remove_image(&self, _: &str) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+    fn discard_image(&self, _: &str) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+    fn untag(&self, _: &str, _: &str) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+    fn images(&self) -> Result<Vec<(String, Vec<String>)>, RuntimeError> {
+        Ok(Vec::new())
+    }
+    /// The bundle is the container: creating checks that it is in place.
+    fn create(&self, id: &str, _: &[String]) -> Result<(), RuntimeError> {
+        self.missing(id)
+    }
+    fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        self.missing(id)?;
+        self.run("lxc-start", &["-n", id, "-d"], self.command_timeout)
+            .map(drop)
+            .map_err(Into::into)
+    }
+    fn stop(&self, id: &str, grace: Duration) -> Result<(), RuntimeError> {
+        self.missing(id)?;
+        let secs = grace.as_secs().to_string();
+        match self.run(
+            "lxc-stop",
+            &["-n", id, "-t", &secs],
+            grace + self.command_timeout,
+        ) {
+            Ok(_) => Ok(()),
+            // Stopping a stopped container is not an error.
+            Err(CommandError::Failed { stderr, .. }) if stderr.contains("not running") => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+    fn remove(&self, id: &str) -> Result<(), RuntimeError> {
+        if !self.lxcpath.join(id).exists() {
+            return Err(RuntimeError::NoSuchContainer(id.into()));
+        }
+        let _ = self.run("lxc-stop", &["-n", id, "-k"], self.command_timeout);
+        std::fs::remove_dir_all(self.lxcpath.join(id)).map_err(RuntimeError::Scratch)
+    }
+    fn state(&self, id: &str) -> Result<ContainerState, RuntimeError> {
+        let info = self.info(id, &["-s", "-p"])?;
+        let get = |k: &str| {
+            info.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        let status = get("State")
+            .unwrap_or_else(|| "unknown".into())
+            .to_ascii_lowercase();
+        Ok(ContainerState {
+            id: id.into(),
+            running: status == "running",
+            pid: get("PID").and_then(|p| p.parse().ok()),
+            status,
+            ..Default::default()
+        })
+    }
+    fn list(&self) -> Result<Vec<ContainerState>, RuntimeError> {
+        let out = self.run(
+            "lxc-ls",
+            &["-f", "-F", "NAME,STATE,PID"],
+            self.command_timeout,
+        )?;
+        Ok(out
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let id = f.next()?.to_string();
+                let status = f.next()?.to_ascii_lowercase();
+                let pid = f.next().and_then(|p| p.parse().ok());
+                Some(ContainerState {
+                    id,
+                    running: status == "running",
+                    pid,
+                    status,
+                    ..Default::default()
+                })
+            })
+            .collect())
+    }
+    fn stats(&self, id: &str) -> Result<Stats, RuntimeError> {
+        // CPU use is cumulative: two samples a moment apart give the percentage.
+        let cpu = |info: &[(String, String)]| -> u64 {
+            info.iter()
+                .find(|(k, _)| k == "CPU use")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let first = self.info(id, &["-S"])?;
+        let gap = Duration::from_millis(250);
+        std::thread::sleep(gap);
+        let info = self.info(id, &["-S", "-p"])?;
+        let n = |k: &str| -> u64 {
+            info.iter()
+                .filter(|(key, _)| key == k)
+                .filter_map(|(_, v)| v.parse::<u64>().ok())
+                .sum()
+        };
+        let pids = u64::from(info.iter().any(|(k, _)| k == "PID"));
+        Ok(Stats {
+            cpu_percent: cpu(&info).saturating_sub(cpu(&first)) as f64 * 100.0
+                / gap.as_nanos() as f64,
+            memory_bytes: n("Memory use"),
+            memory_limit_bytes: 0,
+            net_rx_bytes: n("RX bytes"),
+            net_tx_bytes: n("TX bytes"),
+            block_read_bytes: n("BlkIO use"),
+            block_write_bytes: 0,
+            pids,
+        })
+    }
+    fn stats_many(&self, ids: &[String]) -> Result<Vec<(String, Stats)>, RuntimeError> {
+        ids.iter()
+            .map(|id| self.stats(id).map(|s| (id.clone(), s)))
+            .collect()
+    }
+    fn events_command(&self) -> (String, Vec<String>) {
+        let args = ["-P", &self.lxcpath.display().to_string(), "-n", ".*"].map(String::from);
+        ("lxc-monitor".into(), args.to_vec())
+    }
+    fn parse_exit_event(&self, line: &str) -> Option<(String, Option<i32>)> {
+        // 'web' changed state to [STOPPED]
+        let rest = line.strip_prefix('\'')?;
+        let (name, state) = rest.split_once("' changed state to [")?;
+        (state.trim_end_matches(']') == "STOPPED").then(|| (name.to_string(), None))
+    }
+    fn logs_command(&self, id: &str, tail: Option<u64>, _follow: bool) -> (String, Vec<String>) {
+        let mut args = vec![format!("-n{}", tail.unwrap_or(u64::MAX / 2))];
+        args.push(
+            self.lxcpath
+                .join(id)
+                .join("console.log")
+                .display()
+                .to_string(),
+        );
+        ("tail".into(), args)
+    }
+}
+
+/// Unpacks a bundle (.tar.gz) read from `input` under `dest`; returns the directory
+/// holding `config` and `rootfs/` (`dest`, or its one subdirectory).
+pub fn unpack_bundle(input: &mut dyn Read, dest: &Path) -> Result<PathBuf, RuntimeError> {
+    std::fs::create_dir_all(dest).map_err(RuntimeError::Scratch)?;
+    let gz = flate2::read::GzDecoder::new(input);
+    let mut archive = tar::Archive::new(gz);
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_ownerships(true);
+    archive.set_unpack_xattrs(false);
+    for entry in archive.entries().map_err(bundle_error)? {
+        let mut entry = entry.map_err(bundle_error)?;
+        // unpack_in refuses paths that leave `dest` (.., absolute, through symlinks).
+        entry.unpack_in(dest).map_err(bundle_error)?;
+    }
+    if dest.join("config").is_file() && dest.join("rootfs").is_dir() {
+        return Ok(dest.to_path_buf());
+    }
+    let dirs: Vec<PathBuf> = std::fs::read_dir(dest)
+        .map_err(RuntimeError::Scratch)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    match dirs.as_slice() {
+        [one] if one.join("config").is_file() && one.join("rootfs").is_dir() => Ok(one.clone()),
+        _ => Err(RuntimeError::Archive(
+            "an LXC bundle must hold config and rootfs/ at the top or in one directory".into(),
+        )),
+    }
+}
+
+fn bundle_error(e: std::io::Error) -> RuntimeError {
+    if e.kind() == std::io::ErrorKind::Other || e.kind() == std::io::ErrorKind::InvalidData {
+        RuntimeError::Archive(format!("LXC bundle: {e}"))
+    } else {
+        RuntimeError::Input(e)
+    }
+}
+
+/// Rewrites a bundle's config for its place: `rootfs` and the console log set by
+/// berthd, LXC's own autostart off, /dev populated and ptys (so the console log
+/// works), and
+/// every network link checked against this host's interfaces.
+pub fn rewrite_config(
+    text: &str,
+    rootfs: &Path,
+    console_log: &Path,
+    has_interface: impl Fn(&str) -> bool,
+) -> Result<String, String> {
+    let mut out = String::new();
+    let mut types: std::collections::BTreeMap<String, String> = Default::default();
+    let mut links: Vec<(String, String)> = Vec::new();
+    let mut autodev = false;
+    let mut pty = false;
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        };
+        let (key, value) = (key.trim(), value.trim());
+        if OWN_KEYS.contains(&key) || key.starts_with("lxc.hook.") && key.ends_with("stop") {
+            continue;
+        }
+        if key == "lxc.autodev" {
+            autodev = true;
+        }
+        if key == "lxc.pty.max" {
+            pty = true;
+        }
+        if let Some(rest) = key.strip_prefix("lxc.net.") {
+            if let Some(n) = rest.strip_suffix(".type") {
+                types.insert(n.to_string(), value.to_string());
+            } else if let Some(n) = rest.strip_suffix(".link") {
+                links.push((n.to_string(), value.to_string()));
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    for (n, link) in links {
+        let kind = types.get(&n).map(String::as_str).unwrap_or("veth");
+        if matches!(kind, "veth" | "macvlan" | "ipvlan" | "phys" | "vlan") && !has_interface(&link)
+        {
+            return Err(format!(
+                "config: lxc.net.{n}.link names {link}, which this host does not have (create the bridge, or use lxc.net.{n}.type = none or empty)"
+            ));
+        }
+    }
+    for (n, kind) in &types {
+        if kind == "veth" && !out.contains(&format!("lxc.net.{n}.link")) {
+            return Err(format!(
+                "config: lxc.net.{n} is a veth without a link (bridge)"
+            ));
+        }
+    }
+    out.push_str("# set by berthd\n");
+    out.push_str(&format!("lxc.rootfs.path = dir:{}\n", rootfs.display()));
+    out.push_str(&format!(
+        "lxc.console.logfile = {}\n",
+        console_log.display()
+    ));
+    out.push_str("lxc.start.auto = 0\n");
+    // The console log needs a populated /dev and ptys (else the init's output is lost).
+    if !autodev {
+        out.push_str("lxc.autodev = 1\n");
+    }
+    if !pty {
+        out.push_str("lxc.pty.max = 16\n");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_is_rewritten_for_its_place_and_a_missing_bridge_is_named() {
+        let text = "lxc.uts.name = web\nlxc.rootfs.path = dir:/old/rootfs\nlxc.start.auto = 1\nlxc.net.0.type = none\nlxc.init.cmd = /bin/sh /init.sh\n";
+        let out = rewrite_config(
+            text,
+            Path::new("/w/lxc/web/rootfs"),
+            Path::new("/w/logs/web.log"),
+            |_| false,
+        )
+        .unwrap();
+        assert!(out.contains("lxc.rootfs.path = dir:/w/lxc/web/rootfs\n"));
+        assert!(!out.contains("/old/rootfs"));
+        assert!(out.contains("lxc.start.auto = 0\n") && !out.contains("lxc.start.auto = 1"));
+        assert!(out.contains("lxc.console.logfile = /w/logs/web.log\n"));
+        assert!(out.contains("lxc.init.cmd = /bin/sh /init.sh\n"));
+        let bridged = "lxc.net.0.type = veth\nlxc.net.0.link = lxcbr0\n";
+        let err = rewrite_config(bridged, Path::new("/r"), Path::new("/l"), |_| false).unwrap_err();
+        assert!(err.contains("lxcbr0"), "{err}");
+        assert!(
+            rewrite_config(bridged, Path::new("/r"), Path::new("/l"), |i| i == "lxcbr0").is_ok()
+        );
+    }
+
+    #[test]
+    fn monitor_lines_tell_stops() {
+        let lxc = Lxc::new(
+            Arc::new(crate::SystemRunner),
+            "/w/lxc".into(),
+            Duration::from_secs(1),
+        );
+        assert_eq!(
+            lxc.parse_exit_event("'web' changed state to [STOPPED]"),
+            Some(("web".into(), None))
+        );
+        assert_eq!(
+            lxc.parse_exit_event("'web' changed state to [RUNNING]"),
+            None
+        );
+        assert_eq!(lxc.parse_exit_event("garbage"), None);
+    }
+}
