@@ -2,7 +2,8 @@
 # berth's main job, end to end: build a small container image from busybox-static,
 # pack it into a signed package, inspect and verify it, then start berthd (the
 # embedded defaults, plus the demo key as trusted) and install, run, inspect,
-# upgrade and uninstall the package with berthctl.
+# upgrade, crash (restarted by policy) and uninstall it with berthctl; then the
+# same for an LXC bundle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -105,10 +106,45 @@ pkg2=$("$berth" pack --manifest "$work/manifest.json" --payload "$work/image.tar
 "$berthctl" install "$pkg2"
 "$berthctl" list
 
+step "a crash: berthd notices it at once and restarts the container (restart policy)"
+podman kill berth-demo >/dev/null
+for _ in $(seq 50); do
+  "$berthctl" status berth-demo | grep -q "restarted once" && break; sleep 0.2
+done
+"$berthctl" status berth-demo
+
 step "config set, stop, start, uninstall"
 "$berthctl" config set berth-demo restart.max_retries 5
 "$berthctl" stop berth-demo
 "$berthctl" start berth-demo
 "$berthctl" uninstall berth-demo
+
+step "an LXC bundle (busybox-static, host network: this host has no lxcbr0)"
+lxc=$work/lxc && mkdir -p "$lxc/berth-lxc-demo/rootfs/bin"
+cp -r "$work/rootfs/." "$lxc/berth-lxc-demo/rootfs/"
+mkdir -p "$lxc/berth-lxc-demo/rootfs/"{proc,sys,dev,tmp}
+printf '#!/bin/sh\necho hello from an LXC bundle\nexec sleep infinity\n' > "$lxc/berth-lxc-demo/rootfs/init.sh"
+cat > "$lxc/berth-lxc-demo/config" <<CONF
+lxc.uts.name = berth-lxc-demo
+lxc.net.0.type = none
+lxc.init.cmd = /bin/sh /init.sh
+lxc.mount.auto = proc:mixed sys:ro
+CONF
+tar -C "$lxc" -czf "$work/bundle.tar.gz" berth-lxc-demo
+cat > "$work/lxc-manifest.json" <<JSON
+{"package_id": "berth-lxc-demo", "version": "1.0.0", "runtime": "lxc",
+ "registration_defaults": {"autostart": true, "monitor": true,
+   "restart": {"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 1}},
+ "device_types": ["ccmp25-dvk"]}
+JSON
+mkdir -p "$work/lxc-out"
+lxc_pkg=$("$berth" pack --manifest "$work/lxc-manifest.json" --payload "$work/bundle.tar.gz" \
+            --output-dir "$work/lxc-out" --sign "$out/demo-key.key")
+"$berthctl" uninstall berth-lxc-demo >/dev/null 2>&1 || true
+"$berthctl" install "$lxc_pkg"
+sleep 1
+"$berthctl" status berth-lxc-demo
+"$berthctl" logs berth-lxc-demo
+"$berthctl" uninstall berth-lxc-demo
 echo
 echo "demo complete: package in $pkg"

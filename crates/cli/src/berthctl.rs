@@ -368,7 +368,12 @@ fn status_line(st: &Status) -> String {
         line.push_str(&format!(", started {t}"));
     }
     if st.restart_count > 0 {
-        line.push_str(&format!(", restarted {} times by berthd", st.restart_count));
+        let times = if st.restart_count == 1 {
+            "once".to_string()
+        } else {
+            format!("{} times", st.restart_count)
+        };
+        line.push_str(&format!(", restarted {times} by berthd"));
     }
     if let Some(reason) = &st.reason {
         line.push_str(&format!("; {reason}"));

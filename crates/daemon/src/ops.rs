@@ -197,6 +197,7 @@ impl Daemon {
         let mut sup = self.supervision(id);
         let s = sup.entry(id.to_string()).or_default();
         s.generation += 1;
+        s.pending = false;
         s.stop_requested = !wanted_running;
         if wanted_running {
             s.history.clear();

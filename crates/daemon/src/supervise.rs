@@ -24,6 +24,9 @@ pub struct Supervision {
     pub restart_count: u32,
     /// Bumped by every manual action, so a pending automatic restart knows it is stale.
     pub generation: u64,
+    /// An automatic restart is waiting out its delay: further exit events of the
+    /// same stop (runtimes may report one twice) are not new crashes.
+    pub pending: bool,
 }
 
 /// Follows a runtime's exit events ("podman" or "lxc") for as long as berthd runs;
@@ -123,10 +126,11 @@ pub fn on_exit(daemon: &Daemon, id: &str, code: Option<i32>) {
             let mut sup = daemon.supervision(id);
             let s = sup.entry(id.to_string()).or_default();
             s.last_exit_code = code.or(s.last_exit_code);
-            if s.stop_requested {
+            if s.stop_requested || s.pending {
                 return;
             }
             let d = s.history.on_unexpected_exit(&entry.restart, now);
+            s.pending = matches!(d, Decision::RestartAfter(_));
             if let Decision::GiveUp(reason) = &d {
                 s.failed = Some(reason.clone());
             }
@@ -152,21 +156,17 @@ pub fn on_exit(daemon: &Daemon, id: &str, code: Option<i32>) {
                 drop(guard);
                 std::thread::sleep(delay);
                 let _guard = daemon.lock(id);
+                let still_down =
+                    daemon.entry(id).is_ok() && !matches!(rt.state(id), Ok(s) if s.running);
                 {
                     let mut sup = daemon.supervision(id);
                     let s = sup.entry(id.to_string()).or_default();
-                    if s.generation != generation || s.stop_requested {
+                    s.pending = false;
+                    if s.generation != generation || s.stop_requested || !still_down {
                         return; // somebody acted meanwhile: theirs is the last word
                     }
                     s.history.record_attempt(daemon.clock.now());
                     s.restart_count += 1;
-                }
-                if daemon.entry(id).is_err() {
-                    return;
-                }
-                match rt.state(id) {
-                    Ok(s) if s.running => return,
-                    _ => {}
                 }
                 match rt.start(id) {
                     Ok(()) => return,
