@@ -47,7 +47,7 @@ impl Podman {
 }
 
 fn is_missing(e: &CommandError) -> bool {
-    matches!(e, CommandError::Failed { stderr, .. } if stderr.to_ascii_lowercase().contains("no such container"))
+    matches!(e, CommandError::Failed { stderr, .. } if stderr.to_ascii_lowercase().contains("no container with name or id"))
 }
 
 /// The value of `--name` in `args`, if any.
@@ -527,7 +527,7 @@ mod tests {
         let (_, p) = podman(vec![Err(CommandError::Failed {
             command: "podman inspect".into(),
             status: "exit status: 125".into(),
-            stderr: "Error: no such container web".into(),
+            stderr: "Error: no container with name or ID \"web\" found: no such container".into(),
         })]);
         assert!(matches!(
             p.state("web"),
