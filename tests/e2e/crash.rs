@@ -5,10 +5,12 @@
 //! BERTH_CRASH_SEED and BERTH_CRASH_TRIALS (default 100) choose the run.
 
 use crate::daemon::{ctl, start, Daemon};
-use crate::install::{manifest, pack, remove_container, wait_for};
+use crate::install::{
+    assert_no_scratch_files, assert_no_transient_images, manifest, pack, remove_container, wait_for,
+};
 use berth_e2e::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 

@@ -955,20 +955,6 @@ impl Daemon {
     }
 }
 
-/// The value of `--name` in create_args, if any.
-fn name_in(args: &[String]) -> Option<&str> {
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--name" {
-            return it.next().map(String::as_str);
-        }
-        if let Some(v) = a.strip_prefix("--name=") {
-            return Some(v);
-        }
-    }
-    None
-}
-
 /// `args` with the container's name set to `name` (a `--name` in them was checked to be the id).
 fn with_name(args: &[String], name: &str) -> Vec<String> {
     let mut out = vec!["--name".to_string(), name.to_string()];
@@ -1106,7 +1092,7 @@ impl<'d> InstallSink<'d> {
                     .map_err(|e| OpError::Package(format!("manifest.json: {e}")))?
             }
         };
-        if let Some(name) = name_in(&args).filter(|n| *n != id) {
+        if let Some(name) = berth_runtime::name_arg(&args).filter(|n| *n != id) {
             return Err(OpError::Package(format!(
                 "manifest.json: create_args: --name {name} differs from the package id {id} (berthd names the container by its id)"
             )));

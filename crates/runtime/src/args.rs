@@ -31,6 +31,20 @@ pub fn split_create_args(text: &str) -> Result<Vec<String>, CreateArgsError> {
     Ok(argv)
 }
 
+/// The value of `--name` in `args`, if any.
+pub fn name_arg(args: &[String]) -> Option<&str> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--name" {
+            return it.next().map(String::as_str);
+        }
+        if let Some(v) = a.strip_prefix("--name=") {
+            return Some(v);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ pub mod podman;
 pub mod registry;
 pub mod stream_load;
 
-pub use args::{split_create_args, CreateArgsError};
+pub use args::{name_arg, split_create_args, CreateArgsError};
 pub use command::{CommandError, CommandRunner, Invocation, SystemRunner};
 pub use lxc::Lxc;
 pub use podman::Podman;

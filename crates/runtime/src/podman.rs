@@ -1,5 +1,6 @@
 //! The podman driver: `podman` with `--format json` where it reads state.
 
+use crate::args::name_arg;
 use crate::command::{CommandError, CommandRunner, Invocation};
 use crate::{ContainerState, LoadedImage, Runtime, RuntimeError, Stats};
 use serde_json::Value;
@@ -48,20 +49,6 @@ impl Podman {
 
 fn is_missing(e: &CommandError) -> bool {
     matches!(e, CommandError::Failed { stderr, .. } if stderr.to_ascii_lowercase().contains("no container with name or id"))
-}
-
-/// The value of `--name` in `args`, if any.
-fn name_arg(args: &[String]) -> Option<&str> {
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--name" {
-            return it.next().map(String::as_str);
-        }
-        if let Some(v) = a.strip_prefix("--name=") {
-            return Some(v);
-        }
-    }
-    None
 }
 
 impl Runtime for Podman {
