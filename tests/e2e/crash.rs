@@ -75,20 +75,8 @@ fn check(trial: u64, dir: &Path, d: &Daemon, tags: &[String; 2], was_running: bo
         !podman_ok(&["container", "exists", &format!("{ID}.berth-new")]),
         "{ctx}: an upgrade's container is left"
     );
-    let staging: Vec<PathBuf> = std::fs::read_dir(dir.join("work/staging"))
-        .map(|r| r.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    assert!(staging.is_empty(), "{ctx}: scratch files left: {staging:?}");
-    let images = ok(&mut cmd(
-        "podman",
-        &["images", "-a", "--format", "{{.Repository}}"],
-    ));
-    assert!(
-        !images
-            .lines()
-            .any(|l| l.contains("/berth-load/") && l.contains(&format!("-{ID}/"))),
-        "{ctx}: transient images left: {images}"
-    );
+    assert_no_scratch_files(dir, &ctx);
+    assert_no_transient_images(ID, &ctx);
     match &version {
         None => {
             assert!(

@@ -65,11 +65,20 @@ pub fn assert_nothing_left(d: &Daemon, dir: &Path, id: &str, tag: &str) {
     );
     assert!(!exists("container", id), "container {id} left behind");
     assert!(!exists("image", tag), "image {tag} left behind");
-    let staging = dir.join("work/staging");
-    let left: Vec<_> = std::fs::read_dir(&staging)
+    assert_no_scratch_files(dir, id);
+    assert_no_transient_images(id, id);
+}
+
+/// The install scratch space under `<dir>/work/staging` is empty.
+pub fn assert_no_scratch_files(dir: &Path, context: &str) {
+    let left: Vec<_> = std::fs::read_dir(dir.join("work/staging"))
         .map(|r| r.map(|e| e.unwrap().path()).collect())
         .unwrap_or_default();
-    assert!(left.is_empty(), "scratch files left: {left:?}");
+    assert!(left.is_empty(), "{context}: scratch files left: {left:?}");
+}
+
+/// No image keeps a transient name of an install of `id`.
+pub fn assert_no_transient_images(id: &str, context: &str) {
     let images = ok(&mut cmd(
         "podman",
         &["images", "-a", "--format", "{{.Repository}}"],
@@ -78,7 +87,7 @@ pub fn assert_nothing_left(d: &Daemon, dir: &Path, id: &str, tag: &str) {
         !images
             .lines()
             .any(|l| l.contains("/berth-load/") && l.contains(&format!("-{id}/"))),
-        "transient images left: {images}"
+        "{context}: transient images left: {images}"
     );
 }
 
