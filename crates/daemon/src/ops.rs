@@ -528,7 +528,7 @@ impl Daemon {
                 for n in transient {
                     let _ = rt.untag(&image, n);
                 }
-            } else if rt.discard_image(&image).is_ok() {
+            } else if rt.discard_image(&names).is_ok() {
                 done.push(format!(
                     "removed image {} of an interrupted install",
                     &image[..12.min(image.len())]
@@ -604,7 +604,7 @@ impl Daemon {
         let plan = sink.plan.take();
         let undo_images = |images: &[LoadedImage]| {
             for image in images.iter().filter(|i| i.new) {
-                let _ = self.podman.discard_image(&image.id);
+                let _ = self.podman.discard_image(&image.all_names());
             }
         };
         match (read, loaded) {

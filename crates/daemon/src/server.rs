@@ -591,7 +591,7 @@ mod tests {
         fn remove_image(&self, _: &str) -> Result<(), RuntimeError> {
             Ok(())
         }
-        fn discard_image(&self, _: &str) -> Result<(), RuntimeError> {
+        fn discard_image(&self, _: &[String]) -> Result<(), RuntimeError> {
             Ok(())
         }
         fn untag(&self, _: &str, _: &str) -> Result<(), RuntimeError> {

@@ -105,8 +105,9 @@ pub trait Runtime: Send + Sync {
     fn logs_command(&self, id: &str, tail: Option<u64>, follow: bool) -> (String, Vec<String>);
     /// Removes an image unless a container uses it or it has other names.
     fn remove_image(&self, reference: &str) -> Result<(), RuntimeError>;
-    /// Removes an image whatever its names (one berthd itself just added).
-    fn discard_image(&self, id: &str) -> Result<(), RuntimeError>;
+    /// Removes an image berthd itself just added, by all its names, never by force:
+    /// a container that uses it (whatever happened) keeps it.
+    fn discard_image(&self, names: &[String]) -> Result<(), RuntimeError>;
     /// Removes one name of an image.
     fn untag(&self, id: &str, name: &str) -> Result<(), RuntimeError>;
     /// Every image: its id and names.

@@ -107,7 +107,7 @@ impl Runtime for Lxc {
     fn remove_image(&self, _: &str) -> Result<(), RuntimeError> {
         Ok(())
     }
-    fn discard_image(&self, _: &str) -> Result<(), RuntimeError> {
+    fn discard_image(&self, _: &[String]) -> Result<(), RuntimeError> {
         Ok(())
     }
     fn untag(&self, _: &str, _: &str) -> Result<(), RuntimeError> {

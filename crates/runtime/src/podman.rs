@@ -48,7 +48,9 @@ impl Podman {
 }
 
 fn is_missing(e: &CommandError) -> bool {
-    matches!(e, CommandError::Failed { stderr, .. } if stderr.to_ascii_lowercase().contains("no container with name or id"))
+    // podman says "no container with name or ID ... found: no such container" (start,
+    // stop) or "inspecting object: no such container X" (inspect).
+    matches!(e, CommandError::Failed { stderr, .. } if stderr.to_ascii_lowercase().contains("no such container"))
 }
 
 impl Runtime for Podman {
@@ -189,8 +191,16 @@ impl Runtime for Podman {
         (self.program.clone(), args)
     }
 
-    fn discard_image(&self, id: &str) -> Result<(), RuntimeError> {
-        self.cmd(&["rmi", "-f", id]).map(drop)
+    fn discard_image(&self, names: &[String]) -> Result<(), RuntimeError> {
+        // Never `rmi -f`: forced, podman also removes every container using the
+        // image. By name, the last name's removal removes the image.
+        let mut result = Ok(());
+        for name in names {
+            if let Err(e) = self.cmd(&["rmi", name]) {
+                result = Err(e);
+            }
+        }
+        result
     }
 
     fn untag(&self, id: &str, name: &str) -> Result<(), RuntimeError> {

@@ -43,6 +43,15 @@ pub struct LoadedImage {
     pub transient_name: Option<String>,
 }
 
+impl LoadedImage {
+    /// Every name the image has: its references and its transient name.
+    pub fn all_names(&self) -> Vec<String> {
+        let mut names = self.references.clone();
+        names.extend(self.transient_name.clone());
+        names
+    }
+}
+
 /// Whether an image name is one of the loader's transient names.
 pub fn is_transient_name(name: &str) -> bool {
     name.starts_with("127.0.0.1:") && name.contains("/berth-load/")
@@ -75,7 +84,7 @@ struct Loader<'p> {
     small: HashMap<String, Vec<u8>>,
     spooled: HashMap<String, Spooled>,
     links: HashMap<String, String>,
-    /// Image ids pulled as vehicles for layers; removed at the end.
+    /// Names of the images pulled as vehicles for layers; removed at the end.
     steps: Vec<String>,
     /// Images made for the caller; removed too if the load fails.
     loaded: Vec<LoadedImage>,
@@ -116,14 +125,15 @@ impl Podman {
         let result = loader.run(input);
         // The step images go whatever happened; their layers stay while the real
         // image uses them.
-        for id in loader.steps.iter().rev() {
-            let _ = loader.podman.cmd(&["rmi", "-f", id]);
+        // By name, never forced (see `discard_image`).
+        for reference in loader.steps.iter().rev() {
+            let _ = loader.podman.cmd(&["rmi", reference]);
         }
         match result {
             Ok(()) => Ok(loader.loaded),
             Err(e) => {
                 for image in loader.loaded.iter().filter(|i| i.new) {
-                    let _ = loader.podman.cmd(&["rmi", "-f", &image.id]);
+                    let _ = crate::Runtime::discard_image(loader.podman, &image.all_names());
                 }
                 Err(e)
             }
@@ -337,8 +347,8 @@ impl Loader<'_> {
             ]),
         };
         let step = self.chain.len().to_string();
-        let (id, _) = self.pull(STEP_REPO, &step, &mut image)?;
-        self.steps.push(id);
+        let (_, reference) = self.pull(STEP_REPO, &step, &mut image)?;
+        self.steps.push(reference);
         self.streamed.insert(name, digest);
         Ok(())
     }
