@@ -210,3 +210,36 @@ fn berthd_killed_at_random_moments_recovers_to_a_consistent_state() {
         let _ = run(&mut cmd("podman", &["rmi", "-f", tag]));
     }
 }
+
+#[test]
+fn recovery_touches_only_the_containers_of_its_own_working_path() {
+    require(&["podman"]);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let id = "berth-e2e-home";
+    remove_container(id);
+    let image = TestImage::build(
+        a.path(),
+        &format!("localhost/{id}:1"),
+        "exec sleep infinity",
+    );
+    let tar = a.path().join("image.tar");
+    image.save("docker-archive", &tar);
+    let pkg = pack(
+        a.path(),
+        &manifest(id, "1", &format!("--init {}", image.tag), true),
+        &tar,
+    );
+    let da = start(a.path());
+    assert!(ctl(&da.socket, &["install", pkg.to_str().unwrap()])
+        .status
+        .success());
+    // Another berthd, whose containers.conf does not know this container, starts
+    // and recovers: the container is not its to remove.
+    let db = start(b.path());
+    assert!(ctl(&db.socket, &["list"]).status.success());
+    assert!(
+        podman_ok(&["container", "exists", id]),
+        "another berthd removed it"
+    );
+    assert!(ctl(&da.socket, &["uninstall", id]).status.success());
+}

@@ -450,7 +450,11 @@ impl Daemon {
             done.push("error: cannot list podman's containers; recovery skipped".into());
             return done;
         };
+        let home = self.config.service.working_path.display().to_string();
         for c in &all {
+            if c.labels.get(LABEL_HOME) != Some(&home) {
+                continue; // another berthd's, or not berthd's at all
+            }
             let Some(owner) = c.labels.get(LABEL_ID) else {
                 continue;
             };
