@@ -79,10 +79,21 @@ pub fn assert_no_scratch_files(dir: &Path, context: &str) {
 
 /// No image keeps a transient name of an install of `id`.
 pub fn assert_no_transient_images(id: &str, context: &str) {
-    let images = ok(&mut cmd(
-        "podman",
-        &["images", "-a", "--format", "{{.Repository}}"],
-    ));
+    // podman's image listing can fail while another process removes an image
+    // ("retrieving parent of image ... image not known"): ask again.
+    let mut images = None;
+    for _ in 0..10 {
+        let out = run(&mut cmd(
+            "podman",
+            &["images", "-a", "--format", "{{.Repository}}"],
+        ));
+        if out.status.success() {
+            images = Some(String::from_utf8_lossy(&out.stdout).into_owned());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let images = images.expect("podman images keeps failing");
     assert!(
         !images
             .lines()
@@ -597,15 +608,12 @@ fn containers_keep_running_across_a_daemon_restart_and_are_adopted() {
     wait_for("autostart of the stopped container", || {
         status(&d, idle_id)["running"] == true
     });
-    let log = std::fs::read_to_string(dir.path().join("berthd.log")).unwrap();
-    assert!(
-        log.contains(&format!("{run_id}: running, adopted")),
-        "{log}"
-    );
-    assert!(
-        log.contains(&format!("{idle_id}: started (autostart)")),
-        "{log}"
-    );
+    // The reconcile report is logged once it is complete.
+    wait_for("the reconcile report in berthd's log", || {
+        let log = std::fs::read_to_string(dir.path().join("berthd.log")).unwrap();
+        log.contains(&format!("{run_id}: running, adopted"))
+            && log.contains(&format!("{idle_id}: started (autostart)"))
+    });
     for id in [run_id, idle_id] {
         ctl_ok(&d, &["uninstall", id]);
     }

@@ -519,7 +519,16 @@ impl Daemon {
             })
             .filter_map(|c| c.image)
             .collect();
-        for (image, names) in rt.images().unwrap_or_default() {
+        // podman's listing can fail while another process removes an image: retry.
+        let images = (0..3)
+            .find_map(|attempt| {
+                if attempt > 0 {
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                rt.images().ok()
+            })
+            .unwrap_or_default();
+        for (image, names) in images {
             let ours = format!("/berth-load/{}-", self.home_tag());
             let transient: Vec<&String> = names
                 .iter()
