@@ -421,6 +421,8 @@ impl Daemon {
     /// (docs/recovery.md). Returns one line per thing done.
     pub fn recover(&self) -> Vec<String> {
         let mut done = Vec::new();
+        crate::supervise::end_orphaned_commands(self);
+        crate::supervise::lead_process_group(self);
         crate::supervise::end_stale_event_stream(self, "podman");
         crate::supervise::end_stale_event_stream(self, "lxc");
         let wp = &self.config.service.working_path;

@@ -193,14 +193,26 @@ impl Runtime for Podman {
 
     fn discard_image(&self, names: &[String]) -> Result<(), RuntimeError> {
         // Never `rmi -f`: forced, podman also removes every container using the
-        // image. By name, the last name's removal removes the image.
-        let mut result = Ok(());
-        for name in names {
-            if let Err(e) = self.cmd(&["rmi", name]) {
-                result = Err(e);
+        // image. By name, the last name's removal removes the image. The transient
+        // name goes last, and only once the others are gone: it is what marks the
+        // image as one to clean up, should this be cut short.
+        let mut ordered: Vec<&String> = names.iter().collect();
+        ordered.sort_by_key(|n| crate::stream_load::is_transient_name(n));
+        for name in ordered {
+            let mut attempt = 0;
+            loop {
+                match self.cmd(&["rmi", name]) {
+                    Ok(_) => break,
+                    // podman fails now and then while another process changes images
+                    Err(_) if attempt < 2 => {
+                        attempt += 1;
+                        std::thread::sleep(Duration::from_millis(300));
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
-        result
+        Ok(())
     }
 
     fn untag(&self, id: &str, name: &str) -> Result<(), RuntimeError> {
