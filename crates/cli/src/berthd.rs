@@ -4,7 +4,7 @@
 use berth_daemon::config::{self, ConfigError};
 use berth_daemon::log;
 use berth_daemon::ops::Daemon;
-use berth_daemon::server::serve;
+use berth_daemon::server::{error_chain, serve};
 use berth_daemon::store::{ContainersConf, StoreError};
 use clap::Parser;
 use std::os::unix::fs::PermissionsExt;
@@ -225,14 +225,4 @@ fn log_line(line: &str) {
         (_, Some(e)) => log::error(e),
         _ => log::info(line),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut line = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        line.push_str(&format!(": {c}"));
-        cur = c.source();
-    }
-    line
 }

@@ -306,6 +306,22 @@ impl Runtime for Podman {
     }
 }
 
+/// `Pid` of podman's JSON (ps and inspect name it alike); 0 means none.
+fn pid_of(v: &Value) -> Option<u32> {
+    v.get("Pid")
+        .and_then(Value::as_u64)
+        .filter(|p| *p > 0)
+        .map(|p| p as u32)
+}
+
+/// `ExitCode`, meaningful only once the container is not running.
+fn exit_code_of(v: &Value, running: bool) -> Option<i32> {
+    if running {
+        return None;
+    }
+    v.get("ExitCode").and_then(Value::as_i64).map(|c| c as i32)
+}
+
 fn labels(v: Option<&Value>) -> std::collections::BTreeMap<String, String> {
     v.and_then(Value::as_object)
         .into_iter()
@@ -339,16 +355,8 @@ fn parse_ps(out: &str) -> Result<Vec<ContainerState>, RuntimeError> {
             Some(ContainerState {
                 id,
                 running,
-                pid: c
-                    .get("Pid")
-                    .and_then(Value::as_u64)
-                    .filter(|p| *p > 0)
-                    .map(|p| p as u32),
-                exit_code: if running {
-                    None
-                } else {
-                    c.get("ExitCode").and_then(Value::as_i64).map(|c| c as i32)
-                },
+                pid: pid_of(c),
+                exit_code: exit_code_of(c, running),
                 started_at: started.map(|t| {
                     humantime::format_rfc3339_seconds(
                         std::time::UNIX_EPOCH + Duration::from_secs(t as u64),
@@ -413,19 +421,8 @@ fn parse_inspect(id: &str, out: &str) -> Result<ContainerState, RuntimeError> {
             .unwrap_or("unknown")
             .into(),
         running,
-        pid: state
-            .get("Pid")
-            .and_then(Value::as_u64)
-            .filter(|p| *p > 0)
-            .map(|p| p as u32),
-        exit_code: if running {
-            None
-        } else {
-            state
-                .get("ExitCode")
-                .and_then(Value::as_i64)
-                .map(|c| c as i32)
-        },
+        pid: pid_of(state),
+        exit_code: exit_code_of(state, running),
         started_at: state
             .get("StartedAt")
             .and_then(Value::as_str)
