@@ -14,6 +14,13 @@ pub struct Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // berthd leads its process group: killing the group ends its event streams
+        // too, which a test's end would otherwise leave running (containers are not
+        // in the group).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -239,7 +239,7 @@ fn a_hung_runtime_command_is_killed_at_command_timeout_and_the_api_stays_respons
 /// An LXC bundle made by code: busybox-static, an init script, a config with the
 /// network mode this host supports (none: no lxcbr0 here), as a .tar.gz in one
 /// top-level directory.
-fn lxc_bundle(dir: &Path, id: &str, init: &str, net: &str) -> std::path::PathBuf {
+pub(crate) fn lxc_bundle(dir: &Path, id: &str, init: &str, net: &str) -> std::path::PathBuf {
     let top = dir.join(format!("bundle-{id}"));
     let rootfs = busybox_rootfs(&top);
     for d in ["proc", "sys", "dev", "tmp"] {
@@ -262,7 +262,7 @@ fn lxc_bundle(dir: &Path, id: &str, init: &str, net: &str) -> std::path::PathBuf
     out
 }
 
-fn lxc_manifest(id: &str) -> Value {
+pub(crate) fn lxc_manifest(id: &str) -> Value {
     json!({"package_id": id, "version": "1", "runtime": "lxc",
         "registration_defaults": {"autostart": true, "monitor": true,
             "restart": {"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 0}},

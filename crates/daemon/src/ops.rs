@@ -26,6 +26,8 @@ use std::time::Duration;
 /// Labels on every container berthd creates: which registered id and version it is.
 pub const LABEL_ID: &str = "berth.id";
 pub const LABEL_VERSION: &str = "berth.version";
+/// The file in an installed LXC bundle holding the package version it came from.
+pub const LXC_VERSION_FILE: &str = "berth-version";
 /// Which berthd (by working path) created it: recovery touches only its own.
 pub const LABEL_HOME: &str = "berth.home";
 /// The name of an upgrade's new container until it replaces the old one.
@@ -265,6 +267,12 @@ impl Daemon {
         self.config.service.working_path.join("lxc")
     }
 
+    /// Where an LXC upgrade keeps the bundle it replaces until the commit: outside
+    /// the LXC path (lxc-ls would list it), on the same filesystem (renames).
+    pub fn lxc_previous_path(&self) -> PathBuf {
+        self.config.service.working_path.join("lxc-previous")
+    }
+
     /// The runtime by its name in containers.conf.
     pub fn runtime_named(&self, name: &str) -> Option<&dyn Runtime> {
         match name {
@@ -483,15 +491,7 @@ impl Daemon {
                 }
             }
         }
-        // LXC bundles not registered: an install that did not commit.
-        if let Ok(dirs) = std::fs::read_dir(self.lxc_path()) {
-            for d in dirs.flatten() {
-                let name = d.file_name().to_string_lossy().into_owned();
-                if version_of(&name).is_none() && std::fs::remove_dir_all(d.path()).is_ok() {
-                    done.push(format!("{name}: removed an unregistered LXC bundle"));
-                }
-            }
-        }
+        self.recover_lxc(&version_of, &mut done);
         for (id, record) in StateFile::load(&self.state_path()).containers {
             if version_of(&id).is_none() {
                 // An uninstall that unregistered it, or an install that recorded it
@@ -530,20 +530,44 @@ impl Daemon {
                 rt.images().ok()
             })
             .unwrap_or_default();
-        for (image, names) in images {
-            let ours = format!("/berth-load/{}-", self.home_tag());
-            let transient: Vec<&String> = names
-                .iter()
-                .filter(|n| berth_runtime::stream_load::is_transient_name(n) && n.contains(&ours))
-                .collect();
+        let ours = format!("/berth-load/{}-", self.home_tag());
+        let is_ours =
+            |n: &String| berth_runtime::stream_load::is_transient_name(n) && n.contains(&ours);
+        // A `podman create` killed half-way leaves a container in storage only: not
+        // listed, not labelled, but holding its name and its image. Ours when its
+        // image has one of our transient names or its name is one of our ids'.
+        let recorded = StateFile::load(&self.state_path()).containers;
+        let our_name = |name: &str| {
+            let id = name.strip_suffix(UPGRADE_SUFFIX).unwrap_or(name);
+            version_of(id).is_some() || recorded.contains_key(id)
+        };
+        let transient_images: HashSet<&String> = images
+            .iter()
+            .filter(|(_, names)| names.iter().any(is_ours))
+            .map(|(image, _)| image)
+            .collect();
+        for c in rt.storage_only().unwrap_or_default() {
+            let by_image = c
+                .image
+                .as_ref()
+                .is_some_and(|i| transient_images.contains(i));
+            if (by_image || our_name(&c.id)) && rt.remove(&c.id).is_ok() {
+                done.push(format!(
+                    "{}: removed a container a killed create left in storage",
+                    c.id
+                ));
+            }
+        }
+        for (image, names) in &images {
+            let transient: Vec<&String> = names.iter().filter(|n| is_ours(n)).collect();
             if transient.is_empty() {
                 continue;
             }
-            if used.contains(&image) {
+            if used.contains(image) {
                 for n in transient {
-                    let _ = rt.untag(&image, n);
+                    let _ = rt.untag(image, n);
                 }
-            } else if rt.discard_image(&names).is_ok() {
+            } else if rt.discard_image(names).is_ok() {
                 done.push(format!(
                     "removed image {} of an interrupted install",
                     &image[..12.min(image.len())]
@@ -551,6 +575,43 @@ impl Daemon {
             }
         }
         done
+    }
+
+    /// LXC's part of recovery. An upgrade moves the old bundle to `lxc-previous/<id>`,
+    /// the new one into place, then commits: while `lxc-previous/<id>` exists the
+    /// upgrade is committed only if the bundle in place has the registered version;
+    /// otherwise the new one goes and the old one comes back. Then bundles nobody
+    /// registered (installs that did not commit) are stopped and removed.
+    fn recover_lxc(&self, version_of: &dyn Fn(&str) -> Option<String>, done: &mut Vec<String>) {
+        let rt = self.lxc.as_ref();
+        if let Ok(dirs) = std::fs::read_dir(self.lxc_previous_path()) {
+            for d in dirs.flatten() {
+                let id = d.file_name().to_string_lossy().into_owned();
+                let place = self.lxc_path().join(&id);
+                let placed = std::fs::read_to_string(place.join(LXC_VERSION_FILE)).ok();
+                let registered = version_of(&id);
+                if registered.is_none() || (place.exists() && placed == registered) {
+                    let _ = std::fs::remove_dir_all(d.path());
+                    done.push(format!("{id}: finished an interrupted LXC upgrade"));
+                    continue;
+                }
+                if place.exists() {
+                    let _ = rt.remove(&id); // stops the new one first
+                }
+                match std::fs::rename(d.path(), &place) {
+                    Ok(()) => done.push(format!("{id}: undid an interrupted LXC upgrade")),
+                    Err(e) => done.push(format!("error: {id}: putting the old bundle back: {e}")),
+                }
+            }
+        }
+        if let Ok(dirs) = std::fs::read_dir(self.lxc_path()) {
+            for d in dirs.flatten() {
+                let name = d.file_name().to_string_lossy().into_owned();
+                if version_of(&name).is_none() && rt.remove(&name).is_ok() {
+                    done.push(format!("{name}: removed an unregistered LXC bundle"));
+                }
+            }
+        }
     }
 
     /// Sets one registered setting (autostart, monitor, restart.*), checked by the
@@ -821,13 +882,25 @@ impl Daemon {
         .map_err(|e| OpError::Package(format!("payload: LXC bundle {e}")))?;
         crate::atomic::write_atomic(&config_path, config.as_bytes())
             .map_err(io(format!("writing {}", config_path.display())))?;
+        // The version in the bundle tells recovery whether the bundle in place is the
+        // registered one or an upgrade that did not commit.
+        let marker = bundle.join(LXC_VERSION_FILE);
+        crate::atomic::write_atomic(&marker, plan.entry.version.as_bytes())
+            .map_err(io(format!("writing {}", marker.display())))?;
         let was_running = plan.old.is_some() && rt.state(id).map(|s| s.running).unwrap_or(false);
         let start_new = was_running || plan.entry.autostart;
-        let aside = bundle.with_file_name("previous");
+        let previous = self.lxc_previous_path();
+        let aside = previous.join(id);
         if plan.old.is_some() && place.exists() {
             if was_running {
                 rt.stop(id, DEFAULT_STOP_GRACE)
                     .map_err(runtime(format!("stopping the old {id}")))?;
+            }
+            std::fs::create_dir_all(&previous)
+                .map_err(io(format!("creating {}", previous.display())))?;
+            if aside.exists() {
+                // Recovery resolved any interrupted upgrade before the API opened.
+                let _ = std::fs::remove_dir_all(&aside);
             }
             std::fs::rename(&place, &aside).map_err(io(format!("moving the old {id} aside")))?;
         } else if place.exists() {

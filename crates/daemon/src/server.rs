@@ -579,6 +579,9 @@ mod tests {
         fn list(&self) -> Result<Vec<berth_runtime::ContainerState>, RuntimeError> {
             Ok(vec![])
         }
+        fn storage_only(&self) -> Result<Vec<berth_runtime::ContainerState>, RuntimeError> {
+            Ok(vec![])
+        }
         fn stats_many(&self, _: &[String]) -> Result<Vec<(String, Stats)>, RuntimeError> {
             Ok(vec![])
         }

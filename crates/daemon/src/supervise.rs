@@ -87,7 +87,7 @@ fn events_pid_path(daemon: &Daemon, runtime_name: &str) -> std::path::PathBuf {
 }
 
 /// Ends the event stream a killed berthd left running, if its pid file names a live
-/// `podman events` process.
+/// `podman events` or `lxc-monitor` process.
 pub fn end_stale_event_stream(daemon: &Daemon, runtime_name: &str) {
     let path = events_pid_path(daemon, runtime_name);
     let Some(pid) = std::fs::read_to_string(&path)
@@ -96,8 +96,11 @@ pub fn end_stale_event_stream(daemon: &Daemon, runtime_name: &str) {
     else {
         return;
     };
+    // The pid may have been reused: only `podman events` or `lxc-monitor` is ended.
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let is_events = cmdline.split(|b| *b == 0).any(|arg| arg == b"events");
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let is_events =
+        comm.trim() == "lxc-monitor" || cmdline.split(|b| *b == 0).any(|arg| arg == b"events");
     if is_events {
         if let Some(pid) = rustix::process::Pid::from_raw(pid) {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);

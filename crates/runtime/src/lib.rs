@@ -94,6 +94,10 @@ pub trait Runtime: Send + Sync {
     fn stats(&self, id: &str) -> Result<Stats, RuntimeError>;
     /// Every container the runtime has, in one call (for the monitor tick).
     fn list(&self) -> Result<Vec<ContainerState>, RuntimeError>;
+    /// Containers in the runtime's storage that it does not manage: what a `create`
+    /// killed half-way leaves (podman's `--external` listing). They hold their image
+    /// and their name until removed with `remove`.
+    fn storage_only(&self) -> Result<Vec<ContainerState>, RuntimeError>;
     /// Statistics of the given running containers, in one call.
     fn stats_many(&self, ids: &[String]) -> Result<Vec<(String, Stats)>, RuntimeError>;
     /// The command that prints one line per container exit, as they happen.

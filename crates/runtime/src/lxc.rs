@@ -165,6 +165,11 @@ impl Runtime for Lxc {
             ..Default::default()
         })
     }
+    /// A bundle is a directory: there is no storage apart from it.
+    fn storage_only(&self) -> Result<Vec<ContainerState>, RuntimeError> {
+        Ok(Vec::new())
+    }
+
     fn list(&self) -> Result<Vec<ContainerState>, RuntimeError> {
         let out = self.run(
             "lxc-ls",

@@ -126,6 +126,13 @@ impl Runtime for Podman {
         parse_ps(&out)
     }
 
+    fn storage_only(&self) -> Result<Vec<ContainerState>, RuntimeError> {
+        let out = self.cmd(&["ps", "-a", "--external", "--format", "json"])?;
+        let mut all = parse_ps(&out)?;
+        all.retain(|c| c.status == "storage");
+        Ok(all)
+    }
+
     fn stats_many(&self, ids: &[String]) -> Result<Vec<(String, Stats)>, RuntimeError> {
         if ids.is_empty() {
             return Ok(Vec::new());
