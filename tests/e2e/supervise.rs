@@ -306,7 +306,10 @@ fn an_lxc_bundle_is_installed_run_crashed_restarted_and_uninstalled() {
         ctl_ok(&d, &["logs", id]).contains("hello from lxc")
     });
     let stats: Value = serde_json::from_str(&ctl_ok(&d, &["stats", id, "--json"])).unwrap();
+    // Read from the container's cgroup and network namespace.
     assert!(stats["memory_bytes"].as_u64().unwrap() > 0, "{stats}");
+    assert!(stats["memory_limit_bytes"].as_u64().unwrap() > 0, "{stats}");
+    assert!(stats["pids"].as_u64().unwrap() >= 1, "{stats}");
 
     // Crashed on purpose: the policy restarts it.
     ok(&mut cmd("kill", &["-9", &pid.to_string()]));

@@ -4,6 +4,7 @@
 //! tests inspect the exact argv with a recording fake.
 
 pub mod args;
+pub mod cgroup;
 pub mod command;
 pub mod lxc;
 pub mod podman;

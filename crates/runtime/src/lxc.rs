@@ -6,15 +6,20 @@
 
 use crate::command::{CommandError, CommandRunner, Invocation};
 use crate::{ContainerState, LoadedImage, Runtime, RuntimeError, Stats};
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub struct Lxc {
     runner: Arc<dyn CommandRunner>,
     lxcpath: PathBuf,
     command_timeout: Duration,
+    cgroups: crate::cgroup::Mounts,
+    /// Each container's last CPU reading (when, nanoseconds used): CPU % is the
+    /// difference to the next one.
+    last_cpu: Mutex<HashMap<String, (Instant, u64)>>,
 }
 
 /// Config keys berthd sets itself; the bundle's values are dropped.
@@ -36,6 +41,8 @@ impl Lxc {
             runner,
             lxcpath,
             command_timeout,
+            cgroups: crate::cgroup::Mounts::of_host(),
+            last_cpu: Mutex::new(HashMap::new()),
         }
     }
 
@@ -195,40 +202,81 @@ impl Runtime for Lxc {
             .collect())
     }
     fn stats(&self, id: &str) -> Result<Stats, RuntimeError> {
-        // CPU use is cumulative: two samples a moment apart give the percentage.
-        let cpu = |info: &[(String, String)]| -> u64 {
-            info.iter()
-                .find(|(k, _)| k == "CPU use")
-                .and_then(|(_, v)| v.parse().ok())
-                .unwrap_or(0)
-        };
-        let first = self.info(id, &["-S"])?;
-        let gap = Duration::from_millis(250);
-        std::thread::sleep(gap);
-        let info = self.info(id, &["-S", "-p"])?;
-        let n = |k: &str| -> u64 {
-            info.iter()
-                .filter(|(key, _)| key == k)
-                .filter_map(|(_, v)| v.parse::<u64>().ok())
-                .sum()
-        };
-        let pids = u64::from(info.iter().any(|(k, _)| k == "PID"));
-        Ok(Stats {
-            cpu_percent: cpu(&info).saturating_sub(cpu(&first)) as f64 * 100.0
-                / gap.as_nanos() as f64,
-            memory_bytes: n("Memory use"),
-            memory_limit_bytes: 0,
-            net_rx_bytes: n("RX bytes"),
-            net_tx_bytes: n("TX bytes"),
-            block_read_bytes: n("BlkIO use"),
-            block_write_bytes: 0,
-            pids,
-        })
+        self.missing(id)?;
+        self.stats_many(&[id.to_string()])?
+            .pop()
+            .map(|(_, s)| s)
+            .ok_or_else(|| RuntimeError::Output {
+                runtime: "lxc",
+                what: format!("statistics of {id}"),
+                why: "it is not running".into(),
+            })
     }
+    /// One `lxc-ls` for the init pids, then each container's cgroup and network
+    /// counters read from /proc and /sys: no process per container.
     fn stats_many(&self, ids: &[String]) -> Result<Vec<(String, Stats)>, RuntimeError> {
-        ids.iter()
-            .map(|id| self.stats(id).map(|s| (id.clone(), s)))
-            .collect()
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let running: HashMap<String, u32> = self
+            .list()?
+            .into_iter()
+            .filter(|c| c.running)
+            .filter_map(|c| Some((c.id, c.pid?)))
+            .collect();
+        let pids: HashMap<&String, u32> = ids
+            .iter()
+            .filter_map(|id| Some((id, *running.get(id)?)))
+            .collect();
+        let read = |id: &String| {
+            let pid = *pids.get(id)?;
+            let sample = crate::cgroup::sample(Path::new("/proc"), &self.cgroups, pid).ok()?;
+            Some((id.clone(), Instant::now(), sample))
+        };
+        let mut samples: Vec<_> = ids.iter().filter_map(read).collect();
+        let mut last = self.last_cpu.lock().unwrap_or_else(|p| p.into_inner());
+        // Containers seen for the first time: a second reading a moment later gives
+        // their CPU %.
+        let unseen: Vec<String> = samples
+            .iter()
+            .filter(|(id, ..)| !last.contains_key(id))
+            .map(|(id, ..)| id.clone())
+            .collect();
+        if !unseen.is_empty() {
+            for (id, at, s) in &samples {
+                last.insert(id.clone(), (*at, s.cpu_ns));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+            for fresh in unseen.iter().filter_map(read) {
+                if let Some(old) = samples.iter_mut().find(|(id, ..)| *id == fresh.0) {
+                    *old = fresh;
+                }
+            }
+        }
+        last.retain(|id, _| running.contains_key(id));
+        Ok(samples
+            .into_iter()
+            .map(|(id, at, s)| {
+                let cpu_percent = match last.insert(id.clone(), (at, s.cpu_ns)) {
+                    Some((then, used)) if at > then => {
+                        s.cpu_ns.saturating_sub(used) as f64 * 100.0
+                            / at.duration_since(then).as_nanos() as f64
+                    }
+                    _ => 0.0,
+                };
+                let stats = Stats {
+                    cpu_percent,
+                    memory_bytes: s.memory_bytes,
+                    memory_limit_bytes: s.memory_limit_bytes,
+                    net_rx_bytes: s.net_rx_bytes,
+                    net_tx_bytes: s.net_tx_bytes,
+                    block_read_bytes: s.block_read_bytes,
+                    block_write_bytes: s.block_write_bytes,
+                    pids: s.pids,
+                };
+                (id, stats)
+            })
+            .collect())
     }
     fn events_command(&self) -> (String, Vec<String>) {
         let args = ["-P", &self.lxcpath.display().to_string(), "-n", ".*"].map(String::from);
@@ -391,6 +439,43 @@ mod tests {
         assert!(
             rewrite_config(bridged, Path::new("/r"), Path::new("/l"), |i| i == "lxcbr0").is_ok()
         );
+    }
+
+    /// Answers every command with `answer` and counts the calls.
+    struct CountingRunner {
+        answer: String,
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl CommandRunner for CountingRunner {
+        fn run(&self, inv: &Invocation) -> Result<String, CommandError> {
+            self.calls.lock().unwrap().push(inv.program.clone());
+            Ok(self.answer.clone())
+        }
+    }
+
+    #[test]
+    fn statistics_of_many_containers_take_one_command() {
+        // Three "containers" whose init is this test process: its cgroup is real.
+        let me = std::process::id();
+        let runner = Arc::new(CountingRunner {
+            answer: format!(
+                "NAME STATE PID\na RUNNING {me}\nb RUNNING {me}\nc RUNNING {me}\nd STOPPED -\n"
+            ),
+            calls: Mutex::new(Vec::new()),
+        });
+        let lxc = Lxc::new(runner.clone(), "/w/lxc".into(), Duration::from_secs(1));
+        let ids: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        for round in 1..=2 {
+            let stats = lxc.stats_many(&ids).unwrap();
+            let names: Vec<&str> = stats.iter().map(|(id, _)| id.as_str()).collect();
+            assert_eq!(names, ["a", "b", "c"], "the stopped one has no statistics");
+            for (_, s) in &stats {
+                // (pids is 0 here: this process sits in the pids root, which counts none)
+                assert!(s.memory_bytes > 0 && s.memory_limit_bytes > 0, "{s:?}");
+            }
+            assert_eq!(*runner.calls.lock().unwrap(), vec!["lxc-ls"; round]);
+        }
     }
 
     #[test]
