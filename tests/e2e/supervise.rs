@@ -66,6 +66,66 @@ fn a_crashing_container_is_restarted_exactly_max_retries_times_then_failed() {
     ctl_ok(&d, &["uninstall", id]);
 }
 
+/// The restart history lives in state.json: a berthd killed and started again
+/// neither hands a failed container a fresh budget nor forgets its restarts.
+#[test]
+fn the_restart_budget_survives_a_restart_of_berthd() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(dir.path());
+    let id = "berth-e2e-budget";
+    let _image = install(
+        &d,
+        dir.path(),
+        id,
+        "echo run of budget; sleep 1; exit 4",
+        json!({"enabled": true, "max_retries": 2, "window": 300, "retry_delay": 0}),
+    );
+    wait_for("status failed", || status(&d, id)["status"] == "failed");
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("work/state.json")).unwrap())
+            .unwrap();
+    let record = &state["containers"][id];
+    assert_eq!(
+        record["restart_attempts"].as_array().map(Vec::len),
+        Some(2),
+        "{record}"
+    );
+
+    d.child.kill().unwrap(); // SIGKILL
+    d.child.wait().unwrap();
+    let d = start(dir.path());
+    let st = status(&d, id);
+    assert_eq!(
+        (st["status"].clone(), st["restart_count"].clone()),
+        (json!("failed"), json!(2)),
+        "{st}"
+    );
+    assert!(
+        st["reason"]
+            .as_str()
+            .unwrap()
+            .contains("2 restarts within 300s"),
+        "{st}"
+    );
+    // Autostart does not start it: the budget is spent for the rest of the window.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(runs(&d, id), 3, "started again after berthd's restart");
+    assert_eq!(status(&d, id)["running"], false);
+    let log = std::fs::read_to_string(dir.path().join("berthd.log")).unwrap();
+    assert!(log.contains(&format!("{id}: failed, not started")), "{log}");
+    // A manual start clears the history, in state.json too.
+    ctl_ok(&d, &["start", id]);
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("work/state.json")).unwrap())
+            .unwrap();
+    assert!(
+        state["containers"][id].get("failed_reason").is_none(),
+        "{state}"
+    );
+    ctl_ok(&d, &["uninstall", id]);
+}
+
 #[test]
 fn a_container_up_longer_than_the_window_earns_a_fresh_budget() {
     require(&["podman"]);

@@ -148,6 +148,7 @@ fn main() -> ExitCode {
     let state = Arc::new(daemon);
     // Whatever a crash interrupted is finished or undone before the API opens.
     state.recover().iter().for_each(|l| log_line(l));
+    state.restore_supervision();
     let result = runtime.block_on(async move {
         let listener = bind(&socket, mode)?;
         log::info(format!("serving the API on {}", socket.display()));

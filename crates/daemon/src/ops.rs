@@ -205,7 +205,56 @@ impl Daemon {
             s.history.clear();
             s.failed = None;
             s.restart_count = 0;
+            drop(sup);
+            self.persist_supervision(id);
         }
+    }
+
+    /// Writes `id`'s restart history, count and failure into state.json, so a
+    /// berthd restarted (or killed) keeps the budget it had.
+    pub fn persist_supervision(&self, id: &str) {
+        let Some((attempts, count, failed)) = self.supervision(id).get(id).map(|s| {
+            let attempts: Vec<f64> = s.history.attempts.iter().copied().collect();
+            (attempts, s.restart_count, s.failed.clone())
+        }) else {
+            return;
+        };
+        self.update_state(|st| {
+            let r = st.containers.entry(id.to_string()).or_default();
+            r.restart_attempts = attempts;
+            r.restart_count = count;
+            r.failed_reason = failed;
+        });
+    }
+
+    /// At start, after recovery: the restart histories state.json kept.
+    pub fn restore_supervision(&self) {
+        let state = StateFile::load(&self.state_path());
+        let mut sup = self.supervision("");
+        for (id, r) in state.containers {
+            let s = sup.entry(id).or_default();
+            s.history.attempts = r.restart_attempts.into();
+            s.restart_count = r.restart_count;
+            s.failed = r.failed_reason;
+        }
+    }
+
+    /// A container berthd gave up on whose restart budget is still spent (attempts
+    /// within the window): it stays failed, even across a restart of berthd.
+    fn budget_spent(&self, entry: &ContainerEntry) -> Option<String> {
+        let now = self.clock.now();
+        let sup = self.supervision(&entry.id);
+        let s = sup.get(&entry.id)?;
+        let window = f64::from(entry.restart.window);
+        let recent = s
+            .history
+            .attempts
+            .iter()
+            .filter(|t| now - **t < window)
+            .count();
+        s.failed
+            .clone()
+            .filter(|_| recent >= entry.restart.max_retries as usize)
     }
 
     /// berthd's word for a container's state: the runtime's, except `failed` when
@@ -324,6 +373,14 @@ impl Daemon {
                 )),
                 Err(e) => lines.push(format!("error: {}: {e}", entry.id)),
                 Ok(s) if s.running => lines.push(format!("{}: running, adopted", entry.id)),
+                Ok(_) if entry.autostart && self.budget_spent(entry).is_some() => {
+                    lines.push(format!(
+                        "{}: failed, not started: its restart budget is spent ({}); `berthctl start {}` starts it",
+                        entry.id,
+                        self.budget_spent(entry).unwrap_or_default(),
+                        entry.id
+                    ))
+                }
                 Ok(_) if entry.autostart => match rt.start(&entry.id) {
                     Ok(()) => {
                         seen.pop();

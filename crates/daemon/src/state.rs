@@ -35,6 +35,10 @@ pub struct ContainerRecord {
     /// Why berthd gave up restarting it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_reason: Option<String>,
+    /// When the automatic restarts of the restart history were attempted (seconds
+    /// since the epoch): the budget survives a restart of berthd.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restart_attempts: Vec<f64>,
     /// The last monitor tick's sample.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<Sample>,

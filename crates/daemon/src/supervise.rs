@@ -149,6 +149,7 @@ pub fn on_exit(daemon: &Daemon, id: &str, code: Option<i32>) {
             }
             Decision::GiveUp(reason) => {
                 crate::log::error(format!("{id}: failed: {reason}"));
+                daemon.persist_supervision(id);
                 return;
             }
             Decision::RestartAfter(delay) => {
@@ -171,6 +172,7 @@ pub fn on_exit(daemon: &Daemon, id: &str, code: Option<i32>) {
                     s.history.record_attempt(daemon.clock.now());
                     s.restart_count += 1;
                 }
+                daemon.persist_supervision(id);
                 match rt.start(id) {
                     Ok(()) => return,
                     // A start that fails is another unexpected stop.
