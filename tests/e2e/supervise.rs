@@ -365,6 +365,10 @@ fn an_lxc_bundle_is_installed_run_crashed_restarted_and_uninstalled() {
     wait_for("the bundle's output in logs", || {
         ctl_ok(&d, &["logs", id]).contains("hello from lxc")
     });
+    // Stamped as it appeared (LXC's console log has no times): --since filters it.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!ctl_ok(&d, &["logs", id, "--since", "1s"]).contains("hello from lxc"));
+    assert!(ctl_ok(&d, &["logs", id, "--since", "1h"]).contains("hello from lxc"));
     let stats: Value = serde_json::from_str(&ctl_ok(&d, &["stats", id, "--json"])).unwrap();
     // Read from the container's cgroup and network namespace.
     assert!(stats["memory_bytes"].as_u64().unwrap() > 0, "{stats}");

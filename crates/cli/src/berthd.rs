@@ -165,6 +165,8 @@ fn main() -> ExitCode {
         std::thread::spawn(move || berth_daemon::supervise::watch_exits(watching, "lxc"));
         let monitoring = Arc::clone(&state);
         std::thread::spawn(move || berth_daemon::supervise::monitor(monitoring));
+        let consoles = state.config.service.working_path.clone();
+        std::thread::spawn(move || berth_daemon::logs::pump_consoles(&consoles));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| e.to_string())?;
         let outcome = tokio::select! {

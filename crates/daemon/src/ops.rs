@@ -923,7 +923,7 @@ impl Daemon {
         let io = |context: String| move |source: io::Error| OpError::Io { context, source };
         std::fs::create_dir_all(&lxc_path)
             .map_err(io(format!("creating {}", lxc_path.display())))?;
-        std::fs::create_dir_all(crate::logs::dir(wp))
+        std::fs::create_dir_all(crate::logs::console_dir(wp))
             .map_err(io("creating the log directory".into()))?;
         let place = lxc_path.join(id);
         let config_path = bundle.join("config");
@@ -933,7 +933,7 @@ impl Daemon {
         let config = berth_runtime::lxc::rewrite_config(
             &text,
             &place.join("rootfs"),
-            &crate::logs::path(wp, id),
+            &crate::logs::console_path(wp, id),
             |name| Path::new("/sys/class/net").join(name).exists(),
         )
         .map_err(|e| OpError::Package(format!("payload: LXC bundle {e}")))?;

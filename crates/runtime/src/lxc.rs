@@ -26,6 +26,8 @@ pub struct Lxc {
 const OWN_KEYS: &[&str] = &[
     "lxc.rootfs.path",
     "lxc.console.logfile",
+    "lxc.console.size",
+    "lxc.console.rotate",
     "lxc.start.auto",
     "lxc.start.delay",
     "lxc.start.order",
@@ -403,6 +405,9 @@ pub fn rewrite_config(
         "lxc.console.logfile = {}\n",
         console_log.display()
     ));
+    // berthd empties the console log as it moves the output into the container's
+    // log; while berthd is not there, LXC keeps it bounded.
+    out.push_str("lxc.console.size = 2MB\n");
     out.push_str("lxc.start.auto = 0\n");
     // The console log needs a populated /dev and ptys (else the init's output is lost).
     if !autodev {
@@ -432,6 +437,7 @@ mod tests {
         assert!(!out.contains("/old/rootfs"));
         assert!(out.contains("lxc.start.auto = 0\n") && !out.contains("lxc.start.auto = 1"));
         assert!(out.contains("lxc.console.logfile = /w/logs/web.log\n"));
+        assert!(out.contains("lxc.console.size = 2MB\n"));
         assert!(out.contains("lxc.init.cmd = /bin/sh /init.sh\n"));
         let bridged = "lxc.net.0.type = veth\nlxc.net.0.link = lxcbr0\n";
         let err = rewrite_config(bridged, Path::new("/r"), Path::new("/l"), |_| false).unwrap_err();
