@@ -373,21 +373,19 @@ impl Daemon {
                 )),
                 Err(e) => lines.push(format!("error: {}: {e}", entry.id)),
                 Ok(s) if s.running => lines.push(format!("{}: running, adopted", entry.id)),
-                Ok(_) if entry.autostart && self.budget_spent(entry).is_some() => {
-                    lines.push(format!(
-                        "{}: failed, not started: its restart budget is spent ({}); `berthctl start {}` starts it",
-                        entry.id,
-                        self.budget_spent(entry).unwrap_or_default(),
-                        entry.id
-                    ))
-                }
-                Ok(_) if entry.autostart => match rt.start(&entry.id) {
+                Ok(_) if entry.autostart => match self.budget_spent(entry) {
+                    Some(reason) => lines.push(format!(
+                        "{}: failed, not started: its restart budget is spent ({reason}); `berthctl start {}` starts it",
+                        entry.id, entry.id
+                    )),
+                    None => match rt.start(&entry.id) {
                     Ok(()) => {
                         seen.pop();
                         seen.push((entry.id.clone(), "running".into()));
                         lines.push(format!("{}: started (autostart)", entry.id))
                     }
                     Err(e) => lines.push(format!("error: {}: autostart failed: {e}", entry.id)),
+                    },
                 },
                 Ok(s) => lines.push(format!("{}: {} (autostart off)", entry.id, s.status)),
             }
@@ -648,6 +646,7 @@ impl Daemon {
                 let placed = std::fs::read_to_string(place.join(LXC_VERSION_FILE)).ok();
                 let registered = version_of(&id);
                 if registered.is_none() || (place.exists() && placed == registered) {
+                    // Committed (or since uninstalled): the old bundle is not needed.
                     let _ = std::fs::remove_dir_all(d.path());
                     done.push(format!("{id}: finished an interrupted LXC upgrade"));
                     continue;
