@@ -2,7 +2,7 @@
 //! create_args arrive as literal argv.
 
 use berth_e2e::*;
-use berth_runtime::{split_create_args, Podman, Runtime, RuntimeError, SystemRunner};
+use berth_runtime::{split_create_args, ImageStore, Podman, Runtime, RuntimeError, SystemRunner};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -13,7 +13,7 @@ use berth_package::pipe::{channel, ChannelReader, Chunk};
 use berth_package::{
     read_package_into, Manifest, PayloadSink, ReadError, ReadOptions, Runtime as PkgRuntime,
 };
-use berth_runtime::{split_create_args, LoadedImage, Runtime, RuntimeError};
+use berth_runtime::{split_create_args, ImageRuntime, LoadedImage, Runtime, RuntimeError};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
@@ -77,7 +77,7 @@ fn runtime(context: impl Into<String>) -> impl FnOnce(RuntimeError) -> OpError {
 /// The daemon's shared state.
 pub struct Daemon {
     pub config: Config,
-    pub podman: Arc<dyn Runtime>,
+    pub podman: Arc<dyn ImageRuntime>,
     pub lxc: Arc<dyn Runtime>,
     pub trusted_keys: Vec<ed25519_dalek::VerifyingKey>,
     /// Ids with an operation under way.
@@ -115,7 +115,7 @@ pub struct Installed {
 }
 
 impl Daemon {
-    pub fn new(config: Config, podman: Arc<dyn Runtime>, lxc: Arc<dyn Runtime>) -> Self {
+    pub fn new(config: Config, podman: Arc<dyn ImageRuntime>, lxc: Arc<dyn Runtime>) -> Self {
         Daemon {
             config,
             podman,
@@ -470,7 +470,7 @@ impl Daemon {
         }
         for image in images {
             // Refused while another container uses it: then it stays, rightly.
-            let _ = rt.remove_image(&image);
+            let _ = self.podman.remove_image(&image);
         }
         self.update_state(|s| {
             s.containers.remove(id);

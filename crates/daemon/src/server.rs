@@ -549,10 +549,7 @@ mod tests {
     /// A runtime that has every container running, except "gone".
     struct FakeRuntime;
 
-    impl Runtime for FakeRuntime {
-        fn name(&self) -> &'static str {
-            "podman"
-        }
+    impl berth_runtime::ImageStore for FakeRuntime {
         fn load_image(&self, _: &Path) -> Result<Vec<String>, RuntimeError> {
             Ok(vec![])
         }
@@ -566,6 +563,24 @@ mod tests {
         }
         fn storage_root(&self) -> Result<PathBuf, RuntimeError> {
             Ok("/".into())
+        }
+        fn remove_image(&self, _: &str) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        fn discard_image(&self, _: &[String]) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        fn untag(&self, _: &str, _: &str) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        fn images(&self) -> Result<Vec<(String, Vec<String>)>, RuntimeError> {
+            Ok(vec![])
+        }
+    }
+
+    impl Runtime for FakeRuntime {
+        fn name(&self) -> &'static str {
+            "podman"
         }
         fn rename(&self, _: &str, _: &str) -> Result<(), RuntimeError> {
             Ok(())
@@ -590,18 +605,6 @@ mod tests {
         }
         fn parse_exit_event(&self, _: &str) -> Option<(String, Option<i32>)> {
             None
-        }
-        fn remove_image(&self, _: &str) -> Result<(), RuntimeError> {
-            Ok(())
-        }
-        fn discard_image(&self, _: &[String]) -> Result<(), RuntimeError> {
-            Ok(())
-        }
-        fn untag(&self, _: &str, _: &str) -> Result<(), RuntimeError> {
-            Ok(())
-        }
-        fn images(&self) -> Result<Vec<(String, Vec<String>)>, RuntimeError> {
-            Ok(vec![])
         }
         fn create(&self, _: &str, _: &[String]) -> Result<(), RuntimeError> {
             Ok(())

@@ -32,11 +32,11 @@ pub struct Supervision {
 /// Follows a runtime's exit events ("podman" or "lxc") for as long as berthd runs;
 /// a broken event stream is restarted after a second.
 pub fn watch_exits(daemon: Arc<Daemon>, runtime_name: &'static str) {
-    let rt = Arc::clone(if runtime_name == "lxc" {
-        &daemon.lxc
+    let rt: Arc<dyn berth_runtime::Runtime> = if runtime_name == "lxc" {
+        daemon.lxc.clone()
     } else {
-        &daemon.podman
-    });
+        daemon.podman.clone()
+    };
     if runtime_name == "lxc" {
         let _ = std::fs::create_dir_all(daemon.lxc_path());
     }

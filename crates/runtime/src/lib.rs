@@ -76,9 +76,9 @@ pub enum RuntimeError {
     Scratch(#[source] std::io::Error),
 }
 
-/// One container runtime. Calls are blocking and bounded by the driver's timeouts.
-pub trait Runtime: Send + Sync {
-    fn name(&self) -> &'static str;
+/// Where a runtime keeps images (podman's store; an LXC bundle carries its root
+/// filesystem and has none).
+pub trait ImageStore: Send + Sync {
     /// Loads an image archive; returns the image references it held.
     fn load_image(&self, archive: &Path) -> Result<Vec<String>, RuntimeError>;
     /// Loads an image archive read from a stream, with `staging` for scratch files;
@@ -91,6 +91,25 @@ pub trait Runtime: Send + Sync {
     ) -> Result<Vec<LoadedImage>, RuntimeError>;
     /// Where the runtime keeps images (to check free disk before a load).
     fn storage_root(&self) -> Result<PathBuf, RuntimeError>;
+    /// Removes an image unless a container uses it or it has other names.
+    fn remove_image(&self, reference: &str) -> Result<(), RuntimeError>;
+    /// Removes an image berthd itself just added, by all its names, never by force:
+    /// a container that uses it (whatever happened) keeps it.
+    fn discard_image(&self, names: &[String]) -> Result<(), RuntimeError>;
+    /// Removes one name of an image.
+    fn untag(&self, id: &str, name: &str) -> Result<(), RuntimeError>;
+    /// Every image: its id and names.
+    fn images(&self) -> Result<Vec<(String, Vec<String>)>, RuntimeError>;
+}
+
+/// A runtime with an image store.
+pub trait ImageRuntime: Runtime + ImageStore {}
+
+impl<T: Runtime + ImageStore> ImageRuntime for T {}
+
+/// One container runtime. Calls are blocking and bounded by the driver's timeouts.
+pub trait Runtime: Send + Sync {
+    fn name(&self) -> &'static str;
     fn rename(&self, from: &str, to: &str) -> Result<(), RuntimeError>;
     fn stats(&self, id: &str) -> Result<Stats, RuntimeError>;
     /// Every container the runtime has, in one call (for the monitor tick).
@@ -108,15 +127,6 @@ pub trait Runtime: Send + Sync {
     fn parse_exit_event(&self, line: &str) -> Option<(String, Option<i32>)>;
     /// The command that prints a container's output (and follows it).
     fn logs_command(&self, id: &str, tail: Option<u64>, follow: bool) -> (String, Vec<String>);
-    /// Removes an image unless a container uses it or it has other names.
-    fn remove_image(&self, reference: &str) -> Result<(), RuntimeError>;
-    /// Removes an image berthd itself just added, by all its names, never by force:
-    /// a container that uses it (whatever happened) keeps it.
-    fn discard_image(&self, names: &[String]) -> Result<(), RuntimeError>;
-    /// Removes one name of an image.
-    fn untag(&self, id: &str, name: &str) -> Result<(), RuntimeError>;
-    /// Every image: its id and names.
-    fn images(&self) -> Result<Vec<(String, Vec<String>)>, RuntimeError>;
     /// Creates container `id` from `create_args` (already split and checked).
     fn create(&self, id: &str, create_args: &[String]) -> Result<(), RuntimeError>;
     fn start(&self, id: &str) -> Result<(), RuntimeError>;

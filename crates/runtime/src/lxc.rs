@@ -5,7 +5,7 @@
 //! autostart of LXC's own (berthd is the only one restarting).
 
 use crate::command::{CommandError, CommandRunner, Invocation};
-use crate::{ContainerState, LoadedImage, Runtime, RuntimeError, Stats};
+use crate::{ContainerState, Runtime, RuntimeError, Stats};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -84,46 +84,17 @@ impl Lxc {
     }
 }
 
-fn unsupported(what: &str) -> RuntimeError {
-    RuntimeError::Output {
-        runtime: "lxc",
-        what: what.into(),
-        why: "LXC containers have no images".into(),
-    }
-}
-
 impl Runtime for Lxc {
     fn name(&self) -> &'static str {
         "lxc"
     }
-    fn load_image(&self, _: &Path) -> Result<Vec<String>, RuntimeError> {
-        Err(unsupported("load"))
-    }
-    fn load_stream(
-        &self,
-        _: &mut dyn Read,
-        _: &Path,
-        _: &str,
-    ) -> Result<Vec<LoadedImage>, RuntimeError> {
-        Err(unsupported("load"))
-    }
-    fn storage_root(&self) -> Result<PathBuf, RuntimeError> {
-        Ok(self.lxcpath.clone())
-    }
+    /// An LXC upgrade swaps bundle directories; containers are never renamed.
     fn rename(&self, _: &str, _: &str) -> Result<(), RuntimeError> {
-        Err(unsupported("rename"))
-    }
-    fn remove_image(&self, _: &str) -> Result<(), RuntimeError> {
-        Ok(())
-    }
-    fn discard_image(&self, _: &[String]) -> Result<(), RuntimeError> {
-        Ok(())
-    }
-    fn untag(&self, _: &str, _: &str) -> Result<(), RuntimeError> {
-        Ok(())
-    }
-    fn images(&self) -> Result<Vec<(String, Vec<String>)>, RuntimeError> {
-        Ok(Vec::new())
+        Err(RuntimeError::Output {
+            runtime: "lxc",
+            what: "rename".into(),
+            why: "LXC containers are not renamed".into(),
+        })
     }
     /// The bundle is the container: creating checks that it is in place.
     fn create(&self, id: &str, _: &[String]) -> Result<(), RuntimeError> {

@@ -2,7 +2,7 @@
 
 use crate::args::name_arg;
 use crate::command::{CommandError, CommandRunner, Invocation};
-use crate::{ContainerState, LoadedImage, Runtime, RuntimeError, Stats};
+use crate::{ContainerState, ImageStore, LoadedImage, Runtime, RuntimeError, Stats};
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -53,11 +53,7 @@ fn is_missing(e: &CommandError) -> bool {
     matches!(e, CommandError::Failed { stderr, .. } if stderr.to_ascii_lowercase().contains("no such container"))
 }
 
-impl Runtime for Podman {
-    fn name(&self) -> &'static str {
-        "podman"
-    }
-
+impl ImageStore for Podman {
     fn load_image(&self, archive: &Path) -> Result<Vec<String>, RuntimeError> {
         let args = vec![
             "load".into(),
@@ -85,7 +81,6 @@ impl Runtime for Podman {
         }
         Ok(images)
     }
-
     fn load_stream(
         &self,
         input: &mut dyn Read,
@@ -94,10 +89,67 @@ impl Runtime for Podman {
     ) -> Result<Vec<LoadedImage>, RuntimeError> {
         Podman::load_stream(self, input, staging, label)
     }
-
     fn storage_root(&self) -> Result<PathBuf, RuntimeError> {
         let out = self.cmd(&["info", "--format", "{{.Store.GraphRoot}}"])?;
         Ok(PathBuf::from(out.trim()))
+    }
+    fn remove_image(&self, reference: &str) -> Result<(), RuntimeError> {
+        self.cmd(&["rmi", reference]).map(drop)
+    }
+    fn discard_image(&self, names: &[String]) -> Result<(), RuntimeError> {
+        // Never `rmi -f`: forced, podman also removes every container using the
+        // image. By name, the last name's removal removes the image. The transient
+        // name goes last, and only once the others are gone: it is what marks the
+        // image as one to clean up, should this be cut short.
+        let mut ordered: Vec<&String> = names.iter().collect();
+        ordered.sort_by_key(|n| crate::stream_load::is_transient_name(n));
+        for name in ordered {
+            let mut attempt = 0;
+            loop {
+                match self.cmd(&["rmi", name]) {
+                    Ok(_) => break,
+                    // podman fails now and then while another process changes images
+                    Err(_) if attempt < 2 => {
+                        attempt += 1;
+                        std::thread::sleep(Duration::from_millis(300));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+    fn untag(&self, id: &str, name: &str) -> Result<(), RuntimeError> {
+        self.cmd(&["untag", id, name]).map(drop)
+    }
+    fn images(&self) -> Result<Vec<(String, Vec<String>)>, RuntimeError> {
+        let out = self.cmd(&["images", "-a", "--format", "json"])?;
+        let v: Value = serde_json::from_str(&out).map_err(|e| RuntimeError::Output {
+            runtime: "podman",
+            what: "images".into(),
+            why: e.to_string(),
+        })?;
+        Ok(v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| {
+                let id = i.get("Id")?.as_str()?.to_string();
+                let names = i
+                    .get("Names")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|n| n.as_str().map(String::from))
+                    .collect();
+                Some((id, names))
+            })
+            .collect())
+    }
+}
+
+impl Runtime for Podman {
+    fn name(&self) -> &'static str {
+        "podman"
     }
 
     fn rename(&self, from: &str, to: &str) -> Result<(), RuntimeError> {
@@ -196,62 +248,6 @@ impl Runtime for Podman {
         }
         args.push(id.into());
         (self.program.clone(), args)
-    }
-
-    fn discard_image(&self, names: &[String]) -> Result<(), RuntimeError> {
-        // Never `rmi -f`: forced, podman also removes every container using the
-        // image. By name, the last name's removal removes the image. The transient
-        // name goes last, and only once the others are gone: it is what marks the
-        // image as one to clean up, should this be cut short.
-        let mut ordered: Vec<&String> = names.iter().collect();
-        ordered.sort_by_key(|n| crate::stream_load::is_transient_name(n));
-        for name in ordered {
-            let mut attempt = 0;
-            loop {
-                match self.cmd(&["rmi", name]) {
-                    Ok(_) => break,
-                    // podman fails now and then while another process changes images
-                    Err(_) if attempt < 2 => {
-                        attempt += 1;
-                        std::thread::sleep(Duration::from_millis(300));
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn untag(&self, id: &str, name: &str) -> Result<(), RuntimeError> {
-        self.cmd(&["untag", id, name]).map(drop)
-    }
-
-    fn images(&self) -> Result<Vec<(String, Vec<String>)>, RuntimeError> {
-        let out = self.cmd(&["images", "-a", "--format", "json"])?;
-        let v: Value = serde_json::from_str(&out).map_err(|e| RuntimeError::Output {
-            runtime: "podman",
-            what: "images".into(),
-            why: e.to_string(),
-        })?;
-        Ok(v.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|i| {
-                let id = i.get("Id")?.as_str()?.to_string();
-                let names = i
-                    .get("Names")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|n| n.as_str().map(String::from))
-                    .collect();
-                Some((id, names))
-            })
-            .collect())
-    }
-
-    fn remove_image(&self, reference: &str) -> Result<(), RuntimeError> {
-        self.cmd(&["rmi", reference]).map(drop)
     }
 
     fn create(&self, id: &str, create_args: &[String]) -> Result<(), RuntimeError> {

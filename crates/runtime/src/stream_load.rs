@@ -133,7 +133,7 @@ impl Podman {
             Ok(()) => Ok(loader.loaded),
             Err(e) => {
                 for image in loader.loaded.iter().filter(|i| i.new) {
-                    let _ = crate::Runtime::discard_image(loader.podman, &image.all_names());
+                    let _ = crate::ImageStore::discard_image(loader.podman, &image.all_names());
                 }
                 Err(e)
             }
