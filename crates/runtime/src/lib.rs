@@ -1,7 +1,9 @@
-//! Container runtimes behind one trait. Drivers call the runtimes' command-line tools
-//! with machine-readable output, pass arguments as argv (never through a shell), and
-//! bound every call by a timeout. Side effects go through `CommandRunner`, so unit
-//! tests inspect the exact argv with a recording fake.
+//! Container runtimes behind one trait (`Runtime`), and image stores behind another
+//! (`ImageStore`: podman has one; an LXC bundle carries its root filesystem). Drivers
+//! call the runtimes' command-line tools with machine-readable output, pass arguments
+//! as argv (never through a shell), and bound every call by a timeout. Side effects
+//! go through `CommandRunner`, so unit tests inspect the exact argv with a recording
+//! fake.
 
 pub mod args;
 pub mod cgroup;
