@@ -66,6 +66,14 @@ fn berthctl(d: &Daemon, args: &[&str]) -> Child {
         .unwrap()
 }
 
+/// The trials' restart policy: a budget their crashes never spend, so a container
+/// that ran before a kill must run after it. (The budget survives berthd's restarts:
+/// with 3 retries a minute, the trials' own crashes would rightly make it `failed`.)
+fn large_budget(manifest: &mut Value) {
+    manifest["registration_defaults"]["restart"] =
+        serde_json::json!({"enabled": true, "max_retries": 1000, "window": 60, "retry_delay": 0});
+}
+
 /// What the trials run: one package id in two versions, on one runtime.
 struct Subject {
     id: &'static str,
@@ -191,13 +199,19 @@ fn check(trial: u64, dir: &Path, d: &Daemon, subject: &Subject, was_running: boo
     if version.is_some() && (was_running || op != "config set") {
         // berthd agrees with the runtime, and what ran runs (autostart brings back
         // what a stop of the crashed operation left stopped).
-        wait_for(&format!("{ctx}: {id} running"), || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
             let out = ctl(&d.socket, &["status", id, "--json"]);
-            out.status.success()
-                && serde_json::from_slice::<Value>(&out.stdout)
-                    .map(|s| s["running"] == true)
-                    .unwrap_or(false)
-        });
+            let status = serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null);
+            if status["running"] == true {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{ctx}: {id} not running after 90 s: {status}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
@@ -222,7 +236,8 @@ fn run_trials(dir: &Path, subject: &Subject, default_trials: u64) {
             }
             (Some(_), 1) => ("uninstall", Some(berthctl(&d, &["uninstall", id]))),
             (Some(_), 2) => {
-                let n = (rng.below(9) + 1).to_string();
+                // A budget the trials' crashes never spend (see `LARGE_BUDGET`).
+                let n = (rng.below(900) + 100).to_string();
                 let args = ["config", "set", id, "restart.max_retries", &n];
                 ("config set", Some(berthctl(&d, &args)))
             }
@@ -262,11 +277,9 @@ fn berthd_killed_at_random_moments_recovers_to_a_consistent_state() {
         image.save("docker-archive", &tar);
         image.remove();
         std::mem::forget(image); // removed by the trials themselves, or below
-        packages.push(pack(
-            dir.path(),
-            &manifest(id, v, &format!("--init {tag}"), true),
-            &tar,
-        ));
+        let mut m = manifest(id, v, &format!("--init {tag}"), true);
+        large_budget(&mut m);
+        packages.push(pack(dir.path(), &m, &tar));
         tags.push(tag);
     }
     let subject = Subject {
@@ -297,6 +310,7 @@ fn berthd_killed_at_random_moments_during_lxc_work_recovers_to_a_consistent_stat
         );
         let mut m = crate::supervise::lxc_manifest(id);
         m["version"] = v.into();
+        large_budget(&mut m);
         packages.push(pack(dir.path(), &m, &bundle));
     }
     let subject = Subject {
