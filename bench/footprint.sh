@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # berthd's footprint with 20 managed busybox containers: idle RSS (target <= 10 MiB),
-# CPU time per monitor tick (berthd itself, and the podman commands it runs), and the
+# CPU time per monitor tick (berthd itself, and the runtime commands it runs), and the
 # stripped sizes of berthd and berthctl (target: together <= 8 MiB). Run as root.
+# RUNTIME=lxc: 20 LXC busybox bundles instead, and beside berthd's tick the peer way
+# of polling LXC statistics (`lxc-info -S` per container), with the ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin berth --bin berthd --bin berthctl
@@ -12,13 +14,26 @@ n=${CONTAINERS:-20}
 interval=2
 ticks=${TICKS:-15}
 
+runtime=${RUNTIME:-podman}
 cp /bin/busybox "$work/rootfs/bin/"
 for a in sh sleep; do ln -s busybox "$work/rootfs/bin/$a"; done
-tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
-image=localhost/berth-footprint:1
-podman rmi -f "$image" >/dev/null 2>&1 || true
-podman import -q --change 'CMD ["/bin/sh", "-c", "exec sleep infinity"]' "$work/rootfs.tar" "$image" >/dev/null
-podman save -q -o "$work/image.tar" "$image"
+if [ "$runtime" = lxc ]; then
+  # A bundle: config + rootfs, no network (no lxcbr0 on these hosts).
+  mkdir -p "$work/bundle" "$work/rootfs/"{proc,sys,dev,tmp}
+  printf '#!/bin/sh\nexec sleep 1000000\n' > "$work/rootfs/init.sh"
+  mv "$work/rootfs" "$work/bundle/rootfs"
+  printf '%s\n' 'lxc.uts.name = fp' 'lxc.net.0.type = none' 'lxc.init.cmd = /bin/sh /init.sh' \
+    'lxc.mount.auto = proc:mixed sys:ro' 'lxc.rootfs.path = dir:/unused' > "$work/bundle/config"
+  tar -C "$work" -czf "$work/payload" bundle
+  create_args=''
+else
+  tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
+  image=localhost/berth-footprint:1
+  podman rmi -f "$image" >/dev/null 2>&1 || true
+  podman import -q --change 'CMD ["/bin/sh", "-c", "exec sleep infinity"]' "$work/rootfs.tar" "$image" >/dev/null
+  podman save -q -o "$work/payload" "$image"
+  create_args="--init $image"
+fi
 
 cat > "$work/berthd.conf" <<JSON
 {"service": {"working_path": "$work/wp", "monitor_interval": $interval},
@@ -36,16 +51,21 @@ for _ in $(seq 100); do [ -S "$BERTH_SOCKET" ] && break; sleep 0.1; done
 
 for i in $(seq "$n"); do
   cat > "$work/m$i.json" <<JSON
-{"package_id": "fp$i", "version": "1", "runtime": "podman", "create_args": "--init $image",
+{"package_id": "fp$i", "version": "1", "runtime": "$runtime", "create_args": "$create_args",
  "registration_defaults": {"autostart": true, "monitor": true,
    "restart": {"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 1}},
  "device_types": ["bench"]}
 JSON
   mkdir -p "$work/p$i"
-  pkg=$("$bin/berth" pack --manifest "$work/m$i.json" --payload "$work/image.tar" --output-dir "$work/p$i")
+  pkg=$("$bin/berth" pack --manifest "$work/m$i.json" --payload "$work/payload" --output-dir "$work/p$i")
   "$bin/berthctl" install "$pkg" >/dev/null
 done
-running=$(podman ps --filter name=fp --format '{{.Names}}' | wc -l)
+lxcpath=$work/wp/lxc
+if [ "$runtime" = lxc ]; then
+  running=$(lxc-ls -P "$lxcpath" --running | wc -w)
+else
+  running=$(podman ps --filter name=fp --format '{{.Names}}' | wc -l)
+fi
 
 # clock ticks of berthd ($14 utime, $15 stime) and of its waited-for children ($16, $17)
 cpu() { awk '{print $14+$15, $16+$17}' "/proc/$pid/stat"; }
@@ -65,5 +85,19 @@ sc=$(stat -c %s "$work/berthctl.stripped")
 echo "containers running:             $running of $n"
 echo "berthd idle RSS:                ${rss} KiB (peak ${hwm} KiB; target <= 10240 KiB)"
 echo "CPU per monitor tick (berthd):  $(echo "scale=2; ($self1 - $self0) * 1000 / $hz / $ticks" | bc) ms"
-echo "CPU per monitor tick (podman ps + stats it runs): $(echo "scale=1; ($kids1 - $kids0) * 1000 / $hz / $ticks" | bc) ms"
+kids_ms=$(echo "scale=1; ($kids1 - $kids0) * 1000 / $hz / $ticks" | bc)
+if [ "$runtime" = lxc ]; then
+  echo "CPU per monitor tick (the lxc-ls it runs): $kids_ms ms"
+  # The peer way: one lxc-info -S per container (statistics of one container each).
+  peer=$( { /usr/bin/time -f '%U %S' bash -c '
+    for i in $(seq "$1"); do lxc-info -P "$2" -n "fp$i" -S -H >/dev/null; done' _ "$n" "$lxcpath"; } 2>&1 | tail -1)
+  peer_ms=$(echo "$peer" | awk '{printf "%.1f", ($1 + $2) * 1000}')
+  ours_ms=$(echo "scale=2; (($self1 - $self0) + ($kids1 - $kids0)) * 1000 / $hz / $ticks" | bc)
+  echo "peer: lxc-info -S per container, $n containers: $peer_ms ms CPU"
+  ratio=n/a
+  [ "$(echo "$ours_ms > 0" | bc)" = 1 ] && ratio=$(echo "scale=1; $peer_ms / $ours_ms" | bc)
+  echo "berthd tick incl. lxc-ls:       $ours_ms ms CPU; peer/berth $ratio"
+else
+  echo "CPU per monitor tick (podman ps + stats it runs): $kids_ms ms"
+fi
 echo "stripped: berthd $sd B, berthctl $sc B, together $(( (sd + sc) / 1024 )) KiB (target <= 8192 KiB)"
