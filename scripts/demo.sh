@@ -144,7 +144,8 @@ lxc_pkg=$("$berth" pack --manifest "$work/lxc-manifest.json" --payload "$work/bu
 "$berthctl" install "$lxc_pkg"
 sleep 1
 "$berthctl" status berth-lxc-demo
-"$berthctl" logs berth-lxc-demo
+"$berthctl" stats berth-lxc-demo
+"$berthctl" logs berth-lxc-demo --since 1m
 "$berthctl" uninstall berth-lxc-demo
 echo
 echo "demo complete: package in $pkg"
