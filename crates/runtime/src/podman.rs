@@ -47,6 +47,9 @@ impl Podman {
     }
 }
 
+/// How often a create whose image lookup failed is tried again.
+const CREATE_RETRIES: u32 = 3;
+
 fn is_missing(e: &CommandError) -> bool {
     // podman says "no container with name or ID ... found: no such container" (start,
     // stop) or "inspecting object: no such container X" (inspect).
@@ -264,12 +267,26 @@ impl Runtime for Podman {
             }
             None => args.extend(["--name".to_string(), id.to_string()]),
         }
-        // berthd is the only one restarting containers.
+        // berthd is the only one restarting containers; the image is the one the
+        // package brought, never one fetched from a registry.
         args.push("--restart=no".into());
+        args.push("--pull=never".into());
         args.extend(create_args.iter().cloned());
-        self.run(args, self.command_timeout)
-            .map(drop)
-            .map_err(Into::into)
+        // podman's image lookup can miss an image that is there while another process
+        // removes an image (a c/storage race podman documents in its troubleshooting
+        // guide): "image not known" is asked again, a few times.
+        let mut attempt = 0;
+        loop {
+            match self.run(args.clone(), self.command_timeout) {
+                Err(CommandError::Failed { stderr, .. })
+                    if stderr.contains("image not known") && attempt < CREATE_RETRIES =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                result => return result.map(drop).map_err(Into::into),
+            }
+        }
     }
 
     fn start(&self, id: &str) -> Result<(), RuntimeError> {
@@ -487,6 +504,7 @@ mod tests {
                 "--name",
                 "web",
                 "--restart=no",
+                "--pull=never",
                 "--env",
                 "X=$(reboot)",
                 "localhost/app:1",
@@ -496,6 +514,40 @@ mod tests {
             ]
         );
         assert_eq!(call.timeout, Duration::from_secs(30));
+    }
+
+    fn failed(stderr: &str) -> Result<String, CommandError> {
+        Err(CommandError::Failed {
+            command: "podman create".into(),
+            status: "exit status: 125".into(),
+            stderr: stderr.into(),
+        })
+    }
+
+    #[test]
+    fn a_create_whose_image_lookup_raced_is_tried_again_a_few_times() {
+        // Answers are popped from the end: two lookups miss, the third works.
+        let (rec, p) = podman(vec![
+            Ok(String::new()),
+            failed("Error: localhost/app:1: image not known"),
+            failed("Error: localhost/app:1: image not known"),
+        ]);
+        p.create("web", &["localhost/app:1".to_string()]).unwrap();
+        assert_eq!(rec.calls.lock().unwrap().len(), 3);
+
+        // An image that is really missing fails after the retries; other errors at once.
+        let missing = (0..10)
+            .map(|_| failed("Error: localhost/app:1: image not known"))
+            .collect();
+        let (rec, p) = podman(missing);
+        let err = p
+            .create("web", &["localhost/app:1".to_string()])
+            .unwrap_err();
+        assert!(err.to_string().contains("image not known"), "{err}");
+        assert_eq!(rec.calls.lock().unwrap().len(), 1 + CREATE_RETRIES as usize);
+        let (rec, p) = podman(vec![failed("Error: name is in use")]);
+        assert!(p.create("web", &["localhost/app:1".to_string()]).is_err());
+        assert_eq!(rec.calls.lock().unwrap().len(), 1);
     }
 
     #[test]
