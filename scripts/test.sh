@@ -8,4 +8,9 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 # The end-to-end tests run the berth binary: build it before any test starts.
 cargo build --workspace --quiet
-cargo test --workspace --all-features --all-targets
+# The SIGKILL trials run alone: killing podman commands mid-write leaves c/storage
+# half-written layers that podman cleans up on its next use, and that clean-up races
+# with the other tests' podman commands (podman's own storage races, not berth's).
+trials=crash::berthd_killed_at_random_moments
+cargo test --workspace --all-features --all-targets -- --skip "$trials"
+cargo test -p berth-e2e --test e2e -- "$trials"

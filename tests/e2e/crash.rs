@@ -206,10 +206,15 @@ fn check(trial: u64, dir: &Path, d: &Daemon, subject: &Subject, was_running: boo
             if status["running"] == true {
                 break;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{ctx}: {id} not running after 90 s: {status}"
-            );
+            if std::time::Instant::now() >= deadline {
+                let log = std::fs::read_to_string(dir.join("berthd.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!(
+                    "{ctx}: {id} not running after 90 s: {status}\nberthd.log ends:\n{}",
+                    tail.join("\n")
+                );
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }

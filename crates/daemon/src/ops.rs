@@ -23,6 +23,23 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// Starts `id` at berthd's start, trying twice more a second apart: right after a
+/// crash podman may still be cleaning up half-written storage, and fail a start that
+/// works a moment later.
+fn start_retrying(rt: &dyn Runtime, id: &str) -> Result<(), RuntimeError> {
+    let mut attempt = 0;
+    loop {
+        match rt.start(id) {
+            Err(e) if attempt < 2 && !matches!(e, RuntimeError::NoSuchContainer(_)) => {
+                crate::log::warn(format!("{id}: autostart failed ({e}); trying again"));
+                attempt += 1;
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Labels on every container berthd creates: which registered id and version it is.
 pub const LABEL_ID: &str = "berth.id";
 pub const LABEL_VERSION: &str = "berth.version";
@@ -378,7 +395,7 @@ impl Daemon {
                         "{}: failed, not started: its restart budget is spent ({reason}); `berthctl start {}` starts it",
                         entry.id, entry.id
                     )),
-                    None => match rt.start(&entry.id) {
+                    None => match start_retrying(rt, &entry.id) {
                     Ok(()) => {
                         seen.pop();
                         seen.push((entry.id.clone(), "running".into()));
