@@ -24,15 +24,17 @@ if [ "$runtime" = lxc ]; then
   mv "$work/rootfs" "$work/bundle/rootfs"
   printf '%s\n' 'lxc.uts.name = fp' 'lxc.net.0.type = none' 'lxc.init.cmd = /bin/sh /init.sh' \
     'lxc.mount.auto = proc:mixed sys:ro' 'lxc.rootfs.path = dir:/unused' > "$work/bundle/config"
-  tar -C "$work" -czf "$work/payload" bundle
-  create_args=''
+  payload=$work/bundle.tar.gz
+  tar -C "$work" -czf "$payload" bundle
+  create_field=''
 else
   tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
   image=localhost/berth-footprint:1
   podman rmi -f "$image" >/dev/null 2>&1 || true
   podman import -q --change 'CMD ["/bin/sh", "-c", "exec sleep infinity"]' "$work/rootfs.tar" "$image" >/dev/null
-  podman save -q -o "$work/payload" "$image"
-  create_args="--init $image"
+  payload=$work/image.tar
+  podman save -q -o "$payload" "$image"
+  create_field="\"create_args\": \"--init $image\","
 fi
 
 cat > "$work/berthd.conf" <<JSON
@@ -51,13 +53,13 @@ for _ in $(seq 100); do [ -S "$BERTH_SOCKET" ] && break; sleep 0.1; done
 
 for i in $(seq "$n"); do
   cat > "$work/m$i.json" <<JSON
-{"package_id": "fp$i", "version": "1", "runtime": "$runtime", "create_args": "$create_args",
+{"package_id": "fp$i", "version": "1", "runtime": "$runtime", $create_field
  "registration_defaults": {"autostart": true, "monitor": true,
    "restart": {"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 1}},
  "device_types": ["bench"]}
 JSON
   mkdir -p "$work/p$i"
-  pkg=$("$bin/berth" pack --manifest "$work/m$i.json" --payload "$work/payload" --output-dir "$work/p$i")
+  pkg=$("$bin/berth" pack --manifest "$work/m$i.json" --payload "$payload" --output-dir "$work/p$i")
   "$bin/berthctl" install "$pkg" >/dev/null
 done
 lxcpath=$work/wp/lxc
