@@ -326,24 +326,28 @@ fn berthd_killed_at_random_moments_during_lxc_work_recovers_to_a_consistent_stat
     run_trials(dir.path(), &subject, 50);
 }
 
+/// Version 1 of package `id`, whose container sleeps: its image (built under `dir`,
+/// tagged `localhost/<id>:1`), the image archive and the package.
+fn sleeping_package(dir: &Path, id: &str) -> (TestImage, PathBuf, PathBuf) {
+    let tag = format!("localhost/{id}:1");
+    let image = TestImage::build(dir, &tag, "exec sleep infinity");
+    let tar = dir.join("image.tar");
+    image.save("docker-archive", &tar);
+    let pkg = pack(
+        dir,
+        &manifest(id, "1", &format!("--init {tag}"), true),
+        &tar,
+    );
+    (image, tar, pkg)
+}
+
 #[test]
 fn recovery_touches_only_the_containers_of_its_own_working_path() {
     require(&["podman"]);
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let id = "berth-e2e-home";
     remove_container(id);
-    let image = TestImage::build(
-        a.path(),
-        &format!("localhost/{id}:1"),
-        "exec sleep infinity",
-    );
-    let tar = a.path().join("image.tar");
-    image.save("docker-archive", &tar);
-    let pkg = pack(
-        a.path(),
-        &manifest(id, "1", &format!("--init {}", image.tag), true),
-        &tar,
-    );
+    let (_image, _, pkg) = sleeping_package(a.path(), id);
     let da = start(a.path());
     assert!(ctl(&da.socket, &["install", pkg.to_str().unwrap()])
         .status
@@ -391,18 +395,7 @@ fn recovery_removes_containers_a_killed_create_left_in_storage() {
         remove_container(name);
         remove_container(&format!("{name}.berth-new"));
     }
-    let image = TestImage::build(
-        dir.path(),
-        &format!("localhost/{id}:1"),
-        "exec sleep infinity",
-    );
-    let tar = dir.path().join("image.tar");
-    image.save("docker-archive", &tar);
-    let pkg = pack(
-        dir.path(),
-        &manifest(id, "1", &format!("--init {}", image.tag), true),
-        &tar,
-    );
+    let (image, tar, pkg) = sleeping_package(dir.path(), id);
     let mut d = start(dir.path());
     crate::install::ctl_ok(&d, &["install", pkg.to_str().unwrap()]);
     let image_id = ok(&mut cmd(
