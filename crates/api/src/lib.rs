@@ -84,3 +84,114 @@ pub struct Status {
     #[serde(default)]
     pub reason: Option<String>,
 }
+
+/// `POST /v1/packages`: what an install did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Installed {
+    pub id: String,
+    pub version: String,
+    /// The version replaced, for an upgrade.
+    pub replaced: Option<String>,
+    /// The images the payload brought (none for bundles).
+    pub images: Vec<String>,
+    pub started: bool,
+}
+
+/// `DELETE /v1/containers/{id}`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removed {
+    pub removed: String,
+}
+
+/// The longest stop grace (`time`) the API takes, in seconds: a day.
+pub const MAX_STOP_SECONDS: u64 = 86_400;
+
+/// Paths and queries of the API, built the same way by both ends.
+pub mod paths {
+    use super::PREFIX;
+
+    pub fn info() -> String {
+        format!("{PREFIX}/info")
+    }
+
+    pub fn containers() -> String {
+        format!("{PREFIX}/containers")
+    }
+
+    pub fn packages(force: bool) -> String {
+        let query = if force { "?force=1" } else { "" };
+        format!("{PREFIX}/packages{query}")
+    }
+
+    /// `/v1/containers/{id}` and what follows (`status`, `stop`, `config/KEY`...).
+    pub fn container(id: &str, rest: &[&str]) -> String {
+        let mut path = format!("{PREFIX}/containers/{}", encode(id));
+        for part in rest {
+            path.push('/');
+            path.push_str(&encode(part));
+        }
+        path
+    }
+
+    /// `path?k=v&...`, values percent-encoded.
+    pub fn with_query(path: String, pairs: &[(&str, String)]) -> String {
+        let query: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        if query.is_empty() {
+            path
+        } else {
+            format!("{path}?{}", query.join("&"))
+        }
+    }
+
+    /// Percent-encodes everything but unreserved characters (RFC 3986).
+    pub fn encode(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        for b in text.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    }
+
+    /// Undoes `encode` (and `+` is a plus); `None` for broken escapes or bytes that
+    /// are not UTF-8.
+    pub fn decode(text: &str) -> Option<String> {
+        let bytes = text.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).ok()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn queries_round_trip_through_encoding() {
+            for v in ["2026-01-01T00:00:00+01:00", "10m 30s", "a&b=c", "ü%"] {
+                assert_eq!(decode(&encode(v)).as_deref(), Some(v));
+            }
+            assert_eq!(
+                with_query(container("web", &["logs"]), &[("tail", "5".into())]),
+                "/v1/containers/web/logs?tail=5"
+            );
+            assert_eq!(decode("%zz"), None);
+        }
+    }
+}

@@ -2,16 +2,15 @@
 //! and serves the API on a unix socket.
 
 use berth_daemon::config::{self, ConfigError};
-use berth_daemon::log;
-use berth_daemon::ops::Daemon;
-use berth_daemon::server::{error_chain, serve};
+use berth_daemon::daemon_log as log;
+use berth_daemon::server::serve;
 use berth_daemon::store::{ContainersConf, StoreError};
+use berth_daemon::{error_chain, Daemon};
 use clap::Parser;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The berth device daemon: installs packages and runs their containers.
 ///
@@ -114,8 +113,9 @@ fn main() -> ExitCode {
         Err(StoreError::Invalid(issues)) => return fail(2, &issues.to_string()),
         Err(e) => return fail(1, &error_chain(&e)),
     };
+    drop(conf);
     if args.stop_managed_containers {
-        return stop_managed(&cfg, &conf);
+        return stop_managed(&Daemon::with_system_runtimes(cfg));
     }
     let mut trusted_keys = Vec::new();
     for path in &cfg.trust.keys {
@@ -133,17 +133,7 @@ fn main() -> ExitCode {
     };
     let socket = cfg.api.socket.clone();
     let mode = cfg.api.socket_mode;
-    let podman = berth_runtime::Podman::new(
-        Arc::new(berth_runtime::SystemRunner),
-        Duration::from_secs(cfg.service.command_timeout.into()),
-        Duration::from_secs(cfg.service.podman_load_timeout.into()),
-    );
-    let lxc = berth_runtime::Lxc::new(
-        Arc::new(berth_runtime::SystemRunner),
-        cfg.service.working_path.join("lxc"),
-        Duration::from_secs(cfg.service.command_timeout.into()),
-    );
-    let mut daemon = Daemon::new(cfg, Arc::new(podman), Arc::new(lxc));
+    let mut daemon = Daemon::with_system_runtimes(cfg);
     daemon.trusted_keys = trusted_keys;
     let state = Arc::new(daemon);
     // Whatever a crash interrupted is finished or undone before the API opens.
@@ -158,15 +148,7 @@ fn main() -> ExitCode {
         tokio::task::spawn_blocking(move || {
             starting.reconcile().iter().for_each(|l| log_line(l));
         });
-        // Supervision on plain threads: they block on the runtime's commands.
-        let watching = Arc::clone(&state);
-        std::thread::spawn(move || berth_daemon::supervise::watch_exits(watching, "podman"));
-        let watching = Arc::clone(&state);
-        std::thread::spawn(move || berth_daemon::supervise::watch_exits(watching, "lxc"));
-        let monitoring = Arc::clone(&state);
-        std::thread::spawn(move || berth_daemon::supervise::monitor(monitoring));
-        let consoles = state.config.service.working_path.clone();
-        std::thread::spawn(move || berth_daemon::logs::pump_consoles(&consoles));
+        berth_daemon::supervise::threads::start(&state);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| e.to_string())?;
         let outcome = tokio::select! {
@@ -184,32 +166,20 @@ fn main() -> ExitCode {
 }
 
 /// Stops every registered container that runs; one line per container.
-fn stop_managed(cfg: &config::Config, conf: &ContainersConf) -> ExitCode {
-    use berth_runtime::{Lxc, Podman, Runtime, RuntimeError, SystemRunner};
-    let timeout = Duration::from_secs(cfg.service.command_timeout.into());
-    let podman = Podman::new(
-        Arc::new(SystemRunner),
-        timeout,
-        Duration::from_secs(cfg.service.podman_load_timeout.into()),
-    );
-    let lxc = Lxc::new(
-        Arc::new(SystemRunner),
-        cfg.service.working_path.join("lxc"),
-        timeout,
-    );
+fn stop_managed(daemon: &Daemon) -> ExitCode {
+    let lines = match daemon.stop_managed() {
+        Ok(lines) => lines,
+        Err(e) => return fail(1, &error_chain(&e)),
+    };
     let mut failed = false;
-    for entry in &conf.containers {
-        let rt: &dyn Runtime = match entry.runtime.as_str() {
-            "lxc" => &lxc,
-            _ => &podman,
-        };
-        match rt.stop(&entry.id, Duration::from_secs(10)) {
-            Ok(()) => eprintln!("berthd: stopped {}", entry.id),
-            Err(RuntimeError::NoSuchContainer(_)) => {
-                eprintln!("berthd: warning: {}: not in {}", entry.id, entry.runtime)
-            }
+    for line in lines {
+        match line {
+            Ok(l) => match l.strip_prefix("warning: ") {
+                Some(w) => eprintln!("berthd: warning: {w}"),
+                None => eprintln!("berthd: {l}"),
+            },
             Err(e) => {
-                eprintln!("berthd: error: {}: {}", entry.id, error_chain(&e));
+                eprintln!("berthd: error: {e}");
                 failed = true;
             }
         }

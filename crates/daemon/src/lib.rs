@@ -1,17 +1,33 @@
-//! berthd as a library. So far: the daemon's configuration and the files it owns
-//! (containers.conf), each written atomically. The install pipeline, supervisor and
-//! API build on these.
+//! berthd as a library. Layers, each using only those above it:
+//!
+//! - files: `config` (berthd.conf), `store` (containers.conf), `state` (state.json),
+//!   `atomic` (how each is written), `container_log` (container output),
+//!   `daemon_log` (berthd's own log), `policy` (the restart policy);
+//! - `home`: the working path and its files, under their locks; `error`;
+//! - `driver`: one per runtime — how a payload becomes a container and is recovered;
+//! - `daemon`: the shared state (home, drivers, locks, supervision records);
+//! - `ops` (one operation per file), `supervise` (events, monitor tick), `server`
+//!   (the HTTP API).
+//!
+//! docs/architecture.md tells the design.
 
 pub mod atomic;
 pub mod config;
-pub mod log;
-pub mod logs;
+pub mod container_log;
+pub mod daemon;
+pub mod daemon_log;
+pub mod driver;
+pub mod error;
+pub mod home;
 pub mod ops;
 pub mod policy;
 pub mod server;
 pub mod state;
 pub mod store;
 pub mod supervise;
+
+pub use daemon::Daemon;
+pub use error::{error_chain, OpError};
 
 use berth_package::manifest::FieldIssue;
 use std::fmt;

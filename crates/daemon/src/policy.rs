@@ -82,6 +82,28 @@ impl History {
     }
 }
 
+/// What berthd tracks of a container between events: the restart history and what
+/// the last manual action wanted.
+#[derive(Debug, Default)]
+pub struct Supervision {
+    pub history: History,
+    /// A stop through berthd is under way or done: its exit is not a crash.
+    pub stop_requested: bool,
+    /// Why berthd gave up restarting it.
+    pub failed: Option<String>,
+    pub last_exit_code: Option<i32>,
+    pub restart_count: u32,
+    /// Bumped by every manual action, so a pending automatic restart knows it is stale.
+    pub generation: u64,
+    /// An automatic restart is waiting out its delay: further exit events of the
+    /// same stop (runtimes may report one twice) are not new crashes.
+    pub pending: bool,
+    /// berthd started it or saw it running since its last exit was answered: its
+    /// next exit is one to answer (from the event stream, or the tick if the stream
+    /// missed it).
+    pub running_seen: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

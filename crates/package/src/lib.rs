@@ -18,8 +18,8 @@ pub mod testkit;
 
 pub use compress::Compression;
 pub use limits::Limits;
-pub use manifest::{Manifest, ManifestIssues, Runtime, Stage};
+pub use manifest::{Manifest, ManifestIssues, RuntimeKind, Stage};
 pub use reader::{
-    read_package, read_package_into, PackageReport, PayloadSink, ReadError, ReadOptions,
+    read_package, read_package_into, PackageReport, PayloadSink, ReadError, ReadOptions, SinkError,
 };
 pub use writer::{pack, PackError, PackReport, PackRequest};

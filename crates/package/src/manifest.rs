@@ -22,31 +22,47 @@ pub const DRM_METRICS: &[&str] = &[
     "disk/write",
 ];
 
-/// The runtime a package is made for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Runtime {
+/// The runtime a package is made for (the manifest's `runtime`), which also names
+/// its payload kind. Not to be confused with berth-runtime's `Runtime` trait, the
+/// driver of one container engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RuntimeKind {
     Podman,
     Lxc,
 }
 
-impl Runtime {
+impl RuntimeKind {
     pub fn as_str(self) -> &'static str {
         match self {
-            Runtime::Podman => "podman",
-            Runtime::Lxc => "lxc",
+            RuntimeKind::Podman => "podman",
+            RuntimeKind::Lxc => "lxc",
         }
     }
 
     /// The `artifact_type` the writer records for this runtime.
     pub fn artifact_type(self) -> &'static str {
         match self {
-            Runtime::Podman => "podman-image-tar",
-            Runtime::Lxc => "lxc-bundle",
+            RuntimeKind::Podman => "podman-image-tar",
+            RuntimeKind::Lxc => "lxc-bundle",
         }
     }
 }
 
-impl fmt::Display for Runtime {
+impl std::str::FromStr for RuntimeKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "podman" => Ok(RuntimeKind::Podman),
+            "lxc" => Ok(RuntimeKind::Lxc),
+            other => Err(format!(
+                "{other:?} is not a runtime berth knows (podman, lxc)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for RuntimeKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -117,7 +133,7 @@ pub struct Manifest {
     pub package_id: Option<String>,
     pub name: Option<String>,
     pub version: String,
-    pub runtime: Runtime,
+    pub runtime: RuntimeKind,
     pub create_args: Option<String>,
     pub registration_defaults: RegistrationDefaults,
     pub device_types: Vec<String>,
@@ -379,8 +395,8 @@ impl Manifest {
         c.string(&obj, "friendly_name", false);
         let version = c.string(&obj, "version", true);
         let runtime = match obj.get("runtime") {
-            Some(Value::String(s)) if s == "podman" => Some(Runtime::Podman),
-            Some(Value::String(s)) if s == "lxc" => Some(Runtime::Lxc),
+            Some(Value::String(s)) if s == "podman" => Some(RuntimeKind::Podman),
+            Some(Value::String(s)) if s == "lxc" => Some(RuntimeKind::Lxc),
             None => {
                 c.fail("runtime", "is required (\"podman\" or \"lxc\")");
                 None
@@ -395,11 +411,11 @@ impl Manifest {
         };
 
         let create_args = match (runtime, obj.get("create_args")) {
-            (Some(Runtime::Lxc), Some(_)) => {
+            (Some(RuntimeKind::Lxc), Some(_)) => {
                 c.fail("create_args", "is not allowed for runtime lxc");
                 None
             }
-            (Some(Runtime::Podman), _) => c.string(&obj, "create_args", true),
+            (Some(RuntimeKind::Podman), _) => c.string(&obj, "create_args", true),
             _ => None,
         };
 
@@ -696,7 +712,7 @@ mod tests {
     fn accepts_old_generation_with_package_id() {
         let m = Manifest::from_value(podman(), Stage::Source).unwrap();
         assert_eq!(m.effective_package_id(1), "demo");
-        assert_eq!(m.runtime, Runtime::Podman);
+        assert_eq!(m.runtime, RuntimeKind::Podman);
         assert_eq!(m.registration_defaults.restart.window, 60);
     }
 

@@ -4,7 +4,7 @@
 //! `rootfs/` at the top or in one top-level directory. Nothing is extracted.
 
 use crate::limits::{ExpansionGuard, Limits};
-use crate::manifest::Runtime;
+use crate::manifest::RuntimeKind;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
@@ -73,14 +73,14 @@ pub enum PayloadError {
 /// Reads the whole payload from `input` (to its end, so a hash around `input`
 /// covers every byte) and reports what it is.
 pub fn inspect_payload<R: Read>(
-    runtime: Runtime,
+    runtime: RuntimeKind,
     name: &str,
     input: &mut R,
     limits: &Limits,
 ) -> Result<PayloadSummary, PayloadError> {
     let result = match runtime {
-        Runtime::Podman => inspect_image_archive(name, &mut *input, limits),
-        Runtime::Lxc => {
+        RuntimeKind::Podman => inspect_image_archive(name, &mut *input, limits),
+        RuntimeKind::Lxc => {
             if !name.ends_with(".tar.gz") {
                 return Err(PayloadError::LxcName { name: name.into() });
             }

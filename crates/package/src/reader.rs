@@ -8,7 +8,7 @@
 
 use crate::compress::Compression;
 use crate::limits::{is_guard_error, is_source_error, CountingReader, ExpansionGuard, Limits};
-use crate::manifest::{Manifest, Runtime, Stage};
+use crate::manifest::{Manifest, RuntimeKind, Stage};
 use crate::payload::{inspect_payload, PayloadError, PayloadSummary};
 use crate::pipe::read_ahead;
 use crate::pipe::HashingReader;
@@ -88,6 +88,10 @@ pub enum ReadError {
     /// The package could not be read (exit code 1).
     #[error("cannot read the package")]
     Io(#[source] io::Error),
+    /// The payload's sink refused it before a byte was written (no space, already
+    /// installed...): its own error.
+    #[error(transparent)]
+    Refused(SinkError),
 }
 
 impl ReadError {
@@ -196,8 +200,12 @@ pub trait PayloadSink {
         manifest: &Manifest,
         name: &str,
         size: u64,
-    ) -> Result<Box<dyn Write>, String>;
+    ) -> Result<Box<dyn Write>, SinkError>;
 }
+
+/// Why a sink refused a payload: the sink's own typed error, handed back unchanged
+/// in `ReadError::Refused` (downcast it to the sink's type).
+pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Reads and verifies a package in one pass. Returns its report, or every problem
 /// found.
@@ -408,8 +416,8 @@ fn read_payload<R: Read, S: PayloadSink + ?Sized>(
     let runtime = match st.manifest.as_ref().map(|m| m.runtime) {
         Some(rt) => rt,
         // Payload before manifest: its name tells the kind; finish() checks they agree.
-        None if file_name == "image.tar" => Runtime::Podman,
-        None if file_name.ends_with(".tar.gz") => Runtime::Lxc,
+        None if file_name == "image.tar" => RuntimeKind::Podman,
+        None if file_name.ends_with(".tar.gz") => RuntimeKind::Lxc,
         None => {
             return Err(ReadError::invalid(format!(
                 "{name}: neither image.tar nor an LXC .tar.gz bundle"
@@ -436,7 +444,7 @@ fn read_payload<R: Read, S: PayloadSink + ?Sized>(
             let file_name = &name["payload/".len()..];
             Some(
                 sink.open(manifest, file_name, size)
-                    .map_err(ReadError::invalid)?,
+                    .map_err(ReadError::Refused)?,
             )
         }
     };
@@ -604,15 +612,15 @@ fn finish(
             ));
         }
         let name_ok = match m.runtime {
-            Runtime::Podman => payload.name == "image.tar",
-            Runtime::Lxc => payload.name.ends_with(".tar.gz"),
+            RuntimeKind::Podman => payload.name == "image.tar",
+            RuntimeKind::Lxc => payload.name.ends_with(".tar.gz"),
         };
         if !name_ok {
             p.push(format!(
                 "payload/{}: runtime {} needs {}",
                 payload.name,
                 m.runtime,
-                if m.runtime == Runtime::Podman {
+                if m.runtime == RuntimeKind::Podman {
                     "payload/image.tar"
                 } else {
                     "a .tar.gz bundle"

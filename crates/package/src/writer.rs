@@ -10,7 +10,8 @@
 use crate::compress::{Compression, ParallelGzip, PAR_BLOCK};
 use crate::limits::Limits;
 use crate::manifest::{
-    format_created_at, Manifest, ManifestIssues, Runtime, Stage, GENERATED_KEYS, MAX_MANIFEST_BYTES,
+    format_created_at, Manifest, ManifestIssues, RuntimeKind, Stage, GENERATED_KEYS,
+    MAX_MANIFEST_BYTES,
 };
 use crate::payload::{inspect_payload, PayloadError, PayloadSummary};
 use crate::pipe::{channel, Chunk, HashingReader};
@@ -168,8 +169,8 @@ pub fn pack(
     }
     let payload_size = meta.len();
     let payload_name = match manifest.runtime {
-        Runtime::Podman => "image.tar".to_string(),
-        Runtime::Lxc => {
+        RuntimeKind::Podman => "image.tar".to_string(),
+        RuntimeKind::Lxc => {
             let name = req
                 .payload
                 .file_name()
@@ -423,7 +424,7 @@ fn write_payload_member(
     payload: File,
     size: u64,
     name: &str,
-    runtime: Runtime,
+    runtime: RuntimeKind,
     out: &File,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(PayloadSummary, String), PackError> {

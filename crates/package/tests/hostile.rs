@@ -48,6 +48,9 @@ fn every_hostile_package_is_refused_with_its_reason() {
                 );
             }
             Err(ReadError::Io(e)) => panic!("{}: reported as an I/O failure: {e}", case.name),
+            Err(ReadError::Refused(e)) => {
+                panic!("{}: refused by a sink it has not: {e}", case.name)
+            }
             Ok(_) => panic!("{}: accepted", case.name),
         }
     }

@@ -2,7 +2,7 @@
 //! only after the manifest and signature checked out.
 
 use berth_package::testkit::{gzip, tar_bytes, test_key, Parts, RawEntry};
-use berth_package::{read_package_into, Manifest, PayloadSink, ReadError, ReadOptions};
+use berth_package::{read_package_into, Manifest, PayloadSink, ReadError, ReadOptions, SinkError};
 use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
@@ -31,7 +31,7 @@ impl PayloadSink for Collect {
         manifest: &Manifest,
         name: &str,
         size: u64,
-    ) -> Result<Box<dyn Write>, String> {
+    ) -> Result<Box<dyn Write>, SinkError> {
         self.opened = Some((manifest.id().to_string(), name.to_string(), size));
         Ok(Box::new(Shared(self.bytes.clone())))
     }

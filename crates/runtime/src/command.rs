@@ -62,6 +62,46 @@ pub enum CommandError {
 pub trait CommandRunner: Send + Sync {
     /// Runs to completion; Ok(stdout) on exit status 0.
     fn run(&self, inv: &Invocation) -> Result<String, CommandError>;
+
+    /// Starts a long-running command (an event stream) whose output is read line by
+    /// line for as long as it runs; `inv.timeout` does not apply.
+    fn follow(&self, inv: &Invocation) -> Result<Followed, CommandError>;
+}
+
+/// The output lines of a long-running command; dropping it ends the command.
+pub struct Followed {
+    /// The process, when it is one (a fake has none).
+    pub pid: Option<u32>,
+    lines: Box<dyn Iterator<Item = String> + Send>,
+    child: Option<std::process::Child>,
+}
+
+impl Followed {
+    /// Lines from anything (a fake's script).
+    pub fn from_lines(lines: impl Iterator<Item = String> + Send + 'static) -> Self {
+        Followed {
+            pid: None,
+            lines: Box::new(lines),
+            child: None,
+        }
+    }
+}
+
+impl Iterator for Followed {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        self.lines.next()
+    }
+}
+
+impl Drop for Followed {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// Spawns real processes.
@@ -69,6 +109,32 @@ pub trait CommandRunner: Send + Sync {
 pub struct SystemRunner;
 
 impl CommandRunner for SystemRunner {
+    fn follow(&self, inv: &Invocation) -> Result<Followed, CommandError> {
+        use std::io::BufRead;
+        let mut child = Command::new(&inv.program)
+            .args(&inv.args)
+            .envs(inv.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|source| CommandError::Spawn {
+                command: inv.display(),
+                source,
+            })?;
+        let out = child.stdout.take().expect("stdout is piped");
+        // Bytes that are not UTF-8 do not end the stream.
+        let lines = std::io::BufReader::new(out)
+            .split(b'\n')
+            .map_while(Result::ok)
+            .map(|l| String::from_utf8_lossy(&l).into_owned());
+        Ok(Followed {
+            pid: Some(child.id()),
+            lines: Box::new(lines),
+            child: Some(child),
+        })
+    }
+
     fn run(&self, inv: &Invocation) -> Result<String, CommandError> {
         let command = inv.display();
         let mut child = Command::new(&inv.program)

@@ -12,9 +12,11 @@ pub mod lxc;
 pub mod podman;
 pub mod registry;
 pub mod stream_load;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 pub use args::{name_arg, split_create_args, CreateArgsError};
-pub use command::{CommandError, CommandRunner, Invocation, SystemRunner};
+pub use command::{CommandError, CommandRunner, Followed, Invocation, SystemRunner};
 pub use lxc::Lxc;
 pub use podman::Podman;
 pub use stream_load::LoadedImage;
@@ -122,13 +124,12 @@ pub trait Runtime: Send + Sync {
     fn storage_only(&self) -> Result<Vec<ContainerState>, RuntimeError>;
     /// Statistics of the given running containers, in one call.
     fn stats_many(&self, ids: &[String]) -> Result<Vec<(String, Stats)>, RuntimeError>;
-    /// The command that prints one line per container exit, as they happen.
-    fn events_command(&self) -> (String, Vec<String>);
-    /// A line of that command's output: the container's name and exit code, if it is
-    /// an exit.
+    /// The runtime's event stream, one line per event as they happen, from `since`
+    /// on where the runtime keeps past events (so a restarted stream misses none).
+    fn events(&self, since: Option<std::time::SystemTime>) -> Result<Followed, RuntimeError>;
+    /// A line of the event stream: the container's name and exit code, if it is an
+    /// exit.
     fn parse_exit_event(&self, line: &str) -> Option<(String, Option<i32>)>;
-    /// The command that prints a container's output (and follows it).
-    fn logs_command(&self, id: &str, tail: Option<u64>, follow: bool) -> (String, Vec<String>);
     /// Creates container `id` from `create_args` (already split and checked).
     fn create(&self, id: &str, create_args: &[String]) -> Result<(), RuntimeError>;
     fn start(&self, id: &str) -> Result<(), RuntimeError>;

@@ -4,7 +4,7 @@
 //! and its config is rewritten for its final place: rootfs path, console log, no
 //! autostart of LXC's own (berthd is the only one restarting).
 
-use crate::command::{CommandError, CommandRunner, Invocation};
+use crate::command::{CommandError, CommandRunner, Followed, Invocation};
 use crate::{ContainerState, Runtime, RuntimeError, Stats};
 use std::collections::HashMap;
 use std::io::Read;
@@ -288,26 +288,19 @@ impl Runtime for Lxc {
             })
             .collect())
     }
-    fn events_command(&self) -> (String, Vec<String>) {
+    /// lxc-monitor keeps no past events: exits while it was down are caught by
+    /// berthd's monitor tick.
+    fn events(&self, _since: Option<std::time::SystemTime>) -> Result<Followed, RuntimeError> {
         let args = ["-P", &self.lxcpath.display().to_string(), "-n", ".*"].map(String::from);
-        ("lxc-monitor".into(), args.to_vec())
+        Ok(self
+            .runner
+            .follow(&Invocation::new("lxc-monitor", args, self.command_timeout))?)
     }
     fn parse_exit_event(&self, line: &str) -> Option<(String, Option<i32>)> {
         // 'web' changed state to [STOPPED]
         let rest = line.strip_prefix('\'')?;
         let (name, state) = rest.split_once("' changed state to [")?;
         (state.trim_end_matches(']') == "STOPPED").then(|| (name.to_string(), None))
-    }
-    fn logs_command(&self, id: &str, tail: Option<u64>, _follow: bool) -> (String, Vec<String>) {
-        let mut args = vec![format!("-n{}", tail.unwrap_or(u64::MAX / 2))];
-        args.push(
-            self.lxcpath
-                .join(id)
-                .join("console.log")
-                .display()
-                .to_string(),
-        );
-        ("tail".into(), args)
     }
 }
 
@@ -455,20 +448,6 @@ mod tests {
         );
     }
 
-    /// Answers each program with its answer and records the calls.
-    struct CountingRunner {
-        answers: Vec<(&'static str, String)>,
-        calls: Mutex<Vec<String>>,
-    }
-
-    impl CommandRunner for CountingRunner {
-        fn run(&self, inv: &Invocation) -> Result<String, CommandError> {
-            self.calls.lock().unwrap().push(inv.program.clone());
-            let answer = self.answers.iter().find(|(p, _)| *p == inv.program);
-            Ok(answer.map(|(_, a)| a.clone()).unwrap_or_default())
-        }
-    }
-
     #[test]
     fn statistics_of_many_containers_take_one_command_once_their_pids_are_known() {
         // Three running "containers" whose init is this test process (its cgroup is
@@ -479,13 +458,9 @@ mod tests {
             std::fs::create_dir_all(lxcpath.path().join(id)).unwrap();
             std::fs::write(lxcpath.path().join(id).join("config"), "").unwrap();
         }
-        let runner = Arc::new(CountingRunner {
-            answers: vec![
-                ("lxc-ls", "a\nb\nc\n".into()),
-                ("lxc-info", format!("{me}\n")),
-            ],
-            calls: Mutex::new(Vec::new()),
-        });
+        let runner = Arc::new(crate::testkit::RecordingRunner::default());
+        runner.answer_always("lxc-ls", &[], "a\nb\nc\n");
+        runner.answer_always("lxc-info", &[], &format!("{me}\n"));
         let lxc = Lxc::new(
             runner.clone(),
             lxcpath.path().into(),
@@ -500,7 +475,7 @@ mod tests {
                 // (pids is 0 here: this process sits in the pids root, which counts none)
                 assert!(s.memory_bytes > 0 && s.memory_limit_bytes > 0, "{s:?}");
             }
-            let calls = runner.calls.lock().unwrap().clone();
+            let calls: Vec<String> = runner.calls().into_iter().map(|c| c.program).collect();
             let expected: Vec<&str> = if round == 1 {
                 // The pids are learnt once...
                 vec!["lxc-ls", "lxc-info", "lxc-info", "lxc-info"]

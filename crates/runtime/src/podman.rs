@@ -1,7 +1,7 @@
 //! The podman driver: `podman` with `--format json` where it reads state.
 
 use crate::args::name_arg;
-use crate::command::{CommandError, CommandRunner, Invocation};
+use crate::command::{CommandError, CommandRunner, Followed, Invocation};
 use crate::{ContainerState, ImageStore, LoadedImage, Runtime, RuntimeError, Stats};
 use serde_json::Value;
 use std::io::Read;
@@ -212,8 +212,8 @@ impl Runtime for Podman {
             .collect()
     }
 
-    fn events_command(&self) -> (String, Vec<String>) {
-        let args = [
+    fn events(&self, since: Option<std::time::SystemTime>) -> Result<Followed, RuntimeError> {
+        let mut args: Vec<String> = [
             "events",
             "--format",
             "json",
@@ -221,11 +221,17 @@ impl Runtime for Podman {
             "type=container",
             "--filter",
             "event=died",
-        ];
-        (
-            self.program.clone(),
-            args.iter().map(|s| s.to_string()).collect(),
-        )
+        ]
+        .map(String::from)
+        .to_vec();
+        if let Some(since) = since {
+            // podman keeps past events: a restarted stream replays what it missed.
+            args.push("--since".into());
+            args.push(humantime::format_rfc3339_seconds(since).to_string());
+        }
+        Ok(self
+            .runner
+            .follow(&Invocation::new(&self.program, args, self.command_timeout))?)
     }
 
     fn parse_exit_event(&self, line: &str) -> Option<(String, Option<i32>)> {
@@ -239,18 +245,6 @@ impl Runtime for Podman {
             .and_then(Value::as_i64)
             .map(|c| c as i32);
         Some((name, code))
-    }
-
-    fn logs_command(&self, id: &str, tail: Option<u64>, follow: bool) -> (String, Vec<String>) {
-        let mut args = vec!["logs".to_string()];
-        if follow {
-            args.push("--follow".into());
-        }
-        if let Some(n) = tail {
-            args.extend(["--tail".to_string(), n.to_string()]);
-        }
-        args.push(id.into());
-        (self.program.clone(), args)
     }
 
     fn create(&self, id: &str, create_args: &[String]) -> Result<(), RuntimeError> {
@@ -455,31 +449,19 @@ fn parse_inspect(id: &str, out: &str) -> Result<ContainerState, RuntimeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
+    use crate::testkit::RecordingRunner;
 
-    /// Records every invocation and answers from a script.
-    #[derive(Default)]
-    struct Recorder {
-        calls: Mutex<Vec<Invocation>>,
-        answers: Mutex<Vec<Result<String, CommandError>>>,
-    }
-
-    impl CommandRunner for Recorder {
-        fn run(&self, inv: &Invocation) -> Result<String, CommandError> {
-            self.calls.lock().unwrap().push(inv.clone());
-            self.answers
-                .lock()
-                .unwrap()
-                .pop()
-                .unwrap_or(Ok(String::new()))
+    /// A podman over a recording runner answering its calls in turn: the answers
+    /// are taken from the end of `answers`.
+    fn podman(answers: Vec<Result<String, CommandError>>) -> (Arc<RecordingRunner>, Podman) {
+        let rec = Arc::new(RecordingRunner::default());
+        for answer in answers.into_iter().rev() {
+            match answer {
+                Ok(out) => rec.answer("podman", &[], Ok(&out)),
+                Err(CommandError::Failed { stderr, .. }) => rec.answer("podman", &[], Err(&stderr)),
+                Err(e) => panic!("unscriptable answer {e}"),
+            }
         }
-    }
-
-    fn podman(answers: Vec<Result<String, CommandError>>) -> (Arc<Recorder>, Podman) {
-        let rec = Arc::new(Recorder {
-            answers: Mutex::new(answers),
-            ..Default::default()
-        });
         let p = Podman::new(
             rec.clone(),
             Duration::from_secs(30),
@@ -495,7 +477,7 @@ mod tests {
             crate::split_create_args("--env 'X=$(reboot)' localhost/app:1 sh -c 'echo; rm -rf /'")
                 .unwrap();
         p.create("web", &args).unwrap();
-        let call = &rec.calls.lock().unwrap()[0];
+        let call = &rec.calls()[0];
         assert_eq!(call.program, "podman");
         assert_eq!(
             call.args,
@@ -533,7 +515,7 @@ mod tests {
             failed("Error: localhost/app:1: image not known"),
         ]);
         p.create("web", &["localhost/app:1".to_string()]).unwrap();
-        assert_eq!(rec.calls.lock().unwrap().len(), 3);
+        assert_eq!(rec.calls().len(), 3);
 
         // An image that is really missing fails after the retries; other errors at once.
         let missing = (0..10)
@@ -544,10 +526,10 @@ mod tests {
             .create("web", &["localhost/app:1".to_string()])
             .unwrap_err();
         assert!(err.to_string().contains("image not known"), "{err}");
-        assert_eq!(rec.calls.lock().unwrap().len(), 1 + CREATE_RETRIES as usize);
+        assert_eq!(rec.calls().len(), 1 + CREATE_RETRIES as usize);
         let (rec, p) = podman(vec![failed("Error: name is in use")]);
         assert!(p.create("web", &["localhost/app:1".to_string()]).is_err());
-        assert_eq!(rec.calls.lock().unwrap().len(), 1);
+        assert_eq!(rec.calls().len(), 1);
     }
 
     #[test]
@@ -566,10 +548,7 @@ mod tests {
             p.load_image(Path::new("/w/image.tar")).unwrap(),
             ["localhost/a:1"]
         );
-        assert_eq!(
-            rec.calls.lock().unwrap()[0].timeout,
-            Duration::from_secs(600)
-        );
+        assert_eq!(rec.calls()[0].timeout, Duration::from_secs(600));
     }
 
     #[test]

@@ -61,14 +61,9 @@ fn check(opts: &CheckArgs) -> Result<PackageReport, Failure> {
     let result = if package.as_os_str() == "-" {
         read_package(std::io::stdin(), &read_opts)
     } else {
-        let file = File::open(package).map_err(|e| {
-            let line = format!("{name}: cannot open: {e}");
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Failure::bad_input(line)
-            } else {
-                Failure::failed(line)
-            }
-        })?;
+        // Unreadable input, a missing file included, is exit 1 (docs/cli.md).
+        let file = File::open(package)
+            .map_err(|e| Failure::failed(format!("{name}: cannot open: {e}")))?;
         read_opts.compressed_len = file
             .metadata()
             .ok()
@@ -81,6 +76,7 @@ fn check(opts: &CheckArgs) -> Result<PackageReport, Failure> {
             Failure::BadInput(problems.0.iter().map(|p| format!("{name}: {p}")).collect())
         }
         ReadError::Io(e) => Failure::failed(format!("{name}: {}", chain(&e))),
+        ReadError::Refused(e) => Failure::failed(format!("{name}: {}", chain(&*e))),
     })
 }
 

@@ -1,21 +1,33 @@
 //! Container output kept under the working path: `logs/<id>.log`, written by podman's
 //! conmon in the k8s-file format (`<RFC 3339 time> <stream> <P|F> <text>`), so it
-//! survives container restarts and upgrades. berthd rotates it at the monitor tick:
-//! past `ROTATE_AT` bytes the file is copied to `<id>.log.1` (replacing the older one)
-//! and truncated — safe because conmon appends (O_APPEND). conmon itself caps the file
-//! at twice that, should berthd not be there to rotate.
+//! survives container restarts and upgrades. Bytes are kept as the container wrote
+//! them: output that is not UTF-8 is shown, never an error.
+//!
+//! berthd rotates it at the monitor tick: past `ROTATE_AT` bytes, its whole lines are
+//! copied to `<id>.log.1` (replacing the older one) and then punched out of the live
+//! file (`fallocate(PUNCH_HOLE)`), which frees their blocks without moving the end
+//! of the file: conmon appends (O_APPEND), so what it writes meanwhile lands after
+//! them and nothing is lost (copy-then-truncate would drop it). Readers skip the
+//! hole. conmon itself caps a file at `CONMON_CAP`, should berthd not be there.
 //!
 //! LXC writes a container's console to `logs/console/<id>` instead, without times; a
 //! berthd thread woken by inotify moves each new piece into `<id>.log` in the same
 //! format, stamped with the moment it saw it, so `--since` works for both runtimes.
 
 use std::fs::{self, File};
+#[cfg(test)]
+use std::io::Write;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// A container's log is rotated past this size; at most ~2x it is kept on disk.
 pub const ROTATE_AT: u64 = 1024 * 1024;
+
+/// conmon's own limit (`max-size`): it starts a new file past it, dropping what
+/// berthd did not rotate. Counted by conmon over the file's whole length, holes
+/// included, so it is well above `ROTATE_AT`.
+pub const CONMON_CAP: u64 = 64 * ROTATE_AT;
 
 pub fn dir(working_path: &Path) -> PathBuf {
     working_path.join("logs")
@@ -39,26 +51,69 @@ pub fn create_args(working_path: &Path, id: &str) -> Vec<String> {
         "--log-opt".into(),
         format!("path={}", path(working_path, id).display()),
         "--log-opt".into(),
-        format!("max-size={}", 2 * ROTATE_AT),
+        format!("max-size={CONMON_CAP}"),
     ]
 }
 
-/// Rotates the log of `id` if it grew past `ROTATE_AT`.
+/// Where the data of a log file starts: after the hole rotations punched (and
+/// the zeros of a partly punched block).
+fn data_start(file: &mut File) -> io::Result<u64> {
+    let from = rustix::fs::seek(&*file, rustix::fs::SeekFrom::Data(0)).unwrap_or(0);
+    file.seek(SeekFrom::Start(from))?;
+    let mut reader = BufReader::new(&*file);
+    let mut at = from;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(at);
+        }
+        let zeros = buf.iter().take_while(|b| **b == 0).count();
+        at += zeros as u64;
+        if zeros < buf.len() {
+            return Ok(at);
+        }
+        let n = buf.len();
+        reader.consume(n);
+    }
+}
+
+/// Rotates the log of `id` if it holds more than `ROTATE_AT` bytes.
 pub fn rotate_if_needed(working_path: &Path, id: &str) -> io::Result<bool> {
     let path = path(working_path, id);
-    let len = match fs::metadata(&path) {
-        Ok(m) => m.len(),
+    let mut file = match File::options().read(true).write(true).open(&path) {
+        Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),
     };
-    if len < ROTATE_AT {
+    let len = file.metadata()?.len();
+    let start = data_start(&mut file)?;
+    if len.saturating_sub(start) < ROTATE_AT {
         return Ok(false);
     }
-    let old = rotated(&path);
-    let tmp = path.with_extension("log.1.tmp");
-    fs::copy(&path, &tmp)?;
-    fs::rename(&tmp, &old)?;
-    File::options().write(true).open(&path)?.set_len(0)?;
+    // Whole lines only: the rotated file ends at a line's end, the live one starts
+    // at the next line.
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::with_capacity((len - start) as usize);
+    (&mut file).take(len - start).read_to_end(&mut bytes)?;
+    let Some(last_newline) = bytes.iter().rposition(|b| *b == b'\n') else {
+        return Ok(false);
+    };
+    bytes.truncate(last_newline + 1);
+    let cut = start + bytes.len() as u64;
+    crate::atomic::write_atomic(&rotated(&path), &bytes)?;
+    let punched = rustix::fs::fallocate(
+        &file,
+        rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
+        0,
+        cut,
+    );
+    if punched.is_err() {
+        // A filesystem without holes: truncate, but only if nothing came since
+        // the copy (what comes between this check and the truncation is lost).
+        if file.metadata()?.len() == len && cut == len {
+            file.set_len(0)?;
+        }
+    }
     Ok(true)
 }
 
@@ -139,7 +194,7 @@ pub fn pump_consoles(working_path: &Path) {
             Ok(reached) => {
                 offsets.insert(id, reached);
             }
-            Err(e) => crate::log::warn(format!("{id}: moving its console output: {e}")),
+            Err(e) => crate::daemon_log::warn(format!("{id}: moving its console output: {e}")),
         }
     };
     let everything = |pump: &mut dyn FnMut(String)| {
@@ -157,7 +212,9 @@ pub fn pump_consoles(working_path: &Path) {
         Ok(fd)
     });
     let Ok(fd) = watch else {
-        crate::log::warn("no inotify: LXC console output is moved to the logs once a second");
+        crate::daemon_log::warn(
+            "no inotify: LXC console output is moved to the logs once a second",
+        );
         loop {
             std::thread::sleep(Duration::from_secs(1));
             everything(&mut pump);
@@ -189,20 +246,20 @@ pub fn pump_consoles(working_path: &Path) {
 struct Line<'a> {
     time: Option<SystemTime>,
     partial: bool,
-    text: &'a str,
+    text: &'a [u8],
 }
 
-fn parse(line: &str) -> Option<Line<'_>> {
-    let mut parts = line.splitn(4, ' ');
-    let time = parts.next()?;
+fn parse(line: &[u8]) -> Option<Line<'_>> {
+    let mut parts = line.splitn(4, |b| *b == b' ');
+    let time = std::str::from_utf8(parts.next()?).ok()?;
     let _stream = parts.next()?;
     let tag = parts.next()?;
-    let text = parts.next().unwrap_or("");
+    let text = parts.next().unwrap_or(b"");
     Some(Line {
-        time: humantime::parse_rfc3339_weak(&time[..time.len().min(19)])
+        time: humantime::parse_rfc3339_weak(time.get(..19)?)
             .ok()
             .map(|t| t + sub_second(time)),
-        partial: tag.starts_with('P'),
+        partial: tag.starts_with(b"P"),
         text,
     })
 }
@@ -223,47 +280,55 @@ fn sub_second(time: &str) -> Duration {
         .unwrap_or_default()
 }
 
-/// The container's output as text: the rotated file, then the current one; lines at
-/// or after `since`, the last `tail` of them.
+/// The container's output: the rotated file, then the current one; lines at or after
+/// `since`, the last `tail` of them. Also returns where the current file ends.
 pub fn read(
     working_path: &Path,
     id: &str,
     since: Option<SystemTime>,
     tail: Option<u64>,
-) -> io::Result<(String, u64)> {
+) -> io::Result<(Vec<u8>, u64)> {
     let path = path(working_path, id);
-    let mut text = String::new();
+    let mut out = Vec::new();
     let mut end = 0;
     for (n, p) in [rotated(&path), path.clone()].iter().enumerate() {
-        let mut raw = String::new();
-        match File::open(p) {
-            Ok(mut f) => {
-                f.read_to_string(&mut raw)?;
-                if n == 1 {
-                    end = raw.len() as u64;
-                }
-            }
+        let mut file = match File::open(p) {
+            Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
+        };
+        let len = file.metadata()?.len();
+        let start = data_start(&mut file)?;
+        file.seek(SeekFrom::Start(start))?;
+        let mut raw = Vec::new();
+        (&mut file).take(len - start).read_to_end(&mut raw)?;
+        if n == 1 {
+            end = start + raw.len() as u64;
         }
-        text.push_str(&render(&raw, since));
+        out.extend(render(&raw, since));
     }
     if let Some(n) = tail {
-        let lines: Vec<&str> = text.split_inclusive('\n').collect();
-        let skip = lines.len().saturating_sub(n as usize);
-        text = lines[skip..].concat();
+        let lines: Vec<&[u8]> = out.split_inclusive(|b| *b == b'\n').collect();
+        let skip = lines
+            .len()
+            .saturating_sub(usize::try_from(n).unwrap_or(usize::MAX));
+        out = lines[skip..].concat();
     }
-    Ok((text, end))
+    Ok((out, end))
 }
 
-fn render(raw: &str, since: Option<SystemTime>) -> String {
-    let mut out = String::new();
-    for line in raw.lines() {
+fn render(raw: &[u8], since: Option<SystemTime>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    for line in raw.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
         // A line not in the k8s-file format (not written by conmon or berthd) is
         // shown as it is.
         let Some(l) = parse(line).filter(|l| l.time.is_some()) else {
-            out.push_str(line.trim_end_matches('\r'));
-            out.push('\n');
+            out.extend_from_slice(line);
+            out.push(b'\n');
             continue;
         };
         if let (Some(since), Some(t)) = (since, l.time) {
@@ -271,22 +336,23 @@ fn render(raw: &str, since: Option<SystemTime>) -> String {
                 continue;
             }
         }
-        out.push_str(l.text);
+        out.extend_from_slice(l.text);
         if !l.partial {
-            out.push('\n');
+            out.push(b'\n');
         }
     }
     out
 }
 
-/// Follows the log from byte `from`, sending new text to `send` until it returns
-/// false; a truncated file (rotation) is read again from its start.
-pub fn follow(working_path: &Path, id: &str, mut from: u64, mut send: impl FnMut(String) -> bool) {
+/// Follows the log from byte `from`, sending new output to `send` until it returns
+/// false (asked with nothing new every 200 ms, so a client that left is noticed); a
+/// file that shrank (conmon started a new one) is read again from its start.
+pub fn follow(working_path: &Path, id: &str, mut from: u64, mut send: impl FnMut(Vec<u8>) -> bool) {
     let path = path(working_path, id);
     loop {
         std::thread::sleep(Duration::from_millis(200));
         let Ok(mut file) = File::open(&path) else {
-            if !send(String::new()) {
+            if !send(Vec::new()) {
                 return;
             }
             continue;
@@ -296,25 +362,27 @@ pub fn follow(working_path: &Path, id: &str, mut from: u64, mut send: impl FnMut
             from = 0;
         }
         if len == from {
-            // Nothing new; an empty send tells whether the client is still there.
-            if !send(String::new()) {
+            if !send(Vec::new()) {
                 return;
             }
             continue;
+        }
+        if from == 0 {
+            from = data_start(&mut file).unwrap_or(0);
         }
         if file.seek(SeekFrom::Start(from)).is_err() {
             continue;
         }
         let mut reader = BufReader::new(file);
-        let mut chunk = String::new();
-        let mut line = String::new();
-        while let Ok(n) = reader.read_line(&mut line) {
+        let mut chunk = Vec::new();
+        let mut line = Vec::new();
+        while let Ok(n) = reader.read_until(b'\n', &mut line) {
             // Only whole lines: a line still being written is read next time.
-            if n == 0 || !line.ends_with('\n') {
+            if n == 0 || !line.ends_with(b"\n") {
                 break;
             }
             from += n as u64;
-            chunk.push_str(&line);
+            chunk.extend_from_slice(&line);
             line.clear();
         }
         if !send(render(&chunk, None)) {
@@ -337,7 +405,7 @@ pub fn parse_since(value: &str) -> Result<SystemTime, String> {
 
 /// Writes `text` to `out`, for tests of the format.
 #[cfg(test)]
-fn k8s(out: &mut impl std::io::Write, time: &str, tag: &str, text: &str) {
+fn k8s(out: &mut impl Write, time: &str, tag: &str, text: &str) {
     writeln!(out, "{time} stdout {tag} {text}").unwrap();
 }
 
@@ -367,12 +435,12 @@ mod tests {
             "three",
         );
         let (all, _) = read(dir.path(), "web", None, None).unwrap();
-        assert_eq!(all, "one\ntwo-and-a-half\nthree\n");
+        assert_eq!(all, b"one\ntwo-and-a-half\nthree\n");
         let since = humantime::parse_rfc3339("2026-01-01T00:00:01.550Z").unwrap();
         let (later, _) = read(dir.path(), "web", Some(since), None).unwrap();
-        assert_eq!(later, "and-a-half\nthree\n");
+        assert_eq!(later, b"and-a-half\nthree\n");
         let (last, _) = read(dir.path(), "web", None, Some(1)).unwrap();
-        assert_eq!(last, "three\n");
+        assert_eq!(last, b"three\n");
     }
 
     #[test]
@@ -399,26 +467,118 @@ mod tests {
         append("line\r\n");
         assert_eq!(pump_console(dir.path(), "box", 0).unwrap(), 0);
         let (all, _) = read(dir.path(), "box", None, None).unwrap();
-        assert_eq!(all, "hello\nhalf a line\n");
+        assert_eq!(all, b"hello\nhalf a line\n");
         let (since, _) = read(dir.path(), "box", Some(before), None).unwrap();
         assert_eq!(since, all, "stamped when moved, not before");
         let later = SystemTime::now() + Duration::from_secs(1);
-        assert_eq!(read(dir.path(), "box", Some(later), None).unwrap().0, "");
+        assert!(read(dir.path(), "box", Some(later), None)
+            .unwrap()
+            .0
+            .is_empty());
         // No console log (yet): nothing to do.
         assert_eq!(pump_console(dir.path(), "none", 0).unwrap(), 0);
     }
 
     #[test]
-    fn rotation_keeps_one_old_file() {
+    fn rotation_keeps_one_old_file_and_reading_skips_the_hole() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(super::dir(dir.path())).unwrap();
         let p = path(dir.path(), "web");
-        fs::write(&p, vec![b'x'; ROTATE_AT as usize]).unwrap();
+        let mut f = File::create(&p).unwrap();
+        let lines = ROTATE_AT as usize / 40 + 1;
+        for i in 0..lines {
+            k8s(
+                &mut f,
+                "2026-01-01T00:00:00.000000000+00:00",
+                "F",
+                &format!("line {i:08}"),
+            );
+        }
         assert!(rotate_if_needed(dir.path(), "web").unwrap());
-        assert_eq!(fs::metadata(&p).unwrap().len(), 0);
-        assert_eq!(fs::metadata(rotated(&p)).unwrap().len(), ROTATE_AT);
-        assert!(!rotate_if_needed(dir.path(), "web").unwrap());
+        assert!(
+            !rotate_if_needed(dir.path(), "web").unwrap(),
+            "nothing left to rotate"
+        );
+        k8s(&mut f, "2026-01-01T00:00:01.000000000+00:00", "F", "after");
+        let (text, _) = read(dir.path(), "web", None, None).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert_eq!(
+            text.lines().count(),
+            lines + 1,
+            "every line once, none lost"
+        );
+        assert!(text.ends_with(&format!("line {:08}\nafter\n", lines - 1)));
+        assert!(!text.contains('\0'));
         assert!(!rotate_if_needed(dir.path(), "nothing").unwrap());
+    }
+
+    /// Regression: rotation copied the file and then truncated it, losing what the
+    /// container wrote in between.
+    #[test]
+    fn rotation_loses_nothing_a_writer_appends_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(super::dir(dir.path())).unwrap();
+        let p = path(dir.path(), "web");
+        let writer = {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                let mut f = File::options().create(true).append(true).open(&p).unwrap();
+                for i in 0..100_000 {
+                    k8s(
+                        &mut f,
+                        "2026-01-01T00:00:00.000000000+00:00",
+                        "F",
+                        &format!("n {i}"),
+                    );
+                }
+            })
+        };
+        let mut rotations = 0;
+        let mut seen = Vec::new();
+        while !writer.is_finished() {
+            if rotate_if_needed(dir.path(), "web").unwrap() {
+                rotations += 1;
+                // Only the newest rotated file is kept: collect what it held.
+                seen.extend(render(&fs::read(rotated(&p)).unwrap(), None));
+            }
+        }
+        writer.join().unwrap();
+        assert!(rotations >= 1, "the test rotated {rotations} times");
+        let (rest, _) = read(dir.path(), "web", None, None).unwrap();
+        let rotated_now = fs::read(rotated(&p)).unwrap();
+        // What the last read returned includes the newest rotated file again.
+        let rest = &rest[render(&rotated_now, None).len()..];
+        seen.extend_from_slice(rest);
+        let all = String::from_utf8(seen).unwrap();
+        let numbers: Vec<u32> = all
+            .lines()
+            .map(|l| l.trim_start_matches("n ").parse().unwrap())
+            .collect();
+        assert_eq!(numbers, (0..100_000).collect::<Vec<u32>>());
+    }
+
+    /// Regression: the log was read as a string, so output that is not UTF-8 broke
+    /// `logs` and stalled `logs --follow`.
+    #[test]
+    fn output_that_is_not_utf8_is_read_and_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(super::dir(dir.path())).unwrap();
+        let p = path(dir.path(), "bin");
+        let mut f = File::create(&p).unwrap();
+        f.write_all(b"2026-01-01T00:00:00.000000000+00:00 stdout F \xff\xfe raw\n")
+            .unwrap();
+        let (text, end) = read(dir.path(), "bin", None, None).unwrap();
+        assert_eq!(text, b"\xff\xfe raw\n");
+        f.write_all(b"2026-01-01T00:00:01.000000000+00:00 stdout F more \xc3\n")
+            .unwrap();
+        f.write_all(b"2026-01-01T00:00:02.000000000+00:00 stdout F last\n")
+            .unwrap();
+        let mut got = Vec::new();
+        follow(dir.path(), "bin", end, |more| {
+            got.extend(more);
+            !got.ends_with(b"last\n")
+        });
+        assert_eq!(got, b"more \xc3\nlast\n");
     }
 
     #[test]

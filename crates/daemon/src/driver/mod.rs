@@ -1,0 +1,101 @@
+//! One driver per runtime: how a package's payload becomes a container of that
+//! runtime, is recovered after a crash, and is removed. What every install shares
+//! (stream, verify, plan, lock, record, commit order, undo) is written once in
+//! `ops/install.rs`; a driver implements what its payload kind needs: an image into
+//! an image store (`image.rs`), a bundle directory into the runtime's path
+//! (`lxc.rs`). Adding a runtime adds a driver and one line in `Daemon::with_drivers`'s
+//! caller.
+
+pub mod disk;
+pub mod image;
+pub mod lxc;
+
+use crate::error::OpError;
+use crate::home::Home;
+use crate::store::ContainerEntry;
+use berth_api::Installed;
+use berth_package::{Manifest, RuntimeKind};
+use berth_runtime::{Runtime, RuntimeError};
+use std::io::Read;
+use std::path::Path;
+
+/// The name of an upgrade's new container until it replaces the old one.
+pub const UPGRADE_SUFFIX: &str = ".berth-new";
+
+/// What an install will do, decided when the payload starts (before a byte of it is
+/// written anywhere).
+pub struct Plan {
+    /// The registration it commits.
+    pub entry: ContainerEntry,
+    /// The engine options of `create_args`, split and checked (none for bundles).
+    pub args: Vec<String>,
+    /// The registered version this one replaces.
+    pub old: Option<ContainerEntry>,
+}
+
+/// Which registered version an id has (recovery's view of containers.conf).
+pub type Registered<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+pub trait Driver: Send + Sync {
+    /// The manifest runtime this driver installs.
+    fn kind(&self) -> RuntimeKind;
+
+    /// The engine that runs its containers.
+    fn runtime(&self) -> &dyn Runtime;
+
+    /// The engine options of the manifest's `create_args`, split and checked.
+    fn create_args(&self, manifest: &Manifest) -> Result<Vec<String>, OpError>;
+
+    /// Whether the disk has room for a payload of `payload_size` bytes, with the
+    /// figures in the error when not.
+    fn check_disk(&self, home: &Home, id: &str, payload_size: u64) -> Result<(), OpError>;
+
+    /// Streams the payload in, on the install's loader thread, with `staging` for
+    /// scratch files that recovery empties. `label` names what it adds so recovery
+    /// can tell this berthd's unfinished installs.
+    fn stage(
+        &self,
+        input: &mut dyn Read,
+        staging: &Path,
+        label: &str,
+    ) -> Result<Box<dyn Staged>, RuntimeError>;
+
+    /// After a crash, before the API opens: finishes or undoes this runtime's
+    /// interrupted installs, upgrades and uninstalls. One line per thing done.
+    fn recover(&self, home: &Home, registered: Registered<'_>) -> Vec<String>;
+
+    /// Recovery's last step, after every unregistered id's leftovers are gone
+    /// (images that only they used can go now).
+    fn sweep(&self, _home: &Home, _registered: Registered<'_>) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Removes what an unregistered `id` left in the runtime: its container and
+    /// what its install brought (images unless shared, a bundle).
+    fn remove_leftovers(&self, home: &Home, id: &str) -> Result<(), OpError>;
+}
+
+/// A payload streamed in, not yet a registered container.
+pub trait Staged: Send {
+    /// Creates (or swaps in, for an upgrade) the container, records it and commits
+    /// the registration; on failure undoes its own steps, its payload included, and
+    /// leaves the old version as it was.
+    fn commit(
+        self: Box<Self>,
+        home: &Home,
+        plan: &Plan,
+        digest: &str,
+    ) -> Result<Installed, OpError>;
+
+    /// Removes what staging added (the install failed before the commit).
+    fn discard(self: Box<Self>);
+}
+
+/// Drops what berthd keeps of an unregistered `id` besides the runtime's parts: its
+/// record in state.json and its logs.
+pub fn forget(home: &Home, id: &str) {
+    home.update_state(|s| {
+        s.containers.remove(id);
+    });
+    crate::container_log::remove(home.working_path(), id);
+}

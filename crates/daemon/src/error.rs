@@ -1,0 +1,66 @@
+//! Why an operation failed. Each variant maps to one stable API code
+//! (`server/errors.rs`); the cause stays in `source`.
+
+use crate::store::StoreError;
+use berth_runtime::RuntimeError;
+use std::io;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// The package is invalid (every problem, one per line).
+    #[error("{0}")]
+    Package(String),
+    #[error("no container {0}")]
+    NoSuchContainer(String),
+    #[error("{id} {version} is already installed (install with --force to replace it)")]
+    AlreadyInstalled { id: String, version: String },
+    #[error("not enough disk space: {0}")]
+    NoSpace(String),
+    /// A request that breaks a rule (config set of an unknown key, a bad value...).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A runtime this berthd has no driver for.
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{context}")]
+    Runtime {
+        context: String,
+        #[source]
+        source: RuntimeError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// `map_err` for a runtime call: the error with what berthd was doing.
+pub fn runtime(context: impl Into<String>) -> impl FnOnce(RuntimeError) -> OpError {
+    let context = context.into();
+    move |source| OpError::Runtime { context, source }
+}
+
+/// `map_err` for a file operation: the error with what berthd was doing.
+pub fn io(context: impl Into<String>) -> impl FnOnce(io::Error) -> OpError {
+    let context = context.into();
+    move |source| OpError::Io { context, source }
+}
+
+/// An error and its causes on one line, each cause once.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cur = c.source();
+    }
+    line
+}

@@ -1,0 +1,211 @@
+//! install (and upgrade): what every runtime shares. The package streams through
+//! the reader, which checks checksums, manifest and signature before the payload;
+//! when the payload begins the install is planned (lock, registration, create
+//! arguments, free disk) and the payload streams into the runtime's driver on a
+//! thread of its own while the reader hashes it. Only a payload whose digest
+//! matched is committed; anything else is discarded.
+
+use crate::daemon::{Daemon, IdGuard};
+use crate::driver::{Driver, Plan, Staged};
+use crate::error::{io, runtime, OpError};
+use crate::store::ContainerEntry;
+use berth_api::Installed;
+use berth_package::pipe::{channel, ChannelReader, Chunk};
+use berth_package::{read_package_into, Manifest, PayloadSink, ReadError, ReadOptions, SinkError};
+use berth_runtime::RuntimeError;
+use serde_json::Value;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+type StageResult = Result<Box<dyn Staged>, RuntimeError>;
+
+impl Daemon {
+    /// Installs a package read from `body`: see docs/api.md. `force` replaces the
+    /// same version.
+    pub fn install(
+        &self,
+        body: impl Read + Send + 'static,
+        force: bool,
+    ) -> Result<Installed, OpError> {
+        let staging_root = self.home.staging_root();
+        std::fs::create_dir_all(&staging_root)
+            .map_err(io(format!("creating {}", staging_root.display())))?;
+        let staging = tempfile::Builder::new()
+            .prefix("install-")
+            .tempdir_in(&staging_root)
+            .map_err(io(format!(
+                "creating a directory in {}",
+                staging_root.display()
+            )))?;
+        let mut sink = InstallSink {
+            daemon: self,
+            force,
+            staging: staging.path().to_path_buf(),
+            planned: None,
+            loader: None,
+        };
+        let opts = ReadOptions {
+            trusted_keys: self.trusted_keys.clone(),
+            allow_unsigned: !self.config().trust.require_signature,
+            ..Default::default()
+        };
+        let read = read_package_into(body, &opts, Some(&mut sink));
+        let staged = sink.loader.take().map(|l| {
+            l.join().unwrap_or_else(|_| {
+                Err(RuntimeError::Output {
+                    runtime: "berthd",
+                    what: "staging the payload".into(),
+                    why: "the loader thread panicked".into(),
+                })
+            })
+        });
+        let planned = sink.planned.take();
+        match (read, staged) {
+            (Err(e), staged) => {
+                if let Some(Ok(staged)) = staged {
+                    staged.discard();
+                }
+                Err(match e {
+                    ReadError::Invalid(p) => OpError::Package(p.to_string()),
+                    ReadError::Io(source) => OpError::Io {
+                        context: "reading the package".into(),
+                        source,
+                    },
+                    ReadError::Refused(why) => match why.downcast::<OpError>() {
+                        Ok(refusal) => *refusal,
+                        Err(other) => OpError::Package(other.to_string()),
+                    },
+                })
+            }
+            (Ok(_), None) => Err(OpError::Package("the package has no payload".into())),
+            (Ok(_), Some(Err(e))) => Err(match e {
+                RuntimeError::Archive(why) => OpError::Package(format!("payload: {why}")),
+                e => runtime("loading the payload")(e),
+            }),
+            (Ok(report), Some(Ok(staged))) => {
+                let (plan, _guard) = planned.expect("a payload was opened");
+                // The old container's exit during an upgrade is not a crash.
+                self.manual(&plan.entry.id, false);
+                let result = staged.commit(&self.home, &plan, &report.payload.digest);
+                if let Ok(done) = &result {
+                    self.manual(&done.id, done.started);
+                }
+                result
+            }
+        }
+    }
+
+    /// Decides what an install of `manifest` will do, before a byte of the payload
+    /// is written: its lock taken, the version checked against the registered one,
+    /// the create arguments checked, free disk checked.
+    fn plan(
+        &self,
+        manifest: &Manifest,
+        size: u64,
+        force: bool,
+    ) -> Result<(Plan, IdGuard<'_>, Arc<dyn Driver>), OpError> {
+        let id = manifest.id().to_string();
+        let driver = Arc::clone(self.driver(manifest.runtime)?);
+        let guard = self.lock(&id);
+        let old = self
+            .home
+            .containers()?
+            .containers
+            .into_iter()
+            .find(|e| e.id == id);
+        if let Some(old) = &old {
+            if old.version == manifest.version && !force {
+                return Err(OpError::AlreadyInstalled {
+                    id,
+                    version: old.version.clone(),
+                });
+            }
+        }
+        let args = driver.create_args(manifest)?;
+        if let Some(name) = berth_runtime::name_arg(&args).filter(|n| *n != id) {
+            return Err(OpError::Package(format!(
+                "manifest.json: create_args: --name {name} differs from the package id {id} (berthd names the container by its id)"
+            )));
+        }
+        driver.check_disk(&self.home, &id, size)?;
+        let defaults = &manifest.registration_defaults;
+        let friendly_name = manifest
+            .json
+            .get("friendly_name")
+            .and_then(Value::as_str)
+            .or(manifest.name.as_deref())
+            .unwrap_or(&id)
+            .to_string();
+        let plan = Plan {
+            entry: ContainerEntry {
+                id,
+                friendly_name,
+                version: manifest.version.clone(),
+                runtime: manifest.runtime.to_string(),
+                create_args: manifest.create_args.clone(),
+                autostart: defaults.autostart,
+                monitor: defaults.monitor,
+                restart: defaults.restart.clone(),
+            },
+            args,
+            old,
+        };
+        Ok((plan, guard, driver))
+    }
+}
+
+/// Receives the payload: plans the install when it begins, then streams it into
+/// the driver on a thread of its own.
+struct InstallSink<'d> {
+    daemon: &'d Daemon,
+    force: bool,
+    staging: PathBuf,
+    planned: Option<(Plan, IdGuard<'d>)>,
+    loader: Option<JoinHandle<StageResult>>,
+}
+
+impl PayloadSink for InstallSink<'_> {
+    fn open(
+        &mut self,
+        manifest: &Manifest,
+        _name: &str,
+        size: u64,
+    ) -> Result<Box<dyn Write>, SinkError> {
+        let (plan, guard, driver) = self.daemon.plan(manifest, size, self.force)?;
+        self.planned = Some((plan, guard));
+        let (tx, mut rx) = channel(16);
+        let staging = self.staging.clone();
+        let label = format!("{}-{}", self.daemon.home.tag(), manifest.id());
+        self.loader = Some(std::thread::spawn(move || {
+            let result = driver.stage(&mut rx, &staging, &label);
+            // Whatever the driver left unread (the archive's padding, or everything
+            // after a failure) is drained, so the package reader never blocks.
+            drain(&mut rx);
+            result
+        }));
+        Ok(Box::new(ChannelWriter(tx)))
+    }
+}
+
+fn drain(rx: &mut ChannelReader) {
+    let _ = io::copy(rx, &mut io::sink());
+}
+
+/// The writing end of a `pipe::channel`.
+struct ChannelWriter(SyncSender<Chunk>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .send(Ok(buf.to_vec()))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the loader stopped"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,17 @@
+//! What berthd does to containers, one operation per file. Blocking code, run off
+//! the async threads. Operations on one container are serialised by its lock
+//! (`Daemon::lock`); every operation undoes its earlier steps when a later one fails.
+
+pub mod config;
+pub mod install;
+pub mod lifecycle;
+pub mod logs;
+pub mod reconcile;
+pub mod recover;
+pub mod status;
+pub mod uninstall;
+
+use std::time::Duration;
+
+/// How long a container gets to stop before it is killed, unless told otherwise.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);

@@ -1,0 +1,42 @@
+//! status and statistics of one container, as its runtime reports them now.
+
+use crate::daemon::Daemon;
+use crate::error::{runtime, OpError};
+use berth_api::Status;
+use berth_runtime::{ContainerState, RuntimeError, Stats};
+
+impl Daemon {
+    pub fn status(&self, id: &str) -> Result<Status, OpError> {
+        let entry = self.entry(id)?;
+        let state = match self.driver_for(&entry)?.runtime().state(id) {
+            Ok(s) => Some(s),
+            // Removed behind berthd's back: reported, not an error of the request.
+            Err(RuntimeError::NoSuchContainer(_)) => None,
+            Err(e) => return Err(runtime(format!("asking {} about {id}", entry.runtime))(e)),
+        };
+        let (restart_count, reason) = self.supervision_summary(id);
+        let s = state.clone().unwrap_or(ContainerState {
+            id: id.into(),
+            ..Default::default()
+        });
+        Ok(Status {
+            id: id.into(),
+            runtime: entry.runtime,
+            status: self.status_word(id, state.as_ref()),
+            restart_count,
+            reason,
+            running: s.running,
+            pid: s.pid,
+            exit_code: s.exit_code,
+            started_at: s.started_at,
+        })
+    }
+
+    pub fn stats(&self, id: &str) -> Result<Stats, OpError> {
+        let entry = self.entry(id)?;
+        self.driver_for(&entry)?
+            .runtime()
+            .stats(id)
+            .map_err(runtime(format!("statistics of {id}")))
+    }
+}
