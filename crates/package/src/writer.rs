@@ -473,9 +473,10 @@ fn write_payload_member(
             let mut enc =
                 zstd::stream::write::Encoder::new(out, req.level as i32).map_err(out_err)?;
             enc.include_checksum(true).map_err(out_err)?;
-            if threads > 1 {
-                enc.multithread(threads as u32).map_err(out_err)?;
-            }
+            // Always zstd's multi-threaded mode, even on one thread: its output is
+            // the same for any number of workers, but differs from the
+            // single-threaded mode's (workers = 0), which --threads 1 used.
+            enc.multithread(threads as u32).map_err(out_err)?;
             enc.set_pledged_src_size(Some(512 + size + trailer.len() as u64))
                 .map_err(out_err)?;
             Member::Zstd(enc)

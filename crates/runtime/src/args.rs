@@ -1,6 +1,7 @@
 //! `create_args` from a manifest: split by shell quoting rules, then checked. The
 //! result is argv for the runtime, never text for a shell, so `$(reboot)` or `; rm -rf /`
-//! arrive as literal arguments.
+//! arrive as literal arguments. In Digi's format they are engine options only (the
+//! image comes from the payload), so naming no image is fine.
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CreateArgsError {
@@ -10,8 +11,6 @@ pub enum CreateArgsError {
     Restart(String),
     #[error("create_args: {0} is not allowed (a managed container must outlive its exit)")]
     Remove(String),
-    #[error("create_args: names no image")]
-    NoImage,
 }
 
 /// Splits and checks `create_args`.
@@ -24,9 +23,6 @@ pub fn split_create_args(text: &str) -> Result<Vec<String>, CreateArgsError> {
         if arg == "--rm" || arg.starts_with("--rm=") {
             return Err(CreateArgsError::Remove(arg.clone()));
         }
-    }
-    if !argv.iter().any(|a| !a.starts_with('-')) {
-        return Err(CreateArgsError::NoImage);
     }
     Ok(argv)
 }
@@ -80,8 +76,8 @@ mod tests {
             Err(CreateArgsError::Quotes)
         );
         assert_eq!(
-            split_create_args("--privileged"),
-            Err(CreateArgsError::NoImage)
+            split_create_args("--privileged --network host --tty").unwrap(),
+            ["--privileged", "--network", "host", "--tty"]
         );
     }
 }

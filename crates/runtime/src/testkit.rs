@@ -117,6 +117,8 @@ pub struct FakeRuntime {
     /// Image id → names.
     pub images: Mutex<BTreeMap<String, Vec<String>>>,
     calls: Mutex<Vec<String>>,
+    /// The arguments of each container's create.
+    pub create_args: Mutex<BTreeMap<String, Vec<String>>>,
     /// Calls (by their line's first word and argument, e.g. `start web`) that fail.
     failing: Mutex<Vec<String>>,
 }
@@ -129,6 +131,11 @@ impl FakeRuntime {
     /// Makes the call recorded as `line` fail from now on.
     pub fn fail(&self, line: &str) {
         self.failing.lock().unwrap().push(line.into());
+    }
+
+    /// The state of a container that must exist.
+    pub fn state_of(&self, id: &str) -> ContainerState {
+        self.containers.lock().unwrap()[id].clone()
     }
 
     /// A container as if created and (if `running`) started before.
@@ -232,6 +239,10 @@ impl Runtime for FakeRuntime {
     }
     fn create(&self, id: &str, create_args: &[String]) -> Result<(), RuntimeError> {
         self.record(format!("create {id}"))?;
+        self.create_args
+            .lock()
+            .unwrap()
+            .insert(id.into(), create_args.to_vec());
         let image = create_args
             .iter()
             .rev()

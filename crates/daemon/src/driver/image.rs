@@ -486,3 +486,64 @@ fn sweep_images(engine: &dyn ImageRuntime, home: &Home, registered: Registered<'
     }
     done
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(refs: &[&str]) -> LoadedImage {
+        LoadedImage {
+            id: "0123abcd".into(),
+            references: refs.iter().map(|r| r.to_string()).collect(),
+            new: true,
+            transient_name: None,
+        }
+    }
+
+    fn args(text: &str) -> Vec<String> {
+        split_create_args(text).unwrap()
+    }
+
+    #[test]
+    fn options_only_get_the_first_image_appended() {
+        let images = [image(&["localhost/app:1"]), image(&["localhost/other:2"])];
+        assert_eq!(
+            with_image(&args("--privileged --network host --tty"), &images).unwrap(),
+            [
+                "--privileged",
+                "--network",
+                "host",
+                "--tty",
+                "localhost/app:1"
+            ]
+        );
+        // A value that is an image name, but not the payload's, is not taken for it.
+        assert_eq!(
+            with_image(&args("-v busybox:/x --network host"), &images[..1]).unwrap(),
+            ["-v", "busybox:/x", "--network", "host", "localhost/app:1"]
+        );
+        // An untagged image runs by its id; no image at all is an error.
+        assert_eq!(with_image(&[], &[image(&[])]).unwrap(), ["0123abcd"]);
+        assert_eq!(with_image(&args("--tty"), &[]), None);
+    }
+
+    #[test]
+    fn an_argument_naming_a_payload_image_keeps_the_arguments_as_they_are() {
+        let images = [
+            image(&["localhost/app:1"]),
+            image(&["docker.io/library/busybox:latest"]),
+        ];
+        for text in [
+            "--init localhost/app:1",
+            "app:1 sh -c 'x'",
+            "--tty busybox",
+            "0123abcd",
+        ] {
+            assert_eq!(
+                with_image(&args(text), &images).unwrap(),
+                args(text),
+                "{text}"
+            );
+        }
+    }
+}

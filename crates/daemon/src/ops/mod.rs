@@ -11,6 +11,9 @@ pub mod recover;
 pub mod status;
 pub mod uninstall;
 
+#[cfg(test)]
+mod tests;
+
 use std::time::Duration;
 
 /// How long a container gets to stop before it is killed, unless told otherwise.

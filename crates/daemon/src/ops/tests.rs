@@ -1,0 +1,221 @@
+//! Install, upgrade and recovery over the in-memory runtime: the order of the
+//! runtime calls (docs/recovery.md) and what is left after a failure, without podman.
+
+use crate::config::Config;
+use crate::daemon::Daemon;
+use crate::driver::image::ImageDriver;
+use crate::error::OpError;
+use crate::home::{LABEL_HOME, LABEL_ID, LABEL_VERSION};
+use berth_package::testkit::{docker_archive, Parts};
+use berth_package::RuntimeKind;
+use berth_runtime::testkit::FakeRuntime;
+use berth_runtime::Runtime;
+use std::io::Cursor;
+use std::sync::Arc;
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    fake: Arc<FakeRuntime>,
+    daemon: Daemon,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.service.working_path = dir.path().to_path_buf();
+    let fake = Arc::new(FakeRuntime::default());
+    let driver = ImageDriver::new(RuntimeKind::Podman, fake.clone());
+    let daemon = Daemon::new(config, vec![Arc::new(driver)]);
+    Setup {
+        _dir: dir,
+        fake,
+        daemon,
+    }
+}
+
+/// A podman package of `version` whose image is tagged `tag` and holds `content`.
+fn package(version: &str, create_args: &str, tag: &str, content: &[u8]) -> Vec<u8> {
+    let mut parts = Parts::podman();
+    parts.manifest["version"] = version.into();
+    parts.manifest["create_args"] = create_args.into();
+    parts.payload = docker_archive(tag, &[("bin/app", content)]);
+    parts.package()
+}
+
+fn install(s: &Setup, pkg: Vec<u8>) -> Result<berth_api::Installed, OpError> {
+    s.daemon.install(Cursor::new(pkg), false)
+}
+
+/// The calls since the last `mark`, without the state lookups.
+fn actions(fake: &FakeRuntime, from: usize) -> Vec<String> {
+    fake.calls()[from..].to_vec()
+}
+
+#[test]
+fn digis_documented_create_args_get_the_payloads_image_appended() {
+    let s = setup();
+    let digi = "--privileged --network host --tty";
+    let done = install(&s, package("1.0.0", digi, "localhost/demo:1", b"a")).unwrap();
+    assert_eq!(done.images, ["localhost/demo:1"]);
+    let args = s.fake.create_args.lock().unwrap()["demo"].clone();
+    // berthd's own options first, then Digi's as written, then the image.
+    let tail: Vec<&str> = args[args.len() - 5..].iter().map(String::as_str).collect();
+    assert_eq!(
+        tail,
+        [
+            "--privileged",
+            "--network",
+            "host",
+            "--tty",
+            "localhost/demo:1"
+        ]
+    );
+}
+
+#[test]
+fn digis_recipe_entrypoint_form_is_kept_whole_and_the_image_follows_it() {
+    let s = setup();
+    let recipe = r#"--privileged --entrypoint '["/usr/bin/docker-init","/etc/init.sh"]'"#;
+    install(&s, package("1.0.0", recipe, "localhost/demo:1", b"a")).unwrap();
+    let args = s.fake.create_args.lock().unwrap()["demo"].clone();
+    let tail: Vec<&str> = args[args.len() - 4..].iter().map(String::as_str).collect();
+    assert_eq!(
+        tail,
+        [
+            "--privileged",
+            "--entrypoint",
+            r#"["/usr/bin/docker-init","/etc/init.sh"]"#,
+            "localhost/demo:1"
+        ]
+    );
+}
+
+#[test]
+fn create_args_that_name_the_payloads_image_are_kept_as_they_are() {
+    let s = setup();
+    // `-v demo:1` takes a value that is not the image; `demo:1` names it (podman's
+    // short form of localhost/demo:1), followed by the command.
+    let args = "-v data:/data --network host demo:1 sh -c 'echo hi'";
+    install(&s, package("1.0.0", args, "localhost/demo:1", b"a")).unwrap();
+    let created = s.fake.create_args.lock().unwrap()["demo"].clone();
+    let tail: Vec<&str> = created[created.len() - 8..]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "-v",
+            "data:/data",
+            "--network",
+            "host",
+            "demo:1",
+            "sh",
+            "-c",
+            "echo hi"
+        ]
+    );
+}
+
+#[test]
+fn a_fresh_install_loads_creates_starts_commits_then_drops_the_transient_name() {
+    let s = setup();
+    install(&s, package("1.0.0", "--tty", "localhost/demo:1", b"a")).unwrap();
+    let calls = actions(&s.fake, 0);
+    let kinds: Vec<&str> = calls.iter().map(|c| c.split(' ').next().unwrap()).collect();
+    assert_eq!(kinds, ["load", "create", "start", "untag"], "{calls:?}");
+    let c = s.fake.state_of("demo");
+    assert!(c.running);
+    assert_eq!(c.labels.get(LABEL_ID).map(String::as_str), Some("demo"));
+    assert_eq!(
+        c.labels.get(LABEL_VERSION).map(String::as_str),
+        Some("1.0.0")
+    );
+    assert_eq!(s.daemon.entry("demo").unwrap().version, "1.0.0");
+}
+
+#[test]
+fn an_upgrade_swaps_only_once_the_new_container_runs_and_removes_the_old_image() {
+    let s = setup();
+    install(&s, package("1.0.0", "--tty", "localhost/demo:1", b"a")).unwrap();
+    let old_image = s.fake.state_of("demo").image.unwrap();
+    let mark = s.fake.calls().len();
+    let done = install(&s, package("2.0.0", "--tty", "localhost/demo:2", b"b")).unwrap();
+    assert_eq!(done.replaced.as_deref(), Some("1.0.0"));
+    let calls = actions(&s.fake, mark);
+    assert_eq!(
+        calls[1..6],
+        [
+            "rm demo.berth-new".to_string(),
+            "create demo.berth-new".into(),
+            "stop demo".into(),
+            "start demo.berth-new".into(),
+            "rm demo".into(),
+        ],
+        "{calls:?}"
+    );
+    assert_eq!(calls[6], "rename demo.berth-new demo");
+    assert!(calls.contains(&format!("rmi {old_image}")), "{calls:?}");
+    assert!(s.fake.images.lock().unwrap().get(&old_image).is_none());
+    assert_eq!(s.daemon.entry("demo").unwrap().version, "2.0.0");
+}
+
+#[test]
+fn a_failed_upgrade_restarts_the_old_container_and_discards_the_new_image() {
+    let s = setup();
+    install(&s, package("1.0.0", "--tty", "localhost/demo:1", b"a")).unwrap();
+    let old = s.fake.state_of("demo");
+    s.fake.fail("start demo.berth-new");
+    let err = install(&s, package("2.0.0", "--tty", "localhost/demo:2", b"b")).unwrap_err();
+    assert!(matches!(err, OpError::Runtime { .. }), "{err}");
+    let now = s.fake.state_of("demo");
+    assert!(now.running, "the old version runs again");
+    assert_eq!(now.image, old.image);
+    assert!(s.fake.state("demo.berth-new").is_err());
+    let images = s.fake.images.lock().unwrap().clone();
+    assert_eq!(images.len(), 1, "only the old image is left: {images:?}");
+    assert_eq!(s.daemon.entry("demo").unwrap().version, "1.0.0");
+}
+
+#[test]
+fn recovery_undoes_an_upgrade_killed_before_its_commit_and_finishes_one_killed_after() {
+    for committed in [false, true] {
+        let s = setup();
+        install(&s, package("1.0.0", "--tty", "localhost/demo:1", b"a")).unwrap();
+        let home = s.daemon.home.working_path().display().to_string();
+        let labels = [
+            (LABEL_HOME, home.as_str()),
+            (LABEL_ID, "demo"),
+            (LABEL_VERSION, "2.0.0"),
+        ];
+        s.fake
+            .add_container("demo.berth-new", "new-image", true, &labels);
+        if committed {
+            s.daemon
+                .home
+                .update_conf(|c| {
+                    c.containers[0].version = "2.0.0".into();
+                    Ok(())
+                })
+                .unwrap();
+        }
+        let lines = s.daemon.recover();
+        if committed {
+            assert!(s.fake.state("demo.berth-new").is_err(), "{lines:?}");
+            assert_eq!(s.fake.state_of("demo").image.as_deref(), Some("new-image"));
+        } else {
+            assert!(s.fake.state("demo.berth-new").is_err(), "{lines:?}");
+            assert_ne!(s.fake.state_of("demo").image.as_deref(), Some("new-image"));
+        }
+    }
+}
+
+#[test]
+fn an_unknown_runtime_is_refused_never_run_by_podman() {
+    let s = setup();
+    let mut parts = Parts::lxc();
+    parts.manifest["package_id"] = "box".into();
+    let err = install(&s, parts.package()).unwrap_err();
+    assert!(matches!(err, OpError::Unsupported(_)), "{err}");
+    assert!(s.fake.calls().is_empty(), "{:?}", s.fake.calls());
+}
