@@ -279,7 +279,11 @@ impl<R: BufRead> Read for Chunked<R> {
             }
             let mut line = String::new();
             if self.inner.read_line(&mut line)? == 0 {
-                return Ok(0);
+                // Cut before the last (empty) chunk: the answer is incomplete.
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "berthd's answer ended before its last chunk (cut off)",
+                ));
             }
             let line = line.trim();
             if line.is_empty() {
@@ -295,7 +299,10 @@ impl<R: BufRead> Read for Chunked<R> {
         let want = buf.len().min(self.left);
         let n = self.inner.read(&mut buf[..want])?;
         if n == 0 {
-            return Err(bad());
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "berthd's answer ended inside a chunk (cut off)",
+            ));
         }
         self.left -= n;
         Ok(n)
@@ -690,6 +697,35 @@ fn main() -> ExitCode {
         Err(Failure::Unreachable(m)) => {
             eprintln!("berthctl: error: {m}");
             ExitCode::from(3)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a chunked answer cut off was read as a normal end, so truncated
+    /// logs exited 0.
+    #[test]
+    fn a_chunked_body_cut_off_is_an_error_not_an_end() {
+        let whole = b"5\r\nhello\r\n0\r\n\r\n";
+        let mut out = Vec::new();
+        let mut c = Chunked {
+            inner: &whole[..],
+            left: 0,
+            done: false,
+        };
+        c.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"hello");
+        for cut in [&b"5\r\nhello\r\n"[..], &b"5\r\nhel"[..]] {
+            let mut c = Chunked {
+                inner: cut,
+                left: 0,
+                done: false,
+            };
+            let err = c.read_to_end(&mut Vec::new()).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
         }
     }
 }

@@ -396,11 +396,12 @@ pub fn parse_since(value: &str) -> Result<SystemTime, String> {
     if let Ok(t) = humantime::parse_rfc3339_weak(value) {
         return Ok(t);
     }
-    humantime::parse_duration(value)
-        .map(|d| SystemTime::now() - d)
-        .map_err(|_| {
-            format!("since must be an RFC 3339 time or a duration like 10m, got {value:?}")
-        })
+    let ago = humantime::parse_duration(value).map_err(|_| {
+        format!("since must be an RFC 3339 time or a duration like 10m, got {value:?}")
+    })?;
+    SystemTime::now()
+        .checked_sub(ago)
+        .ok_or_else(|| format!("since {value:?} reaches before the clock can count"))
 }
 
 /// Writes `text` to `out`, for tests of the format.
@@ -588,5 +589,7 @@ mod tests {
         let ago = SystemTime::now().duration_since(t).unwrap();
         assert!(ago >= Duration::from_secs(600) && ago < Duration::from_secs(700));
         assert!(parse_since("yesterday-ish").is_err());
+        // Regression: a huge duration panicked ("overflow when subtracting").
+        assert!(parse_since("400000000000y").is_err());
     }
 }

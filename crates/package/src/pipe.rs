@@ -32,9 +32,22 @@ const READ_AHEAD_CHUNK: usize = 256 * 1024;
 
 /// Reads `inner` on a thread of its own, up to 2 MiB ahead of the consumer, so that
 /// decompression and the consumer's work (parsing, hashing) use two cores.
-pub fn read_ahead(mut inner: Box<dyn Read + Send>) -> ChannelReader {
+pub fn read_ahead(inner: Box<dyn Read + Send>) -> ChannelReader {
     let (tx, reader) = channel(8);
-    std::thread::spawn(move || loop {
+    std::thread::spawn(move || {
+        let failed = tx.clone();
+        // A panic in the reader (a decompressor's bug) must not read as a clean end
+        // of the stream: the consumer gets an error instead.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pump(inner, tx)));
+        if run.is_err() {
+            let _ = failed.send(Err(io::Error::other("the decompression thread panicked")));
+        }
+    });
+    reader
+}
+
+fn pump(mut inner: Box<dyn Read + Send>, tx: SyncSender<Chunk>) {
+    loop {
         let mut buf = vec![0u8; READ_AHEAD_CHUNK];
         let mut filled = 0;
         let result = loop {
@@ -61,8 +74,7 @@ pub fn read_ahead(mut inner: Box<dyn Read + Send>) -> ChannelReader {
         if end {
             return;
         }
-    });
-    reader
+    }
 }
 
 impl Read for ChannelReader {
@@ -121,5 +133,33 @@ impl<R: Read> Read for HashingReader<R> {
         self.hasher.update(&buf[..n]);
         self.len += n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Panics(usize);
+
+    impl Read for Panics {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                panic!("a decompressor bug");
+            }
+            self.0 -= 1;
+            buf[0] = b'x';
+            Ok(1)
+        }
+    }
+
+    /// Regression: a panic on the read-ahead thread dropped the channel, which the
+    /// consumer read as a clean end of stream.
+    #[test]
+    fn a_panic_on_the_read_ahead_thread_is_an_error_not_an_end() {
+        let mut reader = read_ahead(Box::new(Panics(3)));
+        let mut out = Vec::new();
+        let err = reader.read_to_end(&mut out).unwrap_err();
+        assert!(err.to_string().contains("panicked"), "{err}");
     }
 }

@@ -73,8 +73,21 @@ pub fn bind() -> io::Result<(TcpListener, u16)> {
     Ok((listener, port))
 }
 
+/// Connections whose request is being read at once; more are dropped (c/image
+/// opens a few).
+const MAX_CONNECTIONS: usize = 16;
+
+/// The longest request head read (request line and headers).
+const MAX_HEAD: u64 = 16 * 1024;
+
+/// A connection whose request head was read: method and path.
+type Request = (TcpStream, String, String);
+
 /// Serves `image` on `listener` while `pull` runs on another thread; returns what
-/// `pull` returned once it has finished, with what the serving side saw.
+/// `pull` returned once it has finished, with what the serving side saw. Request
+/// heads are read on a thread per connection, bounded in size and time, so a client
+/// that connects and sends nothing (any local process can) stalls only itself;
+/// requests are answered one at a time here (a streamed blob is read once).
 pub fn serve_during<T: Send>(
     listener: &TcpListener,
     image: &mut Image<'_>,
@@ -82,6 +95,8 @@ pub fn serve_during<T: Send>(
 ) -> (T, ServeReport) {
     let done = AtomicBool::new(false);
     let mut report = ServeReport::default();
+    let reading = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (tx, requests) = std::sync::mpsc::channel::<Request>();
     let result = std::thread::scope(|scope| {
         let puller = scope.spawn(|| {
             let r = pull();
@@ -89,12 +104,27 @@ pub fn serve_during<T: Send>(
             r
         });
         while !done.load(Ordering::SeqCst) {
-            match listener.accept() {
-                Ok((conn, _)) => handle(conn, image, &mut report),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(5))
+            let mut idle = true;
+            if let Ok((conn, _)) = listener.accept() {
+                idle = false;
+                if reading.load(Ordering::SeqCst) < MAX_CONNECTIONS {
+                    reading.fetch_add(1, Ordering::SeqCst);
+                    let (tx, reading) = (tx.clone(), std::sync::Arc::clone(&reading));
+                    // Detached: a stalled client's thread ends at its read timeout.
+                    std::thread::spawn(move || {
+                        if let Some(request) = read_head(conn) {
+                            let _ = tx.send(request);
+                        }
+                        reading.fetch_sub(1, Ordering::SeqCst);
+                    });
                 }
-                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+            while let Ok((conn, method, path)) = requests.try_recv() {
+                idle = false;
+                answer(conn, &method, &path, image, &mut report);
+            }
+            if idle {
+                std::thread::sleep(Duration::from_millis(5));
             }
         }
         puller.join().expect("the pull thread does not panic")
@@ -102,17 +132,26 @@ pub fn serve_during<T: Send>(
     (result, report)
 }
 
-fn handle(conn: TcpStream, image: &mut Image<'_>, report: &mut ServeReport) {
-    let _ = conn.set_nonblocking(false);
+/// Reads a connection's request head, bounded in size and time.
+fn read_head(conn: TcpStream) -> Option<Request> {
+    conn.set_nonblocking(false).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let (method, path) = read_request(&mut BufReader::new((&conn).take(MAX_HEAD)))?;
+    Some((conn, method, path))
+}
+
+fn answer(
+    conn: TcpStream,
+    method: &str,
+    path: &str,
+    image: &mut Image<'_>,
+    report: &mut ServeReport,
+) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
     let _ = conn.set_write_timeout(Some(Duration::from_secs(300)));
-    let mut reader = BufReader::new(&conn);
-    let Some((method, path)) = read_request(&mut reader) else {
-        return; // not HTTP (c/image tries TLS first), or a broken request: drop it
-    };
     let head = method == "HEAD";
     let mut out = &conn;
-    let result = route(&path, image).and_then(|answer| match answer {
+    let result = route(path, image).and_then(|answer| match answer {
         Answer::Missing => respond(&mut out, "404 Not Found", "application/json", None, 0),
         Answer::Bytes(kind, digest, bytes) => {
             respond(
@@ -272,7 +311,7 @@ fn read_request(reader: &mut impl BufRead) -> Option<(String, String)> {
         let mut header = String::new();
         let n = reader.read_line(&mut header).ok()?;
         total += n;
-        if n == 0 || total > 64 * 1024 {
+        if n == 0 || total > MAX_HEAD as usize {
             return None;
         }
         if header == "\r\n" || header == "\n" {
@@ -377,5 +416,42 @@ mod tests {
             all
         });
         assert!(answer.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod stall_tests {
+    use super::*;
+
+    /// Regression: the registry served one connection at a time and read request
+    /// lines without a bound, so a local process that connected and sent nothing
+    /// (or an endless header) stalled the pull.
+    #[test]
+    fn a_client_that_stalls_or_floods_does_not_hold_up_the_pull() {
+        let (listener, port) = bind().unwrap();
+        let mut image = Image {
+            manifest: b"{}".to_vec(),
+            manifest_type: MANIFEST_TYPE.into(),
+            blobs: HashMap::new(),
+        };
+        let started = std::time::Instant::now();
+        let ((answer, _silent), _) = serve_during(&listener, &mut image, || {
+            let silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let mut flood = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            flood.write_all(b"GET /v2/ HTTP/1.1\r\n").unwrap();
+            let _ = flood.write_all(&vec![b'x'; 100_000]);
+            std::thread::sleep(Duration::from_millis(100));
+            let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            write!(conn, "GET /v2/x/manifests/1 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut all = Vec::new();
+            conn.read_to_end(&mut all).unwrap();
+            (String::from_utf8_lossy(&all).into_owned(), silent)
+        });
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "served while other clients stalled, not after them: {:?}",
+            started.elapsed()
+        );
     }
 }
