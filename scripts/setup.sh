@@ -3,7 +3,7 @@
 # Idempotent, and quiet when there is nothing to do. Run as root.
 set -euo pipefail
 
-packages=(podman runc skopeo umoci buildah lxc docker-registry zstd busybox-static pigz time bc systemd
+packages=(podman catatonit runc skopeo umoci buildah lxc docker-registry zstd busybox-static pigz time bc systemd
           python3 ca-certificates curl)
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -22,6 +22,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# (catatonit is what podman runs for --init; apt brings it only as a recommendation.)
 # podman on these hosts (see shared/HOST-NOTES.md): crun cannot run with hybrid
 # cgroups, so select runc; and keep ulimits at what conmon may set.
 conf=/etc/containers/containers.conf

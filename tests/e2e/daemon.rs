@@ -226,7 +226,7 @@ fn berthd_tells_systemd_it_is_ready_once_listening() {
 }
 
 #[test]
-fn systemd_units_verify_and_keep_containers_across_daemon_restarts() {
+fn systemd_units_verify_with_notify_readiness_and_process_kill_mode() {
     require(&["systemd-analyze"]);
     let dir = tempfile::tempdir().unwrap();
     let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/systemd");

@@ -209,6 +209,18 @@ fn logs_follow_streams_new_output_as_it_comes() {
     let pkg = pack(dir.path(), &manifest(id, "1", &image.tag, true), &tar);
     let d = start(dir.path());
     ctl_ok(&d, &["install", pkg.to_str().unwrap()]);
+    // The last tick written before following starts: what --follow must show are
+    // ticks written after it, not only what was there.
+    let tick = |line: &str| line.trim().strip_prefix("tick ")?.parse::<u64>().ok();
+    let mut before = 0;
+    while before < 3 {
+        std::thread::sleep(Duration::from_millis(200));
+        before = ctl_ok(&d, &["logs", id])
+            .lines()
+            .filter_map(tick)
+            .max()
+            .unwrap_or(0);
+    }
     let mut follow = std::process::Command::new(bin("berthctl"))
         .arg("--socket")
         .arg(&d.socket)
@@ -216,20 +228,42 @@ fn logs_follow_streams_new_output_as_it_comes() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Lines keep arriving while the command runs: read until tick 10 is seen.
-    let mut reader = std::io::BufReader::new(follow.stdout.take().unwrap());
-    let mut line = String::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        line.clear();
-        std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
-        if line.trim() == "tick 10" {
-            break;
+    // Read on a thread, so a stalled follow fails the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(out)) {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
         }
-        assert!(Instant::now() < deadline, "no tick 10 within 30 s");
-    }
+    });
+    let wanted = before + 10;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let result = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let n = tick(&line);
+                seen.extend(n);
+                if n.is_some_and(|n| n >= wanted) {
+                    break Ok(());
+                }
+            }
+            Err(_) => {
+                break Err(format!(
+                    "no tick {wanted} within 30 s (before: {before}, seen: {seen:?})"
+                ))
+            }
+        }
+    };
     follow.kill().unwrap();
     follow.wait().unwrap();
+    result.unwrap();
+    // What follow showed came in order, each tick once.
+    assert!(seen.windows(2).all(|w| w[1] == w[0] + 1), "{seen:?}");
     ctl_ok(&d, &["uninstall", id]);
 }
 
@@ -333,7 +367,7 @@ fn failed_installs_leave_nothing_behind() {
         ..parts(tag)
     };
     let out = install_bytes(&d, dir.path(), "lie.tar.gz", &signed(&lie));
-    refused(&out, 1, "loading the image");
+    refused(&out, 1, "loading the payload");
     assert_nothing_left(&d, dir.path(), id, tag);
 
     // Shell tricks arrive as literal argv: installed, run, and nothing ran on the host.
@@ -422,6 +456,7 @@ fn a_failed_upgrade_leaves_the_old_version_running_and_a_good_one_swaps() {
     let v2 = TestImage::build(dir.path(), "localhost/berth-e2e-upgrade:2", "sleep 1000");
     let tar2 = dir.path().join("v2.tar");
     v2.save("docker-archive", &tar2);
+    let v2_id = v2.id();
     v2.remove();
     let d = start(dir.path());
 
@@ -429,6 +464,8 @@ fn a_failed_upgrade_leaves_the_old_version_running_and_a_good_one_swaps() {
     ctl_ok(&d, &["install", pkg1.to_str().unwrap()]);
     let before = status(&d, id);
     assert_eq!(before["running"], true);
+    let container_of = || ok(&mut cmd("podman", &["inspect", "--format", "{{.Id}}", id]));
+    let v1_container = container_of();
 
     // v2 whose container cannot start: the upgrade fails, v1 runs on.
     let broken = pack(
@@ -450,10 +487,23 @@ fn a_failed_upgrade_leaves_the_old_version_running_and_a_good_one_swaps() {
     );
     let after = status(&d, id);
     assert_eq!(after["running"], true, "{after}");
+    // The same container (v1's, never recreated) runs again, on v1's image; the
+    // failed version's container and image are gone.
+    assert_eq!(container_of(), v1_container);
+    assert_ne!(after["pid"], Value::Null);
+    let image_of = ok(&mut cmd(
+        "podman",
+        &["inspect", "--format", "{{.Image}}", id],
+    ));
+    assert_eq!(image_of.trim(), v1_id);
     let list: Value = serde_json::from_str(&ctl_ok(&d, &["list", "--json"])).unwrap();
     assert_eq!(list[0]["version"], "1.0.0");
     assert!(!exists("container", &format!("{id}.berth-new")));
     assert!(exists("image", &v1_id));
+    assert!(
+        !exists("image", &v2_id),
+        "the failed version's image is removed"
+    );
 
     // A good v2 swaps: v2 registered and running, v1's image gone.
     let pkg2 = pack(dir.path(), &manifest(id, "2.0.0", &v2.tag, true), &tar2);
@@ -511,33 +561,34 @@ fn fifty_parallel_requests_are_answered_and_no_config_update_is_lost() {
         ("restart.window", "99"),
         ("restart.retry_delay", "5"),
     ];
+    // 25 updates and 25 reads, all 50 let go at once.
+    let start_line = std::sync::Barrier::new(2 * ids.len() * keys.len());
     std::thread::scope(|s| {
         let mut handles = Vec::new();
         for (n, id) in ids.iter().enumerate() {
             for (k, (key, value)) in keys.iter().enumerate() {
-                let d = &d;
+                let (d, start_line) = (&d, &start_line);
                 handles.push(s.spawn(move || {
-                    let set = ctl(&d.socket, &["config", "set", id, key, value]);
-                    let read = match (n + k) % 3 {
+                    start_line.wait();
+                    ctl(&d.socket, &["config", "set", id, key, value])
+                }));
+                handles.push(s.spawn(move || {
+                    start_line.wait();
+                    match (n + k) % 3 {
                         0 => ctl(&d.socket, &["list", "--json"]),
                         1 => ctl(&d.socket, &["info", "--json"]),
                         _ => ctl(&d.socket, &["config", "get", id]),
-                    };
-                    (set, read)
+                    }
                 }));
             }
         }
+        assert_eq!(handles.len(), 50);
         for h in handles {
-            let (set, read) = h.join().unwrap();
+            let out = h.join().unwrap();
             assert!(
-                set.status.success(),
+                out.status.success(),
                 "{}",
-                String::from_utf8_lossy(&set.stderr)
-            );
-            assert!(
-                read.status.success(),
-                "{}",
-                String::from_utf8_lossy(&read.stderr)
+                String::from_utf8_lossy(&out.stderr)
             );
         }
     });

@@ -3,6 +3,7 @@
 
 mod crash;
 mod daemon;
+mod digi;
 mod install;
 mod interop;
 mod podman;

@@ -1,6 +1,7 @@
 //! `berthd`: the device daemon. Loads its configuration, checks the files it owns,
 //! and serves the API on a unix socket.
 
+use berth_cli::exit::{self, Failure};
 use berth_daemon::config::{self, ConfigError};
 use berth_daemon::daemon_log as log;
 use berth_daemon::server::serve;
@@ -29,13 +30,6 @@ struct Args {
     /// Stop every managed container and exit (for shutdown; see berthd-shutdown.service).
     #[arg(long, conflicts_with = "check_config")]
     stop_managed_containers: bool,
-}
-
-fn fail(code: u8, text: &str) -> ExitCode {
-    for line in text.lines() {
-        eprintln!("berthd: error: {line}");
-    }
-    ExitCode::from(code)
 }
 
 /// Tells systemd (Type=notify) that the API is up, when started by it.
@@ -73,14 +67,20 @@ fn bind(path: &Path, mode: u32) -> Result<tokio::net::UnixListener, String> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    exit::finish("berthd", run(Args::parse()))
+}
+
+fn run(args: Args) -> Result<(), Failure> {
     let loaded = match config::load(args.config.as_deref()) {
         Ok(l) => l,
-        Err(ConfigError::Invalid(issues)) => return fail(2, &issues.to_string()),
-        Err(e @ ConfigError::Read { .. }) => {
-            let code = if args.config.is_some() { 2 } else { 1 };
-            return fail(code, &error_chain(&e));
+        Err(ConfigError::Invalid(issues)) => {
+            return Err(Failure::bad_input_lines(&issues.to_string()))
         }
+        // A file named on the command line that cannot be read is bad input.
+        Err(e @ ConfigError::Read { .. }) if args.config.is_some() => {
+            return Err(Failure::bad_input(error_chain(&e)))
+        }
+        Err(e @ ConfigError::Read { .. }) => return Err(Failure::failed(error_chain(&e))),
     };
     for w in &loaded.warnings {
         eprintln!("berthd: warning: {w}");
@@ -95,23 +95,25 @@ fn main() -> ExitCode {
             "{}",
             serde_json::to_string_pretty(&loaded.config).expect("serialisable")
         );
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
 
     let cfg = loaded.config;
     log::init(&cfg.logging);
     let wp = &cfg.service.working_path;
     if let Err(e) = std::fs::create_dir_all(wp) {
-        return fail(
-            1,
-            &format!("{}: cannot create the working path: {e}", wp.display()),
-        );
+        return Err(Failure::failed(format!(
+            "{}: cannot create the working path: {e}",
+            wp.display()
+        )));
     }
     // A containers.conf with an error is reported and left for a person to fix.
     let conf = match ContainersConf::load(&wp.join("containers.conf")) {
         Ok(conf) => conf,
-        Err(StoreError::Invalid(issues)) => return fail(2, &issues.to_string()),
-        Err(e) => return fail(1, &error_chain(&e)),
+        Err(StoreError::Invalid(issues)) => {
+            return Err(Failure::bad_input_lines(&issues.to_string()))
+        }
+        Err(e) => return Err(Failure::failed(error_chain(&e))),
     };
     drop(conf);
     if args.stop_managed_containers {
@@ -121,7 +123,12 @@ fn main() -> ExitCode {
     for path in &cfg.trust.keys {
         match berth_package::sign::read_verifying_key(path) {
             Ok(key) => trusted_keys.push(key),
-            Err(e) => return fail(2, &format!("trust.keys: {}", error_chain(&e))),
+            Err(e) => {
+                return Err(Failure::bad_input(format!(
+                    "trust.keys: {}",
+                    error_chain(&e)
+                )))
+            }
         }
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -129,7 +136,11 @@ fn main() -> ExitCode {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return fail(1, &format!("cannot start the async runtime: {e}")),
+        Err(e) => {
+            return Err(Failure::failed(format!(
+                "cannot start the async runtime: {e}"
+            )))
+        }
     };
     let socket = cfg.api.socket.clone();
     let mode = cfg.api.socket_mode;
@@ -159,18 +170,14 @@ fn main() -> ExitCode {
         let _ = std::fs::remove_file(&socket);
         outcome
     });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(1, &e),
-    }
+    result.map_err(Failure::failed)
 }
 
 /// Stops every registered container that runs; one line per container.
-fn stop_managed(daemon: &Daemon) -> ExitCode {
-    let lines = match daemon.stop_managed() {
-        Ok(lines) => lines,
-        Err(e) => return fail(1, &error_chain(&e)),
-    };
+fn stop_managed(daemon: &Daemon) -> Result<(), Failure> {
+    let lines = daemon
+        .stop_managed()
+        .map_err(|e| Failure::failed(error_chain(&e)))?;
     let mut failed = false;
     for line in lines {
         match line {
@@ -185,9 +192,9 @@ fn stop_managed(daemon: &Daemon) -> ExitCode {
         }
     }
     if failed {
-        ExitCode::from(1)
+        Err(Failure::Failed(Vec::new()))
     } else {
-        ExitCode::SUCCESS
+        Ok(())
     }
 }
 

@@ -1,13 +1,17 @@
-//! Exit codes and the one way errors are printed.
+//! Exit codes and the one way errors are printed, shared by berth, berthd and
+//! berthctl.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 /// 0: success. 1: the operation failed (I/O, a tool). 2: bad input (an invalid
-/// package, manifest or argument). clap's own usage errors also exit 2.
+/// package, manifest, configuration or argument; clap's usage errors too).
+/// 3: berthd could not be reached (berthctl).
+#[derive(Debug)]
 pub enum Failure {
     Failed(Vec<String>),
     BadInput(Vec<String>),
+    Unreachable(Vec<String>),
 }
 
 impl Failure {
@@ -22,6 +26,19 @@ impl Failure {
     /// Every line of a multi-line message (one problem per line).
     pub fn bad_input_lines(text: &str) -> Self {
         Failure::BadInput(text.lines().map(String::from).collect())
+    }
+
+    /// Every line of a multi-line message, as a failure.
+    pub fn failed_lines(text: &str) -> Self {
+        Failure::Failed(text.lines().map(String::from).collect())
+    }
+
+    pub fn code(&self) -> u8 {
+        match self {
+            Failure::Failed(_) => 1,
+            Failure::BadInput(_) => 2,
+            Failure::Unreachable(_) => 3,
+        }
     }
 }
 
@@ -40,15 +57,17 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     line
 }
 
-pub fn finish(result: Result<(), Failure>) -> ExitCode {
-    let (code, lines) = match result {
+/// Prints a failure as `PROGRAM: error: LINE` lines on stderr and returns its exit code.
+pub fn finish(program: &str, result: Result<(), Failure>) -> ExitCode {
+    let failure = match result {
         Ok(()) => return ExitCode::SUCCESS,
-        Err(Failure::Failed(lines)) => (1, lines),
-        Err(Failure::BadInput(lines)) => (2, lines),
+        Err(f) => f,
     };
+    let code = failure.code();
+    let (Failure::Failed(lines) | Failure::BadInput(lines) | Failure::Unreachable(lines)) = failure;
     let mut err = std::io::stderr().lock();
     for line in lines {
-        let _ = writeln!(err, "berth: error: {line}");
+        let _ = writeln!(err, "{program}: error: {line}");
     }
     ExitCode::from(code)
 }

@@ -2,7 +2,8 @@
 //! the library crates.
 
 mod cmd;
-mod exit;
+
+use berth_cli::exit;
 
 use clap::{Parser, Subcommand};
 
@@ -38,5 +39,5 @@ fn main() -> std::process::ExitCode {
         Command::Verify(args) => cmd::check::verify(args),
         Command::Keygen(args) => cmd::keygen::run(args),
     };
-    exit::finish(result)
+    exit::finish("berth", result)
 }

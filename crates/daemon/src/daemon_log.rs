@@ -221,8 +221,17 @@ mod tests {
         let mut cfg = Config::default().logging;
         cfg.syslog.enabled = true;
         cfg.console.enabled = false;
+        cfg.file.enabled = true;
+        cfg.file.path = dir.path().join("berthd.log");
         let logger = Logger::new(&cfg, &dir.path().join("nothing-here"));
         assert!(logger.syslog.is_none());
         logger.log(Level::Error, "still fine");
+        logger.log(Level::Error, "and again");
+        // The other sinks still get every line.
+        let file = std::fs::read_to_string(&cfg.file.path).unwrap();
+        assert!(
+            file.contains(" still fine\n") && file.contains(" and again\n"),
+            "{file}"
+        );
     }
 }

@@ -69,6 +69,67 @@ proptest! {
         let _ = read_package(std::io::Cursor::new(bytes), &ReadOptions::default());
     }
 
+    /// Random bytes inside a valid gzip or zstd stream: past the magic number and the
+    /// decompressor, into the tar parser, every time.
+    #[test]
+    fn reader_never_panics_on_bytes_behind_a_valid_compression(bytes in prop::collection::vec(any::<u8>(), 0..8192), zstd: bool) {
+        let packed = if zstd {
+            zstd::encode_all(&bytes[..], 3).unwrap()
+        } else {
+            berth_package::testkit::gzip(&bytes)
+        };
+        let err = read_package(std::io::Cursor::new(packed), &ReadOptions::default()).unwrap_err();
+        prop_assert!(!err.to_string().contains("neither a gzip nor a zstd"), "{}", err);
+    }
+
+    /// Flips in the tar headers and the manifest only (not the bulk of the payload),
+    /// recompressed: the mutations reach the tar parser, the entry checks, the
+    /// checksums and the manifest rules.
+    #[test]
+    fn reader_never_panics_on_mutated_structure(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>(), any::<u8>()), 1..6)
+    ) {
+        let parts = Parts::podman();
+        let entries = parts.entries();
+        let tar = berth_package::testkit::tar_bytes(&entries, true);
+        // Offsets of each entry's header, and of manifest.json's bytes.
+        let mut headers = Vec::new();
+        let mut manifest = 0..0;
+        let mut at = 0usize;
+        for e in &entries {
+            headers.push(at);
+            let len = e.data.len();
+            if e.name == b"manifest.json" {
+                manifest = at + 512..at + 512 + len;
+            }
+            at += 512 + len.div_ceil(512) * 512;
+        }
+        let mut tar = tar;
+        for (which, offset, byte) in flips {
+            let i = if which.index(2) == 0 {
+                headers[which.index(headers.len())] + offset.index(512)
+            } else {
+                manifest.start + offset.index(manifest.len().max(1))
+            };
+            tar[i] ^= byte | 1;
+        }
+        let result = read_package(std::io::Cursor::new(berth_package::testkit::gzip(&tar)), &ReadOptions::default());
+        if let Err(e) = result {
+            prop_assert!(!e.to_string().contains("neither a gzip nor a zstd"), "{}", e);
+        }
+    }
+
+    /// Manifests with valid checksums whose JSON is any value: the reader gets to the
+    /// manifest rules (and past them to the payload) without panicking.
+    #[test]
+    fn reader_never_panics_on_any_manifest_with_valid_checksums(v in json_value()) {
+        let parts = Parts::podman();
+        let manifest = serde_json::to_vec(&v).unwrap();
+        let entries = parts.entries_with(&parts.sums(), &manifest, None);
+        let package = berth_package::testkit::gzip(&berth_package::testkit::tar_bytes(&entries, true));
+        let _ = read_package(std::io::Cursor::new(package), &ReadOptions::default());
+    }
+
     #[test]
     fn reader_never_panics_on_mutated_packages(flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8), cut in any::<prop::sample::Index>(), truncate: bool) {
         let mut bytes = Parts::podman().package();

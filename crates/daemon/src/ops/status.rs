@@ -3,7 +3,7 @@
 use crate::daemon::Daemon;
 use crate::error::{runtime, OpError};
 use berth_api::Status;
-use berth_runtime::{ContainerState, RuntimeError, Stats};
+use berth_runtime::{ContainerState, RuntimeError};
 
 impl Daemon {
     pub fn status(&self, id: &str) -> Result<Status, OpError> {
@@ -32,11 +32,22 @@ impl Daemon {
         })
     }
 
-    pub fn stats(&self, id: &str) -> Result<Stats, OpError> {
+    pub fn stats(&self, id: &str) -> Result<berth_api::Stats, OpError> {
         let entry = self.entry(id)?;
-        self.driver_for(&entry)?
+        let s = self
+            .driver_for(&entry)?
             .runtime()
             .stats(id)
-            .map_err(runtime(format!("statistics of {id}")))
+            .map_err(runtime(format!("statistics of {id}")))?;
+        Ok(berth_api::Stats {
+            cpu_percent: s.cpu_percent,
+            memory_bytes: s.memory_bytes,
+            memory_limit_bytes: s.memory_limit_bytes,
+            net_rx_bytes: s.net_rx_bytes,
+            net_tx_bytes: s.net_tx_bytes,
+            block_read_bytes: s.block_read_bytes,
+            block_write_bytes: s.block_write_bytes,
+            pids: s.pids,
+        })
     }
 }

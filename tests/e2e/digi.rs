@@ -1,0 +1,112 @@
+//! Digi's manifests as Digi documents and writes them: `create_args` holds podman
+//! options only and the manager supplies the payload's image.
+
+use crate::daemon::start;
+use crate::install::{ctl_ok, status};
+use berth_e2e::*;
+use std::path::{Path, PathBuf};
+
+/// The example manifest of Digi's DCP documentation ("Create a DCP"), byte for byte.
+const DIGI_EXAMPLE: &str = r#"{
+  "package_id": "redis-demo",
+  "friendly_name": "Redis Demo",
+  "version": "1.0",
+  "runtime": "podman",
+  "create_args": "--privileged --network host --tty",
+  "registration_defaults": {
+    "autostart": true,
+    "monitor": true,
+    "restart": {
+      "enabled": true,
+      "max_retries": 3,
+      "window": 60,
+      "retry_delay": 3
+    }
+  },
+  "device_types": ["ccmp25-dvk"],
+  "firmware_versions": "",
+  "build_id": "",
+  "description": "Redis demo image from docker.io",
+  "labels": {}
+}
+"#;
+
+fn inspect(id: &str, format: &str) -> String {
+    ok(cmd("podman", &["inspect", "--format", format, id]))
+        .trim()
+        .to_string()
+}
+
+/// `berth pack` of `manifest_text`, written to manifest.json as it is, with a
+/// payload from `podman save`.
+fn digi_package(dir: &Path, manifest_text: &str, image: &TestImage) -> PathBuf {
+    let image_tar = dir.join("image.tar");
+    image.save("docker-archive", &image_tar);
+    let manifest = dir.join("manifest.json");
+    std::fs::write(&manifest, manifest_text).unwrap();
+    let printed = ok(cmd(berth_bin().to_str().unwrap(), &["pack", "--manifest"])
+        .arg(&manifest)
+        .arg("--payload")
+        .arg(&image_tar)
+        .arg("--output-dir")
+        .arg(dir.join("out")));
+    PathBuf::from(printed.trim())
+}
+
+#[test]
+fn digis_documented_manifest_installs_and_runs_with_its_options() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let id = "redis-demo";
+    let image = TestImage::build(dir.path(), "localhost/redis-demo:1.0", "sleep 300");
+    // pack reads the manifest from a file: the documented text is that file.
+    let pkg = digi_package(dir.path(), DIGI_EXAMPLE, &image);
+    let d = start(dir.path());
+    let out = ctl_ok(&d, &["install", pkg.to_str().unwrap()]);
+    assert!(out.contains("installed redis-demo 1.0"), "{out}");
+    assert_eq!(status(&d, id)["status"], "running");
+    assert_eq!(inspect(id, "{{.HostConfig.Privileged}}"), "true");
+    assert_eq!(inspect(id, "{{.HostConfig.NetworkMode}}"), "host");
+    assert_eq!(inspect(id, "{{.Config.Tty}}"), "true");
+    assert_eq!(inspect(id, "{{.ImageName}}"), "localhost/redis-demo:1.0");
+    ctl_ok(&d, &["uninstall", id]);
+}
+
+#[test]
+fn digis_recipe_entrypoint_form_runs_the_entrypoint_with_the_payloads_image() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let id = "digi-entrypoint";
+    // The image's own command would exit at once: only the entrypoint keeps it up.
+    let image = TestImage::build(dir.path(), "localhost/digi-entrypoint:1", "true");
+    let manifest = serde_json::json!({
+        "package_id": id, "friendly_name": "Entrypoint", "version": "1",
+        "runtime": "podman",
+        "create_args": r#"--privileged --network host --entrypoint '["/bin/sh","-c","echo from-entrypoint; sleep 300"]'"#,
+        "registration_defaults": {"autostart": true, "monitor": true,
+            "restart": {"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 3}},
+        "device_types": ["ccmp25-dvk"]
+    });
+    let pkg = digi_package(
+        dir.path(),
+        &serde_json::to_string_pretty(&manifest).unwrap(),
+        &image,
+    );
+    let d = start(dir.path());
+    ctl_ok(&d, &["install", pkg.to_str().unwrap()]);
+    assert_eq!(status(&d, id)["status"], "running");
+    assert_eq!(
+        inspect(id, "{{json .Config.Entrypoint}}"),
+        r#"["/bin/sh","-c","echo from-entrypoint; sleep 300"]"#
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let logs = ctl_ok(&d, &["logs", id]);
+        if logs.contains("from-entrypoint") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "logs: {logs:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    ctl_ok(&d, &["uninstall", id]);
+}
