@@ -3,7 +3,10 @@
 # berth package through berthd, next to `podman load` from a file and from stdin and
 # `skopeo copy`, sampled every 50 ms with statvfs, with the final growth of podman's
 # storage. Issue 3's target: berth's peak <= growth + largest layer + 5%.
-# Run as root, after bench/pack-verify.sh made the payload.
+# Every filesystem an install writes to is sampled (podman's storage, its temporary
+# directory, berthd's working path and staging), each counted once. Each figure is the
+# median of RUNS runs (default 3). Run as root, after bench/pack-verify.sh made the
+# payload.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${BENCH_DIR:-/var/tmp/berth-bench}
@@ -13,10 +16,38 @@ image=localhost/berth-bench:1
 cargo build --release --quiet --bin berth --bin berthd --bin berthctl
 bin=$PWD/target/release
 
-used() { python3 -c 'import os; s=os.statvfs("/var/lib/containers"); print((s.f_blocks-s.f_bfree)*s.f_frsize)'; }
+runs=${RUNS:-3}
+wp=$work/berthd
+graphroot=$(podman info --format '{{.Store.GraphRoot}}')
+# podman's temporary files: $TMPDIR, else containers.conf's image_copy_tmp_dir, else /var/tmp.
+podman_tmp=${TMPDIR:-/var/tmp}
+mkdir -p "$wp/work/staging"
+written=("$graphroot" "$podman_tmp" "$wp/work" "$wp/work/staging")
+
+# used bytes summed over the distinct filesystems of the paths written to.
+used() {
+  python3 - "${written[@]}" <<'PY'
+import os, sys
+seen, total = set(), 0
+for p in sys.argv[1:]:
+    while not os.path.exists(p):
+        p = os.path.dirname(p)
+    dev = os.stat(p).st_dev
+    if dev in seen:
+        continue
+    seen.add(dev)
+    s = os.statvfs(p)
+    total += (s.f_blocks - s.f_bfree) * s.f_frsize
+print(total)
+PY
+}
+
+filesystems() {
+  for p in "${written[@]}"; do df --output=target "$p" | tail -1; done | sort -u | tr '\n' ' '
+}
 
 # sample CMD...: runs CMD, prints "peak_extra final_growth" in bytes.
-sample() {
+sample_once() {
   podman rmi -f "$image" >/dev/null 2>&1 || true
   sync; local base; base=$(used)
   "$@" >/dev/null 2>&1 &
@@ -28,6 +59,20 @@ sample() {
   wait "$pid"
   sync; local after; after=$(used)
   echo "$((peak - base)) $((after - base))"
+}
+
+# sample CMD...: the median peak and growth of RUNS runs of sample_once, with
+# AFTER (a command run after each run, to undo it).
+after=true
+sample() {
+  local peaks=() growths=() p g
+  for _ in $(seq "$runs"); do
+    read -r p g < <(sample_once "$@")
+    peaks+=("$p"); growths+=("$g")
+    eval "$after" >/dev/null 2>&1 || true
+  done
+  echo "$(printf '%s\n' "${peaks[@]}" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}') \
+$(printf '%s\n' "${growths[@]}" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')"
 }
 
 mib() { echo $(( $1 / 1048576 )); }
@@ -42,8 +87,7 @@ cat > "$work/install-manifest.json" <<JSON
 JSON
 rm -rf "$work/pkg" && mkdir -p "$work/pkg"
 pkg=$("$bin/berth" pack --manifest "$work/install-manifest.json" --payload "$archive" --output-dir "$work/pkg")
-wp=$work/berthd
-rm -rf "$wp" && mkdir -p "$wp"
+rm -rf "$wp" && mkdir -p "$wp/work/staging"
 echo '{"service": {"working_path": "'"$wp"'/work", "podman_load_timeout": 1800}, "api": {"socket": "'"$wp"'/berthd.sock"}}' > "$wp/berthd.conf"
 "$bin/berthd" --config "$wp/berthd.conf" 2>"$wp/berthd.log" &
 berthd=$!
@@ -51,8 +95,10 @@ trap 'kill $berthd 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -S "$wp/berthd.sock" ] && break; sleep 0.1; done
 export BERTH_SOCKET=$wp/berthd.sock
 size=$(stat -c %s "$archive")
+echo "sampling the filesystems of ${written[*]}: $(filesystems)"
+after="'$bin/berthctl' uninstall $id"
 read -r pb gb < <(sample "$bin/berthctl" install "$pkg")
-"$bin/berthctl" uninstall "$id" >/dev/null
+after=true
 read -r pf gf < <(sample podman load -q -i "$archive")
 read -r ps gs < <(sample bash -c "podman load -q < '$archive'")
 read -r pk gk < <(sample skopeo copy -q "docker-archive:$archive" "containers-storage:$image")

@@ -33,14 +33,14 @@ podman import -q --change 'CMD ["/bin/sh", "-c", "echo hello from a berth packag
 podman save -q --format docker-archive -o "$work/image.tar" "$image"
 ls -l "$work/image.tar"
 
-step "write a manifest"
+step "write a manifest (Digi's DCP form: create_args holds podman options; berthd adds the payload's image)"
 cat > "$work/manifest.json" <<JSON
 {
   "package_id": "berth-demo",
   "friendly_name": "berth demo",
   "version": "1.0.0",
   "runtime": "podman",
-  "create_args": "--init $image",
+  "create_args": "--init --network host --tty",
   "registration_defaults": {
     "autostart": true,
     "monitor": true,
@@ -89,6 +89,7 @@ step "berthctl install (the package streams into podman, checked as it goes)"
 
 step "it runs: status, logs, stats"
 "$berthctl" status berth-demo
+podman inspect --format 'podman runs {{.ImageName}} with network {{.HostConfig.NetworkMode}}, tty {{.Config.Tty}}' berth-demo
 sleep 1
 "$berthctl" logs berth-demo
 "$berthctl" stats berth-demo

@@ -9,10 +9,8 @@
 //! covers that case deterministically.
 
 use crate::daemon::{ctl, start, Daemon};
-use crate::install::{
-    assert_no_scratch_files, assert_no_transient_images, manifest, pack, remove_container, status,
-    wait_for,
-};
+use crate::install::{assert_no_scratch_files, manifest, pack, remove_container, status, wait_for};
+use crate::subjects::{podman_ok, registered_version, Subject};
 use berth_e2e::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -41,20 +39,6 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn podman_ok(args: &[&str]) -> bool {
-    run(&mut cmd("podman", args)).status.success()
-}
-
-fn registered_version(dir: &Path, id: &str) -> Option<String> {
-    let bytes = std::fs::read(dir.join("work/containers.conf")).ok()?;
-    let conf: Value = serde_json::from_slice(&bytes).expect("containers.conf parses");
-    conf["containers"]
-        .as_array()?
-        .iter()
-        .find(|c| c["id"] == id)
-        .map(|c| c["version"].as_str().unwrap().to_string())
-}
-
 fn berthctl(d: &Daemon, args: &[&str]) -> Child {
     Command::new(bin("berthctl"))
         .arg("--socket")
@@ -72,111 +56,6 @@ fn berthctl(d: &Daemon, args: &[&str]) -> Child {
 fn large_budget(manifest: &mut Value) {
     manifest["registration_defaults"]["restart"] =
         serde_json::json!({"enabled": true, "max_retries": 1000, "window": 60, "retry_delay": 0});
-}
-
-/// What the trials run: one package id in two versions, on one runtime.
-struct Subject {
-    id: &'static str,
-    packages: [PathBuf; 2],
-    runtime: Runtime,
-}
-
-enum Runtime {
-    /// The image tags of version 1 and 2.
-    Podman([String; 2]),
-    Lxc,
-}
-
-impl Subject {
-    /// A crash of the running container, for berthd's policy to handle.
-    fn crash(&self, dir: &Path) {
-        match &self.runtime {
-            Runtime::Podman(_) => {
-                let _ = run(&mut cmd("podman", &["kill", self.id]));
-            }
-            Runtime::Lxc => {
-                let lxcpath = dir.join("work/lxc");
-                let out = run(cmd("lxc-info", &["-n", self.id, "-p", "-H", "-P"]).arg(&lxcpath));
-                let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
-                if !pid.is_empty() {
-                    let _ = run(&mut cmd("kill", &["-9", &pid]));
-                }
-            }
-        }
-    }
-
-    /// The runtime holds exactly the registered version, or nothing.
-    fn check_runtime(&self, ctx: &str, dir: &Path, version: Option<&str>) {
-        let id = self.id;
-        match &self.runtime {
-            Runtime::Podman(tags) => {
-                assert!(
-                    !podman_ok(&["container", "exists", &format!("{id}.berth-new")]),
-                    "{ctx}: an upgrade's container is left"
-                );
-                assert_no_transient_images(id, ctx);
-                let Some(v) = version else {
-                    assert!(
-                        !podman_ok(&["container", "exists", id]),
-                        "{ctx}: orphan container"
-                    );
-                    for tag in tags {
-                        assert!(
-                            !podman_ok(&["image", "exists", tag]),
-                            "{ctx}: orphan image {tag}"
-                        );
-                    }
-                    return;
-                };
-                let label = ok(&mut cmd(
-                    "podman",
-                    &[
-                        "inspect",
-                        "--format",
-                        "{{index .Config.Labels \"berth.version\"}}",
-                        id,
-                    ],
-                ));
-                assert_eq!(
-                    label.trim(),
-                    v,
-                    "{ctx}: the container is not the registered version"
-                );
-                let (mine, other) = if v == "1" {
-                    (&tags[0], &tags[1])
-                } else {
-                    (&tags[1], &tags[0])
-                };
-                assert!(
-                    podman_ok(&["image", "exists", mine]),
-                    "{ctx}: its image is gone"
-                );
-                assert!(
-                    !podman_ok(&["image", "exists", other]),
-                    "{ctx}: orphan image {other}"
-                );
-            }
-            Runtime::Lxc => {
-                let place = dir.join("work/lxc").join(id);
-                assert!(
-                    !dir.join("work/lxc-previous").join(id).exists(),
-                    "{ctx}: an upgrade's old bundle is left aside"
-                );
-                let placed = std::fs::read_to_string(place.join("berth-version")).ok();
-                assert_eq!(
-                    placed.as_deref(),
-                    version,
-                    "{ctx}: the bundle in place is not the registered version"
-                );
-                if version.is_some() {
-                    assert!(
-                        place.join("rootfs/bin/busybox").exists(),
-                        "{ctx}: bundle incomplete"
-                    );
-                }
-            }
-        }
-    }
 }
 
 /// Everything that must hold after a crash and a restart.
@@ -270,32 +149,8 @@ fn run_trials(dir: &Path, subject: &Subject, default_trials: u64) {
 fn berthd_killed_at_random_moments_recovers_to_a_consistent_state() {
     require(&["podman"]);
     let dir = tempfile::tempdir().unwrap();
-    let id = "berth-e2e-crash";
-    remove_container(id);
-    remove_container(&format!("{id}.berth-new"));
-    let mut packages = Vec::new();
-    let mut tags = Vec::new();
-    for v in ["1", "2"] {
-        let tag = format!("localhost/{id}:{v}");
-        let image = TestImage::build(&dir.path().join(v), &tag, "echo up; exec sleep infinity");
-        let tar = dir.path().join(format!("v{v}.tar"));
-        image.save("docker-archive", &tar);
-        image.remove();
-        std::mem::forget(image); // removed by the trials themselves, or below
-        let mut m = manifest(id, v, &format!("--init {tag}"), true);
-        large_budget(&mut m);
-        packages.push(pack(dir.path(), &m, &tar));
-        tags.push(tag);
-    }
-    let subject = Subject {
-        id,
-        packages: [packages[0].clone(), packages[1].clone()],
-        runtime: Runtime::Podman([tags[0].clone(), tags[1].clone()]),
-    };
+    let subject = Subject::podman(dir.path(), "berth-e2e-crash", large_budget);
     run_trials(dir.path(), &subject, 100);
-    for tag in &tags {
-        let _ = run(&mut cmd("podman", &["rmi", "-f", tag]));
-    }
 }
 
 /// The same for an LXC bundle: an upgrade moves the old bundle aside, and a kill
@@ -304,25 +159,7 @@ fn berthd_killed_at_random_moments_recovers_to_a_consistent_state() {
 fn berthd_killed_at_random_moments_during_lxc_work_recovers_to_a_consistent_state() {
     require(&["lxc-start", "lxc-info", "lxc-monitor"]);
     let dir = tempfile::tempdir().unwrap();
-    let id = "berth-e2e-crash-lxc";
-    let mut packages = Vec::new();
-    for v in ["1", "2"] {
-        let bundle = crate::supervise::lxc_bundle(
-            &dir.path().join(v),
-            id,
-            &format!("echo version {v}; exec sleep 1000"),
-            "lxc.net.0.type = none",
-        );
-        let mut m = crate::supervise::lxc_manifest(id);
-        m["version"] = v.into();
-        large_budget(&mut m);
-        packages.push(pack(dir.path(), &m, &bundle));
-    }
-    let subject = Subject {
-        id,
-        packages: [packages[0].clone(), packages[1].clone()],
-        runtime: Runtime::Lxc,
-    };
+    let subject = Subject::lxc(dir.path(), "berth-e2e-crash-lxc", large_budget);
     run_trials(dir.path(), &subject, 50);
 }
 

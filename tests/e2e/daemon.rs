@@ -1,7 +1,9 @@
 //! berthd and berthctl as processes: configuration, the socket, the API, exit codes.
 
+use crate::install::refused;
 use berth_e2e::*;
 use berth_runtime::{split_create_args, Podman, Runtime, SystemRunner};
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -366,4 +368,171 @@ fn berthd_logs_to_the_file_its_configuration_names_and_not_the_console_when_told
     assert!(text.contains("serving the API on"), "{text}");
     let console = std::fs::read_to_string(dir.path().join("berthd.log")).unwrap();
     assert!(!console.contains("serving the API on"), "{console}");
+}
+
+/// One raw HTTP request to berthd (bypassing berthctl's own checks): its status
+/// and body.
+fn raw(socket: &Path, method: &str, path: &str) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: berthd\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer.split_once("\r\n\r\n").unwrap().1;
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Regression: `stop -t 18446744073709551615` panicked a daemon task (a duration
+/// overflow) after marking the container stopped on request.
+#[test]
+fn numbers_out_of_range_are_a_400_naming_the_field_and_change_nothing() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let id = "berth-e2e-numbers";
+    let (image, podman) = running_container(dir.path(), id);
+    register(dir.path(), &image, &[id], false);
+    let d = start(dir.path());
+    let pid = podman.state(id).unwrap().pid;
+    for (method, path, field) in [
+        (
+            "POST",
+            format!("/v1/containers/{id}/stop?time=18446744073709551615"),
+            "time",
+        ),
+        (
+            "POST",
+            format!("/v1/containers/{id}/restart?time=86401"),
+            "time",
+        ),
+        ("POST", format!("/v1/containers/{id}/stop?time=-1"), "time"),
+        (
+            "GET",
+            format!("/v1/containers/{id}/logs?tail=99999999999999999999"),
+            "tail",
+        ),
+        (
+            "GET",
+            format!("/v1/containers/{id}/logs?since=400000000000y"),
+            "since",
+        ),
+        (
+            "GET",
+            format!("/v1/containers/{id}/logs?follow=maybe"),
+            "follow",
+        ),
+        ("POST", "/v1/packages?force=2".to_string(), "force"),
+    ] {
+        let (status, body) = raw(&d.socket, method, &path);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["code"], "bad_request", "{path}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(field),
+            "{path}: {body}"
+        );
+    }
+    // Nothing was done: the same process runs, and berthd still answers.
+    assert_eq!(podman.state(id).unwrap().pid, pid);
+    let (status, body) = raw(&d.socket, "GET", &format!("/v1/containers/{id}/status"));
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &serde_json::json!("running"))
+    );
+    // berthctl refuses the same before asking.
+    let out = ctl(&d.socket, &["stop", id, "-t", "18446744073709551615"]);
+    assert_eq!(out.status.code(), Some(2));
+    podman.remove(id).unwrap();
+}
+
+#[test]
+fn fifty_parallel_requests_are_answered_and_no_config_update_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<String> = (0..5).map(|i| format!("par{i}")).collect();
+    std::fs::create_dir_all(dir.path().join("work")).unwrap();
+    let entries: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            json!({"id": id, "version": "1", "runtime": "podman", "create_args": "img",
+                "autostart": true, "monitor": true,
+                "restart": {"enabled": true, "max_retries": 3, "retry_delay": 1, "window": 60}})
+        })
+        .collect();
+    std::fs::write(
+        dir.path().join("work/containers.conf"),
+        json!({ "containers": entries }).to_string(),
+    )
+    .unwrap();
+    let d = start(dir.path());
+    let keys = [
+        ("autostart", "false"),
+        ("monitor", "false"),
+        ("restart.max_retries", "7"),
+        ("restart.window", "99"),
+        ("restart.retry_delay", "5"),
+    ];
+    // 25 updates and 25 reads, all 50 let go at once.
+    let start_line = std::sync::Barrier::new(2 * ids.len() * keys.len());
+    std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for (n, id) in ids.iter().enumerate() {
+            for (k, (key, value)) in keys.iter().enumerate() {
+                let (d, start_line) = (&d, &start_line);
+                handles.push(s.spawn(move || {
+                    start_line.wait();
+                    ctl(&d.socket, &["config", "set", id, key, value])
+                }));
+                handles.push(s.spawn(move || {
+                    start_line.wait();
+                    match (n + k) % 3 {
+                        0 => ctl(&d.socket, &["list", "--json"]),
+                        1 => ctl(&d.socket, &["info", "--json"]),
+                        _ => ctl(&d.socket, &["config", "get", id]),
+                    }
+                }));
+            }
+        }
+        assert_eq!(handles.len(), 50);
+        for h in handles {
+            let out = h.join().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    });
+    let conf: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("work/containers.conf")).unwrap())
+            .unwrap();
+    for c in conf["containers"].as_array().unwrap() {
+        assert_eq!(
+            (
+                &c["autostart"],
+                &c["monitor"],
+                &c["restart"]["max_retries"],
+                &c["restart"]["window"],
+                &c["restart"]["retry_delay"]
+            ),
+            (
+                &json!(false),
+                &json!(false),
+                &json!(7),
+                &json!(99),
+                &json!(5)
+            ),
+            "{c}"
+        );
+    }
+    // Values are checked like the manifest's.
+    let out = ctl(&d.socket, &["config", "set", "par0", "restart.window", "0"]);
+    refused(&out, 2, "restart.window must be an integer >= 1");
+    let out = ctl(&d.socket, &["config", "set", "par0", "colour", "1"]);
+    refused(&out, 2, "is not a setting");
 }

@@ -145,7 +145,7 @@ impl Runtime for Lxc {
         match self.run(
             "lxc-stop",
             &["-n", id, "-t", &secs],
-            grace + self.command_timeout,
+            grace.saturating_add(self.command_timeout),
         ) {
             Ok(_) => Ok(()),
             // Stopping a stopped container is not an error.

@@ -267,8 +267,8 @@ impl Runtime for Podman {
         args.push("--pull=never".into());
         args.extend(create_args.iter().cloned());
         // podman's image lookup can miss an image that is there while another process
-        // removes an image (a c/storage race podman documents in its troubleshooting
-        // guide): "image not known" is asked again, a few times.
+        // removes an image (docs/architecture.md, "podman's storage races"): "image
+        // not known" is asked again, a few times.
         let mut attempt = 0;
         loop {
             match self.run(args.clone(), self.command_timeout) {
@@ -293,7 +293,7 @@ impl Runtime for Podman {
     fn stop(&self, id: &str, grace: Duration) -> Result<(), RuntimeError> {
         let secs = grace.as_secs().to_string();
         let args = vec!["stop".into(), "-t".into(), secs, id.into()];
-        self.run(args, grace + self.command_timeout)
+        self.run(args, grace.saturating_add(self.command_timeout))
             .map(drop)
             .map_err(|e| {
                 if is_missing(&e) {
@@ -573,5 +573,18 @@ mod tests {
             p.state("web"),
             Err(RuntimeError::NoSuchContainer(_))
         ));
+    }
+
+    #[test]
+    fn a_resumed_event_stream_asks_podman_for_the_events_since() {
+        let (rec, p) = podman(vec![]);
+        drop(p.events(None).unwrap());
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+        drop(p.events(Some(t)).unwrap());
+        let calls = rec.calls();
+        assert!(!calls[0].args.contains(&"--since".to_string()));
+        let since = calls[1].args.iter().position(|a| a == "--since").unwrap();
+        assert_eq!(calls[1].args[since + 1], "2026-09-21T14:13:20Z");
+        assert!(calls[1].args.contains(&"event=died".to_string()));
     }
 }

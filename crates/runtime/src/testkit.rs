@@ -230,7 +230,16 @@ impl Runtime for FakeRuntime {
             .map(|id| Ok((id.clone(), self.stats(id)?)))
             .collect()
     }
-    fn events(&self, _since: Option<SystemTime>) -> Result<Followed, RuntimeError> {
+    /// Records `events` or `events since`, and streams nothing.
+    fn events(&self, since: Option<SystemTime>) -> Result<Followed, RuntimeError> {
+        self.record(
+            if since.is_some() {
+                "events since"
+            } else {
+                "events"
+            }
+            .into(),
+        )?;
         Ok(Followed::from_lines(std::iter::empty()))
     }
     fn parse_exit_event(&self, line: &str) -> Option<(String, Option<i32>)> {

@@ -219,3 +219,48 @@ fn an_unknown_runtime_is_refused_never_run_by_podman() {
     assert!(matches!(err, OpError::Unsupported(_)), "{err}");
     assert!(s.fake.calls().is_empty(), "{:?}", s.fake.calls());
 }
+
+/// Regression: a container without a log file fell back to the runtime's own log
+/// command, which ignored --since (and --follow for LXC) and read an LXC console
+/// path berthd never configures. Its log is now empty, and following it waits for
+/// the file.
+#[test]
+fn the_log_of_a_container_that_wrote_nothing_is_empty_and_followed_once_it_writes() {
+    use crate::ops::logs::LogRequest;
+    let s = setup();
+    install(&s, package("1.0.0", "--tty", "localhost/demo:1", b"a")).unwrap();
+    let since = Some(std::time::SystemTime::now() - std::time::Duration::from_secs(60));
+    let mut got = Vec::new();
+    let request = LogRequest {
+        since,
+        ..Default::default()
+    };
+    s.daemon
+        .logs("demo", &request, |b| {
+            got.extend(b);
+            true
+        })
+        .unwrap();
+    assert!(got.is_empty(), "{got:?}");
+    assert!(s.fake.calls().iter().all(|c| !c.starts_with("logs")));
+    // Following: the first lines come when the file appears.
+    let path = crate::container_log::path(s.daemon.home.working_path(), "demo");
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let now = humantime::format_rfc3339_nanos(std::time::SystemTime::now());
+        std::fs::write(&path, format!("{now} stdout F first line\n")).unwrap();
+    });
+    let follow = LogRequest {
+        follow: true,
+        ..request
+    };
+    let mut followed = Vec::new();
+    s.daemon
+        .logs("demo", &follow, |b| {
+            followed.extend(b);
+            !followed.ends_with(b"first line\n")
+        })
+        .unwrap();
+    writer.join().unwrap();
+    assert_eq!(followed, b"first line\n");
+}

@@ -10,6 +10,9 @@ pub mod procs;
 pub mod record;
 pub mod threads;
 
+#[cfg(test)]
+mod tests;
+
 pub use events::{end_stale_event_stream, on_exit, watch_exits};
 pub use monitor::{monitor, tick};
 pub use procs::{end_orphaned_commands, lead_process_group};
