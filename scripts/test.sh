@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, property, CLI and end-to-end tests against real
-# podman, GNU tar, Python's tarfile. Installs what it needs first. Run as root.
+# podman, LXC, GNU tar, Python's tarfile. Installs what it needs first. Run as root.
+# Both cargo test steps use the same flags, so the test binaries are built once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -12,5 +13,6 @@ cargo build --workspace --quiet
 # half-written layers that podman cleans up on its next use, and that clean-up races
 # with the other tests' podman commands (podman's own storage races, not berth's).
 trials=crash::berthd_killed_at_random_moments
-cargo test --workspace --all-features --all-targets -- --skip "$trials"
-cargo test -p berth-e2e --test e2e -- "$trials"
+flags=(--workspace --all-features --all-targets)
+cargo test "${flags[@]}" -- --skip "$trials"
+cargo test "${flags[@]}" -- "$trials"
