@@ -8,7 +8,7 @@ bash scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 # The end-to-end tests run the berth binary: build it before any test starts.
-cargo build --workspace --quiet
+cargo build --workspace --all-features --quiet
 # The SIGKILL trials run alone: killing podman commands mid-write leaves c/storage
 # half-written layers that podman cleans up on its next use, and that clean-up races
 # with the other tests' podman commands (podman's own storage races, not berth's).
