@@ -3,7 +3,7 @@
 # docker-archive of real binaries and libraries (a podman image of /usr/bin and
 # /usr/lib/x86_64-linux-gnu).
 #
-#   berth pack    vs  pigz -6 (parallel gzip, the fair peer)   target: >= 1x as fast, <= 1% larger
+#   berth pack    vs  pigz -6 (parallel gzip, the fair peer)   target: >= 1x as fast, <= 3% larger
 #   berth pack    vs  tar -czf (GNU tar + gzip -6)            target: >= 2x faster, <= 3% larger
 #   berth pack    peak RSS                                    target: <= 64 MiB
 #   berth verify  vs  pigz -dc PKG | sha256sum (fair peer)    target: >= 1x as fast

@@ -42,20 +42,9 @@ impl Failure {
     }
 }
 
-/// An error with its causes, on one line: "cannot read x: permission denied".
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut line = e.to_string();
-    let mut cur = e.source();
-    while let Some(cause) = cur {
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        cur = cause.source();
-    }
-    line
-}
+/// An error with its causes, on one line: "cannot read x: permission denied" (the
+/// daemon's, which its API answers use too: one way for all).
+pub use berth_daemon::error_chain as chain;
 
 /// Prints a failure as `PROGRAM: error: LINE` lines on stderr and returns its exit code.
 pub fn finish(program: &str, result: Result<(), Failure>) -> ExitCode {

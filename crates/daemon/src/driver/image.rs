@@ -12,7 +12,7 @@
 use super::disk;
 use super::{Driver, Plan, Registered, Staged, UPGRADE_SUFFIX};
 use crate::error::{error_chain, runtime, OpError};
-use crate::home::{now_rfc3339, Home, LABEL_HOME, LABEL_ID, LABEL_VERSION};
+use crate::home::{Home, LABEL_HOME, LABEL_ID, LABEL_VERSION};
 use crate::state::ContainerRecord;
 use berth_api::Installed;
 use berth_package::{Manifest, RuntimeKind};
@@ -218,14 +218,9 @@ impl StagedImages {
         let previous = home.put_record(
             id,
             ContainerRecord {
-                version: Some(plan.entry.version.clone()),
-                runtime: Some(plan.entry.runtime.clone()),
                 images: self.images.iter().map(|i| i.id.clone()).collect(),
                 replaced_images,
-                package_digest: Some(digest.to_string()),
-                installed_at: Some(now_rfc3339()),
-                last_status: Some(if start_new { "running" } else { "created" }.into()),
-                ..Default::default()
+                ..plan.record(digest, if start_new { "running" } else { "created" })
             },
         );
         if let Err(e) = home.register(&plan.entry) {
@@ -242,13 +237,7 @@ impl StagedImages {
                 .iter()
                 .filter_map(|i| i.transient_name.as_ref().map(|n| (i.id.clone(), n.clone()))),
         );
-        Ok(Installed {
-            id: id.clone(),
-            version: plan.entry.version.clone(),
-            replaced: plan.old.as_ref().map(|o| o.version.clone()),
-            images: image_names,
-            started: start_new,
-        })
+        Ok(plan.installed(image_names, start_new))
     }
 }
 

@@ -10,8 +10,7 @@
 use super::disk;
 use super::{Driver, Plan, Registered, Staged};
 use crate::error::{io, runtime, OpError};
-use crate::home::{now_rfc3339, Home};
-use crate::state::ContainerRecord;
+use crate::home::Home;
 use berth_api::Installed;
 use berth_package::{Manifest, RuntimeKind};
 use berth_runtime::{Runtime, RuntimeError};
@@ -218,14 +217,7 @@ impl Staged for StagedBundle {
         }
         let previous_record = home.put_record(
             id,
-            ContainerRecord {
-                version: Some(plan.entry.version.clone()),
-                runtime: Some(plan.entry.runtime.clone()),
-                package_digest: Some(digest.to_string()),
-                installed_at: Some(now_rfc3339()),
-                last_status: Some(if start_new { "running" } else { "stopped" }.into()),
-                ..Default::default()
-            },
+            plan.record(digest, if start_new { "running" } else { "stopped" }),
         );
         home.register(&plan.entry).map_err(|e| {
             home.restore_record(id, previous_record);
@@ -233,12 +225,6 @@ impl Staged for StagedBundle {
             put_back(e)
         })?;
         let _ = std::fs::remove_dir_all(&aside);
-        Ok(Installed {
-            id: id.clone(),
-            version: plan.entry.version.clone(),
-            replaced: plan.old.as_ref().map(|o| o.version.clone()),
-            images: Vec::new(),
-            started: start_new,
-        })
+        Ok(plan.installed(Vec::new(), start_new))
     }
 }

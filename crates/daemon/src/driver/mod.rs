@@ -12,6 +12,7 @@ pub mod lxc;
 
 use crate::error::OpError;
 use crate::home::Home;
+use crate::state::ContainerRecord;
 use crate::store::ContainerEntry;
 use berth_api::Installed;
 use berth_package::{Manifest, RuntimeKind};
@@ -31,6 +32,33 @@ pub struct Plan {
     pub args: Vec<String>,
     /// The registered version this one replaces.
     pub old: Option<ContainerEntry>,
+}
+
+impl Plan {
+    /// The install's record in state.json, written just before the commit: the
+    /// version, the package it came from, and `status` (the runtime's word after the
+    /// install's start, or not).
+    pub fn record(&self, digest: &str, status: &str) -> ContainerRecord {
+        ContainerRecord {
+            version: Some(self.entry.version.clone()),
+            runtime: Some(self.entry.runtime.clone()),
+            package_digest: Some(digest.to_string()),
+            installed_at: Some(crate::home::now_rfc3339()),
+            last_status: Some(status.into()),
+            ..Default::default()
+        }
+    }
+
+    /// What the committed install did.
+    pub fn installed(&self, images: Vec<String>, started: bool) -> Installed {
+        Installed {
+            id: self.entry.id.clone(),
+            version: self.entry.version.clone(),
+            replaced: self.old.as_ref().map(|o| o.version.clone()),
+            images,
+            started,
+        }
+    }
 }
 
 /// Which registered version an id has (recovery's view of containers.conf).
