@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,17 +77,61 @@ pub fn bind() -> io::Result<(TcpListener, u16)> {
 /// opens a few).
 const MAX_CONNECTIONS: usize = 16;
 
-/// The longest request head read (request line and headers).
-const MAX_HEAD: u64 = 16 * 1024;
+/// The longest request head read (request line and headers), and how long a client
+/// may take to send it.
+const MAX_HEAD: usize = 16 * 1024;
+const HEAD_TIME: Duration = Duration::from_secs(10);
 
-/// A connection whose request head was read: method and path.
-type Request = (TcpStream, String, String);
+/// A connection whose request head is still coming.
+struct Pending {
+    conn: TcpStream,
+    head: Vec<u8>,
+    since: std::time::Instant,
+}
+
+/// What reading more of a pending head found.
+enum Progress {
+    Waiting,
+    Complete,
+    Dropped,
+}
+
+impl Pending {
+    /// Reads what has arrived, without waiting.
+    fn read(&mut self) -> Progress {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.conn.read(&mut buf) {
+                Ok(0) => return Progress::Dropped,
+                Ok(n) => {
+                    self.head.extend_from_slice(&buf[..n]);
+                    if self.head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        return Progress::Complete;
+                    }
+                    if self.head.len() > MAX_HEAD {
+                        return Progress::Dropped;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return if self.since.elapsed() > HEAD_TIME {
+                        Progress::Dropped
+                    } else {
+                        Progress::Waiting
+                    };
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Progress::Dropped,
+            }
+        }
+    }
+}
 
 /// Serves `image` on `listener` while `pull` runs on another thread; returns what
-/// `pull` returned once it has finished, with what the serving side saw. Request
-/// heads are read on a thread per connection, bounded in size and time, so a client
-/// that connects and sends nothing (any local process can) stalls only itself;
-/// requests are answered one at a time here (a streamed blob is read once).
+/// `pull` returned once it has finished, with what the serving side saw. One thread
+/// serves every connection (no thread per connection on a device): request heads are
+/// read without waiting, bounded in size and time, so a client that connects and
+/// sends nothing (any local process can) holds up nobody; complete requests are
+/// answered one at a time (a streamed blob is read once).
 pub fn serve_during<T: Send>(
     listener: &TcpListener,
     image: &mut Image<'_>,
@@ -95,8 +139,7 @@ pub fn serve_during<T: Send>(
 ) -> (T, ServeReport) {
     let done = AtomicBool::new(false);
     let mut report = ServeReport::default();
-    let reading = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let (tx, requests) = std::sync::mpsc::channel::<Request>();
+    let mut pending: Vec<Pending> = Vec::new();
     let result = std::thread::scope(|scope| {
         let puller = scope.spawn(|| {
             let r = pull();
@@ -107,21 +150,27 @@ pub fn serve_during<T: Send>(
             let mut idle = true;
             if let Ok((conn, _)) = listener.accept() {
                 idle = false;
-                if reading.load(Ordering::SeqCst) < MAX_CONNECTIONS {
-                    reading.fetch_add(1, Ordering::SeqCst);
-                    let (tx, reading) = (tx.clone(), std::sync::Arc::clone(&reading));
-                    // Detached: a stalled client's thread ends at its read timeout.
-                    std::thread::spawn(move || {
-                        if let Some(request) = read_head(conn) {
-                            let _ = tx.send(request);
-                        }
-                        reading.fetch_sub(1, Ordering::SeqCst);
+                if pending.len() < MAX_CONNECTIONS && conn.set_nonblocking(true).is_ok() {
+                    pending.push(Pending {
+                        conn,
+                        head: Vec::new(),
+                        since: std::time::Instant::now(),
                     });
                 }
             }
-            while let Ok((conn, method, path)) = requests.try_recv() {
-                idle = false;
-                answer(conn, &method, &path, image, &mut report);
+            let mut i = 0;
+            while i < pending.len() {
+                match pending[i].read() {
+                    Progress::Waiting => i += 1,
+                    Progress::Dropped => drop(pending.swap_remove(i)),
+                    Progress::Complete => {
+                        idle = false;
+                        let p = pending.swap_remove(i);
+                        if let Some((method, path)) = read_request(&mut &p.head[..]) {
+                            answer(p.conn, &method, &path, image, &mut report);
+                        }
+                    }
+                }
             }
             if idle {
                 std::thread::sleep(Duration::from_millis(5));
@@ -132,14 +181,6 @@ pub fn serve_during<T: Send>(
     (result, report)
 }
 
-/// Reads a connection's request head, bounded in size and time.
-fn read_head(conn: TcpStream) -> Option<Request> {
-    conn.set_nonblocking(false).ok()?;
-    conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let (method, path) = read_request(&mut BufReader::new((&conn).take(MAX_HEAD)))?;
-    Some((conn, method, path))
-}
-
 fn answer(
     conn: TcpStream,
     method: &str,
@@ -147,6 +188,7 @@ fn answer(
     image: &mut Image<'_>,
     report: &mut ServeReport,
 ) {
+    let _ = conn.set_nonblocking(false);
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
     let _ = conn.set_write_timeout(Some(Duration::from_secs(300)));
     let head = method == "HEAD";
@@ -311,7 +353,7 @@ fn read_request(reader: &mut impl BufRead) -> Option<(String, String)> {
         let mut header = String::new();
         let n = reader.read_line(&mut header).ok()?;
         total += n;
-        if n == 0 || total > MAX_HEAD as usize {
+        if n == 0 || total > MAX_HEAD {
             return None;
         }
         if header == "\r\n" || header == "\n" {

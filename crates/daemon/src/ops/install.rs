@@ -92,6 +92,9 @@ impl Daemon {
                 let result = staged.commit(&self.home, &plan, &report.payload.digest);
                 if let Ok(done) = &result {
                     self.manual(&done.id, done.started);
+                    if done.started {
+                        self.seen_running(&done.id);
+                    }
                 }
                 result
             }

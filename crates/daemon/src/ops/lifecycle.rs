@@ -14,7 +14,9 @@ impl Daemon {
         driver
             .runtime()
             .start(id)
-            .map_err(runtime(format!("starting {id}")))
+            .map_err(runtime(format!("starting {id}")))?;
+        self.seen_running(id);
+        Ok(())
     }
 
     pub fn stop(&self, id: &str, grace: Duration) -> Result<(), OpError> {
@@ -36,7 +38,9 @@ impl Daemon {
         rt.stop(id, grace)
             .map_err(runtime(format!("stopping {id}")))?;
         self.manual(id, true);
-        rt.start(id).map_err(runtime(format!("starting {id}")))
+        rt.start(id).map_err(runtime(format!("starting {id}")))?;
+        self.seen_running(id);
+        Ok(())
     }
 }
 

@@ -8,14 +8,16 @@ use berth_runtime::ContainerState;
 
 impl Daemon {
     /// A manual action on `id`: a pending automatic restart is void; `wanted_running`
-    /// says whether an exit from now on is a crash; a start clears the history.
+    /// says whether an exit from now on is a crash; a start clears the history. The
+    /// caller tells `seen_running` once a start worked: a start that fails is no run
+    /// whose exit the policy answers.
     pub fn manual(&self, id: &str, wanted_running: bool) {
         let mut sup = self.supervision();
         let s = sup.entry(id.to_string()).or_default();
         s.generation += 1;
         s.pending = false;
         s.stop_requested = !wanted_running;
-        s.running_seen = wanted_running;
+        s.running_seen = false;
         if wanted_running {
             s.history.clear();
             s.failed = None;
