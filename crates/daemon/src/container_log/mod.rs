@@ -15,8 +15,6 @@
 //! format, stamped with the moment it saw it, so `--since` works for both runtimes.
 
 use std::fs::{self, File};
-#[cfg(test)]
-use std::io::Write;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -77,10 +75,24 @@ fn data_start(file: &mut File) -> io::Result<u64> {
     }
 }
 
+/// Frees the first `len` bytes of a file without moving its end.
+fn punch_hole(file: &File, len: u64) -> io::Result<()> {
+    rustix::fs::fallocate(
+        file,
+        rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
+        0,
+        len,
+    )
+    .map_err(io::Error::from)
+}
+
 /// Rotates the log of `id` if it holds more than `ROTATE_AT` bytes.
 pub fn rotate_if_needed(working_path: &Path, id: &str) -> io::Result<bool> {
-    let path = path(working_path, id);
-    let mut file = match File::options().read(true).write(true).open(&path) {
+    rotate(&path(working_path, id), punch_hole)
+}
+
+fn rotate(path: &Path, punch: fn(&File, u64) -> io::Result<()>) -> io::Result<bool> {
+    let mut file = match File::options().read(true).write(true).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),
@@ -100,19 +112,18 @@ pub fn rotate_if_needed(working_path: &Path, id: &str) -> io::Result<bool> {
     };
     bytes.truncate(last_newline + 1);
     let cut = start + bytes.len() as u64;
-    crate::atomic::write_atomic(&rotated(&path), &bytes)?;
-    let punched = rustix::fs::fallocate(
-        &file,
-        rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
-        0,
-        cut,
-    );
-    if punched.is_err() {
-        // A filesystem without holes: truncate, but only if nothing came since
-        // the copy (what comes between this check and the truncation is lost).
-        if file.metadata()?.len() == len && cut == len {
-            file.set_len(0)?;
-        }
+    crate::atomic::write_atomic(&rotated(path), &bytes)?;
+    if punch(&file, cut).is_err() {
+        // A filesystem without holes: keep what follows the cut (a partial line, and
+        // whatever came since the copy), empty the file and write that back. What a
+        // writer appends between the read and the truncation is lost: the window
+        // copy-then-truncate always has, kept as small as it can be.
+        let mut rest = Vec::new();
+        file.seek(SeekFrom::Start(cut))?;
+        file.read_to_end(&mut rest)?;
+        file.set_len(0)?;
+        file.seek(SeekFrom::Start(0))?;
+        std::io::Write::write_all(&mut file, &rest)?;
     }
     Ok(true)
 }
@@ -404,192 +415,5 @@ pub fn parse_since(value: &str) -> Result<SystemTime, String> {
         .ok_or_else(|| format!("since {value:?} reaches before the clock can count"))
 }
 
-/// Writes `text` to `out`, for tests of the format.
 #[cfg(test)]
-fn k8s(out: &mut impl Write, time: &str, tag: &str, text: &str) {
-    writeln!(out, "{time} stdout {tag} {text}").unwrap();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_both_files_with_since_tail_and_partial_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir_all(super::dir(dir.path())).unwrap();
-        let p = path(dir.path(), "web");
-        let mut old = File::create(rotated(&p)).unwrap();
-        k8s(&mut old, "2026-01-01T00:00:00.100000000+00:00", "F", "one");
-        let mut cur = File::create(&p).unwrap();
-        k8s(&mut cur, "2026-01-01T00:00:01.500000000+00:00", "P", "two-");
-        k8s(
-            &mut cur,
-            "2026-01-01T00:00:01.600000000+00:00",
-            "F",
-            "and-a-half",
-        );
-        k8s(
-            &mut cur,
-            "2026-01-01T00:00:02.000000000+00:00",
-            "F",
-            "three",
-        );
-        let (all, _) = read(dir.path(), "web", None, None).unwrap();
-        assert_eq!(all, b"one\ntwo-and-a-half\nthree\n");
-        let since = humantime::parse_rfc3339("2026-01-01T00:00:01.550Z").unwrap();
-        let (later, _) = read(dir.path(), "web", Some(since), None).unwrap();
-        assert_eq!(later, b"and-a-half\nthree\n");
-        let (last, _) = read(dir.path(), "web", None, Some(1)).unwrap();
-        assert_eq!(last, b"three\n");
-    }
-
-    #[test]
-    fn console_output_is_moved_into_the_log_with_times() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir_all(console_dir(dir.path())).unwrap();
-        let console = console_path(dir.path(), "box");
-        let append = |text: &str| {
-            let mut f = File::options()
-                .create(true)
-                .append(true)
-                .open(&console)
-                .unwrap();
-            std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
-        };
-        let before = SystemTime::now();
-        append("hello\r\nhalf a ");
-        assert_eq!(pump_console(dir.path(), "box", 0).unwrap(), 0);
-        assert_eq!(
-            fs::metadata(&console).unwrap().len(),
-            0,
-            "emptied once moved"
-        );
-        append("line\r\n");
-        assert_eq!(pump_console(dir.path(), "box", 0).unwrap(), 0);
-        let (all, _) = read(dir.path(), "box", None, None).unwrap();
-        assert_eq!(all, b"hello\nhalf a line\n");
-        let (since, _) = read(dir.path(), "box", Some(before), None).unwrap();
-        assert_eq!(since, all, "stamped when moved, not before");
-        let later = SystemTime::now() + Duration::from_secs(1);
-        assert!(read(dir.path(), "box", Some(later), None)
-            .unwrap()
-            .0
-            .is_empty());
-        // No console log (yet): nothing to do.
-        assert_eq!(pump_console(dir.path(), "none", 0).unwrap(), 0);
-    }
-
-    #[test]
-    fn rotation_keeps_one_old_file_and_reading_skips_the_hole() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir_all(super::dir(dir.path())).unwrap();
-        let p = path(dir.path(), "web");
-        let mut f = File::create(&p).unwrap();
-        let lines = ROTATE_AT as usize / 40 + 1;
-        for i in 0..lines {
-            k8s(
-                &mut f,
-                "2026-01-01T00:00:00.000000000+00:00",
-                "F",
-                &format!("line {i:08}"),
-            );
-        }
-        assert!(rotate_if_needed(dir.path(), "web").unwrap());
-        assert!(
-            !rotate_if_needed(dir.path(), "web").unwrap(),
-            "nothing left to rotate"
-        );
-        k8s(&mut f, "2026-01-01T00:00:01.000000000+00:00", "F", "after");
-        let (text, _) = read(dir.path(), "web", None, None).unwrap();
-        let text = String::from_utf8(text).unwrap();
-        assert_eq!(
-            text.lines().count(),
-            lines + 1,
-            "every line once, none lost"
-        );
-        assert!(text.ends_with(&format!("line {:08}\nafter\n", lines - 1)));
-        assert!(!text.contains('\0'));
-        assert!(!rotate_if_needed(dir.path(), "nothing").unwrap());
-    }
-
-    /// Regression: rotation copied the file and then truncated it, losing what the
-    /// container wrote in between.
-    #[test]
-    fn rotation_loses_nothing_a_writer_appends_meanwhile() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir_all(super::dir(dir.path())).unwrap();
-        let p = path(dir.path(), "web");
-        let writer = {
-            let p = p.clone();
-            std::thread::spawn(move || {
-                let mut f = File::options().create(true).append(true).open(&p).unwrap();
-                for i in 0..100_000 {
-                    k8s(
-                        &mut f,
-                        "2026-01-01T00:00:00.000000000+00:00",
-                        "F",
-                        &format!("n {i}"),
-                    );
-                }
-            })
-        };
-        let mut rotations = 0;
-        let mut seen = Vec::new();
-        while !writer.is_finished() {
-            if rotate_if_needed(dir.path(), "web").unwrap() {
-                rotations += 1;
-                // Only the newest rotated file is kept: collect what it held.
-                seen.extend(render(&fs::read(rotated(&p)).unwrap(), None));
-            }
-        }
-        writer.join().unwrap();
-        assert!(rotations >= 1, "the test rotated {rotations} times");
-        let (rest, _) = read(dir.path(), "web", None, None).unwrap();
-        let rotated_now = fs::read(rotated(&p)).unwrap();
-        // What the last read returned includes the newest rotated file again.
-        let rest = &rest[render(&rotated_now, None).len()..];
-        seen.extend_from_slice(rest);
-        let all = String::from_utf8(seen).unwrap();
-        let numbers: Vec<u32> = all
-            .lines()
-            .map(|l| l.trim_start_matches("n ").parse().unwrap())
-            .collect();
-        assert_eq!(numbers, (0..100_000).collect::<Vec<u32>>());
-    }
-
-    /// Regression: the log was read as a string, so output that is not UTF-8 broke
-    /// `logs` and stalled `logs --follow`.
-    #[test]
-    fn output_that_is_not_utf8_is_read_and_followed() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir_all(super::dir(dir.path())).unwrap();
-        let p = path(dir.path(), "bin");
-        let mut f = File::create(&p).unwrap();
-        f.write_all(b"2026-01-01T00:00:00.000000000+00:00 stdout F \xff\xfe raw\n")
-            .unwrap();
-        let (text, end) = read(dir.path(), "bin", None, None).unwrap();
-        assert_eq!(text, b"\xff\xfe raw\n");
-        f.write_all(b"2026-01-01T00:00:01.000000000+00:00 stdout F more \xc3\n")
-            .unwrap();
-        f.write_all(b"2026-01-01T00:00:02.000000000+00:00 stdout F last\n")
-            .unwrap();
-        let mut got = Vec::new();
-        follow(dir.path(), "bin", end, |more| {
-            got.extend(more);
-            !got.ends_with(b"last\n")
-        });
-        assert_eq!(got, b"more \xc3\nlast\n");
-    }
-
-    #[test]
-    fn since_takes_times_and_durations() {
-        assert!(parse_since("2026-01-01T00:00:00Z").is_ok());
-        let t = parse_since("10m").unwrap();
-        let ago = SystemTime::now().duration_since(t).unwrap();
-        assert!(ago >= Duration::from_secs(600) && ago < Duration::from_secs(700));
-        assert!(parse_since("yesterday-ish").is_err());
-        // Regression: a huge duration panicked ("overflow when subtracting").
-        assert!(parse_since("400000000000y").is_err());
-    }
-}
+mod tests;
