@@ -229,7 +229,6 @@ impl StagedImages {
         }
         // Committed: the new version is registered (and running if it should be).
         finish_upgrade(
-            rt,
             self.engine.as_ref(),
             home,
             id,
@@ -308,16 +307,15 @@ fn with_name(args: &[String], name: &str) -> Vec<String> {
 /// The steps after an install's commit, also run by recovery after a crash: the
 /// upgraded container into place, the replaced images and the transient names gone.
 fn finish_upgrade(
-    rt: &dyn Runtime,
-    store: &dyn ImageRuntime,
+    engine: &dyn ImageRuntime,
     home: &Home,
     id: &str,
     transient: impl Iterator<Item = (String, String)>,
 ) {
     let new_name = format!("{id}{UPGRADE_SUFFIX}");
-    if rt.state(&new_name).is_ok() {
-        let _ = rt.remove(id);
-        if let Err(e) = rt.rename(&new_name, id) {
+    if engine.state(&new_name).is_ok() {
+        let _ = engine.remove(id);
+        if let Err(e) = engine.rename(&new_name, id) {
             crate::daemon_log::error(format!(
                 "{id}: renaming the upgraded container into place: {e}"
             ));
@@ -329,10 +327,10 @@ fn finish_upgrade(
         .unwrap_or_default();
     for image in &replaced {
         // Refused while another container uses it: then it stays, rightly.
-        let _ = store.remove_image(image);
+        let _ = engine.remove_image(image);
     }
     for (image, name) in transient {
-        let _ = store.untag(&image, &name);
+        let _ = engine.untag(&image, &name);
     }
     if !replaced.is_empty() {
         home.update_state(|s| {
@@ -343,10 +341,10 @@ fn finish_upgrade(
     }
 }
 
-/// Recovery of containers: this berthd's (by label) that no registration owns are
-/// removed; an upgrade's new container is put in place if the upgrade committed,
-/// else removed; a committed upgrade's replaced images go.
 impl ImageDriver {
+    /// Recovery of containers: this berthd's (by label) that no registration owns
+    /// are removed; an upgrade's new container is put in place if the upgrade
+    /// committed, else removed; a committed upgrade's replaced images go.
     fn recover_containers(&self, home: &Home, registered: Registered<'_>) -> Vec<String> {
         let engine = self.engine.as_ref();
         let mut done = Vec::new();
@@ -382,7 +380,7 @@ impl ImageDriver {
                 }
             } else if c.id == format!("{owner}{UPGRADE_SUFFIX}") {
                 if registered(owner).as_ref() == version {
-                    finish_upgrade(engine, engine, home, owner, std::iter::empty());
+                    finish_upgrade(engine, home, owner, std::iter::empty());
                     done.push(format!(
                         "{owner}: finished the upgrade to {}",
                         version.map_or("?", |v| v)
@@ -396,7 +394,7 @@ impl ImageDriver {
         for (id, record) in home.state().containers {
             if !record.replaced_images.is_empty() && registered(&id) == record.version {
                 // An upgrade committed but not finished: replaced images to remove.
-                finish_upgrade(engine, engine, home, &id, std::iter::empty());
+                finish_upgrade(engine, home, &id, std::iter::empty());
             }
         }
         done

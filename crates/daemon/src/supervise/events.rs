@@ -33,7 +33,7 @@ pub fn watch_exits(daemon: Arc<Daemon>, driver: Arc<dyn Driver>) {
                         std::thread::spawn(move || on_exit(&d, &id, code));
                     }
                 }
-                since = Some(last_seen.max(started) - Duration::from_secs(1));
+                since = last_seen.max(started).checked_sub(Duration::from_secs(1));
                 crate::daemon_log::warn(format!(
                     "the {name} event stream ended; following it again"
                 ));
