@@ -108,20 +108,26 @@ impl Drop for Followed {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemRunner;
 
+/// Spawns `inv` with standard input closed, standard output piped and standard
+/// error as given.
+fn spawn(inv: &Invocation, stderr: Stdio) -> Result<std::process::Child, CommandError> {
+    Command::new(&inv.program)
+        .args(&inv.args)
+        .envs(inv.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .map_err(|source| CommandError::Spawn {
+            command: inv.display(),
+            source,
+        })
+}
+
 impl CommandRunner for SystemRunner {
     fn follow(&self, inv: &Invocation) -> Result<Followed, CommandError> {
         use std::io::BufRead;
-        let mut child = Command::new(&inv.program)
-            .args(&inv.args)
-            .envs(inv.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|source| CommandError::Spawn {
-                command: inv.display(),
-                source,
-            })?;
+        let mut child = spawn(inv, Stdio::null())?;
         let out = child.stdout.take().expect("stdout is piped");
         // Bytes that are not UTF-8 do not end the stream.
         let lines = std::io::BufReader::new(out)
@@ -137,17 +143,7 @@ impl CommandRunner for SystemRunner {
 
     fn run(&self, inv: &Invocation) -> Result<String, CommandError> {
         let command = inv.display();
-        let mut child = Command::new(&inv.program)
-            .args(&inv.args)
-            .envs(inv.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| CommandError::Spawn {
-                command: command.clone(),
-                source,
-            })?;
+        let mut child = spawn(inv, Stdio::piped())?;
         // Drain both pipes on threads, so a chatty command cannot block on a full pipe.
         let drain = |pipe: Option<Box<dyn Read + Send>>| {
             std::thread::spawn(move || {

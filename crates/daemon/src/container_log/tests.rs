@@ -69,21 +69,24 @@ fn console_output_is_moved_into_the_log_with_times() {
     assert_eq!(pump_console(dir.path(), "none", 0).unwrap(), 0);
 }
 
-#[test]
-fn rotation_keeps_one_old_file_and_reading_skips_the_hole() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::create_dir_all(super::dir(dir.path())).unwrap();
-    let p = path(dir.path(), "web");
+/// A log of `web` just past the rotation size: its path, the file open for
+/// appending, and how many lines it has.
+fn log_past_rotation(working_path: &Path) -> (PathBuf, File, usize) {
+    fs::create_dir_all(super::dir(working_path)).unwrap();
+    let p = path(working_path, "web");
     let mut f = File::create(&p).unwrap();
     let lines = ROTATE_AT as usize / 40 + 1;
     for i in 0..lines {
-        k8s(
-            &mut f,
-            "2026-01-01T00:00:00.000000000+00:00",
-            "F",
-            &format!("line {i:08}"),
-        );
+        let text = format!("line {i:08}");
+        k8s(&mut f, "2026-01-01T00:00:00.000000000+00:00", "F", &text);
     }
+    (p, f, lines)
+}
+
+#[test]
+fn rotation_keeps_one_old_file_and_reading_skips_the_hole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, mut f, lines) = log_past_rotation(dir.path());
     assert!(rotate_if_needed(dir.path(), "web").unwrap());
     assert!(
         !rotate_if_needed(dir.path(), "web").unwrap(),
@@ -105,18 +108,7 @@ fn rotation_keeps_one_old_file_and_reading_skips_the_hole() {
 #[test]
 fn on_a_filesystem_without_holes_rotation_keeps_the_partial_line_and_empties_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    fs::create_dir_all(super::dir(dir.path())).unwrap();
-    let p = path(dir.path(), "web");
-    let mut f = File::create(&p).unwrap();
-    let lines = ROTATE_AT as usize / 40 + 1;
-    for i in 0..lines {
-        k8s(
-            &mut f,
-            "2026-01-01T00:00:00.000000000+00:00",
-            "F",
-            &format!("line {i:08}"),
-        );
-    }
+    let (p, mut f, lines) = log_past_rotation(dir.path());
     f.write_all(b"2026-01-01T00:00:01.000000000+00:00 stdout P half")
         .unwrap();
     let unsupported = |_: &File, _: u64| Err(io::Error::from(io::ErrorKind::Unsupported));
