@@ -276,12 +276,12 @@ fn running_container(dir: &Path, id: &str) -> (TestImage, Podman) {
 }
 
 /// Registers `ids` in `<dir>/work/containers.conf` as podman containers of `image`.
-fn register(dir: &Path, image: &TestImage, ids: &[&str], autostart: bool) {
+fn register(dir: &Path, image_tag: &str, ids: &[&str], autostart: bool) {
     std::fs::create_dir_all(dir.join("work")).unwrap();
     let entries: Vec<_> = ids
         .iter()
         .map(|id| {
-            serde_json::json!({"id": id, "version": "1", "runtime": "podman", "create_args": image.tag,
+            serde_json::json!({"id": id, "version": "1", "runtime": "podman", "create_args": image_tag,
                 "autostart": autostart, "monitor": true,
                 "restart": {"enabled": true, "max_retries": 3, "retry_delay": 1, "window": 60}})
         })
@@ -297,7 +297,7 @@ fn stop_managed_containers_stops_what_runs() {
     let id = "berth-e2e-stopall";
     let (image, podman) = running_container(dir.path(), id);
     let config = write_config(dir.path());
-    register(dir.path(), &image, &[id, "berth-e2e-gone"], true);
+    register(dir.path(), &image.tag, &[id, "berth-e2e-gone"], true);
 
     let out = run(Command::new(bin("berthd"))
         .arg("--config")
@@ -317,7 +317,7 @@ fn berthctl_status_asks_podman_and_config_get_reads_settings() {
     let dir = tempfile::tempdir().unwrap();
     let id = "berth-e2e-status";
     let (image, podman) = running_container(dir.path(), id);
-    register(dir.path(), &image, &[id, "berth-e2e-removed"], false);
+    register(dir.path(), &image.tag, &[id, "berth-e2e-removed"], false);
     let d = start(dir.path());
 
     let out = ctl(&d.socket, &["status", id, "--json"]);
@@ -398,7 +398,7 @@ fn numbers_out_of_range_are_a_400_naming_the_field_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let id = "berth-e2e-numbers";
     let (image, podman) = running_container(dir.path(), id);
-    register(dir.path(), &image, &[id], false);
+    register(dir.path(), &image.tag, &[id], false);
     let d = start(dir.path());
     let pid = podman.state(id).unwrap().pid;
     for (method, path, field) in [
@@ -455,20 +455,8 @@ fn numbers_out_of_range_are_a_400_naming_the_field_and_change_nothing() {
 fn fifty_parallel_requests_are_answered_and_no_config_update_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let ids: Vec<String> = (0..5).map(|i| format!("par{i}")).collect();
-    std::fs::create_dir_all(dir.path().join("work")).unwrap();
-    let entries: Vec<Value> = ids
-        .iter()
-        .map(|id| {
-            json!({"id": id, "version": "1", "runtime": "podman", "create_args": "img",
-                "autostart": true, "monitor": true,
-                "restart": {"enabled": true, "max_retries": 3, "retry_delay": 1, "window": 60}})
-        })
-        .collect();
-    std::fs::write(
-        dir.path().join("work/containers.conf"),
-        json!({ "containers": entries }).to_string(),
-    )
-    .unwrap();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    register(dir.path(), "img", &id_refs, true);
     let d = start(dir.path());
     let keys = [
         ("autostart", "false"),
