@@ -3,7 +3,7 @@
 # Idempotent, and quiet when there is nothing to do. Run as root.
 set -euo pipefail
 
-packages=(podman catatonit runc skopeo umoci buildah lxc docker-registry zstd busybox-static pigz time bc systemd
+packages=(podman catatonit runc crun docker.io skopeo umoci buildah lxc docker-registry zstd busybox-static pigz time bc systemd
           python3 ca-certificates curl)
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -7,6 +7,7 @@
 pub mod compress;
 pub mod limits;
 pub mod manifest;
+pub mod oci_bundle;
 pub mod payload;
 pub mod pipe;
 pub mod reader;

@@ -1,7 +1,9 @@
 //! Checks that a payload is what its runtime needs, by streaming through it once:
 //! podman payloads must be docker-archive or oci-archive tars (their image
 //! references and layers are reported), LXC payloads gzip tarballs with `config` and
-//! `rootfs/` at the top or in one top-level directory. Nothing is extracted.
+//! `rootfs/` at the top or in one top-level directory, runc payloads (OCI runtime
+//! bundles) gzip tarballs with `config.json` — an OCI runtime spec whose `root.path`
+//! names a directory the archive holds — likewise. Nothing is extracted.
 
 use crate::limits::{ExpansionGuard, Limits};
 use crate::manifest::RuntimeKind;
@@ -15,6 +17,7 @@ pub enum PayloadKind {
     DockerArchive,
     OciArchive,
     LxcBundle,
+    OciBundle,
 }
 
 impl PayloadKind {
@@ -23,6 +26,7 @@ impl PayloadKind {
             PayloadKind::DockerArchive => "docker-archive",
             PayloadKind::OciArchive => "oci-archive",
             PayloadKind::LxcBundle => "lxc-bundle",
+            PayloadKind::OciBundle => "oci-bundle",
         }
     }
 }
@@ -40,7 +44,7 @@ pub struct PayloadSummary {
     /// Image references (`RepoTags` or `org.opencontainers.image.ref.name`).
     pub images: Vec<String>,
     pub layers: Vec<Layer>,
-    /// For an LXC bundle: the directory holding `config` and `rootfs/` ("" = top).
+    /// For a bundle: the directory holding its config and root filesystem ("" = top).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle_dir: Option<String>,
 }
@@ -57,12 +61,20 @@ pub enum PayloadError {
     },
     #[error("{name}: {why}")]
     Unreadable { name: String, why: String },
-    #[error("{name}: an LXC payload must be a .tar.gz file")]
-    LxcName { name: String },
+    #[error("{name}: a {runtime} payload must be a .tar.gz file")]
+    BundleName { name: String, runtime: RuntimeKind },
     #[error(
         "{name}: LXC bundle must hold config and rootfs/ at the top or in one top-level directory"
     )]
     LxcLayout { name: String },
+    #[error("{name}: an OCI runtime bundle must hold config.json at the top or in one top-level directory")]
+    OciLayout { name: String },
+    #[error("{name}: {file}: {why}")]
+    OciConfig {
+        name: String,
+        file: String,
+        why: String,
+    },
     #[error("{name}: more than {max} entries")]
     TooManyEntries { name: String, max: usize },
     /// Reading the payload itself failed (the package stream, the disk).
@@ -79,12 +91,22 @@ pub fn inspect_payload<R: Read>(
     limits: &Limits,
 ) -> Result<PayloadSummary, PayloadError> {
     let result = match runtime {
-        RuntimeKind::Podman => inspect_image_archive(name, &mut *input, limits),
-        RuntimeKind::Lxc => {
+        RuntimeKind::Podman | RuntimeKind::Docker => {
+            inspect_image_archive(name, &mut *input, limits)
+        }
+        RuntimeKind::Lxc | RuntimeKind::Runc => {
             if !name.ends_with(".tar.gz") {
-                return Err(PayloadError::LxcName { name: name.into() });
+                return Err(PayloadError::BundleName {
+                    name: name.into(),
+                    runtime,
+                });
             }
-            inspect_lxc_bundle(name, &mut *input, limits)
+            let tree = read_bundle_tree(name, &mut *input, limits)?;
+            if runtime == RuntimeKind::Lxc {
+                lxc_bundle(name, &tree)
+            } else {
+                crate::oci_bundle::check(name, &tree)
+            }
         }
     }?;
     io::copy(input, &mut io::sink())?;
@@ -280,11 +302,39 @@ fn inspect_image_archive<R: Read>(
     Err(PayloadError::NotAnImageArchive { name: name.into() })
 }
 
-fn inspect_lxc_bundle<R: Read>(
+/// A bundle tarball's names, read in one pass: its files, its directories (every
+/// ancestor of an entry counts, whether or not the tar has an entry for it), its
+/// top-level directories, and the bytes of each small `config.json`.
+pub(crate) struct BundleTree {
+    pub files: BTreeSet<String>,
+    pub dirs: BTreeSet<String>,
+    pub top_dirs: BTreeSet<String>,
+    pub configs: BTreeMap<String, Vec<u8>>,
+}
+
+impl BundleTree {
+    /// The directory ("" = top, or the one top-level directory) for which `holds`
+    /// is true.
+    pub fn bundle_dir(&self, holds: impl Fn(&str) -> bool) -> Option<String> {
+        if holds("") {
+            return Some(String::new());
+        }
+        if self.top_dirs.len() != 1 {
+            return None;
+        }
+        let dir = self.top_dirs.iter().next().expect("one").clone();
+        holds(&format!("{dir}/")).then_some(dir)
+    }
+}
+
+/// An OCI config.json larger than this is refused (real ones are a few KiB).
+pub(crate) const MAX_OCI_CONFIG: u64 = 1024 * 1024;
+
+fn read_bundle_tree<R: Read>(
     name: &str,
     input: &mut R,
     limits: &Limits,
-) -> Result<PayloadSummary, PayloadError> {
+) -> Result<BundleTree, PayloadError> {
     let counted = crate::limits::CountingReader::new(&mut *input);
     let compressed = counted.counter();
     let decoder = ExpansionGuard::new(
@@ -293,13 +343,16 @@ fn inspect_lxc_bundle<R: Read>(
         limits.max_expansion_ratio,
     );
     let mut archive = tar::Archive::new(decoder);
-    let mut files: BTreeSet<String> = BTreeSet::new();
-    let mut dirs: BTreeSet<String> = BTreeSet::new();
-    let mut top_dirs: BTreeSet<String> = BTreeSet::new();
+    let mut tree = BundleTree {
+        files: BTreeSet::new(),
+        dirs: BTreeSet::new(),
+        top_dirs: BTreeSet::new(),
+        configs: BTreeMap::new(),
+    };
     let mut count = 0usize;
     let entries = archive.entries().map_err(|e| unreadable(name, e))?;
     for entry in entries {
-        let entry = entry.map_err(|e| unreadable(name, e))?;
+        let mut entry = entry.map_err(|e| unreadable(name, e))?;
         count += 1;
         if count > limits.max_payload_entries {
             return Err(PayloadError::TooManyEntries {
@@ -313,36 +366,46 @@ fn inspect_lxc_bundle<R: Read>(
         }
         let mut parts = path.splitn(2, '/');
         let first = parts.next().unwrap_or_default().to_string();
-        if parts.next().is_some() || entry.header().entry_type().is_dir() {
-            top_dirs.insert(first);
+        let nested = parts.next();
+        if nested.is_some() || entry.header().entry_type().is_dir() {
+            tree.top_dirs.insert(first);
         }
-        // Every ancestor of an entry counts as a directory, whether or not the tar
-        // has an entry of its own for it.
         let mut prefix = path.as_str();
         while let Some((parent, _)) = prefix.rsplit_once('/') {
-            dirs.insert(parent.to_string());
+            tree.dirs.insert(parent.to_string());
             prefix = parent;
         }
         if entry.header().entry_type().is_dir() {
-            dirs.insert(path);
+            tree.dirs.insert(path);
         } else if entry.header().entry_type().is_file() {
-            files.insert(path);
+            // config.json at the top or one directory down: kept to be checked.
+            if path.rsplit('/').next() == Some("config.json") && path.matches('/').count() <= 1 {
+                if entry.size() > MAX_OCI_CONFIG {
+                    return Err(PayloadError::OciConfig {
+                        name: name.into(),
+                        file: path,
+                        why: format!("larger than {MAX_OCI_CONFIG} bytes"),
+                    });
+                }
+                let mut bytes = Vec::new();
+                entry
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| unreadable(name, e))?;
+                tree.configs.insert(path.clone(), bytes);
+            }
+            tree.files.insert(path);
         }
     }
     let mut inner = archive.into_inner();
     io::copy(&mut inner, &mut io::sink()).map_err(|e| unreadable(name, e))?;
+    Ok(tree)
+}
 
-    let has_bundle = |prefix: &str| {
-        files.contains(&format!("{prefix}config")) && dirs.contains(&format!("{prefix}rootfs"))
-    };
-    let bundle_dir = if has_bundle("") {
-        Some(String::new())
-    } else if top_dirs.len() == 1 {
-        let dir = top_dirs.iter().next().expect("one").clone();
-        has_bundle(&format!("{dir}/")).then_some(dir)
-    } else {
-        None
-    };
+fn lxc_bundle(name: &str, tree: &BundleTree) -> Result<PayloadSummary, PayloadError> {
+    let bundle_dir = tree.bundle_dir(|prefix| {
+        tree.files.contains(&format!("{prefix}config"))
+            && tree.dirs.contains(&format!("{prefix}rootfs"))
+    });
     match bundle_dir {
         Some(dir) => Ok(PayloadSummary {
             kind: PayloadKind::LxcBundle,

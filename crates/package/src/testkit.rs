@@ -135,6 +135,36 @@ pub fn lxc_bundle(dir: Option<&str>) -> Vec<u8> {
     gzip(&tar_bytes(&entries, true))
 }
 
+/// A minimal OCI runtime spec running `args`, its root filesystem at `root`.
+pub fn oci_config(root: &str, args: &[&str]) -> Vec<u8> {
+    pretty(&json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": root, "readonly": false},
+        "process": {"terminal": false, "cwd": "/", "args": args,
+                    "env": ["PATH=/bin:/usr/bin"], "user": {"uid": 0, "gid": 0}},
+        "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}
+    }))
+}
+
+/// An OCI runtime bundle .tar.gz: `config.json` + `rootfs/`, at the top or in `dir`.
+pub fn oci_bundle(dir: Option<&str>) -> Vec<u8> {
+    let p = |s: &str| match dir {
+        Some(d) => format!("{d}/{s}"),
+        None => s.to_string(),
+    };
+    let mut entries = Vec::new();
+    if let Some(d) = dir {
+        entries.push(RawEntry::dir(&format!("{d}/")));
+    }
+    entries.extend([
+        RawEntry::file(&p("config.json"), oci_config("rootfs", &["/bin/hello"])),
+        RawEntry::dir(&p("rootfs/")),
+        RawEntry::dir(&p("rootfs/bin/")),
+        RawEntry::file(&p("rootfs/bin/hello"), b"#!/bin/sh\necho hello\n".to_vec()),
+    ]);
+    gzip(&tar_bytes(&entries, true))
+}
+
 /// A valid source manifest for `runtime` (old generation: with package_id).
 pub fn source_manifest(runtime: &str) -> Value {
     let mut m = json!({
@@ -149,7 +179,7 @@ pub fn source_manifest(runtime: &str) -> Value {
         "device_types": ["ccmp25-dvk"],
         "description": "test package"
     });
-    if runtime == "podman" {
+    if runtime == "podman" || runtime == "docker" {
         m["create_args"] = json!("--name demo localhost/demo:1");
     }
     m
@@ -180,6 +210,14 @@ impl Parts {
         }
     }
 
+    pub fn runc() -> Self {
+        Parts {
+            manifest: source_manifest("runc"),
+            payload_name: "demo.tar.gz".into(),
+            payload: oci_bundle(Some("demo")),
+        }
+    }
+
     pub fn digest_hex(&self) -> String {
         hex::encode(Sha256::digest(&self.payload))
     }
@@ -187,11 +225,9 @@ impl Parts {
     /// The manifest as a writer completes it.
     pub fn packaged_manifest(&self) -> Value {
         let mut m = self.manifest.clone();
-        m["artifact_type"] = json!(if m["runtime"] == "lxc" {
-            "lxc-bundle"
-        } else {
-            "podman-image-tar"
-        });
+        let runtime: crate::manifest::RuntimeKind =
+            m["runtime"].as_str().unwrap_or_default().parse().expect("a runtime");
+        m["artifact_type"] = json!(runtime.artifact_type());
         m["created_at"] = json!("2023-11-14T22:13:20.000Z");
         m["digest"] = json!(format!("sha256:{}", self.digest_hex()));
         m["size_bytes"] = json!(self.payload.len());
@@ -455,8 +491,8 @@ pub fn hostile_corpus() -> Vec<Case> {
         ),
         case(
             "unknown-runtime",
-            with_manifest(|m| m["runtime"] = json!("docker")),
-            "runtime must be \"podman\" or \"lxc\"",
+            with_manifest(|m| m["runtime"] = json!("rkt")),
+            "runtime must be one of podman, docker, lxc, runc",
         ),
         {
             let mut p = Parts::lxc();

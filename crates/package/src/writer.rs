@@ -169,8 +169,8 @@ pub fn pack(
     }
     let payload_size = meta.len();
     let payload_name = match manifest.runtime {
-        RuntimeKind::Podman => "image.tar".to_string(),
-        RuntimeKind::Lxc => {
+        rt if rt.runs_an_image() => "image.tar".to_string(),
+        _ => {
             let name = req
                 .payload
                 .file_name()
@@ -180,7 +180,7 @@ pub fn pack(
             if crate::manifest::check_identifier(stem).is_err() {
                 return Err(PackError::BadInput {
                     path: req.payload.clone(),
-                    why: "an LXC payload must be named <name>.tar.gz, with a name of A-Z a-z 0-9 . _ - +".into(),
+                    why: "a bundle payload must be named <name>.tar.gz, with a name of A-Z a-z 0-9 . _ - +".into(),
                 });
             }
             name.to_string()

@@ -94,7 +94,7 @@ fn payload_before_manifest_with_wrong_digest_is_refused() {
 #[test]
 fn a_package_made_by_hand_in_dcp_layout_is_valid() {
     // The control for the corpus: the same builder, unbroken, is accepted.
-    for parts in [Parts::podman(), Parts::lxc()] {
+    for parts in [Parts::podman(), Parts::lxc(), Parts::runc()] {
         let report = read_package(
             std::io::Cursor::new(parts.package()),
             &ReadOptions::default(),

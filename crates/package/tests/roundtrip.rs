@@ -2,7 +2,10 @@
 //! reproducibility, and failures that leave nothing behind.
 
 use berth_package::sign::SignatureStatus;
-use berth_package::testkit::{docker_archive, lxc_bundle, source_manifest, test_key};
+use berth_package::testkit::{
+    docker_archive, gzip, lxc_bundle, oci_bundle, oci_config, source_manifest, tar_bytes, test_key,
+    RawEntry,
+};
 use berth_package::{pack, read_package, Compression, Limits, PackError, PackRequest, ReadOptions};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -188,6 +191,84 @@ fn lxc_bundle_keeps_its_name_and_is_checked() {
 }
 
 #[test]
+fn an_oci_runtime_bundle_is_packed_for_runc_and_checked() {
+    for dir in [None, Some("hello")] {
+        let f = Fixture::new();
+        let report = pack(
+            &f.request(&source_manifest("runc"), "hello.tar.gz", &oci_bundle(dir)),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        assert!(report
+            .path
+            .to_str()
+            .unwrap()
+            .ends_with("-runc-ccmp25-dvk.tar.gz"));
+        let read = read(&report.path, &ReadOptions::default());
+        assert_eq!(read.manifest["artifact_type"], "oci-bundle");
+        assert_eq!(read.manifest["runtime"], "runc");
+        assert_eq!(
+            read.payload.summary.bundle_dir.as_deref(),
+            Some(dir.unwrap_or(""))
+        );
+    }
+}
+
+#[test]
+fn a_broken_oci_runtime_bundle_is_refused_naming_the_rule() {
+    let bundle = |config: Vec<u8>, with_rootfs: bool| {
+        let mut e = vec![RawEntry::file("config.json", config)];
+        if with_rootfs {
+            e.push(RawEntry::dir("rootfs/"));
+        }
+        gzip(&tar_bytes(&e, true))
+    };
+    let cases: [(Vec<u8>, &str); 5] = [
+        (bundle(oci_config("rootfs", &["sh"]), false), "a directory the archive does not hold"),
+        (bundle(oci_config("/rootfs", &["sh"]), true), "must be a path inside the bundle"),
+        (bundle(oci_config("../x", &["sh"]), true), "must be a path inside the bundle"),
+        (bundle(br#"{"ociVersion":"1.0.2","root":{"path":["x"]}}"#.to_vec(), true), "not an OCI runtime spec"),
+        (lxc_bundle(None), "must hold config.json"),
+    ];
+    for (payload, expected) in cases {
+        let f = Fixture::new();
+        let err = pack(
+            &f.request(&source_manifest("runc"), "b.tar.gz", &payload),
+            &mut |_, _| {},
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains(expected), "{expected}: {err}");
+    }
+    // create_args belong to image runtimes only.
+    let mut m = source_manifest("runc");
+    m["create_args"] = serde_json::json!("--init");
+    let f = Fixture::new();
+    let err = pack(&f.request(&m, "b.tar.gz", &oci_bundle(None)), &mut |_, _| {}).unwrap_err();
+    assert!(
+        err.to_string().contains("create_args is not allowed for runtime runc"),
+        "{err}"
+    );
+}
+
+#[test]
+fn docker_is_berths_explicit_image_runtime() {
+    let f = Fixture::new();
+    let report = pack(
+        &f.request(&source_manifest("docker"), "image.tar", &image()),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let read = read(&report.path, &ReadOptions::default());
+    assert_eq!(read.manifest["runtime"], "docker");
+    assert_eq!(read.manifest["artifact_type"], "docker-image-tar");
+    assert_eq!(read.payload.name, "image.tar");
+    let mut m = source_manifest("docker");
+    m.as_object_mut().unwrap().remove("create_args");
+    let err = pack(&f.request(&m, "image.tar", &image()), &mut |_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("create_args"), "{err}");
+}
+
+#[test]
 fn signed_package_verifies_against_its_key_only() {
     let f = Fixture::new();
     let mut req = f.request(&source_manifest("podman"), "image.tar", &image());
@@ -218,7 +299,7 @@ fn invalid_manifest_reports_every_problem_and_writes_nothing() {
     let mut m = source_manifest("podman");
     m["registration_defaults"]["restart"]["window"] = 0.into();
     m["device_types"] = serde_json::json!([]);
-    m["runtime"] = "docker".into();
+    m["runtime"] = "rkt".into();
     let err = pack(&f.request(&m, "image.tar", &image()), &mut |_, _| {}).unwrap_err();
     let PackError::Manifest(issues) = &err else {
         panic!("{err}")

@@ -27,23 +27,47 @@ pub const DRM_METRICS: &[&str] = &[
 /// driver of one container engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RuntimeKind {
+    /// Digi's word for any OCI-type image: run by podman, or by Docker Engine where
+    /// berthd's config says so.
     Podman,
+    /// berth's extension: an image run by Docker Engine.
+    Docker,
     Lxc,
+    /// berth's extension: a plain OCI runtime bundle run by runc (or crun).
+    Runc,
 }
 
 impl RuntimeKind {
     pub fn as_str(self) -> &'static str {
         match self {
             RuntimeKind::Podman => "podman",
+            RuntimeKind::Docker => "docker",
             RuntimeKind::Lxc => "lxc",
+            RuntimeKind::Runc => "runc",
         }
+    }
+
+    /// Every runtime, in the order messages list them.
+    pub const ALL: [RuntimeKind; 4] = [
+        RuntimeKind::Podman,
+        RuntimeKind::Docker,
+        RuntimeKind::Lxc,
+        RuntimeKind::Runc,
+    ];
+
+    /// Whether the payload is an image archive (`payload/image.tar`) run with
+    /// `create_args`; otherwise it is a bundle `.tar.gz` that is its own config.
+    pub fn runs_an_image(self) -> bool {
+        matches!(self, RuntimeKind::Podman | RuntimeKind::Docker)
     }
 
     /// The `artifact_type` the writer records for this runtime.
     pub fn artifact_type(self) -> &'static str {
         match self {
             RuntimeKind::Podman => "podman-image-tar",
+            RuntimeKind::Docker => "docker-image-tar",
             RuntimeKind::Lxc => "lxc-bundle",
+            RuntimeKind::Runc => "oci-bundle",
         }
     }
 }
@@ -52,14 +76,16 @@ impl std::str::FromStr for RuntimeKind {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "podman" => Ok(RuntimeKind::Podman),
-            "lxc" => Ok(RuntimeKind::Lxc),
-            other => Err(format!(
-                "{other:?} is not a runtime berth knows (podman, lxc)"
-            )),
-        }
+        RuntimeKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not a runtime berth knows ({})", known_runtimes()))
     }
+}
+
+/// "podman, docker, lxc, runc"
+fn known_runtimes() -> String {
+    RuntimeKind::ALL.map(RuntimeKind::as_str).join(", ")
 }
 
 impl fmt::Display for RuntimeKind {
@@ -202,27 +228,29 @@ impl Manifest {
         c.string(&obj, "friendly_name", false);
         let version = c.string(&obj, "version", true);
         let runtime = match obj.get("runtime") {
-            Some(Value::String(s)) if s == "podman" => Some(RuntimeKind::Podman),
-            Some(Value::String(s)) if s == "lxc" => Some(RuntimeKind::Lxc),
+            Some(Value::String(s)) if s.parse::<RuntimeKind>().is_ok() => s.parse::<RuntimeKind>().ok(),
             None => {
-                c.fail("runtime", "is required (\"podman\" or \"lxc\")");
+                c.fail("runtime", format!("is required (one of {})", known_runtimes()));
                 None
             }
             Some(other) => {
                 c.fail(
                     "runtime",
-                    format!("must be \"podman\" or \"lxc\", got {}", describe(other)),
+                    format!("must be one of {}, got {}", known_runtimes(), describe(other)),
                 );
                 None
             }
         };
 
         let create_args = match (runtime, obj.get("create_args")) {
-            (Some(RuntimeKind::Lxc), Some(_)) => {
-                c.fail("create_args", "is not allowed for runtime lxc");
+            (Some(rt), _) if rt.runs_an_image() => c.string(&obj, "create_args", true),
+            (Some(rt), Some(_)) => {
+                c.fail(
+                    "create_args",
+                    format!("is not allowed for runtime {rt} (the bundle's config is its own)"),
+                );
                 None
             }
-            (Some(RuntimeKind::Podman), _) => c.string(&obj, "create_args", true),
             _ => None,
         };
 

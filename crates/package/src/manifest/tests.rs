@@ -72,12 +72,13 @@ fn booleans_are_not_integers_and_integers_are_not_booleans() {
 
 #[test]
 fn reports_every_error_not_just_the_first() {
-    let v = json!({"runtime": "docker", "device_types": [], "version": 3});
+    let v = json!({"runtime": "rkt", "device_types": [], "version": 3});
     let got = issues(v, Stage::Source);
     assert!(got.len() >= 4, "{got:?}");
     assert!(got
         .iter()
-        .any(|l| l.contains("runtime must be \"podman\" or \"lxc\", got string \"docker\"")));
+        .any(|l| l
+            .contains("runtime must be one of podman, docker, lxc, runc, got string \"rkt\"")));
     assert!(got
         .iter()
         .any(|l| l.contains("device_types must be a non-empty list")));
@@ -95,7 +96,7 @@ fn create_args_is_refused_for_lxc_and_required_for_podman() {
     v["runtime"] = json!("lxc");
     assert_eq!(
         issues(v, Stage::Source),
-        ["manifest: create_args is not allowed for runtime lxc"]
+        ["manifest: create_args is not allowed for runtime lxc (the bundle's config is its own)"]
     );
     let mut v = podman();
     v.as_object_mut().unwrap().remove("create_args");

@@ -126,16 +126,17 @@ pub(super) fn finish(
                 payload.digest
             ));
         }
-        let name_ok = match m.runtime {
-            RuntimeKind::Podman => payload.name == "image.tar",
-            RuntimeKind::Lxc => payload.name.ends_with(".tar.gz"),
+        let name_ok = if m.runtime.runs_an_image() {
+            payload.name == "image.tar"
+        } else {
+            payload.name.ends_with(".tar.gz")
         };
         if !name_ok {
             p.push(format!(
                 "payload/{}: runtime {} needs {}",
                 payload.name,
                 m.runtime,
-                if m.runtime == RuntimeKind::Podman {
+                if m.runtime.runs_an_image() {
                     "payload/image.tar"
                 } else {
                     "a .tar.gz bundle"
