@@ -107,3 +107,17 @@ fn the_life_cycle_on_lxc() {
     let subject = Subject::lxc(dir.path(), "berth-e2e-cycle-lxc", quick_restarts);
     life_cycle(dir.path(), subject);
 }
+
+#[test]
+fn the_life_cycle_on_docker() {
+    let dir = tempfile::tempdir().unwrap();
+    let subject = Subject::docker(dir.path(), "berth-e2e-cycle-docker", quick_restarts);
+    life_cycle(dir.path(), subject);
+}
+
+#[test]
+fn the_life_cycle_on_runc() {
+    let dir = tempfile::tempdir().unwrap();
+    let subject = Subject::runc(dir.path(), "berth-e2e-cycle-runc", quick_restarts);
+    life_cycle(dir.path(), subject);
+}

@@ -33,7 +33,10 @@ pub struct Subject {
 pub enum Runtime {
     /// The image tags of version 1 and 2.
     Podman([String; 2]),
+    /// The image tags of version 1 and 2, in Docker's store.
+    Docker([String; 2]),
     Lxc,
+    Runc,
 }
 
 impl Subject {
@@ -67,6 +70,65 @@ impl Subject {
         }
     }
 
+    /// Docker Engine: the podman subject's images (a `podman save` docker-archive,
+    /// which berthd streams into dockerd), packed with `runtime: "docker"` and
+    /// Docker's `--init`.
+    pub fn docker(dir: &Path, id: &'static str, policy: fn(&mut Value)) -> Subject {
+        require_docker();
+        for name in [id.to_string(), format!("{id}.berth-new")] {
+            let _ = run(&mut cmd("docker", &["rm", "-f", &name]));
+        }
+        let mut packages = Vec::new();
+        let mut tags = Vec::new();
+        for v in ["1", "2"] {
+            let tag = format!("localhost/{id}:{v}");
+            let _ = run(&mut cmd("docker", &["rmi", "-f", &tag]));
+            let image = TestImage::build(
+                &dir.join(v),
+                &tag,
+                &format!("echo version {v}; exec sleep infinity"),
+            );
+            let tar = dir.join(format!("v{v}.tar"));
+            image.save("docker-archive", &tar);
+            drop(image); // from podman: docker gets it from the package only
+            let mut m = manifest(id, v, "--init", true);
+            m["runtime"] = "docker".into();
+            policy(&mut m);
+            packages.push(pack(dir, &m, &tar));
+            tags.push(tag);
+        }
+        Subject {
+            id,
+            packages: [packages[0].clone(), packages[1].clone()],
+            runtime: Runtime::Docker([tags[0].clone(), tags[1].clone()]),
+        }
+    }
+
+    /// runc: OCI runtime bundles of busybox whose config.json is runc's own
+    /// (`runc spec`), with the command set and its terminal left on (berthd turns it
+    /// off to run detached). The script ends on SIGTERM, as a service does.
+    pub fn runc(dir: &Path, id: &'static str, policy: fn(&mut Value)) -> Subject {
+        require(&["runc"]);
+        let mut packages = Vec::new();
+        for v in ["1", "2"] {
+            let bundle = oci_bundle(
+                &dir.join(v),
+                id,
+                &format!("trap 'exit 0' TERM; echo version {v}; sleep 1000 & wait"),
+            );
+            let mut m = crate::supervise::lxc_manifest(id);
+            m["runtime"] = "runc".into();
+            m["version"] = v.into();
+            policy(&mut m);
+            packages.push(pack(dir, &m, &bundle));
+        }
+        Subject {
+            id,
+            packages: [packages[0].clone(), packages[1].clone()],
+            runtime: Runtime::Runc,
+        }
+    }
+
     /// LXC: busybox bundles without network.
     pub fn lxc(dir: &Path, id: &'static str, policy: fn(&mut Value)) -> Subject {
         let mut packages = Vec::new();
@@ -93,7 +155,9 @@ impl Subject {
     pub fn runtime_name(&self) -> &'static str {
         match self.runtime {
             Runtime::Podman(_) => "podman",
+            Runtime::Docker(_) => "docker",
             Runtime::Lxc => "lxc",
+            Runtime::Runc => "runc",
         }
     }
 
@@ -102,6 +166,18 @@ impl Subject {
         match &self.runtime {
             Runtime::Podman(_) => {
                 let _ = run(&mut cmd("podman", &["kill", self.id]));
+            }
+            Runtime::Docker(_) => {
+                let _ = run(&mut cmd("docker", &["kill", self.id]));
+            }
+            Runtime::Runc => {
+                let state = run(cmd("runc", &["--root"])
+                    .arg(dir.join("work/oci-state"))
+                    .args(["state", self.id]));
+                let state: Value = serde_json::from_slice(&state.stdout).unwrap_or_default();
+                if let Some(pid) = state["pid"].as_u64().filter(|p| *p > 0) {
+                    let _ = run(&mut cmd("kill", &["-9", &pid.to_string()]));
+                }
             }
             Runtime::Lxc => {
                 let lxcpath = dir.join("work/lxc");
@@ -165,6 +241,89 @@ impl Subject {
                     "{ctx}: orphan image {other}"
                 );
             }
+            Runtime::Docker(tags) => {
+                assert!(
+                    !docker_ok(&["container", "inspect", &format!("{id}.berth-new")]),
+                    "{ctx}: an upgrade's container is left"
+                );
+                let images = ok(&mut cmd(
+                    "docker",
+                    &["image", "ls", "--format", "{{.Repository}}"],
+                ));
+                assert!(
+                    !images
+                        .lines()
+                        .any(|r| r.contains("/berth-load/") && r.contains(id)),
+                    "{ctx}: transient images left: {images}"
+                );
+                let Some(v) = version else {
+                    assert!(
+                        !docker_ok(&["container", "inspect", id]),
+                        "{ctx}: orphan container"
+                    );
+                    for tag in tags {
+                        assert!(
+                            !docker_ok(&["image", "inspect", tag]),
+                            "{ctx}: orphan image {tag}"
+                        );
+                    }
+                    return;
+                };
+                let label = ok(&mut cmd(
+                    "docker",
+                    &[
+                        "container",
+                        "inspect",
+                        "--format",
+                        "{{index .Config.Labels \"berth.version\"}}",
+                        id,
+                    ],
+                ));
+                assert_eq!(
+                    label.trim(),
+                    v,
+                    "{ctx}: the container is not the registered version"
+                );
+                let (mine, other) = if v == "1" {
+                    (&tags[0], &tags[1])
+                } else {
+                    (&tags[1], &tags[0])
+                };
+                assert!(
+                    docker_ok(&["image", "inspect", mine]),
+                    "{ctx}: its image is gone"
+                );
+                assert!(
+                    !docker_ok(&["image", "inspect", other]),
+                    "{ctx}: orphan image {other}"
+                );
+            }
+            Runtime::Runc => {
+                let place = dir.join("work/oci").join(id);
+                assert!(
+                    !dir.join("work/oci-previous").join(id).exists(),
+                    "{ctx}: an upgrade's old bundle is left aside"
+                );
+                let placed = std::fs::read_to_string(place.join("berth-version")).ok();
+                assert_eq!(
+                    placed.as_deref(),
+                    version,
+                    "{ctx}: the bundle in place is not the registered version"
+                );
+                let listed = ok(cmd("runc", &["--root"])
+                    .arg(dir.join("work/oci-state"))
+                    .args(["list", "-q"]));
+                match version {
+                    Some(_) => assert!(
+                        place.join("rootfs/bin/busybox").exists(),
+                        "{ctx}: bundle incomplete"
+                    ),
+                    None => assert!(
+                        !listed.lines().any(|l| l.trim() == id),
+                        "{ctx}: runc still has {id}: {listed}"
+                    ),
+                }
+            }
             Runtime::Lxc => {
                 let place = dir.join("work/lxc").join(id);
                 assert!(
@@ -190,10 +349,45 @@ impl Subject {
 
 impl Drop for Subject {
     fn drop(&mut self) {
-        if let Runtime::Podman(tags) = &self.runtime {
-            for tag in tags {
-                let _ = run(&mut cmd("podman", &["rmi", "-f", tag]));
+        match &self.runtime {
+            Runtime::Podman(tags) => {
+                for tag in tags {
+                    let _ = run(&mut cmd("podman", &["rmi", "-f", tag]));
+                }
             }
+            Runtime::Docker(tags) => {
+                for name in [self.id.to_string(), format!("{}.berth-new", self.id)] {
+                    let _ = run(&mut cmd("docker", &["rm", "-f", &name]));
+                }
+                for tag in tags {
+                    let _ = run(&mut cmd("docker", &["rmi", "-f", tag]));
+                }
+            }
+            Runtime::Lxc | Runtime::Runc => {}
         }
     }
+}
+
+/// An OCI runtime bundle of busybox under `dir`, its config.json made by `runc spec`
+/// with `script` as the command; returns the .tar.gz.
+pub fn oci_bundle(dir: &Path, id: &str, script: &str) -> PathBuf {
+    let top = dir.join(format!("oci-{id}"));
+    busybox_rootfs(&top);
+    ok(cmd("runc", &["spec", "--bundle", top.to_str().unwrap()]));
+    let path = top.join("config.json");
+    let mut spec: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(
+        spec["process"]["terminal"], true,
+        "runc spec's default changed"
+    );
+    spec["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
+    spec["hostname"] = id.into();
+    std::fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+    let out = dir.join(format!("{id}.tar.gz"));
+    ok(cmd(
+        "tar",
+        &["-C", dir.to_str().unwrap(), "-czf", out.to_str().unwrap()],
+    )
+    .arg(format!("oci-{id}")));
+    out
 }

@@ -211,3 +211,41 @@ pub fn sha256_hex(path: &Path) -> String {
     std::io::copy(&mut f, &mut h).unwrap();
     hex::encode(h.finalize())
 }
+
+/// Docker Engine for a test. Fails loudly when docker is not installed; starts dockerd
+/// (scripts/dockerd.sh) when none answers, once per test process, and stops the one it
+/// started when this process has ended (a watcher process waits for it).
+pub fn require_docker() {
+    require(&["docker", "dockerd"]);
+    static STARTED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    STARTED.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/dockerd.sh");
+        let started = ok(cmd("bash", &[script.to_str().unwrap(), "start"]));
+        let pid = started.trim();
+        if pid.is_empty() {
+            return; // one was running already: not ours to stop
+        }
+        let me = std::process::id().to_string();
+        // The launcher returns at once; the watcher it leaves outlives this process.
+        let launched = Command::new("sh")
+            .args([
+                "-c",
+                "(while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; exec bash \"$2\" stop \"$3\") &",
+                "sh",
+                &me,
+                script.to_str().unwrap(),
+                pid,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("cannot start the dockerd watcher");
+        assert!(launched.success(), "the dockerd watcher did not start");
+    });
+}
+
+/// `docker ARGS` succeeded.
+pub fn docker_ok(args: &[&str]) -> bool {
+    run(&mut cmd("docker", args)).status.success()
+}

@@ -30,9 +30,17 @@ pub mod codes {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuntimeInfo {
+    /// The manifest's runtime: podman, docker, lxc, runc.
     pub name: String,
-    /// Whether the runtime's command was found on the daemon's PATH.
+    /// Whether berthd can run packages of this runtime here.
     pub found: bool,
+    /// The engine that runs them (`docker` for podman packages, where berthd's
+    /// config says so; `crun` for runc bundles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// Why not, when it cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
 }
 
 /// `GET /v1/info`

@@ -119,11 +119,12 @@ impl ContainersConf {
             let version = str_field(&mut c, obj, &path, "version", true);
             let runtime = str_field(&mut c, obj, &path, "runtime", true);
             if let Some(rt) = &runtime {
-                if rt != "podman" && rt != "lxc" {
+                if rt.parse::<berth_package::RuntimeKind>().is_err() {
                     c.fail(
                         &format!("{path}.runtime"),
                         format!(
-                            "must be \"podman\" or \"lxc\", got {}",
+                            "must be one of {}, got {}",
+                            berth_package::manifest::known_runtimes(),
                             describe(&Value::String(rt.clone()))
                         ),
                     );
@@ -218,7 +219,7 @@ mod tests {
         let text = r#"{"containers": [
             {"id": "web", "version": "1", "runtime": "podman", "autostart": "yes", "monitor": true,
              "restart": {"enabled": true, "max_retries": 3, "retry_delay": 1, "window": 0}},
-            {"id": "web", "version": "1", "runtime": "docker", "autostart": true, "monitor": true,
+            {"id": "web", "version": "1", "runtime": "rkt", "autostart": true, "monitor": true,
              "restart": {"enabled": true, "max_retries": 3, "retry_delay": 1, "window": 5}}
         ]}"#;
         std::fs::write(&path, text).unwrap();
@@ -229,7 +230,7 @@ mod tests {
             [
                 format!("{p}: containers[0].autostart must be a boolean, got string \"yes\""),
                 format!("{p}: containers[0].restart.window must be an integer >= 1, got 0"),
-                format!("{p}: containers[1].runtime must be \"podman\" or \"lxc\", got string \"docker\""),
+                format!("{p}: containers[1].runtime must be one of podman, docker, lxc, runc, got string \"rkt\""),
             ]
         );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);

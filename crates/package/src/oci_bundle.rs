@@ -73,7 +73,9 @@ mod tests {
     #[test]
     fn root_path_must_stay_inside_the_bundle() {
         let spec = |root: &str| {
-            format!(r#"{{"ociVersion":"1.0.2","root":{{"path":{root:?}}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}}}}"#)
+            format!(
+                r#"{{"ociVersion":"1.0.2","root":{{"path":{root:?}}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}}}}"#
+            )
         };
         assert_eq!(root_path(spec("rootfs").as_bytes()).unwrap(), "rootfs");
         assert_eq!(root_path(spec("./rootfs/").as_bytes()).unwrap(), "rootfs");
@@ -82,6 +84,8 @@ mod tests {
         }
         let err = root_path(br#"{"ociVersion":"1.0.2","root":{"path":7}}"#).unwrap_err();
         assert!(err.contains("not an OCI runtime spec"), "{err}");
-        assert!(root_path(br#"{"ociVersion":"1.0.2"}"#).unwrap_err().contains("no root"));
+        assert!(root_path(br#"{"ociVersion":"1.0.2"}"#)
+            .unwrap_err()
+            .contains("no root"));
     }
 }

@@ -225,8 +225,11 @@ impl Parts {
     /// The manifest as a writer completes it.
     pub fn packaged_manifest(&self) -> Value {
         let mut m = self.manifest.clone();
-        let runtime: crate::manifest::RuntimeKind =
-            m["runtime"].as_str().unwrap_or_default().parse().expect("a runtime");
+        let runtime: crate::manifest::RuntimeKind = m["runtime"]
+            .as_str()
+            .unwrap_or_default()
+            .parse()
+            .expect("a runtime");
         m["artifact_type"] = json!(runtime.artifact_type());
         m["created_at"] = json!("2023-11-14T22:13:20.000Z");
         m["digest"] = json!(format!("sha256:{}", self.digest_hex()));

@@ -224,10 +224,25 @@ fn a_broken_oci_runtime_bundle_is_refused_naming_the_rule() {
         gzip(&tar_bytes(&e, true))
     };
     let cases: [(Vec<u8>, &str); 5] = [
-        (bundle(oci_config("rootfs", &["sh"]), false), "a directory the archive does not hold"),
-        (bundle(oci_config("/rootfs", &["sh"]), true), "must be a path inside the bundle"),
-        (bundle(oci_config("../x", &["sh"]), true), "must be a path inside the bundle"),
-        (bundle(br#"{"ociVersion":"1.0.2","root":{"path":["x"]}}"#.to_vec(), true), "not an OCI runtime spec"),
+        (
+            bundle(oci_config("rootfs", &["sh"]), false),
+            "a directory the archive does not hold",
+        ),
+        (
+            bundle(oci_config("/rootfs", &["sh"]), true),
+            "must be a path inside the bundle",
+        ),
+        (
+            bundle(oci_config("../x", &["sh"]), true),
+            "must be a path inside the bundle",
+        ),
+        (
+            bundle(
+                br#"{"ociVersion":"1.0.2","root":{"path":["x"]}}"#.to_vec(),
+                true,
+            ),
+            "not an OCI runtime spec",
+        ),
         (lxc_bundle(None), "must hold config.json"),
     ];
     for (payload, expected) in cases {
@@ -243,9 +258,14 @@ fn a_broken_oci_runtime_bundle_is_refused_naming_the_rule() {
     let mut m = source_manifest("runc");
     m["create_args"] = serde_json::json!("--init");
     let f = Fixture::new();
-    let err = pack(&f.request(&m, "b.tar.gz", &oci_bundle(None)), &mut |_, _| {}).unwrap_err();
+    let err = pack(
+        &f.request(&m, "b.tar.gz", &oci_bundle(None)),
+        &mut |_, _| {},
+    )
+    .unwrap_err();
     assert!(
-        err.to_string().contains("create_args is not allowed for runtime runc"),
+        err.to_string()
+            .contains("create_args is not allowed for runtime runc"),
         "{err}"
     );
 }

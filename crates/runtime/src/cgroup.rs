@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Cumulative counters and current levels of one container at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,6 +36,11 @@ impl Mounts {
         Mounts::parse(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
     }
 
+    /// v1 controllers with a v2 hierarchy beside them (systemd's "hybrid" layout).
+    pub fn is_hybrid(&self) -> bool {
+        !self.v1.is_empty() && self.v2.is_some()
+    }
+
     /// Parses mountinfo: `id parent dev root mountpoint opts [tags] - fstype source superopts`.
     pub fn parse(mountinfo: &str) -> Mounts {
         let mut mounts = Mounts::default();
@@ -60,6 +67,84 @@ impl Mounts {
             }
         }
         mounts
+    }
+}
+
+/// Statistics of many containers from their init pids, with CPU % as the difference
+/// between two readings: each container's last reading is kept for the next call,
+/// and one seen for the first time is read twice, a moment apart.
+pub struct Sampler {
+    mounts: Mounts,
+    /// Each container's last CPU reading: when, and nanoseconds used.
+    last_cpu: Mutex<HashMap<String, (Instant, u64)>>,
+}
+
+impl Default for Sampler {
+    fn default() -> Self {
+        Sampler::new(Mounts::of_host())
+    }
+}
+
+impl Sampler {
+    pub fn new(mounts: Mounts) -> Self {
+        Sampler {
+            mounts,
+            last_cpu: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The statistics of each `(id, init pid)` whose cgroup can be read, in order.
+    /// Containers for which `still_running` is false lose their last reading.
+    pub fn stats(
+        &self,
+        running: &[(String, u32)],
+        still_running: &dyn Fn(&str) -> bool,
+    ) -> Vec<(String, crate::Stats)> {
+        let read = |(id, pid): &(String, u32)| {
+            let sample = sample(Path::new("/proc"), &self.mounts, *pid).ok()?;
+            Some((id.clone(), Instant::now(), sample))
+        };
+        let mut samples: Vec<_> = running.iter().filter_map(read).collect();
+        let mut last = self.last_cpu.lock().unwrap_or_else(|p| p.into_inner());
+        let unseen: Vec<&(String, u32)> = running
+            .iter()
+            .filter(|(id, _)| !last.contains_key(id))
+            .collect();
+        if !unseen.is_empty() {
+            for (id, at, s) in &samples {
+                last.insert(id.clone(), (*at, s.cpu_ns));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+            for fresh in unseen.into_iter().filter_map(read) {
+                if let Some(old) = samples.iter_mut().find(|(id, ..)| *id == fresh.0) {
+                    *old = fresh;
+                }
+            }
+        }
+        last.retain(|id, _| still_running(id));
+        samples
+            .into_iter()
+            .map(|(id, at, s)| {
+                let cpu_percent = match last.insert(id.clone(), (at, s.cpu_ns)) {
+                    Some((then, used)) if at > then => {
+                        s.cpu_ns.saturating_sub(used) as f64 * 100.0
+                            / at.duration_since(then).as_nanos() as f64
+                    }
+                    _ => 0.0,
+                };
+                let stats = crate::Stats {
+                    cpu_percent,
+                    memory_bytes: s.memory_bytes,
+                    memory_limit_bytes: s.memory_limit_bytes,
+                    net_rx_bytes: s.net_rx_bytes,
+                    net_tx_bytes: s.net_tx_bytes,
+                    block_read_bytes: s.block_read_bytes,
+                    block_write_bytes: s.block_write_bytes,
+                    pids: s.pids,
+                };
+                (id, stats)
+            })
+            .collect()
     }
 }
 

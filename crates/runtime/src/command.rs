@@ -14,6 +14,9 @@ pub struct Invocation {
     pub timeout: Duration,
     /// Variables set on top of berthd's environment.
     pub env: Vec<(String, String)>,
+    /// Where standard output and error go (appended) instead of being captured: a
+    /// detached container that inherits them writes its output there.
+    pub output: Option<std::path::PathBuf>,
 }
 
 impl Invocation {
@@ -27,6 +30,7 @@ impl Invocation {
             args: args.into_iter().map(Into::into).collect(),
             timeout,
             env: Vec::new(),
+            output: None,
         }
     }
 
@@ -109,25 +113,50 @@ impl Drop for Followed {
 pub struct SystemRunner;
 
 /// Spawns `inv` with standard input closed, standard output piped and standard
-/// error as given.
+/// error as given — or both appended to `inv.output`.
 fn spawn(inv: &Invocation, stderr: Stdio) -> Result<std::process::Child, CommandError> {
-    Command::new(&inv.program)
+    let failed = |source| CommandError::Spawn {
+        command: inv.display(),
+        source,
+    };
+    let mut command = Command::new(&inv.program);
+    let (stdout, stderr) = match &inv.output {
+        Some(path) => {
+            let file = std::fs::File::options()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(failed)?;
+            // A command whose output goes to a file starts a detached container, which
+            // outlives it: a process group of its own keeps a signal to berthd's
+            // group (its service manager, a test's end) from reaching the container.
+            std::os::unix::process::CommandExt::process_group(&mut command, 0);
+            (
+                Stdio::from(file.try_clone().map_err(failed)?),
+                Stdio::from(file),
+            )
+        }
+        None => (Stdio::piped(), stderr),
+    };
+    command
         .args(&inv.args)
         .envs(inv.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .stdout(stdout)
         .stderr(stderr)
         .spawn()
-        .map_err(|source| CommandError::Spawn {
-            command: inv.display(),
-            source,
-        })
+        .map_err(failed)
 }
 
 impl CommandRunner for SystemRunner {
     fn follow(&self, inv: &Invocation) -> Result<Followed, CommandError> {
         use std::io::BufRead;
-        let mut child = spawn(inv, Stdio::null())?;
+        // A stream is read from its pipe, whatever `output` says.
+        let piped = Invocation {
+            output: None,
+            ..inv.clone()
+        };
+        let mut child = spawn(&piped, Stdio::null())?;
         let out = child.stdout.take().expect("stdout is piped");
         // Bytes that are not UTF-8 do not end the stream.
         let lines = std::io::BufReader::new(out)

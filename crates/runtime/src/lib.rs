@@ -6,19 +6,24 @@
 //! fake.
 
 pub mod args;
+pub mod bundle;
 pub mod cgroup;
 pub mod command;
+pub mod docker;
 pub mod lxc;
 pub mod podman;
 pub mod registry;
+pub mod runc;
 pub mod stream_load;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
 pub use args::{name_arg, split_create_args, CreateArgsError};
 pub use command::{CommandError, CommandRunner, Followed, Invocation, SystemRunner};
+pub use docker::Docker;
 pub use lxc::Lxc;
 pub use podman::Podman;
+pub use runc::Runc;
 pub use stream_load::LoadedImage;
 
 use std::io::Read;
@@ -40,6 +45,10 @@ pub struct ContainerState {
     /// Its labels (berthd marks its containers with `berth.id` and `berth.version`).
     #[serde(skip)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Where the engine itself writes the container's output, when it keeps its own
+    /// file (Docker's json-file log) that berthd moves into the container's log.
+    #[serde(skip)]
+    pub log_path: Option<PathBuf>,
 }
 
 /// A container's resource use, as the runtime measures it.
@@ -104,6 +113,10 @@ pub trait ImageStore: Send + Sync {
     fn untag(&self, id: &str, name: &str) -> Result<(), RuntimeError>;
     /// Every image: its id and names.
     fn images(&self) -> Result<Vec<(String, Vec<String>)>, RuntimeError>;
+    /// The create options that send a container's output to `log_file` (or, for an
+    /// engine that keeps its own files, to one berthd moves there), capped at `cap`
+    /// bytes while berthd is not there to rotate it.
+    fn log_options(&self, log_file: &Path, cap: u64) -> Vec<String>;
 }
 
 /// A runtime with an image store.
@@ -137,4 +150,9 @@ pub trait Runtime: Send + Sync {
     fn remove(&self, id: &str) -> Result<(), RuntimeError>;
     /// The state of `id`, or `NoSuchContainer`.
     fn state(&self, id: &str) -> Result<ContainerState, RuntimeError>;
+    /// Whether the engine writes containers' output to files of its own
+    /// (`ContainerState::log_path`) that berthd moves into their logs.
+    fn keeps_own_logs(&self) -> bool {
+        false
+    }
 }

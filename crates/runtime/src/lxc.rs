@@ -10,16 +10,13 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Lxc {
     runner: Arc<dyn CommandRunner>,
     lxcpath: PathBuf,
     command_timeout: Duration,
-    cgroups: crate::cgroup::Mounts,
-    /// Each container's last CPU reading (when, nanoseconds used): CPU % is the
-    /// difference to the next one.
-    last_cpu: Mutex<HashMap<String, (Instant, u64)>>,
+    sampler: crate::cgroup::Sampler,
     /// Each running container's init pid and that process's start time.
     init_pids: Mutex<HashMap<String, (u32, u64)>>,
 }
@@ -57,8 +54,7 @@ impl Lxc {
             runner,
             lxcpath,
             command_timeout,
-            cgroups: crate::cgroup::Mounts::of_host(),
-            last_cpu: Mutex::new(HashMap::new()),
+            sampler: crate::cgroup::Sampler::default(),
             init_pids: Mutex::new(HashMap::new()),
         }
     }
@@ -234,59 +230,11 @@ impl Runtime for Lxc {
             .filter(|c| c.running)
             .filter_map(|c| Some((c.id, c.pid?)))
             .collect();
-        let pids: HashMap<&String, u32> = ids
+        let wanted: Vec<(String, u32)> = ids
             .iter()
-            .filter_map(|id| Some((id, *running.get(id)?)))
+            .filter_map(|id| Some((id.clone(), *running.get(id)?)))
             .collect();
-        let read = |id: &String| {
-            let pid = *pids.get(id)?;
-            let sample = crate::cgroup::sample(Path::new("/proc"), &self.cgroups, pid).ok()?;
-            Some((id.clone(), Instant::now(), sample))
-        };
-        let mut samples: Vec<_> = ids.iter().filter_map(read).collect();
-        let mut last = self.last_cpu.lock().unwrap_or_else(|p| p.into_inner());
-        // Containers seen for the first time: a second reading a moment later gives
-        // their CPU %.
-        let unseen: Vec<String> = samples
-            .iter()
-            .filter(|(id, ..)| !last.contains_key(id))
-            .map(|(id, ..)| id.clone())
-            .collect();
-        if !unseen.is_empty() {
-            for (id, at, s) in &samples {
-                last.insert(id.clone(), (*at, s.cpu_ns));
-            }
-            std::thread::sleep(Duration::from_millis(250));
-            for fresh in unseen.iter().filter_map(read) {
-                if let Some(old) = samples.iter_mut().find(|(id, ..)| *id == fresh.0) {
-                    *old = fresh;
-                }
-            }
-        }
-        last.retain(|id, _| running.contains_key(id));
-        Ok(samples
-            .into_iter()
-            .map(|(id, at, s)| {
-                let cpu_percent = match last.insert(id.clone(), (at, s.cpu_ns)) {
-                    Some((then, used)) if at > then => {
-                        s.cpu_ns.saturating_sub(used) as f64 * 100.0
-                            / at.duration_since(then).as_nanos() as f64
-                    }
-                    _ => 0.0,
-                };
-                let stats = Stats {
-                    cpu_percent,
-                    memory_bytes: s.memory_bytes,
-                    memory_limit_bytes: s.memory_limit_bytes,
-                    net_rx_bytes: s.net_rx_bytes,
-                    net_tx_bytes: s.net_tx_bytes,
-                    block_read_bytes: s.block_read_bytes,
-                    block_write_bytes: s.block_write_bytes,
-                    pids: s.pids,
-                };
-                (id, stats)
-            })
-            .collect())
+        Ok(self.sampler.stats(&wanted, &|id| running.contains_key(id)))
     }
     /// lxc-monitor keeps no past events: exits while it was down are caught by
     /// berthd's monitor tick.
@@ -304,43 +252,18 @@ impl Runtime for Lxc {
     }
 }
 
-/// Unpacks a bundle (.tar.gz) read from `input` under `dest`; returns the directory
-/// holding `config` and `rootfs/` (`dest`, or its one subdirectory).
+/// Unpacks an LXC bundle (.tar.gz) read from `input` under `dest`; returns the
+/// directory holding `config` and `rootfs/` (`dest`, or its one subdirectory).
 pub fn unpack_bundle(input: &mut dyn Read, dest: &Path) -> Result<PathBuf, RuntimeError> {
-    std::fs::create_dir_all(dest).map_err(RuntimeError::Scratch)?;
-    let gz = flate2::read::GzDecoder::new(input);
-    let mut archive = tar::Archive::new(gz);
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_ownerships(true);
-    archive.set_unpack_xattrs(false);
-    for entry in archive.entries().map_err(bundle_error)? {
-        let mut entry = entry.map_err(bundle_error)?;
-        // unpack_in refuses paths that leave `dest` (.., absolute, through symlinks).
-        entry.unpack_in(dest).map_err(bundle_error)?;
-    }
-    if dest.join("config").is_file() && dest.join("rootfs").is_dir() {
-        return Ok(dest.to_path_buf());
-    }
-    let dirs: Vec<PathBuf> = std::fs::read_dir(dest)
-        .map_err(RuntimeError::Scratch)?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    match dirs.as_slice() {
-        [one] if one.join("config").is_file() && one.join("rootfs").is_dir() => Ok(one.clone()),
-        _ => Err(RuntimeError::Archive(
+    crate::bundle::unpack(input, dest, "LXC bundle", |dir| {
+        dir.join("config").is_file() && dir.join("rootfs").is_dir()
+    })
+    .map_err(|e| match e {
+        RuntimeError::Archive(why) if why.is_empty() => RuntimeError::Archive(
             "an LXC bundle must hold config and rootfs/ at the top or in one directory".into(),
-        )),
-    }
-}
-
-fn bundle_error(e: std::io::Error) -> RuntimeError {
-    if e.kind() == std::io::ErrorKind::Other || e.kind() == std::io::ErrorKind::InvalidData {
-        RuntimeError::Archive(format!("LXC bundle: {e}"))
-    } else {
-        RuntimeError::Input(e)
-    }
+        ),
+        e => e,
+    })
 }
 
 /// Rewrites a bundle's config for its place: `rootfs` and the console log set by

@@ -31,12 +31,8 @@ impl Podman {
     }
 
     fn run(&self, args: Vec<String>, timeout: Duration) -> Result<String, CommandError> {
-        self.runner.run(&Invocation {
-            program: self.program.clone(),
-            args,
-            timeout,
-            env: Vec::new(),
-        })
+        self.runner
+            .run(&Invocation::new(&self.program, args, timeout))
     }
 
     pub(crate) fn cmd(&self, args: &[&str]) -> Result<String, RuntimeError> {
@@ -90,7 +86,7 @@ impl ImageStore for Podman {
         staging: &Path,
         label: &str,
     ) -> Result<Vec<LoadedImage>, RuntimeError> {
-        Podman::load_stream(self, input, staging, label)
+        crate::stream_load::load_stream(self, input, staging, label)
     }
     fn storage_root(&self) -> Result<PathBuf, RuntimeError> {
         let out = self.cmd(&["info", "--format", "{{.Store.GraphRoot}}"])?;
@@ -125,6 +121,17 @@ impl ImageStore for Podman {
     fn untag(&self, id: &str, name: &str) -> Result<(), RuntimeError> {
         self.cmd(&["untag", id, name]).map(drop)
     }
+    /// conmon writes the k8s-file format straight into the log file.
+    fn log_options(&self, log_file: &Path, cap: u64) -> Vec<String> {
+        vec![
+            "--log-driver".into(),
+            "k8s-file".into(),
+            "--log-opt".into(),
+            format!("path={}", log_file.display()),
+            "--log-opt".into(),
+            format!("max-size={cap}"),
+        ]
+    }
     fn images(&self) -> Result<Vec<(String, Vec<String>)>, RuntimeError> {
         let out = self.cmd(&["images", "-a", "--format", "json"])?;
         let v: Value = serde_json::from_str(&out).map_err(|e| RuntimeError::Output {
@@ -147,6 +154,45 @@ impl ImageStore for Podman {
                 Some((id, names))
             })
             .collect())
+    }
+}
+
+impl crate::stream_load::PullEngine for Podman {
+    fn engine(&self) -> &'static str {
+        "podman"
+    }
+    fn load_timeout(&self) -> Duration {
+        self.load_timeout
+    }
+    fn pull_loopback(
+        &self,
+        reference: &str,
+        timeout: Duration,
+        staging: &Path,
+    ) -> Result<String, RuntimeError> {
+        let mut inv = Invocation::new(
+            &self.program,
+            ["pull", "-q", "--tls-verify=false", reference],
+            timeout,
+        );
+        inv.env
+            .push(("TMPDIR".into(), staging.to_string_lossy().into_owned()));
+        let out = self.runner.run(&inv)?;
+        let id = out.trim().lines().last().unwrap_or_default().to_string();
+        if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(RuntimeError::Output {
+                runtime: "podman",
+                what: "pull".into(),
+                why: format!("no image id in {:?}", out.trim()),
+            });
+        }
+        Ok(id)
+    }
+    fn has_image(&self, id: &str) -> bool {
+        self.cmd(&["image", "exists", id]).is_ok()
+    }
+    fn tag(&self, id: &str, reference: &str) -> Result<(), RuntimeError> {
+        self.cmd(&["tag", id, reference]).map(drop)
     }
 }
 
@@ -380,6 +426,7 @@ fn parse_ps(out: &str) -> Result<Vec<ContainerState>, RuntimeError> {
                 image: c.get("ImageID").and_then(Value::as_str).map(String::from),
                 labels: labels(c.get("Labels")),
                 status,
+                log_path: None,
             })
         })
         .collect())
@@ -443,6 +490,7 @@ fn parse_inspect(id: &str, out: &str) -> Result<ContainerState, RuntimeError> {
             .map(String::from),
         image: first.get("Image").and_then(Value::as_str).map(String::from),
         labels: labels(first.get("Config").and_then(|c| c.get("Labels"))),
+        log_path: None,
     })
 }
 

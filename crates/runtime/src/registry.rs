@@ -105,6 +105,12 @@ impl Pending {
                 Ok(0) => return Progress::Dropped,
                 Ok(n) => {
                     self.head.extend_from_slice(&buf[..n]);
+                    // An HTTP request starts with its method; anything else (dockerd
+                    // tries TLS first, 0x16) is closed at once, so the client falls
+                    // back to plain HTTP without waiting for HEAD_TIME.
+                    if !self.head[0].is_ascii_uppercase() {
+                        return Progress::Dropped;
+                    }
                     if self.head.windows(4).any(|w| w == b"\r\n\r\n") {
                         return Progress::Complete;
                     }
@@ -458,6 +464,28 @@ mod tests {
             all
         });
         assert!(answer.is_empty());
+    }
+
+    #[test]
+    fn a_tls_handshake_is_closed_at_once_so_the_client_falls_back_to_http() {
+        let (listener, port) = bind().unwrap();
+        let mut image = Image {
+            manifest: Vec::new(),
+            manifest_type: MANIFEST_TYPE.into(),
+            blobs: HashMap::new(),
+        };
+        let (waited, _) = serve_during(&listener, &mut image, || {
+            let started = std::time::Instant::now();
+            let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            // A ClientHello's start: no end of an HTTP head ever comes.
+            conn.write_all(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+                .unwrap();
+            let mut all = Vec::new();
+            let _ = conn.read_to_end(&mut all);
+            assert!(all.is_empty());
+            started.elapsed()
+        });
+        assert!(waited < HEAD_TIME / 2, "closed only after {waited:?}");
     }
 }
 

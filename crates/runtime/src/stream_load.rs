@@ -1,9 +1,11 @@
-//! Loading an image archive from a stream into podman with the least disk.
+//! Loading an image archive from a stream into an engine (podman, Docker) with the
+//! least disk.
 //!
 //! `podman load` spools its input before it reads it (HOST-NOTES.md: 3× the image
-//! from stdin, 2× from a file). Here a docker-archive is read entry by entry, and each
+//! from stdin, 2× from a file), and `docker load` unpacks the whole archive into a
+//! temporary directory first. Here a docker-archive is read entry by entry, and each
 //! layer (`<sha256>.tar`, as podman and skopeo write them) goes straight from the
-//! stream into podman's storage: a pull of a one-step image from the loopback
+//! stream into the engine's storage: a pull of a one-step image from the loopback
 //! registry in `registry.rs`, whose config lists the layers so far. Layers already
 //! stored are reused by podman, so each step fetches exactly one new layer, and the
 //! only extra copy on disk at any time is podman's own temporary copy of that layer.
@@ -12,14 +14,14 @@
 //! its image id are the original ones, and its names are set from `RepoTags`.
 //!
 //! Entries that cannot be streamed (a layer not named by its digest, an OCI archive's
-//! blobs) are spooled under the staging directory and served from there; an OCI
-//! layout is loaded from that directory with `podman load`. Podman's own temporary
-//! files go to the staging directory too (TMPDIR), so all of an install's scratch
-//! space is on the filesystem berthd checked before it started.
+//! blobs) are spooled under the staging directory and served from there. Podman's
+//! own temporary files go to the staging directory too (TMPDIR), so all of an
+//! install's scratch space is on the filesystem berthd checked before it started
+//! (Docker's are dockerd's, under its root). The engine's side is `PullEngine`.
 
-use crate::command::{CommandError, Invocation};
+use crate::command::CommandError;
 use crate::registry::{self, Blob, Image};
-use crate::{Podman, RuntimeError};
+use crate::{ImageStore, RuntimeError};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -27,14 +29,35 @@ use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// An image now in podman's storage.
+/// What the loader asks of an image engine besides its image store.
+pub trait PullEngine: ImageStore {
+    /// The engine's name, for messages.
+    fn engine(&self) -> &'static str;
+    /// The bound on a whole load.
+    fn load_timeout(&self) -> Duration;
+    /// Pulls `reference` from the loopback registry (plain HTTP) within `timeout`,
+    /// with scratch files under `staging` where the engine lets berthd say; returns
+    /// the image id (hex).
+    fn pull_loopback(
+        &self,
+        reference: &str,
+        timeout: Duration,
+        staging: &Path,
+    ) -> Result<String, RuntimeError>;
+    /// Whether the engine has the image with this id (hex).
+    fn has_image(&self, id: &str) -> bool;
+    /// Gives image `id` the name `reference`.
+    fn tag(&self, id: &str, reference: &str) -> Result<(), RuntimeError>;
+}
+
+/// An image now in the engine's storage.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LoadedImage {
     /// The image id (hex of the config's sha256).
     pub id: String,
     /// Its names (`RepoTags`, or the OCI index's ref names).
     pub references: Vec<String>,
-    /// False when podman already had this image before the load: then it is not
+    /// False when the engine already had this image before the load: then it is not
     /// the load's to remove.
     pub new: bool,
     /// A new image keeps a transient name (`127.0.0.1:PORT/berth-load/...`) until
@@ -72,7 +95,7 @@ struct Spooled {
 }
 
 struct Loader<'p> {
-    podman: &'p Podman,
+    engine: &'p dyn PullEngine,
     staging: &'p Path,
     /// Names this load's images on the loopback registry (`berth-load/<label>/...`).
     label: String,
@@ -90,53 +113,51 @@ struct Loader<'p> {
     loaded: Vec<LoadedImage>,
 }
 
-impl Podman {
-    /// Loads the image archive read from `input` into podman's storage, streaming each
-    /// layer of a docker-archive without a copy of its own. `staging` is an empty
-    /// directory for scratch files (the caller removes it); `label` names the
-    /// transient images (a package id, say). On error, every image and layer this
-    /// call added is removed again.
-    pub fn load_stream(
-        &self,
-        input: &mut dyn Read,
-        staging: &Path,
-        label: &str,
-    ) -> Result<Vec<LoadedImage>, RuntimeError> {
-        let label: String = label
-            .chars()
-            .map(|c| match c.to_ascii_lowercase() {
-                c @ ('a'..='z' | '0'..='9' | '-') => c,
-                _ => '-',
-            })
-            .collect();
-        let mut loader = Loader {
-            podman: self,
-            staging,
-            label: label.trim_matches('-').to_string(),
-            deadline: Instant::now() + self.load_timeout,
-            chain: Vec::new(),
-            streamed: HashMap::new(),
-            small: HashMap::new(),
-            spooled: HashMap::new(),
-            links: HashMap::new(),
-            steps: Vec::new(),
-            loaded: Vec::new(),
-        };
-        let result = loader.run(input);
-        // The step images go whatever happened; their layers stay while the real
-        // image uses them.
-        // By name, never forced (see `discard_image`).
-        for reference in loader.steps.iter().rev() {
-            let _ = loader.podman.cmd(&["rmi", reference]);
-        }
-        match result {
-            Ok(()) => Ok(loader.loaded),
-            Err(e) => {
-                for image in loader.loaded.iter().filter(|i| i.new) {
-                    let _ = crate::ImageStore::discard_image(loader.podman, &image.all_names());
-                }
-                Err(e)
+/// Loads the image archive read from `input` into the engine's storage, streaming
+/// each layer of a docker-archive without a copy of its own. `staging` is an empty
+/// directory for scratch files (the caller removes it); `label` names the transient
+/// images (a package id, say). On error, every image and layer this call added is
+/// removed again.
+pub fn load_stream(
+    engine: &dyn PullEngine,
+    input: &mut dyn Read,
+    staging: &Path,
+    label: &str,
+) -> Result<Vec<LoadedImage>, RuntimeError> {
+    let label: String = label
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '-') => c,
+            _ => '-',
+        })
+        .collect();
+    let mut loader = Loader {
+        engine,
+        staging,
+        label: label.trim_matches('-').to_string(),
+        deadline: Instant::now() + engine.load_timeout(),
+        chain: Vec::new(),
+        streamed: HashMap::new(),
+        small: HashMap::new(),
+        spooled: HashMap::new(),
+        links: HashMap::new(),
+        steps: Vec::new(),
+        loaded: Vec::new(),
+    };
+    let result = loader.run(input);
+    // The step images go whatever happened; their layers stay while the real
+    // image uses them.
+    // By name, never forced (see `discard_image`).
+    for reference in loader.steps.iter().rev() {
+        let _ = loader.engine.remove_image(reference);
+    }
+    match result {
+        Ok(()) => Ok(loader.loaded),
+        Err(e) => {
+            for image in loader.loaded.iter().filter(|i| i.new) {
+                let _ = loader.engine.discard_image(&image.all_names());
             }
+            Err(e)
         }
     }
 }
@@ -260,24 +281,11 @@ impl Loader<'_> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(RuntimeError::Command(CommandError::Timeout {
-                command: "podman load".into(),
-                timeout: self.podman.load_timeout,
+                command: format!("{} load", self.engine.engine()),
+                timeout: self.engine.load_timeout(),
             }));
         }
         Ok(left)
-    }
-
-    /// Runs a podman command bounded by what is left of the load timeout, with its
-    /// temporary files in the staging directory.
-    fn podman_load_cmd(&self, args: &[&str]) -> Result<String, RuntimeError> {
-        let mut inv = Invocation::new(
-            &self.podman.program,
-            args.iter().copied(),
-            self.remaining()?,
-        );
-        inv.env
-            .push(("TMPDIR".into(), self.staging.to_string_lossy().into_owned()));
-        Ok(self.podman.runner.run(&inv)?)
     }
 
     /// Pulls `image` from a loopback registry; returns the image id.
@@ -294,22 +302,14 @@ impl Loader<'_> {
             &self.label
         };
         let reference = format!("127.0.0.1:{port}/berth-load/{label}/{repo}:{tag}");
+        let timeout = self.remaining()?;
         let (result, report) = registry::serve_during(&listener, image, || {
-            self.podman_load_cmd(&["pull", "-q", "--tls-verify=false", &reference])
+            self.engine.pull_loopback(&reference, timeout, self.staging)
         });
         if let Some(e) = report.source_error {
             return Err(read_error(e));
         }
-        let out = result?;
-        let id = out.trim().lines().last().unwrap_or_default().to_string();
-        if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(RuntimeError::Output {
-                runtime: "podman",
-                what: "pull".into(),
-                why: format!("no image id in {:?}", out.trim()),
-            });
-        }
-        Ok((id, reference))
+        Ok((result?, reference))
     }
 
     fn stream_layer(
@@ -491,10 +491,10 @@ impl Loader<'_> {
         Ok(())
     }
 
-    /// Whether podman has the image whose config has this digest.
+    /// Whether the engine has the image whose config has this digest.
     fn exists(&self, config_digest: &str) -> bool {
-        let hex = config_digest.trim_start_matches("sha256:");
-        self.podman.cmd(&["image", "exists", hex]).is_ok()
+        self.engine
+            .has_image(config_digest.trim_start_matches("sha256:"))
     }
 
     /// Records a loaded image, gives it its names and drops the loopback one.
@@ -512,10 +512,10 @@ impl Loader<'_> {
             transient_name: (!existed).then(|| temporary.to_string()),
         });
         for reference in &references {
-            self.podman.cmd(&["tag", &id, reference])?;
+            self.engine.tag(&id, reference)?;
         }
         if existed {
-            self.podman.cmd(&["untag", &id, temporary])?;
+            self.engine.untag(&id, temporary)?;
         }
         Ok(())
     }

@@ -404,4 +404,7 @@ impl ImageStore for FakeRuntime {
             .map(|(i, n)| (i.clone(), n.clone()))
             .collect())
     }
+    fn log_options(&self, log_file: &Path, _cap: u64) -> Vec<String> {
+        vec!["--log-opt".into(), format!("path={}", log_file.display())]
+    }
 }

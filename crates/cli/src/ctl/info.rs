@@ -8,16 +8,19 @@ pub fn run(ctx: &Ctx) -> Result<String, Failure> {
     if ctx.json {
         return Ok(pretty(&info));
     }
-    let runtimes: Vec<String> = info
-        .runtimes
-        .iter()
-        .map(|r| format!("{} ({})", r.name, if r.found { "found" } else { "missing" }))
-        .collect();
-    Ok(format!(
-        "berthd:       {}\nworking path: {}\nfree disk:    {}\nruntimes:     {}\n",
+    let mut out = format!(
+        "berthd:       {}\nworking path: {}\nfree disk:    {}\nruntimes:\n",
         info.version,
         info.working_path,
         human(info.free_bytes),
-        runtimes.join(", ")
-    ))
+    );
+    for r in &info.runtimes {
+        let how = match (&r.engine, &r.unavailable) {
+            (_, Some(why)) if !r.found => format!("not available: {why}"),
+            (Some(engine), _) => format!("runs on {engine}"),
+            _ => "available".into(),
+        };
+        out.push_str(&format!("  {:<8} {how}\n", r.name));
+    }
+    Ok(out)
 }

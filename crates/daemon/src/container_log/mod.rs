@@ -10,9 +10,10 @@
 //! them and nothing is lost (copy-then-truncate would drop it). Readers skip the
 //! hole. conmon itself caps a file at `CONMON_CAP`, should berthd not be there.
 //!
-//! LXC writes a container's console to `logs/console/<id>` instead, without times; a
-//! berthd thread woken by inotify moves each new piece into `<id>.log` in the same
-//! format, stamped with the moment it saw it, so `--since` works for both runtimes.
+//! LXC and runc write a container's output to `logs/console/<id>` instead, without
+//! times, and Docker to its json-file log; a berthd thread woken by inotify moves each
+//! new piece into `<id>.log` in the same format (`pump.rs`), so `--since` works for
+//! every runtime.
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
@@ -39,18 +40,6 @@ fn rotated(path: &Path) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(".1");
     PathBuf::from(p)
-}
-
-/// The podman options that send a container's output to its log file.
-pub fn create_args(working_path: &Path, id: &str) -> Vec<String> {
-    vec![
-        "--log-driver".into(),
-        "k8s-file".into(),
-        "--log-opt".into(),
-        format!("path={}", path(working_path, id).display()),
-        "--log-opt".into(),
-        format!("max-size={CONMON_CAP}"),
-    ]
 }
 
 /// Where the data of a log file starts: after the hole rotations punched (and
@@ -155,114 +144,6 @@ pub fn console_dir(working_path: &Path) -> PathBuf {
 
 pub fn console_path(working_path: &Path, id: &str) -> PathBuf {
     console_dir(working_path).join(id)
-}
-
-/// Moves what LXC wrote to `id`'s console log from byte `offset` on into `<id>.log`,
-/// as k8s-file lines stamped now (a trailing piece without its newline as a partial
-/// line). Then, if nothing came meanwhile, empties the console log — LXC appends, so
-/// its next write lands at the start — and returns 0; else the offset reached. A
-/// berthd killed between the two steps shows that piece twice, never loses it.
-pub fn pump_console(working_path: &Path, id: &str, offset: u64) -> io::Result<u64> {
-    let console = console_path(working_path, id);
-    let mut file = match File::open(&console) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
-    };
-    let len = file.metadata()?.len();
-    let offset = if len < offset { 0 } else { offset };
-    if len == offset {
-        return Ok(offset);
-    }
-    file.seek(SeekFrom::Start(offset))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    let stamp = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
-    let text = String::from_utf8_lossy(&bytes);
-    let mut out = String::with_capacity(text.len() + 64);
-    for piece in text.split_inclusive('\n') {
-        let (line, tag) = match piece.strip_suffix('\n') {
-            Some(line) => (line, "F"),
-            None => (piece, "P"),
-        };
-        // The console is a terminal: lines end in CR LF.
-        let line = line.trim_end_matches('\r');
-        out.push_str(&format!("{stamp} stdout {tag} {line}\n"));
-    }
-    let mut log = File::options()
-        .create(true)
-        .append(true)
-        .open(path(working_path, id))?;
-    std::io::Write::write_all(&mut log, out.as_bytes())?;
-    let reached = offset + bytes.len() as u64;
-    if fs::metadata(&console)?.len() == reached {
-        File::options().write(true).open(&console)?.set_len(0)?;
-        return Ok(0);
-    }
-    Ok(reached)
-}
-
-/// For as long as berthd runs: moves LXC console output into the containers' logs
-/// as it appears (inotify on the console directory; a 1 s poll where inotify is
-/// not available). What came while berthd was down is moved at once, stamped with
-/// the time berthd starts.
-pub fn pump_consoles(working_path: &Path) {
-    use rustix::fs::inotify;
-    let dir = console_dir(working_path);
-    let _ = fs::create_dir_all(&dir);
-    let mut offsets: std::collections::HashMap<String, u64> = Default::default();
-    let mut pump = |id: String| {
-        let from = offsets.get(&id).copied().unwrap_or(0);
-        match pump_console(working_path, &id, from) {
-            Ok(reached) => {
-                offsets.insert(id, reached);
-            }
-            Err(e) => crate::daemon_log::warn(format!("{id}: moving its console output: {e}")),
-        }
-    };
-    let everything = |pump: &mut dyn FnMut(String)| {
-        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
-            pump(entry.file_name().to_string_lossy().into_owned());
-        }
-    };
-    everything(&mut pump);
-    let watch = inotify::init(inotify::CreateFlags::CLOEXEC).and_then(|fd| {
-        inotify::add_watch(
-            &fd,
-            &dir,
-            inotify::WatchFlags::MODIFY | inotify::WatchFlags::CREATE,
-        )?;
-        Ok(fd)
-    });
-    let Ok(fd) = watch else {
-        crate::daemon_log::warn(
-            "no inotify: LXC console output is moved to the logs once a second",
-        );
-        loop {
-            std::thread::sleep(Duration::from_secs(1));
-            everything(&mut pump);
-        }
-    };
-    let mut buf = [std::mem::MaybeUninit::uninit(); 4096];
-    let mut events = inotify::Reader::new(&fd, &mut buf);
-    loop {
-        // One pump per file for all the events one read returned.
-        let mut touched = std::collections::BTreeSet::new();
-        loop {
-            match events.next() {
-                Ok(event) => {
-                    if let Some(name) = event.file_name() {
-                        touched.insert(name.to_string_lossy().into_owned());
-                    }
-                }
-                Err(_) => std::thread::sleep(Duration::from_secs(1)),
-            }
-            if events.is_buffer_empty() {
-                break;
-            }
-        }
-        touched.into_iter().for_each(&mut pump);
-    }
 }
 
 /// One k8s-file line: its time and its text; `partial` when the line continues.
@@ -426,6 +307,9 @@ pub fn parse_since(value: &str) -> Result<SystemTime, String> {
         .checked_sub(ago)
         .ok_or_else(|| format!("since {value:?} reaches before the clock can count"))
 }
+
+mod pump;
+pub use pump::{pump_console, pump_consoles, pump_json_log};
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,6 @@
 //! The image driver: a payload that is an image archive (docker-archive or
 //! oci-archive) streamed into an engine's image store, run as a container created
-//! from it (podman today).
+//! from it, by podman or Docker Engine.
 //!
 //! Crash ordering (docs/recovery.md): the container carries `berth.id`,
 //! `berth.version` and `berth.home` labels; state.json gets the install's record
@@ -56,10 +56,10 @@ impl Driver for ImageDriver {
     /// the image's size) is in the staging directory.
     fn check_disk(&self, home: &Home, id: &str, payload_size: u64) -> Result<(), OpError> {
         let staging = home.working_path().to_path_buf();
-        let storage = self
-            .engine
-            .storage_root()
-            .map_err(runtime("asking podman where it stores images"))?;
+        let storage = self.engine.storage_root().map_err(runtime(format!(
+            "asking {} where it stores images",
+            self.engine.name()
+        )))?;
         let storage = disk::existing_ancestor(&storage);
         let needs = if disk::same_filesystem(&staging, &storage) {
             vec![(staging, disk::need_with_margin(payload_size, 2))]
@@ -172,7 +172,10 @@ impl StagedImages {
             "--label".into(),
             format!("{LABEL_VERSION}={}", plan.entry.version),
         ];
-        args.extend(crate::container_log::create_args(wp, id));
+        args.extend(self.engine.log_options(
+            &crate::container_log::path(wp, id),
+            crate::container_log::CONMON_CAP,
+        ));
         args.extend(
             with_image(&plan.args, &self.images).ok_or_else(|| {
                 OpError::Package("payload: the image archive holds no image".into())

@@ -2,13 +2,15 @@
 //! runtime, is recovered after a crash, and is removed. What every install shares
 //! (stream, verify, plan, lock, record, commit order, undo) is written once in
 //! `ops/install.rs`; a driver implements what its payload kind needs: an image into
-//! an image store (`image.rs`), a bundle directory into the runtime's path
-//! (`lxc.rs`). Adding a runtime adds a driver and one line in `Daemon::with_drivers`'s
-//! caller.
+//! an image store (`image.rs`, podman and Docker), a bundle directory into the
+//! runtime's path (`bundle.rs`, with `lxc.rs` and `runc.rs` for their formats).
+//! Adding a runtime adds a driver and one line in `daemon::system_drivers`.
 
+pub mod bundle;
 pub mod disk;
 pub mod image;
 pub mod lxc;
+pub mod runc;
 
 use crate::error::OpError;
 use crate::home::Home;
@@ -70,6 +72,11 @@ pub trait Driver: Send + Sync {
 
     /// The engine that runs its containers.
     fn runtime(&self) -> &dyn Runtime;
+
+    /// The engine's program, for people: `podman`, `docker`, `runc`, `crun`.
+    fn engine_name(&self) -> String {
+        self.runtime().name().to_string()
+    }
 
     /// The engine options of the manifest's `create_args`, split and checked.
     fn create_args(&self, manifest: &Manifest) -> Result<Vec<String>, OpError>;

@@ -11,7 +11,7 @@ use crate::error::OpError;
 use crate::ops::logs::LogRequest;
 use crate::ops::DEFAULT_STOP_GRACE;
 use crate::store::ContainerEntry;
-use berth_api::{codes, Container, Info, RestartPolicy, RuntimeInfo};
+use berth_api::{codes, Container, Info, RestartPolicy};
 use bytes::Bytes;
 pub use errors::op_error;
 use http::{bad_request, error, flag, json, json_body, number, query, Answer, BodyReader};
@@ -22,24 +22,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UnixListener;
 
-fn on_path(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(name).is_file()))
-        .unwrap_or(false)
-}
-
 fn info(daemon: &Daemon) -> Info {
     let wp = daemon.home.working_path();
     Info {
         version: env!("CARGO_PKG_VERSION").into(),
         working_path: wp.display().to_string(),
-        runtimes: [("podman", "podman"), ("lxc", "lxc-start"), ("runc", "runc")]
-            .into_iter()
-            .map(|(name, cmd)| RuntimeInfo {
-                name: name.into(),
-                found: on_path(cmd),
-            })
-            .collect(),
+        runtimes: daemon.runtimes(),
         free_bytes: crate::driver::disk::free_bytes(wp),
     }
 }

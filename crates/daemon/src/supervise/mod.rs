@@ -4,6 +4,7 @@
 //! (`record.rs`); berthd's process group, so a killed berthd's commands can be ended
 //! (`procs.rs`).
 
+mod engine_logs;
 pub mod events;
 pub mod monitor;
 pub mod procs;

@@ -59,7 +59,8 @@ pub fn end_orphaned_commands(daemon: &Daemon) {
                     .and_then(|p| p.parse::<i32>().ok());
                 let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
                 let comm = comm.trim();
-                pgrp == Some(old) && (comm == "podman" || comm.starts_with("lxc-"))
+                pgrp == Some(old)
+                    && (comm == "podman" || comm == "docker" || comm.starts_with("lxc-"))
             })
             .collect()
     };

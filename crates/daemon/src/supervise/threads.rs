@@ -1,6 +1,7 @@
 //! berthd's background work, started once the API is up: one exit watcher per
-//! driver, the monitor tick, the LXC console pump. Plain threads: they block on the
-//! runtimes' commands.
+//! driver, the monitor tick, the console pump (LXC, runc) and, where a runtime keeps
+//! its own log files (Docker), their pump. Plain threads: they block on the runtimes'
+//! commands.
 
 use crate::daemon::Daemon;
 use std::sync::Arc;
@@ -14,4 +15,8 @@ pub fn start(daemon: &Arc<Daemon>) {
     std::thread::spawn(move || super::monitor(d));
     let consoles = daemon.home.working_path().to_path_buf();
     std::thread::spawn(move || crate::container_log::pump_consoles(&consoles));
+    if super::engine_logs::needed(daemon) {
+        let d = Arc::clone(daemon);
+        std::thread::spawn(move || super::engine_logs::pump_engine_logs(d));
+    }
 }

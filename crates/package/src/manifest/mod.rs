@@ -84,7 +84,7 @@ impl std::str::FromStr for RuntimeKind {
 }
 
 /// "podman, docker, lxc, runc"
-fn known_runtimes() -> String {
+pub fn known_runtimes() -> String {
     RuntimeKind::ALL.map(RuntimeKind::as_str).join(", ")
 }
 
@@ -228,15 +228,24 @@ impl Manifest {
         c.string(&obj, "friendly_name", false);
         let version = c.string(&obj, "version", true);
         let runtime = match obj.get("runtime") {
-            Some(Value::String(s)) if s.parse::<RuntimeKind>().is_ok() => s.parse::<RuntimeKind>().ok(),
+            Some(Value::String(s)) if s.parse::<RuntimeKind>().is_ok() => {
+                s.parse::<RuntimeKind>().ok()
+            }
             None => {
-                c.fail("runtime", format!("is required (one of {})", known_runtimes()));
+                c.fail(
+                    "runtime",
+                    format!("is required (one of {})", known_runtimes()),
+                );
                 None
             }
             Some(other) => {
                 c.fail(
                     "runtime",
-                    format!("must be one of {}, got {}", known_runtimes(), describe(other)),
+                    format!(
+                        "must be one of {}, got {}",
+                        known_runtimes(),
+                        describe(other)
+                    ),
                 );
                 None
             }

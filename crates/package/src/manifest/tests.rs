@@ -75,10 +75,9 @@ fn reports_every_error_not_just_the_first() {
     let v = json!({"runtime": "rkt", "device_types": [], "version": 3});
     let got = issues(v, Stage::Source);
     assert!(got.len() >= 4, "{got:?}");
-    assert!(got
-        .iter()
-        .any(|l| l
-            .contains("runtime must be one of podman, docker, lxc, runc, got string \"rkt\"")));
+    assert!(got.iter().any(
+        |l| l.contains("runtime must be one of podman, docker, lxc, runc, got string \"rkt\"")
+    ));
     assert!(got
         .iter()
         .any(|l| l.contains("device_types must be a non-empty list")));

@@ -1,5 +1,5 @@
 //! berthd's configuration: the cc-container-mng.conf schema (`version`, `service`,
-//! `logging`) plus berth's own sections (`api`, `trust`). A missing file at the default
+//! `logging`) plus berth's own sections (`api`, `trust`, `runtimes`). A missing file at the default
 //! path means the built-in defaults; wrong types or values stop the start-up with one
 //! line per problem naming the key; unknown keys are warned about and ignored.
 
@@ -70,6 +70,24 @@ pub struct Trust {
     pub require_signature: bool,
 }
 
+/// Which engine runs Digi's `runtime: "podman"` packages (any OCI-type image).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageEngine {
+    Podman,
+    Docker,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Runtimes {
+    /// The engine of `runtime: "podman"` packages; `runtime: "docker"` ones always
+    /// run on Docker Engine.
+    pub image_engine: ImageEngine,
+    /// The OCI runtime that runs `runtime: "runc"` bundles: `runc` or `crun` (a
+    /// program name or an absolute path).
+    pub oci_runtime: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Config {
     pub version: u32,
@@ -77,6 +95,7 @@ pub struct Config {
     pub logging: Logging,
     pub api: Api,
     pub trust: Trust,
+    pub runtimes: Runtimes,
 }
 
 impl Default for Config {
@@ -114,6 +133,10 @@ impl Default for Config {
             trust: Trust {
                 keys: Vec::new(),
                 require_signature: false,
+            },
+            runtimes: Runtimes {
+                image_engine: ImageEngine::Podman,
+                oci_runtime: "runc".into(),
             },
         }
     }
@@ -177,7 +200,10 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
 
 /// Every key a section may hold; anything else is warned about.
 const KNOWN: &[(&str, &[&str])] = &[
-    ("", &["version", "service", "logging", "api", "trust"]),
+    (
+        "",
+        &["version", "service", "logging", "api", "trust", "runtimes"],
+    ),
     (
         "service",
         &[
@@ -193,6 +219,7 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("logging.file", &["enabled", "level", "path", "max_size"]),
     ("api", &["socket", "socket_mode"]),
     ("trust", &["keys", "require_signature"]),
+    ("runtimes", &["image_engine", "oci_runtime"]),
 ];
 
 fn unknown_keys(path: &str, obj: &Map<String, Value>, warnings: &mut Vec<String>) {
@@ -313,6 +340,13 @@ fn sink(c: &mut Checker, parent: &Map<String, Value>, path: &str, default: &Sink
     }
 }
 
+/// `runc`, `crun`, or an absolute path whose file name is one of them: berthd speaks
+/// their shared command line, not any other runtime's.
+fn is_oci_runtime(s: &str) -> bool {
+    let name = Path::new(s).file_name().and_then(|n| n.to_str());
+    matches!(name, Some("runc" | "crun")) && (s.starts_with('/') || !s.contains('/'))
+}
+
 /// Parses and validates configuration bytes: the configuration and its warnings, or
 /// every broken rule.
 pub fn parse(
@@ -427,6 +461,32 @@ pub fn parse(
             );
         }
     }
+    if let Some(r) = section(&mut c, &root, "runtimes") {
+        match r.get("image_engine") {
+            None => {}
+            Some(Value::String(s)) if s == "podman" => {
+                cfg.runtimes.image_engine = ImageEngine::Podman
+            }
+            Some(Value::String(s)) if s == "docker" => {
+                cfg.runtimes.image_engine = ImageEngine::Docker
+            }
+            Some(other) => c.fail(
+                "runtimes.image_engine",
+                format!("must be \"podman\" or \"docker\", got {}", describe(other)),
+            ),
+        }
+        match r.get("oci_runtime") {
+            None => {}
+            Some(Value::String(s)) if is_oci_runtime(s) => cfg.runtimes.oci_runtime = s.clone(),
+            Some(other) => c.fail(
+                "runtimes.oci_runtime",
+                format!(
+                    "must be \"runc\" or \"crun\" (or an absolute path to one), got {}",
+                    describe(other)
+                ),
+            ),
+        }
+    }
     if c.issues.is_empty() {
         Ok((cfg, warnings))
     } else {
@@ -435,108 +495,4 @@ pub fn parse(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn lines(v: Value) -> Vec<String> {
-        match parse(&serde_json::to_vec(&v).unwrap()) {
-            Ok(_) => vec![],
-            Err(issues) => issues.iter().map(ToString::to_string).collect(),
-        }
-    }
-
-    #[test]
-    fn empty_object_is_the_embedded_default() {
-        let (cfg, warnings) = parse(b"{}").unwrap();
-        assert_eq!(cfg, Config::default());
-        assert_eq!(cfg.service.working_path, Path::new("/var/lib/berth"));
-        assert_eq!(cfg.api.socket, Path::new("/run/berth/berthd.sock"));
-        assert!(warnings.is_empty());
-    }
-
-    #[test]
-    fn a_cc_container_mng_configuration_is_read() {
-        let v = json!({
-            "version": 1,
-            "service": {"working_path": "/opt/cc-container", "monitor_interval": 5, "command_timeout": 20, "podman_load_timeout": 300},
-            "logging": {"level": "DEBUG", "syslog": {"enabled": true, "level": "warning"}, "console": {"enabled": false},
-                        "file": {"enabled": true, "path": "/var/log/cc.log", "level": "info", "max_size": 65536}}
-        });
-        let (cfg, _) = parse(&serde_json::to_vec(&v).unwrap()).unwrap();
-        assert_eq!(cfg.service.working_path, Path::new("/opt/cc-container"));
-        assert_eq!(cfg.service.podman_load_timeout, 300);
-        assert_eq!(cfg.logging.level, Level::Debug);
-        assert_eq!(
-            cfg.logging.syslog,
-            Sink {
-                enabled: true,
-                level: Some(Level::Warning)
-            }
-        );
-        assert!(!cfg.logging.console.enabled);
-        assert_eq!(cfg.logging.file.max_size, 65536);
-    }
-
-    #[test]
-    fn wrong_types_and_values_are_named_by_key() {
-        let got = lines(json!({
-            "version": 2,
-            "service": {"working_path": "relative/path", "monitor_interval": 0, "command_timeout": "30"},
-            "logging": {"level": "loud"},
-            "api": {"socket_mode": 660}
-        }));
-        assert_eq!(
-            got,
-            [
-                "version must be 1, got number 2",
-                "service.working_path must be an absolute path, got string \"relative/path\"",
-                "service.monitor_interval must be an integer >= 1, got 0",
-                "service.command_timeout must be an integer >= 1, got string \"30\"",
-                "logging.level must be one of debug, info, warning, error, got string \"loud\"",
-                "api.socket_mode must be an octal mode string like \"0660\", got number 660",
-            ]
-        );
-    }
-
-    #[test]
-    fn unknown_keys_are_warnings_not_errors() {
-        let (_, warnings) =
-            parse(br#"{"service": {"working_path": "/w", "colour": "blue"}, "extra": 1}"#).unwrap();
-        assert_eq!(
-            warnings,
-            [
-                "unknown key service.colour (ignored)",
-                "unknown key extra (ignored)"
-            ]
-        );
-    }
-
-    #[test]
-    fn requiring_signatures_without_keys_is_refused() {
-        assert_eq!(
-            lines(json!({"trust": {"require_signature": true}})),
-            ["trust.require_signature is true but trust.keys lists no key"]
-        );
-    }
-
-    #[test]
-    fn explicit_missing_file_is_an_error_and_broken_file_names_its_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let missing = dir.path().join("nope.conf");
-        assert!(matches!(
-            load(Some(&missing)),
-            Err(ConfigError::Read { .. })
-        ));
-        let broken = dir.path().join("berthd.conf");
-        std::fs::write(&broken, br#"{"service": {"monitor_interval": true}}"#).unwrap();
-        let err = load(Some(&broken)).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            format!(
-                "{}: service.monitor_interval must be an integer >= 1, got boolean true",
-                broken.display()
-            )
-        );
-    }
-}
+mod tests;

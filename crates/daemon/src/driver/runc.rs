@@ -1,0 +1,69 @@
+//! OCI runtime bundles run by runc or crun: `config.json` is checked (an OCI runtime
+//! spec whose `root.path` names a directory inside the bundle — the device does not
+//! trust the build host's check) and rewritten to run detached, keeping every field
+//! berthd does not set.
+
+use super::bundle::BundleFormat;
+use crate::error::{io, OpError};
+use crate::home::Home;
+use berth_package::RuntimeKind;
+use berth_runtime::RuntimeError;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+pub struct RuncFormat;
+
+/// Where runc's bundles are under the working path.
+pub fn bundle_path(working_path: &Path) -> PathBuf {
+    working_path.join(RuncFormat.dir_name())
+}
+
+/// runc's state directory (`--root`) under the working path.
+pub fn state_path(working_path: &Path) -> PathBuf {
+    working_path.join("oci-state")
+}
+
+impl BundleFormat for RuncFormat {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Runc
+    }
+
+    fn what(&self) -> &'static str {
+        "OCI runtime bundle"
+    }
+
+    fn dir_name(&self) -> &'static str {
+        "oci"
+    }
+
+    fn unpack(&self, input: &mut dyn Read, dest: &Path) -> Result<PathBuf, RuntimeError> {
+        berth_runtime::runc::unpack_bundle(input, dest)
+    }
+
+    fn configure(
+        &self,
+        bundle: &Path,
+        _place: &Path,
+        _home: &Home,
+        id: &str,
+    ) -> Result<(), OpError> {
+        let config_path = bundle.join("config.json");
+        let text = std::fs::read(&config_path).map_err(io(format!(
+            "reading the bundle's {}",
+            config_path.display()
+        )))?;
+        let config = berth_runtime::runc::rewrite_config(&text, id)
+            .map_err(|e| OpError::Package(format!("payload: OCI runtime bundle {e}")))?;
+        let root = serde_json::from_slice::<serde_json::Value>(&config)
+            .ok()
+            .and_then(|v| v["root"]["path"].as_str().map(String::from))
+            .unwrap_or_default();
+        if !super::bundle::is_directory_inside(bundle, &root) {
+            return Err(OpError::Package(format!(
+                "payload: OCI runtime bundle config.json: root.path {root:?} is not a directory inside the bundle"
+            )));
+        }
+        crate::atomic::write_atomic(&config_path, &config)
+            .map_err(io(format!("writing {}", config_path.display())))
+    }
+}
