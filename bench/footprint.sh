@@ -5,6 +5,10 @@
 # over three windows of TICKS ticks each; the median window is printed. Run as root.
 # RUNTIME=lxc: 20 LXC busybox bundles instead, and beside berthd's tick the peer way
 # of polling LXC statistics (`lxc-info -S` per container), with the ratio.
+# RUNTIME=docker: 20 containers on Docker Engine (dockerd started by scripts/dockerd.sh
+# if none answers), peer: `docker stats --no-stream` of all of them.
+# RUNTIME=runc: 20 OCI runtime bundles under runc, peer: `runc events --stats` per
+# container.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin berth --bin berthd --bin berthctl
@@ -18,7 +22,25 @@ ticks=${TICKS:-15}
 runtime=${RUNTIME:-podman}
 cp /bin/busybox "$work/rootfs/bin/"
 for a in sh sleep; do ln -s busybox "$work/rootfs/bin/$a"; done
-if [ "$runtime" = lxc ]; then
+dockerd_pid=
+if [ "$runtime" = docker ]; then
+  dockerd_pid=$(bash scripts/dockerd.sh start)
+fi
+if [ "$runtime" = runc ]; then
+  # An OCI runtime bundle: runc's own default config.json, the command set.
+  mkdir -p "$work/bundle"
+  mv "$work/rootfs" "$work/bundle/rootfs"
+  runc spec --bundle "$work/bundle"
+  python3 - "$work/bundle/config.json" <<'PY'
+import json, sys
+spec = json.load(open(sys.argv[1]))
+spec["process"]["args"] = ["/bin/sh", "-c", "trap 'exit 0' TERM; sleep 1000000 & wait"]
+json.dump(spec, open(sys.argv[1], "w"))
+PY
+  payload=$work/bundle.tar.gz
+  tar -C "$work" -czf "$payload" bundle
+  create_field=''
+elif [ "$runtime" = lxc ]; then
   # A bundle: config + rootfs, no network (no lxcbr0 on these hosts).
   mkdir -p "$work/bundle" "$work/rootfs/"{proc,sys,dev,tmp}
   printf '#!/bin/sh\nexec sleep 1000000\n' > "$work/rootfs/init.sh"
@@ -36,6 +58,7 @@ else
   payload=$work/image.tar
   podman save -q -o "$payload" "$image"
   create_field="\"create_args\": \"--init $image\","
+  [ "$runtime" = docker ] && create_field='"create_args": "--init",'
 fi
 
 cat > "$work/berthd.conf" <<JSON
@@ -48,6 +71,7 @@ export BERTH_SOCKET=$work/berthd.sock
 cleanup() {
   for i in $(seq "$n"); do "$bin/berthctl" uninstall "fp$i" >/dev/null 2>&1 || true; done
   kill $pid 2>/dev/null || true
+  [ -z "$dockerd_pid" ] || bash scripts/dockerd.sh stop "$dockerd_pid"
 }
 trap cleanup EXIT
 for _ in $(seq 100); do [ -S "$BERTH_SOCKET" ] && break; sleep 0.1; done
@@ -64,11 +88,13 @@ JSON
   "$bin/berthctl" install "$pkg" >/dev/null
 done
 lxcpath=$work/wp/lxc
-if [ "$runtime" = lxc ]; then
-  running=$(lxc-ls -P "$lxcpath" --running | wc -w)
-else
-  running=$(podman ps --filter name=fp --format '{{.Names}}' | wc -l)
-fi
+runc_root=$work/wp/oci-state
+case "$runtime" in
+  lxc) running=$(lxc-ls -P "$lxcpath" --running | wc -w) ;;
+  docker) running=$(docker ps --filter name=fp -q | wc -l) ;;
+  runc) running=$(runc --root "$runc_root" list | grep -c running || true) ;;
+  *) running=$(podman ps --filter name=fp --format '{{.Names}}' | wc -l) ;;
+esac
 
 # clock ticks of berthd ($14 utime, $15 stime) and of its waited-for children ($16, $17)
 cpu() { awk '{print $14+$15, $16+$17}' "/proc/$pid/stat"; }
@@ -99,18 +125,35 @@ echo "containers running:             $running of $n"
 echo "berthd idle RSS:                ${rss} KiB (peak ${hwm} KiB; target <= 10240 KiB)"
 echo "CPU per monitor tick (berthd):  $(echo "scale=2; ($self1 - $self0) * 1000 / $hz / $ticks" | bc) ms"
 kids_ms=$(echo "scale=1; ($kids1 - $kids0) * 1000 / $hz / $ticks" | bc)
-if [ "$runtime" = lxc ]; then
-  echo "CPU per monitor tick (the lxc-ls it runs): $kids_ms ms"
-  # The peer way: one lxc-info -S per container (statistics of one container each).
-  peer=$( { /usr/bin/time -f '%U %S' bash -c '
-    for i in $(seq "$1"); do lxc-info -P "$2" -n "fp$i" -S -H >/dev/null; done' _ "$n" "$lxcpath"; } 2>&1 | tail -1)
-  peer_ms=$(echo "$peer" | awk '{printf "%.1f", ($1 + $2) * 1000}')
+# The peer way of getting every container's statistics once, timed in CPU (user +
+# system of the command and its children).
+peer_cpu_ms() {
+  { /usr/bin/time -f '%U %S' bash -c "$1" _ "$n" "$lxcpath" "$runc_root"; } 2>&1 | tail -1 |
+    awk '{printf "%.1f", ($1 + $2) * 1000}'
+}
+case "$runtime" in
+  lxc)
+    commands="the lxc-ls it runs"
+    peer_name="lxc-info -S per container"
+    peer_ms=$(peer_cpu_ms 'for i in $(seq "$1"); do lxc-info -P "$2" -n "fp$i" -S -H >/dev/null; done') ;;
+  docker)
+    commands="docker ps + container inspect it runs"
+    peer_name="docker stats --no-stream of all"
+    peer_ms=$(peer_cpu_ms 'docker stats --no-stream $(for i in $(seq "$1"); do echo "fp$i"; done) >/dev/null') ;;
+  runc)
+    commands="the runc list it runs"
+    peer_name="runc events --stats per container"
+    peer_ms=$(peer_cpu_ms 'for i in $(seq "$1"); do runc --root "$3" events --stats "fp$i" >/dev/null; done') ;;
+  *)
+    commands="podman ps + stats it runs"
+    peer_name="" ;;
+esac
+echo "CPU per monitor tick ($commands): $kids_ms ms"
+if [ -n "$peer_name" ]; then
   ours_ms=$(echo "scale=2; (($self1 - $self0) + ($kids1 - $kids0)) * 1000 / $hz / $ticks" | bc)
-  echo "peer: lxc-info -S per container, $n containers: $peer_ms ms CPU"
+  echo "peer: $peer_name, $n containers: $peer_ms ms CPU"
   ratio=n/a
   [ "$(echo "$ours_ms > 0" | bc)" = 1 ] && ratio=$(echo "scale=1; $peer_ms / $ours_ms" | bc)
-  echo "berthd tick incl. lxc-ls:       $ours_ms ms CPU; peer/berth $ratio"
-else
-  echo "CPU per monitor tick (podman ps + stats it runs): $kids_ms ms"
+  echo "berthd tick incl. its commands: $ours_ms ms CPU; peer/berth $ratio"
 fi
 echo "stripped: berthd $sd B, berthctl $sc B, together $(( (sd + sc) / 1024 )) KiB (target <= 8192 KiB)"

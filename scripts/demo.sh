@@ -3,7 +3,7 @@
 # pack it into a signed package, inspect and verify it, then start berthd (the
 # embedded defaults, plus the demo key as trusted) and install, run, inspect,
 # upgrade, crash (restarted by policy) and uninstall it with berthctl; then the
-# same for an LXC bundle.
+# same image on Docker Engine, an LXC bundle, and an OCI runtime bundle under runc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -76,9 +76,11 @@ if "$berthctl" info >/dev/null 2>&1; then
   echo "a berthd already answers on $sock; stop it first (systemctl stop berthd)" >&2
   exit 1
 fi
+# Docker Engine for the Docker part: started here when none answers, stopped at the end.
+dockerd_pid=$(bash scripts/dockerd.sh start)
 "$berthd" --config "$out/berthd.conf" 2>"$out/berthd.log" &
 daemon=$!
-trap 'kill $daemon 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $daemon 2>/dev/null || true; [ -z "$dockerd_pid" ] || bash scripts/dockerd.sh stop "$dockerd_pid"; rm -rf "$work"' EXIT
 for _ in $(seq 100); do "$berthctl" info >/dev/null 2>&1 && break; sleep 0.1; done
 "$berthctl" info
 
@@ -120,6 +122,24 @@ step "config set, stop, start, uninstall"
 "$berthctl" start berth-demo
 "$berthctl" uninstall berth-demo
 
+step "the same image on Docker Engine (runtime \"docker\", berth's extension): streamed into dockerd"
+sed -e 's/"version": "1.1.0"/"version": "1.0.0"/' -e 's/"runtime": "podman"/"runtime": "docker"/' \
+    -e 's/"berth-demo"/"berth-docker-demo"/' "$work/manifest.json" > "$work/docker-manifest.json"
+mkdir -p "$work/docker-out"
+docker_pkg=$("$berth" pack --manifest "$work/docker-manifest.json" --payload "$work/image.tar" \
+               --output-dir "$work/docker-out" --sign "$out/demo-key.key")
+"$berthctl" uninstall berth-docker-demo >/dev/null 2>&1 || true
+"$berthctl" install "$docker_pkg"
+docker inspect --format 'docker runs {{.Config.Image}} with network {{.HostConfig.NetworkMode}}, restart policy {{.HostConfig.RestartPolicy.Name}}' berth-docker-demo
+docker kill berth-docker-demo >/dev/null
+for _ in $(seq 50); do
+  "$berthctl" status berth-docker-demo | grep -q "restarted once" && break; sleep 0.2
+done
+"$berthctl" status berth-docker-demo
+"$berthctl" logs berth-docker-demo
+"$berthctl" stats berth-docker-demo
+"$berthctl" uninstall berth-docker-demo
+
 step "an LXC bundle (busybox-static, host network: this host has no lxcbr0)"
 lxc=$work/lxc && mkdir -p "$lxc/berth-lxc-demo/rootfs/bin"
 cp -r "$work/rootfs/." "$lxc/berth-lxc-demo/rootfs/"
@@ -148,5 +168,31 @@ sleep 1
 "$berthctl" stats berth-lxc-demo
 "$berthctl" logs berth-lxc-demo --since 1m
 "$berthctl" uninstall berth-lxc-demo
+
+step "an OCI runtime bundle (runtime \"runc\", berth's extension): config.json from \`runc spec\`"
+oci=$work/oci/berth-runc-demo && mkdir -p "$oci"
+cp -r "$work/rootfs" "$oci/rootfs"
+runc spec --bundle "$oci"
+python3 - "$oci/config.json" <<'PY'
+import json, sys
+spec = json.load(open(sys.argv[1]))
+spec["process"]["args"] = ["/bin/sh", "-c", "trap 'exit 0' TERM; echo hello from an OCI bundle under runc; sleep 1000 & wait"]
+json.dump(spec, open(sys.argv[1], "w"), indent=2)
+PY
+tar -C "$work/oci" -czf "$work/oci-bundle.tar.gz" berth-runc-demo
+sed -e 's/"runtime": "lxc"/"runtime": "runc"/' -e 's/berth-lxc-demo/berth-runc-demo/' \
+    "$work/lxc-manifest.json" > "$work/runc-manifest.json"
+mkdir -p "$work/runc-out"
+runc_pkg=$("$berth" pack --manifest "$work/runc-manifest.json" --payload "$work/oci-bundle.tar.gz" \
+             --output-dir "$work/runc-out" --sign "$out/demo-key.key")
+"$berth" inspect "$runc_pkg" | grep -i -e runtime -e payload
+"$berthctl" uninstall berth-runc-demo >/dev/null 2>&1 || true
+"$berthctl" install "$runc_pkg"
+sleep 1
+"$berthctl" status berth-runc-demo
+"$berthctl" stats berth-runc-demo
+"$berthctl" logs berth-runc-demo
+"$berthctl" restart berth-runc-demo
+"$berthctl" uninstall berth-runc-demo
 echo
 echo "demo complete: package in $pkg"

@@ -1,7 +1,8 @@
 //! Crash safety: berthd killed with SIGKILL at random moments during install,
 //! upgrade, uninstall, config set and restart handling, then started again. After
 //! each trial: the files parse, the package is wholly installed or wholly absent,
-//! what ran still runs, and berthd's view matches podman's. Seeded and reproducible:
+//! what ran still runs, and berthd's view matches the runtime's — podman, LXC,
+//! Docker and runc each. Seeded and reproducible:
 //! BERTH_CRASH_SEED and BERTH_CRASH_TRIALS (default 100) choose the run.
 //!
 //! A `podman create` killed half-way leaves a container in storage only (found by
@@ -160,6 +161,24 @@ fn berthd_killed_at_random_moments_during_lxc_work_recovers_to_a_consistent_stat
     require(&["lxc-start", "lxc-info", "lxc-monitor"]);
     let dir = tempfile::tempdir().unwrap();
     let subject = Subject::lxc(dir.path(), "berth-e2e-crash-lxc", large_budget);
+    run_trials(dir.path(), &subject, 50);
+}
+
+/// The same for Docker Engine: images streamed into dockerd's store under transient
+/// names, containers swapped by rename.
+#[test]
+fn berthd_killed_at_random_moments_during_docker_work_recovers_to_a_consistent_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let subject = Subject::docker(dir.path(), "berth-e2e-crash-docker", large_budget);
+    run_trials(dir.path(), &subject, 40);
+}
+
+/// The same for runc: bundles swapped like LXC's, containers that runc started
+/// outliving the killed berthd, exits watched again through pidfds after it.
+#[test]
+fn berthd_killed_at_random_moments_during_runc_work_recovers_to_a_consistent_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let subject = Subject::runc(dir.path(), "berth-e2e-crash-runc", large_budget);
     run_trials(dir.path(), &subject, 50);
 }
 

@@ -77,14 +77,19 @@ pub fn assert_no_scratch_files(dir: &Path, context: &str) {
     assert!(left.is_empty(), "{context}: scratch files left: {left:?}");
 }
 
-/// No image keeps a transient name of an install of `id`.
+/// No podman image keeps a transient name of an install of `id`.
 pub fn assert_no_transient_images(id: &str, context: &str) {
+    assert_no_transient_images_in("podman", id, context)
+}
+
+/// No image of `engine` (podman, docker) keeps a transient name of an install of `id`.
+pub fn assert_no_transient_images_in(engine: &str, id: &str, context: &str) {
     // podman's image listing can fail while another process removes an image
     // ("retrieving parent of image ... image not known"): ask again.
     let mut images = None;
     for _ in 0..10 {
         let out = run(&mut cmd(
-            "podman",
+            engine,
             &["images", "-a", "--format", "{{.Repository}}"],
         ));
         if out.status.success() {
@@ -93,7 +98,7 @@ pub fn assert_no_transient_images(id: &str, context: &str) {
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    let images = images.expect("podman images keeps failing");
+    let images = images.unwrap_or_else(|| panic!("{engine} images keeps failing"));
     assert!(
         !images
             .lines()

@@ -9,6 +9,7 @@ mod interop;
 mod lifecycle;
 mod podman;
 mod runtime_podman;
+mod runtimes;
 mod subjects;
 mod supervise;
 mod upgrade;

@@ -3,7 +3,7 @@
 //! sleeps; how to crash it; what the runtime must hold for a registered version.
 //! A new runtime adds a variant and a constructor here.
 
-use crate::install::{assert_no_transient_images, manifest, pack, remove_container};
+use crate::install::{assert_no_transient_images_in, manifest, pack, remove_container};
 use berth_e2e::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -194,110 +194,8 @@ impl Subject {
     pub fn check_runtime(&self, ctx: &str, dir: &Path, version: Option<&str>) {
         let id = self.id;
         match &self.runtime {
-            Runtime::Podman(tags) => {
-                assert!(
-                    !podman_ok(&["container", "exists", &format!("{id}.berth-new")]),
-                    "{ctx}: an upgrade's container is left"
-                );
-                assert_no_transient_images(id, ctx);
-                let Some(v) = version else {
-                    assert!(
-                        !podman_ok(&["container", "exists", id]),
-                        "{ctx}: orphan container"
-                    );
-                    for tag in tags {
-                        assert!(
-                            !podman_ok(&["image", "exists", tag]),
-                            "{ctx}: orphan image {tag}"
-                        );
-                    }
-                    return;
-                };
-                let label = ok(&mut cmd(
-                    "podman",
-                    &[
-                        "inspect",
-                        "--format",
-                        "{{index .Config.Labels \"berth.version\"}}",
-                        id,
-                    ],
-                ));
-                assert_eq!(
-                    label.trim(),
-                    v,
-                    "{ctx}: the container is not the registered version"
-                );
-                let (mine, other) = if v == "1" {
-                    (&tags[0], &tags[1])
-                } else {
-                    (&tags[1], &tags[0])
-                };
-                assert!(
-                    podman_ok(&["image", "exists", mine]),
-                    "{ctx}: its image is gone"
-                );
-                assert!(
-                    !podman_ok(&["image", "exists", other]),
-                    "{ctx}: orphan image {other}"
-                );
-            }
-            Runtime::Docker(tags) => {
-                assert!(
-                    !docker_ok(&["container", "inspect", &format!("{id}.berth-new")]),
-                    "{ctx}: an upgrade's container is left"
-                );
-                let images = ok(&mut cmd(
-                    "docker",
-                    &["image", "ls", "--format", "{{.Repository}}"],
-                ));
-                assert!(
-                    !images
-                        .lines()
-                        .any(|r| r.contains("/berth-load/") && r.contains(id)),
-                    "{ctx}: transient images left: {images}"
-                );
-                let Some(v) = version else {
-                    assert!(
-                        !docker_ok(&["container", "inspect", id]),
-                        "{ctx}: orphan container"
-                    );
-                    for tag in tags {
-                        assert!(
-                            !docker_ok(&["image", "inspect", tag]),
-                            "{ctx}: orphan image {tag}"
-                        );
-                    }
-                    return;
-                };
-                let label = ok(&mut cmd(
-                    "docker",
-                    &[
-                        "container",
-                        "inspect",
-                        "--format",
-                        "{{index .Config.Labels \"berth.version\"}}",
-                        id,
-                    ],
-                ));
-                assert_eq!(
-                    label.trim(),
-                    v,
-                    "{ctx}: the container is not the registered version"
-                );
-                let (mine, other) = if v == "1" {
-                    (&tags[0], &tags[1])
-                } else {
-                    (&tags[1], &tags[0])
-                };
-                assert!(
-                    docker_ok(&["image", "inspect", mine]),
-                    "{ctx}: its image is gone"
-                );
-                assert!(
-                    !docker_ok(&["image", "inspect", other]),
-                    "{ctx}: orphan image {other}"
-                );
-            }
+            Runtime::Podman(tags) => check_image_engine("podman", tags, id, ctx, version),
+            Runtime::Docker(tags) => check_image_engine("docker", tags, id, ctx, version),
             Runtime::Runc => {
                 let place = dir.join("work/oci").join(id);
                 assert!(
@@ -345,6 +243,60 @@ impl Subject {
             }
         }
     }
+}
+
+/// `engine` (podman or docker) holds the registered version of `id` — its container,
+/// labelled with that version, and that version's image only — or nothing of `id`;
+/// never an upgrade's container or a transient image.
+fn check_image_engine(
+    engine: &str,
+    tags: &[String; 2],
+    id: &str,
+    ctx: &str,
+    version: Option<&str>,
+) {
+    let has = |kind: &str, name: &str| {
+        run(&mut cmd(engine, &[kind, "inspect", name]))
+            .status
+            .success()
+    };
+    assert!(
+        !has("container", &format!("{id}.berth-new")),
+        "{ctx}: an upgrade's container is left in {engine}"
+    );
+    assert_no_transient_images_in(engine, id, ctx);
+    let Some(v) = version else {
+        assert!(!has("container", id), "{ctx}: orphan container in {engine}");
+        for tag in tags {
+            assert!(!has("image", tag), "{ctx}: orphan image {tag} in {engine}");
+        }
+        return;
+    };
+    let label = ok(&mut cmd(
+        engine,
+        &[
+            "container",
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"berth.version\"}}",
+            id,
+        ],
+    ));
+    assert_eq!(
+        label.trim(),
+        v,
+        "{ctx}: the container is not the registered version"
+    );
+    let (mine, other) = if v == "1" {
+        (&tags[0], &tags[1])
+    } else {
+        (&tags[1], &tags[0])
+    };
+    assert!(has("image", mine), "{ctx}: its image is gone from {engine}");
+    assert!(
+        !has("image", other),
+        "{ctx}: orphan image {other} in {engine}"
+    );
 }
 
 impl Drop for Subject {

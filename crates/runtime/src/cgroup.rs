@@ -93,6 +93,25 @@ impl Sampler {
         }
     }
 
+    /// The statistics of those of `ids` that run in `listed` (a runtime's listing,
+    /// whose running containers have their init pids).
+    pub fn stats_of_listed(
+        &self,
+        ids: &[String],
+        listed: Vec<crate::ContainerState>,
+    ) -> Vec<(String, crate::Stats)> {
+        let running: HashMap<String, u32> = listed
+            .into_iter()
+            .filter(|c| c.running)
+            .filter_map(|c| Some((c.id, c.pid?)))
+            .collect();
+        let wanted: Vec<(String, u32)> = ids
+            .iter()
+            .filter_map(|id| Some((id.clone(), *running.get(id)?)))
+            .collect();
+        self.stats(&wanted, &|id| running.contains_key(id))
+    }
+
     /// The statistics of each `(id, init pid)` whose cgroup can be read, in order.
     /// Containers for which `still_running` is false lose their last reading.
     pub fn stats(

@@ -224,17 +224,7 @@ impl Runtime for Lxc {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let running: HashMap<String, u32> = self
-            .list()?
-            .into_iter()
-            .filter(|c| c.running)
-            .filter_map(|c| Some((c.id, c.pid?)))
-            .collect();
-        let wanted: Vec<(String, u32)> = ids
-            .iter()
-            .filter_map(|id| Some((id.clone(), *running.get(id)?)))
-            .collect();
-        Ok(self.sampler.stats(&wanted, &|id| running.contains_key(id)))
+        Ok(self.sampler.stats_of_listed(ids, self.list()?))
     }
     /// lxc-monitor keeps no past events: exits while it was down are caught by
     /// berthd's monitor tick.

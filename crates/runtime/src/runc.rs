@@ -312,16 +312,7 @@ impl Runtime for Runc {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let running: HashMap<String, u32> = self
-            .list()?
-            .into_iter()
-            .filter_map(|c| Some((c.id, c.pid?)))
-            .collect();
-        let wanted: Vec<(String, u32)> = ids
-            .iter()
-            .filter_map(|id| Some((id.clone(), *running.get(id)?)))
-            .collect();
-        Ok(self.sampler.stats(&wanted, &|id| running.contains_key(id)))
+        Ok(self.sampler.stats_of_listed(ids, self.list()?))
     }
 
     /// The exits of the containers running now and of those started later, as lines

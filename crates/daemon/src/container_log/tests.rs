@@ -1,4 +1,4 @@
-//! Container logs: reading, following, rotating, the console pump.
+//! Container logs: reading, following, rotating, the console and json-file pumps.
 
 use super::*;
 use std::io::Write;
@@ -31,6 +31,58 @@ fn reads_both_files_with_since_tail_and_partial_lines() {
     assert_eq!(later, b"and-a-half\nthree\n");
     let (last, _) = read(dir.path(), "web", None, Some(1)).unwrap();
     assert_eq!(last, b"three\n");
+}
+
+#[test]
+fn dockers_json_log_is_moved_with_its_times_and_streams_whole_lines_only() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(super::dir(dir.path())).unwrap();
+    let source = dir.path().join("c-json.log");
+    let append = |text: &str| {
+        let mut f = File::options()
+            .create(true)
+            .append(true)
+            .open(&source)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    append(concat!(
+        r#"{"log":"one\n","stream":"stdout","time":"2026-01-01T00:00:01.5Z"}"#,
+        "\n",
+        r#"{"log":"a long line cut by docker ","stream":"stderr","time":"2026-01-01T00:00:02Z"}"#,
+        "\n",
+        r#"{"log":"ends here\n","stream":"stderr","time":"2026-01-01T00:00:02.1Z"}"#,
+        "\n",
+        "not docker's json\n",
+        r#"{"log":"half-writ"#,
+    ));
+    // The line being written stays for the next move; the rest goes.
+    let reached = pump_json_log(dir.path(), "web", &source, 0).unwrap();
+    assert!(reached > 0);
+    let (all, _) = read(dir.path(), "web", None, None).unwrap();
+    assert_eq!(all, b"one\na long line cut by docker ends here\n");
+    let since = humantime::parse_rfc3339("2026-01-01T00:00:02Z").unwrap();
+    let (later, _) = read(dir.path(), "web", Some(since), None).unwrap();
+    assert_eq!(later, b"a long line cut by docker ends here\n");
+    let log = fs::read_to_string(path(dir.path(), "web")).unwrap();
+    assert!(log.contains(" stderr P a long line"), "{log}");
+    // Once whole, it moves, and the source is emptied (Docker appends).
+    append(r#"ten\n","stream":"stdout","time":"2026-01-01T00:00:03Z"}"#);
+    append("\n");
+    assert_eq!(
+        pump_json_log(dir.path(), "web", &source, reached).unwrap(),
+        0
+    );
+    assert_eq!(fs::metadata(&source).unwrap().len(), 0);
+    let (all, _) = read(dir.path(), "web", None, Some(1)).unwrap();
+    assert_eq!(all, b"half-written\n");
+    // Zeros where an emptied file was written at its old offset are skipped.
+    append("\0\0\0");
+    append(r#"{"log":"after\n","stream":"stdout","time":"2026-01-01T00:00:04Z"}"#);
+    append("\n");
+    pump_json_log(dir.path(), "web", &source, 0).unwrap();
+    let (all, _) = read(dir.path(), "web", None, Some(1)).unwrap();
+    assert_eq!(all, b"after\n");
 }
 
 #[test]

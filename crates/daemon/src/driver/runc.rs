@@ -67,3 +67,48 @@ impl BundleFormat for RuncFormat {
             .map_err(io(format!("writing {}", config_path.display())))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle(root: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            r#"{{"ociVersion":"1.0.2","root":{{"path":{root:?}}},"process":{{"terminal":true,"args":["sh"],"cwd":"/"}}}}"#
+        );
+        std::fs::write(dir.path().join("config.json"), config).unwrap();
+        dir
+    }
+
+    fn configure(dir: &Path) -> Result<(), OpError> {
+        let home = Home::new(crate::config::Config::default());
+        RuncFormat.configure(dir, dir, &home, "web")
+    }
+
+    #[test]
+    fn a_bundle_is_made_to_run_detached() {
+        let dir = bundle("rootfs");
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        configure(dir.path()).unwrap();
+        let spec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(spec["process"]["terminal"], false);
+        assert_eq!(spec["linux"]["cgroupsPath"], "/berth/web");
+    }
+
+    #[test]
+    fn a_root_outside_the_bundle_is_refused_even_through_a_symlink() {
+        // rootfs -> / would run the container on the host's own root.
+        let dir = bundle("rootfs");
+        std::os::unix::fs::symlink("/", dir.path().join("rootfs")).unwrap();
+        let err = configure(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not a directory inside the bundle"), "{err}");
+        for root in ["/", "../x", "missing"] {
+            let dir = bundle(root);
+            let err = configure(dir.path()).unwrap_err().to_string();
+            assert!(err.contains("root.path"), "{root}: {err}");
+        }
+    }
+}

@@ -9,15 +9,42 @@ use berth_runtime::RuntimeError;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// Follows `driver`'s exit events for as long as berthd runs.
+/// How long a stream that ended at once waits before it is followed again: doubled
+/// each time up to `MAX_PAUSE` (an engine that is not running — dockerd stopped —
+/// costs a try a minute, not one a second), back to `MIN_PAUSE` once a stream lasts.
+const MIN_PAUSE: Duration = Duration::from_secs(1);
+const MAX_PAUSE: Duration = Duration::from_secs(60);
+/// A stream that lasted this long was healthy.
+const LASTED: Duration = Duration::from_secs(10);
+/// How often a runtime with no registered container is checked for one.
+const IDLE_CHECK: Duration = Duration::from_secs(2);
+
+/// Whether any registered container runs on `kind`.
+fn has_containers(daemon: &Daemon, kind: berth_package::RuntimeKind) -> bool {
+    daemon
+        .home
+        .containers()
+        .is_ok_and(|c| c.containers.iter().any(|e| e.runtime == kind.as_str()))
+}
+
+/// Follows `driver`'s exit events for as long as berthd runs, from when the first
+/// container of its runtime is registered: a device with Docker installed but no
+/// Docker package runs no `docker events`. (An exit before the stream starts is
+/// caught by the monitor tick.)
 pub fn watch_exits(daemon: Arc<Daemon>, driver: Arc<dyn Driver>) {
     let name = driver.kind();
     // Resumed from one second before the last line seen: an event twice is
     // harmless (`on_exit` ignores what it already answered), one lost is not.
     let mut since: Option<SystemTime> = None;
+    let mut pause = MIN_PAUSE;
+    // Said once per run of failures, not at every retry.
+    let mut said = false;
     loop {
+        while !has_containers(&daemon, name) {
+            std::thread::sleep(IDLE_CHECK);
+        }
         let started = SystemTime::now();
-        match driver.runtime().events(since) {
+        let problem = match driver.runtime().events(since) {
             Ok(mut stream) => {
                 // A berthd killed with SIGKILL leaves its event stream running; the
                 // next berthd ends it by this record (see `end_stale_event_stream`).
@@ -34,19 +61,26 @@ pub fn watch_exits(daemon: Arc<Daemon>, driver: Arc<dyn Driver>) {
                     }
                 }
                 since = last_seen.max(started).checked_sub(Duration::from_secs(1));
-                crate::daemon_log::warn(format!(
-                    "the {name} event stream ended; following it again"
-                ));
+                format!("the {name} event stream ended; following it again")
             }
             Err(e) => {
                 since = since.or(Some(started));
-                crate::daemon_log::error(format!(
+                format!(
                     "cannot follow {name}'s events: {}",
                     crate::error::error_chain(&e)
-                ))
+                )
             }
+        };
+        if started.elapsed().unwrap_or_default() >= LASTED {
+            pause = MIN_PAUSE;
+            said = false;
         }
-        std::thread::sleep(Duration::from_secs(1));
+        if !said {
+            crate::daemon_log::warn(problem);
+            said = true;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(MAX_PAUSE);
     }
 }
 

@@ -93,3 +93,29 @@ fn a_broken_event_stream_is_followed_again_from_where_it_stopped() {
         .collect();
     assert_eq!(streams[..2], ["events", "events since"]);
 }
+
+/// A runtime without registered containers runs no event stream (no `docker events`
+/// on a device with Docker installed but no Docker package); the first registration
+/// starts it.
+#[test]
+fn a_runtime_is_followed_only_once_it_has_a_registered_container() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Arc::new(FakeRuntime::default());
+    let d = daemon(dir.path(), &fake);
+    let registered = std::fs::read(dir.path().join("containers.conf")).unwrap();
+    std::fs::write(dir.path().join("containers.conf"), r#"{"containers": []}"#).unwrap();
+    let driver = Arc::clone(d.drivers().next().unwrap());
+    std::thread::spawn(move || crate::supervise::watch_exits(d, driver));
+    std::thread::sleep(Duration::from_millis(500));
+    let streams = || {
+        fake.calls()
+            .iter()
+            .filter(|c| c.starts_with("events"))
+            .count()
+    };
+    assert_eq!(streams(), 0, "followed with nothing registered");
+    std::fs::write(dir.path().join("containers.conf"), registered).unwrap();
+    wait_until("the event stream after the first registration", || {
+        streams() >= 1
+    });
+}

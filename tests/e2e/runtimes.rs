@@ -1,0 +1,102 @@
+//! Which engine runs what: Digi's `runtime: "podman"` packages on Docker Engine when
+//! berthd's config says so, crun refused where it cannot run, and what `berthctl
+//! info` tells of each runtime.
+
+use crate::daemon::{ctl, start_with};
+use crate::install::{ctl_ok, manifest, pack, refused, status};
+use crate::subjects::oci_bundle;
+use berth_e2e::*;
+use serde_json::json;
+
+#[test]
+fn a_digi_podman_package_runs_on_docker_engine_when_the_config_says_so() {
+    require_docker();
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let id = "berth-e2e-on-docker";
+    let tag = format!("localhost/{id}:1");
+    let _ = run(&mut cmd("docker", &["rm", "-f", id]));
+    let image = TestImage::build(
+        dir.path(),
+        &tag,
+        "echo hello from docker; exec sleep infinity",
+    );
+    let tar = dir.path().join("image.tar");
+    image.save("docker-archive", &tar);
+    drop(image);
+    // Digi's form: engine options only, `runtime: "podman"`.
+    let pkg = pack(
+        dir.path(),
+        &manifest(id, "1", "--init --network host", true),
+        &tar,
+    );
+    let d = start_with(dir.path(), json!({"runtimes": {"image_engine": "docker"}}));
+    let info: serde_json::Value = serde_json::from_str(&ctl_ok(&d, &["info", "--json"])).unwrap();
+    let podman = info["runtimes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "podman")
+        .unwrap()
+        .clone();
+    assert_eq!(podman["engine"], "docker", "{info}");
+    assert!(ctl_ok(&d, &["info"]).contains("podman   runs on docker"));
+
+    assert_eq!(
+        ctl_ok(&d, &["install", pkg.to_str().unwrap()]),
+        format!("installed {id} 1, running\n")
+    );
+    assert_eq!(status(&d, id)["runtime"], "podman");
+    // Docker's view: its container, host network, its image; podman has none.
+    let inspect = ok(&mut cmd(
+        "docker",
+        &[
+            "container",
+            "inspect",
+            "--format",
+            "{{.HostConfig.NetworkMode}} {{.Config.Image}} {{.State.Running}}",
+            id,
+        ],
+    ));
+    assert_eq!(inspect.trim(), format!("host {tag} true"));
+    assert!(!run(&mut cmd("podman", &["container", "exists", id]))
+        .status
+        .success());
+    crate::install::wait_for("docker's output in berth's log", || {
+        ctl_ok(&d, &["logs", id]).contains("hello from docker\n")
+    });
+    assert_eq!(
+        ctl_ok(&d, &["uninstall", id]),
+        format!("uninstalled {id}\n")
+    );
+    assert!(!docker_ok(&["container", "inspect", id]));
+    assert!(!docker_ok(&["image", "inspect", &tag]), "its image is left");
+}
+
+#[test]
+fn crun_is_refused_on_this_hosts_hybrid_cgroups_with_the_reason() {
+    require(&["crun", "runc"]);
+    let hybrid = std::path::Path::new("/sys/fs/cgroup/unified").is_dir()
+        && std::path::Path::new("/sys/fs/cgroup/memory").is_dir();
+    assert!(
+        hybrid,
+        "this test describes hosts with hybrid cgroups (shared/HOST-NOTES.md); this one is not"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let id = "berth-e2e-crun";
+    let bundle = oci_bundle(dir.path(), id, "echo hi; sleep 1000");
+    let mut m = crate::supervise::lxc_manifest(id);
+    m["runtime"] = "runc".into();
+    let pkg = pack(dir.path(), &m, &bundle);
+    let d = start_with(dir.path(), json!({"runtimes": {"oci_runtime": "crun"}}));
+    let out = ctl(&d.socket, &["install", pkg.to_str().unwrap()]);
+    refused(
+        &out,
+        1,
+        "crun cannot run containers on this host: its cgroups are in hybrid mode",
+    );
+    assert!(ctl_ok(&d, &["info"]).contains(
+        "runc     not available: the runc runtime is not available on this device: crun cannot run"
+    ));
+    assert!(!dir.path().join("work/oci").join(id).exists());
+}
