@@ -100,3 +100,55 @@ fn crun_is_refused_on_this_hosts_hybrid_cgroups_with_the_reason() {
     ));
     assert!(!dir.path().join("work/oci").join(id).exists());
 }
+
+/// A second opinion on the runc payload: umoci's bundle (`umoci unpack` of an OCI
+/// image skopeo copied out of podman) is packed by berth, installed by berthd, run
+/// by runc, and its output reaches the log.
+#[test]
+fn an_oci_bundle_umoci_unpacked_is_packed_installed_and_run_under_runc() {
+    require(&["podman", "skopeo", "umoci", "runc"]);
+    let dir = tempfile::tempdir().unwrap();
+    let id = "berth-e2e-umoci";
+    let tag = format!("localhost/{id}:1");
+    let image = TestImage::build(dir.path(), &tag, "echo hello from umoci; exec sleep 1000");
+    let archive = dir.path().join("image.tar");
+    image.save("oci-archive", &archive);
+    let layout = dir.path().join("layout");
+    ok(cmd("skopeo", &["copy", "--quiet"])
+        .arg(format!("oci-archive:{}", archive.display()))
+        .arg(format!("oci:{}:v1", layout.display())));
+    let top = dir.path().join("bundles");
+    std::fs::create_dir_all(&top).unwrap();
+    ok(cmd("umoci", &["unpack", "--image"])
+        .arg(format!("{}:v1", layout.display()))
+        .arg(top.join(id)));
+    let bundle = dir.path().join(format!("{id}.tar.gz"));
+    ok(cmd(
+        "tar",
+        &[
+            "-C",
+            top.to_str().unwrap(),
+            "-czf",
+            bundle.to_str().unwrap(),
+            id,
+        ],
+    ));
+    let mut m = crate::supervise::lxc_manifest(id);
+    m["runtime"] = "runc".into();
+    let pkg = pack(dir.path(), &m, &bundle);
+
+    let d = crate::daemon::start(dir.path());
+    assert_eq!(
+        ctl_ok(&d, &["install", pkg.to_str().unwrap()]),
+        format!("installed {id} 1, running\n")
+    );
+    crate::install::wait_for("umoci's container output in the log", || {
+        ctl_ok(&d, &["logs", id]).contains("hello from umoci\n")
+    });
+    assert_eq!(status(&d, id)["runtime"], "runc");
+    assert_eq!(
+        ctl_ok(&d, &["uninstall", id]),
+        format!("uninstalled {id}\n")
+    );
+    assert!(!dir.path().join("work/oci").join(id).exists());
+}

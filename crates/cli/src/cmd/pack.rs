@@ -15,10 +15,13 @@ enum CompressionArg {
 
 /// Write a package from a manifest and a payload.
 ///
-/// The payload is an image archive for podman (`podman save` docker-archive or
-/// oci-archive; stored as payload/image.tar) or an LXC bundle .tar.gz with config and
-/// rootfs/ (stored under its own name). The manifest is validated, every problem is
-/// reported, and the payload is checked while it is streamed, once, into the package.
+/// The payload follows the manifest's runtime: for podman and docker an image archive
+/// (`podman save` or `docker save` docker-archive, or an oci-archive; stored as
+/// payload/image.tar); for lxc a bundle .tar.gz with config and rootfs/; for runc an
+/// OCI runtime bundle .tar.gz with config.json (`runc spec`, `umoci unpack`) and the
+/// root filesystem it names (bundles are stored under their own name). The manifest is
+/// validated, every problem is reported, and the payload is checked while it is
+/// streamed, once, into the package.
 /// Prints the package's absolute path.
 ///
 /// Set SOURCE_DATE_EPOCH for a reproducible package: the same inputs then give a
@@ -28,7 +31,7 @@ pub struct PackArgs {
     /// The package manifest (JSON).
     #[arg(long, value_name = "FILE")]
     manifest: PathBuf,
-    /// The payload: image.tar (podman) or BUNDLE.tar.gz (lxc).
+    /// The payload: an image archive (podman, docker) or BUNDLE.tar.gz (lxc, runc).
     #[arg(long, value_name = "FILE")]
     payload: PathBuf,
     /// Where to write the package (created if missing).

@@ -28,6 +28,8 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// What differs between bundle kinds: how one is unpacked and configured.
 pub trait BundleFormat: Send + Sync {
     fn kind(&self) -> RuntimeKind;
+    /// The runtime in messages: "LXC".
+    fn runtime_name(&self) -> &'static str;
     /// The bundle kind in messages: "LXC bundle".
     fn what(&self) -> &'static str;
     /// The directory of bundles under the working path (`lxc`), whose `-previous`
@@ -129,7 +131,7 @@ impl Driver for BundleDriver {
                     let _ = std::fs::remove_dir_all(d.path());
                     done.push(format!(
                         "{id}: finished an interrupted {} upgrade",
-                        self.kind()
+                        self.format.runtime_name()
                     ));
                     continue;
                 }
@@ -139,7 +141,7 @@ impl Driver for BundleDriver {
                 match std::fs::rename(d.path(), &place) {
                     Ok(()) => done.push(format!(
                         "{id}: undid an interrupted {} upgrade",
-                        self.kind()
+                        self.format.runtime_name()
                     )),
                     Err(e) => done.push(format!("error: {id}: putting the old bundle back: {e}")),
                 }

@@ -23,6 +23,10 @@ impl BundleFormat for LxcFormat {
         RuntimeKind::Lxc
     }
 
+    fn runtime_name(&self) -> &'static str {
+        "LXC"
+    }
+
     fn what(&self) -> &'static str {
         "LXC bundle"
     }

@@ -28,6 +28,10 @@ impl BundleFormat for RuncFormat {
         RuntimeKind::Runc
     }
 
+    fn runtime_name(&self) -> &'static str {
+        "runc"
+    }
+
     fn what(&self) -> &'static str {
         "OCI runtime bundle"
     }
