@@ -24,6 +24,12 @@ pub struct Limits {
     pub max_expansion_ratio: u64,
     /// Bytes any stream may expand to regardless of the ratio.
     pub expansion_allowance: u64,
+    /// A full check of an OCI runtime bundle's config.json, beyond the structural
+    /// one every reader makes (root.path inside the bundle): the build host's
+    /// commands set `oci_bundle::check_spec` (the oci-spec crate's types); berthd
+    /// leaves it out, so the device binary links neither oci-spec nor its regex
+    /// engine (runc checks the spec itself when it runs the bundle).
+    pub spec_check: Option<fn(&[u8]) -> Result<(), String>>,
 }
 
 impl Default for Limits {
@@ -38,11 +44,21 @@ impl Default for Limits {
             max_payload_entries: 100_000,
             max_expansion_ratio: 100,
             expansion_allowance: 256 * 1024 * 1024,
+            spec_check: None,
         }
     }
 }
 
 impl Limits {
+    /// The defaults, with every check the build host makes (`berth pack`, `inspect`,
+    /// `verify`).
+    pub fn build_host() -> Self {
+        Limits {
+            spec_check: Some(crate::oci_bundle::check_spec),
+            ..Limits::default()
+        }
+    }
+
     /// The most a stream of `compressed` bytes may expand to.
     pub fn max_expanded(&self, compressed: u64) -> u64 {
         compressed

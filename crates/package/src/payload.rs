@@ -105,7 +105,7 @@ pub fn inspect_payload<R: Read>(
             if runtime == RuntimeKind::Lxc {
                 lxc_bundle(name, &tree)
             } else {
-                crate::oci_bundle::check(name, &tree)
+                crate::oci_bundle::check(name, &tree, limits)
             }
         }
     }?;

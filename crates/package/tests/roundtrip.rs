@@ -223,7 +223,7 @@ fn a_broken_oci_runtime_bundle_is_refused_naming_the_rule() {
         }
         gzip(&tar_bytes(&e, true))
     };
-    let cases: [(Vec<u8>, &str); 5] = [
+    let cases: [(Vec<u8>, &str); 6] = [
         (
             bundle(oci_config("rootfs", &["sh"]), false),
             "a directory the archive does not hold",
@@ -243,17 +243,36 @@ fn a_broken_oci_runtime_bundle_is_refused_naming_the_rule() {
             ),
             "not an OCI runtime spec",
         ),
+        (
+            bundle(
+                br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":"sh"}}"#
+                    .to_vec(),
+                true,
+            ),
+            "not an OCI runtime spec",
+        ),
         (lxc_bundle(None), "must hold config.json"),
     ];
     for (payload, expected) in cases {
         let f = Fixture::new();
-        let err = pack(
-            &f.request(&source_manifest("runc"), "b.tar.gz", &payload),
-            &mut |_, _| {},
-        )
-        .unwrap_err();
+        let mut req = f.request(&source_manifest("runc"), "b.tar.gz", &payload);
+        // The build host's full check: config.json is an OCI runtime spec.
+        req.limits = Limits::build_host();
+        let err = pack(&req, &mut |_, _| {}).unwrap_err();
         assert!(err.to_string().contains(expected), "{expected}: {err}");
     }
+    // A device's reader makes the structural check only: a spec oci-spec refuses
+    // but whose root is inside the bundle is left to runc.
+    let f = Fixture::new();
+    let loose = bundle(
+        br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":"sh"}}"#.to_vec(),
+        true,
+    );
+    assert!(pack(
+        &f.request(&source_manifest("runc"), "b.tar.gz", &loose),
+        &mut |_, _| {}
+    )
+    .is_ok());
     // create_args belong to image runtimes only.
     let mut m = source_manifest("runc");
     m["create_args"] = serde_json::json!("--init");

@@ -407,58 +407,63 @@ impl Runtime for Docker {
     }
 }
 
+/// What berthd reads of `docker container inspect`. Typed, so the rest of Docker's
+/// large answer (~8 KiB a container) is skipped while parsing, not built as values:
+/// the monitor tick parses it for every container.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Inspected {
+    name: String,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default)]
+    log_path: Option<String>,
+    state: InspectedState,
+    #[serde(default)]
+    config: Option<InspectedConfig>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InspectedState {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    running: bool,
+    #[serde(default)]
+    pid: u64,
+    #[serde(default)]
+    exit_code: Option<i64>,
+    #[serde(default)]
+    started_at: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InspectedConfig {
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+}
+
 /// `docker container inspect`: a JSON array of containers.
 fn parse_inspect(out: &str) -> Result<Vec<ContainerState>, RuntimeError> {
-    let value: Value = serde_json::from_str(out).map_err(|e| output("inspect", e.to_string()))?;
-    let list = value
-        .as_array()
-        .ok_or_else(|| output("inspect", "not a list".into()))?;
+    let list: Vec<Inspected> =
+        serde_json::from_str(out).map_err(|e| output("inspect", e.to_string()))?;
     Ok(list
-        .iter()
-        .filter_map(|c| {
-            let id = c.get("Name")?.as_str()?.trim_start_matches('/').to_string();
-            let state = c.get("State")?;
-            let running = state.get("Running").and_then(Value::as_bool) == Some(true);
-            let pid = state
-                .get("Pid")
-                .and_then(Value::as_u64)
-                .filter(|p| *p > 0)
-                .map(|p| p as u32);
-            let exit_code = (!running)
-                .then(|| state.get("ExitCode").and_then(Value::as_i64))
-                .flatten()
-                .map(|c| c as i32);
-            let labels = c
-                .get("Config")
-                .and_then(|c| c.get("Labels"))
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect();
-            Some(ContainerState {
-                id,
-                status: state
-                    .get("Status")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown")
-                    .into(),
+        .into_iter()
+        .map(|c| {
+            let running = c.state.running;
+            ContainerState {
+                id: c.name.trim_start_matches('/').to_string(),
+                status: c.state.status.unwrap_or_else(|| "unknown".into()),
                 running,
-                pid,
-                exit_code,
-                started_at: state
-                    .get("StartedAt")
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.starts_with("0001-"))
-                    .map(String::from),
-                image: c.get("Image").and_then(Value::as_str).map(bare),
-                labels,
-                log_path: c
-                    .get("LogPath")
-                    .and_then(Value::as_str)
-                    .filter(|p| !p.is_empty())
-                    .map(PathBuf::from),
-            })
+                pid: (c.state.pid > 0).then_some(c.state.pid as u32),
+                exit_code: c.state.exit_code.filter(|_| !running).map(|c| c as i32),
+                started_at: c.state.started_at.filter(|s| !s.starts_with("0001-")),
+                image: c.image.as_deref().map(bare),
+                labels: c.config.and_then(|c| c.labels).unwrap_or_default(),
+                log_path: c.log_path.filter(|p| !p.is_empty()).map(PathBuf::from),
+            }
         })
         .collect())
 }

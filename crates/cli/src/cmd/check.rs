@@ -50,7 +50,10 @@ pub struct VerifyArgs {
 
 fn check(opts: &CheckArgs) -> Result<PackageReport, Failure> {
     let package = &opts.package;
-    let mut read_opts = ReadOptions::default();
+    let mut read_opts = ReadOptions {
+        limits: Limits::build_host(),
+        ..ReadOptions::default()
+    };
     read_opts.limits.max_expansion_ratio = opts.max_expansion;
     for path in &opts.trust {
         read_opts

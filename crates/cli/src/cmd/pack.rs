@@ -112,7 +112,7 @@ pub fn run(args: PackArgs) -> Result<(), Failure> {
         level,
         threads,
         created_at_ms: created_at_ms()?,
-        limits: Limits::default(),
+        limits: Limits::build_host(),
     };
 
     let bar = if std::io::stderr().is_terminal() && !args.json {
