@@ -29,8 +29,11 @@ pub struct Limits {
     /// commands set `oci_bundle::check_spec` (the oci-spec crate's types); berthd
     /// leaves it out, so the device binary links neither oci-spec nor its regex
     /// engine (runc checks the spec itself when it runs the bundle).
-    pub spec_check: Option<fn(&[u8]) -> Result<(), String>>,
+    pub spec_check: Option<SpecCheck>,
 }
+
+/// A check of a bundle's config bytes: `Err` says what breaks the rule.
+pub type SpecCheck = fn(&[u8]) -> Result<(), String>;
 
 impl Default for Limits {
     fn default() -> Self {
