@@ -70,6 +70,18 @@ impl Mounts {
     }
 }
 
+/// A process's start time (field 22 of /proc/PID/stat, in clock ticks since boot).
+pub fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // pid (comm) state ppid ...: the fields after the last ')' start at field 3.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
+}
+
 /// Statistics of many containers from their init pids, with CPU % as the difference
 /// between two readings: each container's last reading is kept for the next call,
 /// and one seen for the first time is read twice, a moment apart.

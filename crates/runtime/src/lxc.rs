@@ -21,18 +21,6 @@ pub struct Lxc {
     init_pids: Mutex<HashMap<String, (u32, u64)>>,
 }
 
-/// A process's start time (field 22 of /proc/PID/stat, in clock ticks since boot).
-fn process_start(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // pid (comm) state ppid ...: the fields after the last ')' start at field 3.
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(19)?
-        .parse()
-        .ok()
-}
-
 /// Config keys berthd sets itself; the bundle's values are dropped.
 const OWN_KEYS: &[&str] = &[
     "lxc.rootfs.path",
@@ -87,7 +75,7 @@ impl Lxc {
     fn init_pid(&self, id: &str) -> Option<u32> {
         let mut cache = self.init_pids.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((pid, started)) = cache.get(id) {
-            if process_start(*pid) == Some(*started) {
+            if crate::cgroup::process_start(*pid) == Some(*started) {
                 return Some(*pid);
             }
         }
@@ -95,7 +83,7 @@ impl Lxc {
             .run("lxc-info", &["-n", id, "-p", "-H"], self.command_timeout)
             .ok()?;
         let pid: u32 = out.trim().parse().ok()?;
-        cache.insert(id.to_string(), (pid, process_start(pid)?));
+        cache.insert(id.to_string(), (pid, crate::cgroup::process_start(pid)?));
         Some(pid)
     }
 

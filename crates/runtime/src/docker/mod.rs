@@ -22,8 +22,8 @@ pub struct Docker {
     command_timeout: Duration,
     load_timeout: Duration,
     sampler: crate::cgroup::Sampler,
-    /// Each container's init pid as the last listing saw it, for statistics.
-    pids: Mutex<HashMap<String, u32>>,
+    /// The containers as the last listing saw them, by Docker id (`listing.rs`).
+    known: Mutex<HashMap<String, listing::Known>>,
 }
 
 impl Docker {
@@ -38,7 +38,7 @@ impl Docker {
             command_timeout,
             load_timeout,
             sampler: crate::cgroup::Sampler::default(),
-            pids: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashMap::new()),
         }
     }
 
@@ -69,14 +69,6 @@ impl Docker {
                 e.into()
             }
         })
-    }
-
-    /// `docker container inspect` of `ids`, parsed.
-    fn inspect(&self, ids: &[String]) -> Result<Vec<ContainerState>, RuntimeError> {
-        let mut args = vec!["container".to_string(), "inspect".into()];
-        args.extend(ids.iter().cloned());
-        let out = self.run(args, self.command_timeout)?;
-        parse_inspect(&out)
     }
 
     /// The tags of image `reference` (an id or a name).
@@ -256,27 +248,9 @@ impl Runtime for Docker {
             })
     }
 
-    /// `docker ps` for the ids, then one `docker container inspect` of them all. A
-    /// container removed between the two fails the inspect: the pair is tried again.
+    /// One `docker ps`, and an inspect of the containers that changed (`listing.rs`).
     fn list(&self) -> Result<Vec<ContainerState>, RuntimeError> {
-        let mut attempt = 0;
-        loop {
-            let out = self.cmd(&["ps", "-aq", "--no-trunc"])?;
-            let ids: Vec<String> = out.split_whitespace().map(String::from).collect();
-            if ids.is_empty() {
-                return Ok(Vec::new());
-            }
-            match self.inspect(&ids) {
-                Ok(all) => {
-                    let mut pids = self.pids.lock().unwrap_or_else(|p| p.into_inner());
-                    pids.clear();
-                    pids.extend(all.iter().filter_map(|c| Some((c.id.clone(), c.pid?))));
-                    return Ok(all);
-                }
-                Err(_) if attempt < 2 => attempt += 1,
-                Err(e) => return Err(e),
-            }
-        }
+        self.listing()
     }
 
     /// Docker has no containers apart from the ones it lists.
@@ -285,25 +259,15 @@ impl Runtime for Docker {
     }
 
     /// Read from the cgroups of the containers' init processes; their pids come from
-    /// the last listing (one `docker container inspect` for the ones it lacks).
+    /// the listing (kept from the monitor tick's, or made now).
     fn stats_many(&self, ids: &[String]) -> Result<Vec<(String, Stats)>, RuntimeError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let known: HashMap<String, u32> =
-            self.pids.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let missing: Vec<String> = ids
-            .iter()
-            .filter(|id| !known.contains_key(*id))
-            .cloned()
-            .collect();
-        let mut pids = known;
-        if !missing.is_empty() {
-            for c in self.inspect(&missing).unwrap_or_default() {
-                if let Some(pid) = c.pid {
-                    pids.insert(c.id, pid);
-                }
-            }
+        let mut pids = self.cached_pids();
+        if ids.iter().any(|id| !pids.contains_key(id)) {
+            self.listing()?;
+            pids = self.cached_pids();
         }
         let wanted: Vec<(String, u32)> = ids
             .iter()
@@ -401,181 +365,13 @@ impl Runtime for Docker {
             vec!["container".into(), "inspect".into(), id.into()],
             self.command_timeout,
         )?;
-        parse_inspect(&out)?
+        listing::parse_inspect(&out)?
             .pop()
             .ok_or_else(|| RuntimeError::NoSuchContainer(id.into()))
     }
 }
 
-/// What berthd reads of `docker container inspect`. Typed, so the rest of Docker's
-/// large answer (~8 KiB a container) is skipped while parsing, not built as values:
-/// the monitor tick parses it for every container.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Inspected {
-    name: String,
-    #[serde(default)]
-    image: Option<String>,
-    #[serde(default)]
-    log_path: Option<String>,
-    state: InspectedState,
-    #[serde(default)]
-    config: Option<InspectedConfig>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct InspectedState {
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    running: bool,
-    #[serde(default)]
-    pid: u64,
-    #[serde(default)]
-    exit_code: Option<i64>,
-    #[serde(default)]
-    started_at: Option<String>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct InspectedConfig {
-    #[serde(default)]
-    labels: Option<BTreeMap<String, String>>,
-}
-
-/// `docker container inspect`: a JSON array of containers.
-fn parse_inspect(out: &str) -> Result<Vec<ContainerState>, RuntimeError> {
-    let list: Vec<Inspected> =
-        serde_json::from_str(out).map_err(|e| output("inspect", e.to_string()))?;
-    Ok(list
-        .into_iter()
-        .map(|c| {
-            let running = c.state.running;
-            ContainerState {
-                id: c.name.trim_start_matches('/').to_string(),
-                status: c.state.status.unwrap_or_else(|| "unknown".into()),
-                running,
-                pid: (c.state.pid > 0).then_some(c.state.pid as u32),
-                exit_code: c.state.exit_code.filter(|_| !running).map(|c| c as i32),
-                started_at: c.state.started_at.filter(|s| !s.starts_with("0001-")),
-                image: c.image.as_deref().map(bare),
-                labels: c.config.and_then(|c| c.labels).unwrap_or_default(),
-                log_path: c.log_path.filter(|p| !p.is_empty()).map(PathBuf::from),
-            }
-        })
-        .collect())
-}
+mod listing;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testkit::RecordingRunner;
-
-    fn docker() -> (Arc<RecordingRunner>, Docker) {
-        let rec = Arc::new(RecordingRunner::default());
-        let d = Docker::new(
-            rec.clone(),
-            Duration::from_secs(30),
-            Duration::from_secs(600),
-        );
-        (rec, d)
-    }
-
-    #[test]
-    fn create_turns_dockers_restart_off_and_never_pulls() {
-        let (rec, d) = docker();
-        let args = crate::split_create_args("--init --env 'X=$(reboot)' localhost/app:1").unwrap();
-        d.create("web", &args).unwrap();
-        assert_eq!(
-            rec.calls()[0].args,
-            [
-                "create",
-                "--name",
-                "web",
-                "--restart=no",
-                "--pull=never",
-                "--init",
-                "--env",
-                "X=$(reboot)",
-                "localhost/app:1"
-            ]
-        );
-    }
-
-    #[test]
-    fn inspect_json_gives_state_labels_image_and_log() {
-        let json = r#"[{"Name":"/web","Image":"sha256:abc","LogPath":"/var/lib/docker/containers/1/1-json.log",
-            "State":{"Status":"exited","Running":false,"Pid":0,"ExitCode":3,"StartedAt":"2026-01-01T00:00:00Z"},
-            "Config":{"Labels":{"berth.id":"web"}}}]"#;
-        let s = parse_inspect(json).unwrap().pop().unwrap();
-        assert_eq!(
-            (
-                s.id.as_str(),
-                s.status.as_str(),
-                s.running,
-                s.pid,
-                s.exit_code
-            ),
-            ("web", "exited", false, None, Some(3))
-        );
-        assert_eq!(s.image.as_deref(), Some("abc"));
-        assert_eq!(s.labels["berth.id"], "web");
-        assert_eq!(
-            s.log_path.unwrap(),
-            Path::new("/var/lib/docker/containers/1/1-json.log")
-        );
-    }
-
-    #[test]
-    fn die_events_give_the_name_and_exit_code() {
-        let (_, d) = docker();
-        let line = r#"{"status":"die","id":"1f","Type":"container","Action":"die","Actor":{"ID":"1f","Attributes":{"exitCode":"137","name":"web"}},"time":1}"#;
-        assert_eq!(d.parse_exit_event(line), Some(("web".into(), Some(137))));
-        let start = line.replace("\"die\"", "\"start\"");
-        assert_eq!(d.parse_exit_event(&start), None);
-        assert_eq!(d.parse_exit_event("not json"), None);
-    }
-
-    #[test]
-    fn a_missing_container_is_told_apart() {
-        let (rec, d) = docker();
-        rec.answer(
-            "docker",
-            &["container", "inspect"],
-            Err("Error: No such container: web"),
-        );
-        assert!(matches!(
-            d.state("web"),
-            Err(RuntimeError::NoSuchContainer(_))
-        ));
-    }
-
-    #[test]
-    fn images_are_grouped_by_id_with_their_names() {
-        let (rec, d) = docker();
-        rec.answer(
-            "docker",
-            &["image", "ls"],
-            Ok(concat!(
-                r#"{"ID":"sha256:aa","Repository":"localhost/app","Tag":"1"}"#,
-                "\n",
-                r#"{"ID":"sha256:aa","Repository":"app","Tag":"latest"}"#,
-                "\n",
-                r#"{"ID":"sha256:bb","Repository":"<none>","Tag":"<none>"}"#,
-                "\n"
-            )),
-        );
-        assert_eq!(
-            d.images().unwrap(),
-            [
-                (
-                    "aa".to_string(),
-                    vec!["localhost/app:1".to_string(), "app:latest".into()]
-                ),
-                ("bb".to_string(), vec![])
-            ]
-        );
-    }
-}
+mod tests;
