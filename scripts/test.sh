@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, property, CLI and end-to-end tests against real
-# podman, LXC, GNU tar, Python's tarfile. Installs what it needs first. Run as root.
+# podman, Docker Engine, LXC, runc, crun, skopeo, umoci, GNU tar, Python's tarfile.
+# Installs what it needs first; the tests start dockerd themselves when none answers
+# (scripts/dockerd.sh) and stop it when they end. Run as root.
 # Both cargo test steps use the same features, so the test binaries are built once.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,8 +1,9 @@
 //! Output that an engine writes to a file of its own (Docker's json-file log) is
 //! moved into the containers' logs under the working path as it appears: inotify on
-//! each of those files, and every `REFRESH` which files they are (containers.conf,
+//! each of those files, and which files they are looked up again (containers.conf,
 //! then the engine's inspect for a container berthd has no file for, or whose file
-//! went: an upgrade's new container has a new one).
+//! went: an upgrade's new container has a new one) when containers.conf changes — an
+//! install's first lines show at once — and every `REFRESH`.
 
 use crate::daemon::Daemon;
 use rustix::fs::inotify;
@@ -31,6 +32,15 @@ pub fn pump_engine_logs(daemon: Arc<Daemon>) {
     let mut sources: HashMap<String, Source> = HashMap::new();
     let mut refreshed: Option<Instant> = None;
     let mut buf = [std::mem::MaybeUninit::uninit(); 4096];
+    // containers.conf is replaced by a rename into the working path.
+    let conf_watch = fd.as_ref().and_then(|fd| {
+        inotify::add_watch(
+            fd,
+            &wp,
+            inotify::WatchFlags::MOVED_TO | inotify::WatchFlags::CLOSE_WRITE,
+        )
+        .ok()
+    });
     loop {
         if refreshed.is_none_or(|t| t.elapsed() >= REFRESH) {
             refresh(&daemon, fd.as_ref(), &mut sources);
@@ -55,7 +65,17 @@ pub fn pump_engine_logs(daemon: Arc<Daemon>) {
         let mut touched = std::collections::BTreeSet::new();
         let mut events = inotify::Reader::new(fd, &mut buf);
         while let Ok(event) = events.next() {
+            let conf = Some(event.wd()) == conf_watch
+                && event
+                    .file_name()
+                    .is_some_and(|n| n.to_bytes() == b"containers.conf");
+            if conf {
+                refreshed = None;
+            }
             touched.insert(event.wd());
+        }
+        if refreshed.is_none() {
+            continue; // refreshed, and every file pumped, at the top
         }
         for (id, s) in sources.iter_mut() {
             if s.watch.is_some_and(|w| touched.contains(&w)) {
