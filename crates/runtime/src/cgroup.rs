@@ -89,6 +89,9 @@ pub struct Sampler {
     mounts: Mounts,
     /// Each container's last CPU reading: when, and nanoseconds used.
     last_cpu: Mutex<HashMap<String, (Instant, u64)>>,
+    /// The init pids (and their start times) of the running containers of the last
+    /// listing `remember`ed: statistics right after a listing need no second one.
+    listed: Mutex<HashMap<String, (u32, Option<u64>)>>,
 }
 
 impl Default for Sampler {
@@ -102,7 +105,36 @@ impl Sampler {
         Sampler {
             mounts,
             last_cpu: Mutex::new(HashMap::new()),
+            listed: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Keeps the init pids of a listing's running containers for `stats_of_remembered`.
+    pub fn remember(&self, listed: &[crate::ContainerState]) {
+        let running = listed
+            .iter()
+            .filter(|c| c.running)
+            .filter_map(|c| Some((c.id.clone(), (c.pid?, process_start(c.pid?)))))
+            .collect();
+        *self.listed.lock().unwrap_or_else(|p| p.into_inner()) = running;
+    }
+
+    /// The statistics of `ids` from the remembered listing, if it has each of them
+    /// with the same init process still there; `None` means: list again.
+    pub fn stats_of_remembered(&self, ids: &[String]) -> Option<Vec<(String, crate::Stats)>> {
+        let listed = self
+            .listed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let wanted: Vec<(String, u32)> = ids
+            .iter()
+            .map(|id| {
+                let (pid, started) = listed.get(id)?;
+                (started.is_some() && process_start(*pid) == *started).then(|| (id.clone(), *pid))
+            })
+            .collect::<Option<_>>()?;
+        Some(self.stats(&wanted, &|id| listed.contains_key(id)))
     }
 
     /// The statistics of those of `ids` that run in `listed` (a runtime's listing,
@@ -418,5 +450,32 @@ mod tests {
     fn a_gone_process_is_an_error_not_zeros() {
         let t = tempfile::tempdir().unwrap();
         assert!(sample(t.path(), &Mounts::default(), 1).is_err());
+    }
+
+    #[test]
+    fn statistics_after_a_listing_reuse_its_pids_while_the_processes_are_the_same() {
+        let sampler = Sampler::default();
+        let me = std::process::id();
+        let state = |id: &str, pid: u32| crate::ContainerState {
+            id: id.into(),
+            running: true,
+            pid: Some(pid),
+            ..Default::default()
+        };
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        sampler.remember(&[state("a", me), state("b", child.id())]);
+        let stats = sampler
+            .stats_of_remembered(&["a".into(), "b".into()])
+            .unwrap();
+        assert_eq!(stats.len(), 2);
+        // One it did not list, or whose process is gone, means: list again.
+        assert!(sampler.stats_of_remembered(&["c".into()]).is_none());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(sampler.stats_of_remembered(&["b".into()]).is_none());
+        assert!(sampler.stats_of_remembered(&["a".into()]).is_some());
     }
 }

@@ -11,12 +11,9 @@
 
 use crate::command::{CommandError, CommandRunner, Followed, Invocation};
 use crate::{ContainerState, Runtime, RuntimeError, Stats};
-use rustix::event::{poll, PollFd, PollFlags};
-use rustix::fd::OwnedFd;
 use serde_json::Value;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct Runc {
@@ -34,103 +31,8 @@ pub struct Runc {
     exits: Arc<ExitWatch>,
 }
 
-/// The pidfds of running containers, and a wake-up for the stream when one is added.
-struct ExitWatch {
-    pidfds: Mutex<HashMap<String, OwnedFd>>,
-    /// Exits seen before a pidfd could be opened (the process was already gone).
-    gone: Mutex<Vec<String>>,
-    wake: Option<OwnedFd>,
-}
-
-impl ExitWatch {
-    fn new() -> Self {
-        let flags = rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK;
-        ExitWatch {
-            pidfds: Mutex::new(HashMap::new()),
-            gone: Mutex::new(Vec::new()),
-            wake: rustix::event::eventfd(0, flags).ok(),
-        }
-    }
-
-    /// Watches container `id`'s init process `pid`.
-    fn watch(&self, id: &str, pid: u32) {
-        let opened = rustix::process::Pid::from_raw(pid as i32)
-            .ok_or(rustix::io::Errno::SRCH)
-            .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()));
-        match opened {
-            Ok(fd) => {
-                self.pidfds
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(id.to_string(), fd);
-            }
-            Err(_) => self
-                .gone
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(id.to_string()),
-        }
-        if let Some(wake) = &self.wake {
-            let _ = rustix::io::write(wake, &1u64.to_ne_bytes());
-        }
-    }
-
-    fn forget(&self, id: &str) {
-        self.pidfds
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
-    }
-
-    /// Blocks until a watched process exits; returns its container's id.
-    fn next_exit(&self) -> Option<String> {
-        loop {
-            if let Some(id) = self.gone.lock().unwrap_or_else(|p| p.into_inner()).pop() {
-                return Some(id);
-            }
-            // Duplicates of the fds, so the map is not locked while polling.
-            let watched: Vec<(String, OwnedFd)> = self
-                .pidfds
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .filter_map(|(id, fd)| Some((id.clone(), fd.try_clone().ok()?)))
-                .collect();
-            let mut fds: Vec<PollFd<'_>> = watched
-                .iter()
-                .map(|(_, fd)| PollFd::new(fd, PollFlags::IN))
-                .collect();
-            if let Some(wake) = &self.wake {
-                fds.push(PollFd::new(wake, PollFlags::IN));
-            }
-            // Without an eventfd, new pidfds are picked up within a second.
-            let timeout = self.wake.is_none().then_some(rustix::event::Timespec {
-                tv_sec: 1,
-                tv_nsec: 0,
-            });
-            if poll(&mut fds, timeout.as_ref()).is_err() {
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-            let ready: Vec<usize> = fds
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| !f.revents().is_empty())
-                .map(|(i, _)| i)
-                .collect();
-            drop(fds);
-            if let Some(wake) = &self.wake {
-                let mut buf = [0u8; 8];
-                let _ = rustix::io::read(wake, &mut buf);
-            }
-            if let Some(i) = ready.into_iter().find(|i| *i < watched.len()) {
-                let id = watched[i].0.clone();
-                self.forget(&id);
-                return Some(id);
-            }
-        }
-    }
-}
+mod exits;
+use exits::ExitWatch;
 
 impl Runc {
     /// `program` runs the bundles under `bundles`, writing their output to files
@@ -287,7 +189,7 @@ impl Runtime for Runc {
             .filter(|id| self.exists(id))
             .collect();
         ids.sort();
-        Ok(ids
+        let all: Vec<ContainerState> = ids
             .into_iter()
             .map(|id| {
                 listed
@@ -300,17 +202,23 @@ impl Runtime for Runc {
                         ..Default::default()
                     })
             })
-            .collect())
+            .collect();
+        self.sampler.remember(&all);
+        Ok(all)
     }
 
     fn storage_only(&self) -> Result<Vec<ContainerState>, RuntimeError> {
         Ok(Vec::new())
     }
 
-    /// From the cgroups of the init processes that one `runc list` names.
+    /// From the cgroups of the init processes the last `runc list` named (the
+    /// monitor tick's, if their processes are still the same), else a new one's.
     fn stats_many(&self, ids: &[String]) -> Result<Vec<(String, Stats)>, RuntimeError> {
         if ids.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Some(stats) = self.sampler.stats_of_remembered(ids) {
+            return Ok(stats);
         }
         Ok(self.sampler.stats_of_listed(ids, self.list()?))
     }
@@ -523,78 +431,4 @@ pub fn crun_unavailable(program: &str, mounts: &crate::cgroup::Mounts) -> Option
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_config_is_made_detachable_and_keeps_what_it_does_not_set() {
-        let text = br#"{"ociVersion":"1.0.2-dobby","root":{"path":"rootfs"},
-            "process":{"terminal":true,"args":["sh"],"cwd":"/"},"dobby":{"plugins":{}}}"#;
-        let out: Value = serde_json::from_slice(&rewrite_config(text, "web").unwrap()).unwrap();
-        assert_eq!(out["process"]["terminal"], false);
-        assert_eq!(out["linux"]["cgroupsPath"], "/berth/web");
-        assert_eq!(out["dobby"], serde_json::json!({"plugins": {}}));
-        assert_eq!(out["ociVersion"], "1.0.2-dobby");
-        for root in ["/", "/rootfs", "../x", "a/../../b", ""] {
-            let text = format!(r#"{{"root":{{"path":{root:?}}},"process":{{}}}}"#);
-            let err = rewrite_config(text.as_bytes(), "web").unwrap_err();
-            assert!(err.contains("root.path"), "{root}: {err}");
-        }
-    }
-
-    #[test]
-    fn crun_is_refused_on_hybrid_cgroups_only() {
-        let hybrid = crate::cgroup::Mounts::parse(
-            "30 25 0:26 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
-             31 25 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
-        );
-        let unified =
-            crate::cgroup::Mounts::parse("31 25 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
-        let why = crun_unavailable("/usr/bin/crun", &hybrid).unwrap();
-        assert!(
-            why.contains("hybrid") && why.contains("runtimes.oci_runtime"),
-            "{why}"
-        );
-        assert_eq!(crun_unavailable("crun", &unified), None);
-        assert_eq!(crun_unavailable("runc", &hybrid), None);
-    }
-
-    #[test]
-    fn exit_lines_name_the_container() {
-        let rec = Arc::new(crate::testkit::RecordingRunner::default());
-        let r = Runc::new(
-            rec,
-            "runc",
-            "/s".into(),
-            "/b".into(),
-            "/c".into(),
-            Duration::from_secs(1),
-        );
-        assert_eq!(r.parse_exit_event("exit web"), Some(("web".into(), None)));
-        assert_eq!(r.parse_exit_event("garbage"), None);
-    }
-
-    #[test]
-    fn the_exit_of_a_watched_process_is_reported() {
-        let watch = ExitWatch::new();
-        let mut child = std::process::Command::new("sleep")
-            .arg("0.3")
-            .spawn()
-            .unwrap();
-        watch.watch("short", child.id());
-        let long = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .unwrap();
-        watch.watch("long", long.id());
-        assert_eq!(watch.next_exit().as_deref(), Some("short"));
-        let _ = child.wait();
-        let mut long = long;
-        let _ = long.kill();
-        let _ = long.wait();
-        assert_eq!(watch.next_exit().as_deref(), Some("long"));
-        // A process already gone is reported at once.
-        watch.watch("gone", u32::MAX >> 2);
-        assert_eq!(watch.next_exit().as_deref(), Some("gone"));
-    }
-}
+mod tests;
