@@ -82,28 +82,34 @@ pub fn assert_no_transient_images(id: &str, context: &str) {
     assert_no_transient_images_in("podman", id, context)
 }
 
-/// No image of `engine` (podman, docker) keeps a transient name of an install of `id`.
-pub fn assert_no_transient_images_in(engine: &str, id: &str, context: &str) {
-    // podman's image listing can fail while another process removes an image
-    // ("retrieving parent of image ... image not known"): ask again.
-    let mut images = None;
+/// The names (`REPOSITORY:TAG`) of every image of `engine` (podman, docker). podman's
+/// image listing can fail while another process removes an image ("retrieving label
+/// for image ... image not known": podman's storage races, not berth's): asked again.
+pub fn image_names(engine: &str) -> Vec<String> {
     for _ in 0..10 {
         let out = run(&mut cmd(
             engine,
-            &["images", "-a", "--format", "{{.Repository}}"],
+            &["images", "-a", "--format", "{{.Repository}}:{{.Tag}}"],
         ));
         if out.status.success() {
-            images = Some(String::from_utf8_lossy(&out.stdout).into_owned());
-            break;
+            return String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(String::from)
+                .collect();
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    let images = images.unwrap_or_else(|| panic!("{engine} images keeps failing"));
+    panic!("{engine} images keeps failing");
+}
+
+/// No image of `engine` (podman, docker) keeps a transient name of an install of `id`.
+pub fn assert_no_transient_images_in(engine: &str, id: &str, context: &str) {
+    let images = image_names(engine);
     assert!(
         !images
-            .lines()
+            .iter()
             .any(|l| l.contains("/berth-load/") && l.contains(&format!("-{id}/"))),
-        "{context}: transient images left: {images}"
+        "{context}: transient images left: {images:?}"
     );
 }
 

@@ -89,14 +89,10 @@ fn shell_tricks_in_create_args_arrive_as_literal_argv() {
 
 /// Images left behind by the streaming loader's runs labelled `label`.
 fn leftover_load_images(label: &str) -> Vec<String> {
-    ok(&mut cmd(
-        "podman",
-        &["images", "-a", "--format", "{{.Repository}}:{{.Tag}}"],
-    ))
-    .lines()
-    .filter(|l| l.contains(&format!("berth-load/{label}/")))
-    .map(String::from)
-    .collect()
+    crate::install::image_names("podman")
+        .into_iter()
+        .filter(|l| l.contains(&format!("berth-load/{label}/")))
+        .collect()
 }
 
 #[test]

@@ -45,24 +45,7 @@ impl Subject {
     pub fn podman(dir: &Path, id: &'static str, policy: fn(&mut Value)) -> Subject {
         remove_container(id);
         remove_container(&format!("{id}.berth-new"));
-        let mut packages = Vec::new();
-        let mut tags = Vec::new();
-        for v in ["1", "2"] {
-            let tag = format!("localhost/{id}:{v}");
-            let image = TestImage::build(
-                &dir.join(v),
-                &tag,
-                &format!("echo version {v}; exec sleep infinity"),
-            );
-            let tar = dir.join(format!("v{v}.tar"));
-            image.save("docker-archive", &tar);
-            image.remove();
-            std::mem::forget(image); // removed by the tests themselves, or on drop
-            let mut m = manifest(id, v, "--init", true);
-            policy(&mut m);
-            packages.push(pack(dir, &m, &tar));
-            tags.push(tag);
-        }
+        let (packages, tags) = image_packages(dir, id, "podman", policy);
         Subject {
             id,
             packages: [packages[0].clone(), packages[1].clone()],
@@ -78,25 +61,13 @@ impl Subject {
         for name in [id.to_string(), format!("{id}.berth-new")] {
             let _ = run(&mut cmd("docker", &["rm", "-f", &name]));
         }
-        let mut packages = Vec::new();
-        let mut tags = Vec::new();
         for v in ["1", "2"] {
-            let tag = format!("localhost/{id}:{v}");
-            let _ = run(&mut cmd("docker", &["rmi", "-f", &tag]));
-            let image = TestImage::build(
-                &dir.join(v),
-                &tag,
-                &format!("echo version {v}; exec sleep infinity"),
-            );
-            let tar = dir.join(format!("v{v}.tar"));
-            image.save("docker-archive", &tar);
-            drop(image); // from podman: docker gets it from the package only
-            let mut m = manifest(id, v, "--init", true);
-            m["runtime"] = "docker".into();
-            policy(&mut m);
-            packages.push(pack(dir, &m, &tar));
-            tags.push(tag);
+            let _ = run(&mut cmd(
+                "docker",
+                &["rmi", "-f", &format!("localhost/{id}:{v}")],
+            ));
         }
+        let (packages, tags) = image_packages(dir, id, "docker", policy);
         Subject {
             id,
             packages: [packages[0].clone(), packages[1].clone()],
@@ -243,6 +214,37 @@ impl Subject {
             }
         }
     }
+}
+
+/// Versions 1 and 2 of an image package for `runtime`: images `localhost/<id>:1`
+/// and `:2` built with podman, saved as docker-archives and removed again (the engine
+/// gets them from the packages only), packed in Digi's form (engine options only:
+/// `--init`) with `policy` applied to each manifest. Returns packages and tags.
+fn image_packages(
+    dir: &Path,
+    id: &str,
+    runtime: &str,
+    policy: fn(&mut Value),
+) -> (Vec<PathBuf>, Vec<String>) {
+    let mut packages = Vec::new();
+    let mut tags = Vec::new();
+    for v in ["1", "2"] {
+        let tag = format!("localhost/{id}:{v}");
+        let image = TestImage::build(
+            &dir.join(v),
+            &tag,
+            &format!("echo version {v}; exec sleep infinity"),
+        );
+        let tar = dir.join(format!("v{v}.tar"));
+        image.save("docker-archive", &tar);
+        drop(image);
+        let mut m = manifest(id, v, "--init", true);
+        m["runtime"] = runtime.into();
+        policy(&mut m);
+        packages.push(pack(dir, &m, &tar));
+        tags.push(tag);
+    }
+    (packages, tags)
 }
 
 /// `engine` (podman or docker) holds the registered version of `id` — its container,
