@@ -182,10 +182,10 @@ impl Staged for StagedBundle {
     /// The staging directory goes with the install's.
     fn discard(self: Box<Self>) {}
 
-    /// Fresh, the bundle is renamed from staging into the runtime's directory with its config
-    /// rewritten, registered, started; an upgrade moves the old bundle aside, the new
-    /// one in, starts it, and only then commits — a failure puts the old one back and
-    /// starts it again.
+    /// Fresh, the bundle is renamed from staging into the runtime's directory with
+    /// its config rewritten, registered, started; an upgrade moves the old bundle
+    /// aside, the new one in, starts it, and only then commits — a failure puts the
+    /// old one back and starts it again.
     fn commit(
         self: Box<Self>,
         home: &Home,
