@@ -4,6 +4,7 @@
 mod crash;
 mod daemon;
 mod digi;
+mod image;
 mod install;
 mod interop;
 mod lifecycle;
