@@ -1,7 +1,8 @@
 //! OCI images without a network: the format core of berth's image commands (copy,
 //! inspect, unpack, build). Content is hashed while it streams and checked against
 //! the digest and size its descriptor declares (`digest`); images are kept in OCI
-//! image layouts (`layout`). The registry protocol lives in a crate of its own; the
+//! image layouts (`layout`); references use skopeo's transport syntax and Isar's
+//! fetcher form (`reference`). The registry protocol lives in a crate of its own; the
 //! device binaries link neither.
 //!
 //! Issue 11 starts here: archives (docker-archive, oci-archive), layers and unpack
@@ -9,6 +10,8 @@
 
 pub mod digest;
 pub mod layout;
+pub mod reference;
 
 pub use digest::{Digest, VerifyError, VerifyingReader};
 pub use layout::{Layout, LayoutError};
+pub use reference::{BadReference, ImageRef, RegistryRef};
