@@ -121,3 +121,53 @@ fn the_life_cycle_on_runc() {
     let subject = Subject::runc(dir.path(), "berth-e2e-cycle-runc", quick_restarts);
     life_cycle(dir.path(), subject);
 }
+
+/// An upgrade to a version that cannot start fails (exit 1) and changes nothing: the
+/// old version is registered, running, and all the runtime holds.
+fn failed_upgrade(dir: &Path, subject: Subject, broken: &Path) {
+    let id = subject.id;
+    let d = start(dir);
+    ctl_ok(&d, &["install", subject.packages[0].to_str().unwrap()]);
+    let out = crate::daemon::ctl(&d.socket, &["install", broken.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = status(&d, id);
+    assert_eq!(st["running"], true, "{st}");
+    let list: Value = serde_json::from_str(&ctl_ok(&d, &["list", "--json"])).unwrap();
+    assert_eq!(list[0]["version"], "1");
+    subject.check_runtime("after the failed upgrade", dir, Some("1"));
+    ctl_ok(&d, &["uninstall", id]);
+    subject.check_runtime("uninstalled", dir, None);
+}
+
+#[test]
+fn a_failed_upgrade_on_docker_leaves_the_old_version_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = "berth-e2e-fail-docker";
+    let subject = Subject::docker(dir.path(), id, quick_restarts);
+    // Version 2's image, with a command that does not exist: docker start fails.
+    let mut m =
+        crate::install::manifest(id, "3", &format!("localhost/{id}:2 /no/such/program"), true);
+    m["runtime"] = "docker".into();
+    let broken = crate::install::pack(dir.path(), &m, &dir.path().join("v2.tar"));
+    failed_upgrade(dir.path(), subject, &broken);
+}
+
+#[test]
+fn a_failed_upgrade_on_runc_leaves_the_old_version_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = "berth-e2e-fail-runc";
+    let subject = Subject::runc(dir.path(), id, quick_restarts);
+    // A bundle whose command does not exist: runc run fails.
+    let bundle =
+        crate::subjects::oci_bundle_running(&dir.path().join("3"), id, &["/no/such/program"]);
+    let mut m = crate::supervise::lxc_manifest(id);
+    m["runtime"] = "runc".into();
+    m["version"] = "3".into();
+    let broken = crate::install::pack(dir.path(), &m, &bundle);
+    failed_upgrade(dir.path(), subject, &broken);
+}

@@ -325,6 +325,11 @@ impl Drop for Subject {
 /// An OCI runtime bundle of busybox under `dir`, its config.json made by `runc spec`
 /// with `script` as the command; returns the .tar.gz.
 pub fn oci_bundle(dir: &Path, id: &str, script: &str) -> PathBuf {
+    oci_bundle_running(dir, id, &["/bin/sh", "-c", script])
+}
+
+/// The same, running `args`.
+pub fn oci_bundle_running(dir: &Path, id: &str, args: &[&str]) -> PathBuf {
     let top = dir.join(format!("oci-{id}"));
     busybox_rootfs(&top);
     ok(cmd("runc", &["spec", "--bundle", top.to_str().unwrap()]));
@@ -334,7 +339,7 @@ pub fn oci_bundle(dir: &Path, id: &str, script: &str) -> PathBuf {
         spec["process"]["terminal"], true,
         "runc spec's default changed"
     );
-    spec["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
+    spec["process"]["args"] = serde_json::json!(args);
     spec["hostname"] = id.into();
     std::fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
     let out = dir.join(format!("{id}.tar.gz"));
