@@ -10,11 +10,13 @@ impl Daemon {
     /// Returns one line per thing done (`error: ` / `warning: ` prefixed when so).
     pub fn recover(&self) -> Vec<String> {
         let mut done = Vec::new();
-        crate::supervise::end_orphaned_commands(self);
-        crate::supervise::lead_process_group(self);
+        // The event streams first: they never end by themselves, and the other
+        // commands get a grace period to.
         for driver in self.drivers() {
             crate::supervise::end_stale_event_stream(self, driver.kind().as_str());
         }
+        crate::supervise::end_orphaned_commands(self);
+        crate::supervise::lead_process_group(self);
         // Scratch space of interrupted installs.
         if let Ok(entries) = std::fs::read_dir(self.home.staging_root()) {
             for e in entries.flatten() {

@@ -28,10 +28,16 @@ pub fn lead_process_group(daemon: &Daemon) {
     }
 }
 
-/// Ends the runtime commands (podman, lxc-*) a killed berthd left running — a
-/// `podman create` finishing after recovery would leave an orphan — and waits for
-/// them to be gone. Containers are not among them: conmon and lxc-start's monitor
-/// leave the group.
+/// How long the commands a killed berthd left running get to end by themselves.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Ends the runtime commands (podman, docker, lxc-*) a killed berthd left running —
+/// a `podman create` finishing after recovery would leave an orphan — and waits for
+/// them to be gone. They get `GRACE` to end by themselves first: most do within
+/// moments, and podman killed in the middle of a command can leave the container's
+/// lock held, after which every command on that container hangs (a SIGKILL trial
+/// found one `podman start` killed between init and start that way). Containers are
+/// not among them: conmon and lxc-start's monitor leave the group.
 pub fn end_orphaned_commands(daemon: &Daemon) {
     let Some(old) = std::fs::read_to_string(pid_path(daemon))
         .ok()
@@ -52,11 +58,16 @@ pub fn end_orphaned_commands(daemon: &Daemon) {
             .filter(|pid| *pid != me)
             .filter(|pid| {
                 let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                // pid (comm) state ppid pgrp ...: fields after the last ')'.
-                let pgrp = stat
+                // pid (comm) state ppid pgrp ...: fields after the last ')'. A zombie
+                // has ended already.
+                let fields: Vec<&str> = stat
                     .rsplit_once(')')
-                    .and_then(|(_, rest)| rest.split_whitespace().nth(2))
-                    .and_then(|p| p.parse::<i32>().ok());
+                    .map(|(_, rest)| rest.split_whitespace().take(3).collect())
+                    .unwrap_or_default();
+                if fields.first() == Some(&"Z") {
+                    return false;
+                }
+                let pgrp = fields.get(2).and_then(|p| p.parse::<i32>().ok());
                 let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
                 let comm = comm.trim();
                 pgrp == Some(old)
@@ -64,6 +75,10 @@ pub fn end_orphaned_commands(daemon: &Daemon) {
             })
             .collect()
     };
+    let deadline = std::time::Instant::now() + GRACE;
+    while !members().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     for _ in 0..50 {
         let left = members();
         if left.is_empty() {
