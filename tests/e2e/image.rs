@@ -3,23 +3,10 @@
 //! with every blob verified.
 
 use berth_e2e::*;
+use berth_image::layout::descriptor;
 use berth_image::{Digest, Layout};
-use oci_spec::image::{DescriptorBuilder, ImageManifest, MediaType};
+use oci_spec::image::{ImageManifest, MediaType};
 use serde_json::json;
-
-fn descriptor(media_type: MediaType, digest: &Digest, size: u64) -> oci_spec::image::Descriptor {
-    DescriptorBuilder::default()
-        .media_type(media_type)
-        .digest(
-            digest
-                .to_string()
-                .parse::<oci_spec::image::Digest>()
-                .unwrap(),
-        )
-        .size(size)
-        .build()
-        .unwrap()
-}
 
 #[test]
 fn a_layout_berth_writes_is_read_by_skopeo_and_umoci() {

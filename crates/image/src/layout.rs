@@ -250,6 +250,25 @@ impl Layout {
     }
 }
 
+/// The descriptor of content with this digest and size.
+pub fn descriptor(
+    media_type: oci_spec::image::MediaType,
+    digest: &Digest,
+    size: u64,
+) -> Descriptor {
+    oci_spec::image::DescriptorBuilder::default()
+        .media_type(media_type)
+        .digest(
+            digest
+                .to_string()
+                .parse::<oci_spec::image::Digest>()
+                .expect("a well-formed sha256 digest is one for oci-spec too"),
+        )
+        .size(size)
+        .build()
+        .expect("media type, digest and size make a descriptor")
+}
+
 /// A descriptor's name in an index.
 pub fn ref_name(d: &Descriptor) -> Option<&str> {
     d.annotations()

@@ -2,7 +2,7 @@
 //! nothing left by a blob that fails its check.
 
 use super::*;
-use oci_spec::image::{DescriptorBuilder, MediaType};
+use oci_spec::image::MediaType;
 
 fn blob_files(layout: &Layout) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(layout.dir().join("blobs/sha256"))
@@ -93,17 +93,7 @@ fn names_in_index_json_are_set_replaced_and_resolved() {
     let layout = Layout::create(dir.path()).unwrap();
     let descriptor = |bytes: &[u8]| {
         let (digest, size) = layout.put_bytes(bytes).unwrap();
-        DescriptorBuilder::default()
-            .media_type(MediaType::ImageManifest)
-            .digest(
-                digest
-                    .to_string()
-                    .parse::<oci_spec::image::Digest>()
-                    .unwrap(),
-            )
-            .size(size)
-            .build()
-            .unwrap()
+        super::descriptor(MediaType::ImageManifest, &digest, size)
     };
     let one = descriptor(br#"{"schemaVersion":2,"one":1}"#);
     let two = descriptor(br#"{"schemaVersion":2,"two":2}"#);
