@@ -6,15 +6,23 @@
 //! containerd chooses it (`platform`). The registry protocol lives in a crate of its own; the
 //! device binaries link neither.
 //!
-//! Issue 11 starts here: archives (docker-archive, oci-archive), layers and unpack
-//! come next, on these two pieces.
+//! Copies go through one engine (`copy`) that every transport plugs into
+//! (`transport` for the local ones; the registry crate adds `docker://`); `unpack`
+//! applies an image's layers to a directory with every path kept inside it.
 
+pub mod copy;
 pub mod digest;
+pub mod error;
+pub mod layer;
 pub mod layout;
+pub mod manifest;
 pub mod platform;
 pub mod reference;
+pub mod transport;
 
+pub use copy::{copy, CopyOptions, CopyReport, Dest, Source, Top};
 pub use digest::{Digest, VerifyError, VerifyingReader};
+pub use error::ImageError;
 pub use layout::{Layout, LayoutError};
 pub use platform::Platform;
 pub use reference::{BadReference, ImageRef, RegistryRef};

@@ -1,0 +1,236 @@
+//! The copy itself: choose the manifest, copy config and layers (in parallel where
+//! both ends allow), then manifests, then commit.
+
+use super::progress::Counting;
+use super::{Dest, Progress, Role, Source, Top};
+use crate::digest::Digest;
+use crate::error::ImageError;
+use crate::manifest::{self, Manifest, MAX_CONFIG};
+use crate::platform::Platform;
+use oci_spec::image::Descriptor;
+use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, Default)]
+pub struct CopyOptions {
+    /// The platform to take from an index; `None`: the host's.
+    pub platform: Option<Platform>,
+    /// Copy a whole index, every platform.
+    pub all: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LayerReport {
+    pub digest: String,
+    pub size: u64,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    /// The destination had it already.
+    pub skipped: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CopyReport {
+    /// The digest of the source's top manifest or index (what to pin).
+    pub source_digest: String,
+    /// The digest of what was copied (the chosen platform's manifest, or the index).
+    pub digest: String,
+    /// The digest a reader of the destination sees (differs only where the format
+    /// rewrites manifests: docker-archive).
+    pub dest_digest: String,
+    pub platform: Option<String>,
+    pub layers: Vec<LayerReport>,
+    /// Bytes of blobs copied (skipped ones not counted).
+    pub bytes: u64,
+}
+
+/// Copies `source` to `dest`.
+pub fn copy(
+    source: &dyn Source,
+    dest: Box<dyn Dest>,
+    options: &CopyOptions,
+    progress: &dyn Progress,
+) -> Result<CopyReport, ImageError> {
+    let top = source.top()?;
+    let source_digest = top.digest.to_string();
+    let mut report = CopyReport {
+        source_digest: source_digest.clone(),
+        digest: source_digest,
+        dest_digest: String::new(),
+        platform: None,
+        layers: Vec::new(),
+        bytes: 0,
+    };
+    let what = format!("{} ({})", source.name(), top.digest);
+    let chosen = match manifest::parse(&top.bytes, &what)? {
+        Manifest::Image(_) => {
+            copy_image(source, &*dest, &top, progress, &mut report)?;
+            top
+        }
+        Manifest::Index(index) if options.all => {
+            if !dest.holds_index() {
+                return Err(ImageError::Unsupported {
+                    what: dest.name(),
+                    why: "holds one image, not an index: choose one with --platform".into(),
+                });
+            }
+            for d in index.manifests() {
+                let child = child_top(source, d)?;
+                copy_image(source, &*dest, &child, progress, &mut report)?;
+            }
+            dest.put_manifest(&top.bytes, &top.media_type)?;
+            top
+        }
+        Manifest::Index(index) => {
+            let wanted = options.platform.clone().unwrap_or_else(Platform::host);
+            let platforms: Vec<Option<Platform>> =
+                index.manifests().iter().map(manifest::platform_of).collect();
+            let Some(i) = wanted.choose(&platforms) else {
+                let available: Vec<String> = platforms
+                    .iter()
+                    .flatten()
+                    .map(Platform::to_string)
+                    .collect();
+                return Err(ImageError::NoPlatform {
+                    image: what,
+                    wanted,
+                    available: available.join(", "),
+                });
+            };
+            report.platform = platforms[i].as_ref().map(Platform::to_string);
+            let child = child_top(source, &index.manifests()[i])?;
+            report.digest = child.digest.to_string();
+            copy_image(source, &*dest, &child, progress, &mut report)?;
+            child
+        }
+    };
+    report.dest_digest = dest.commit(&chosen)?.to_string();
+    Ok(report)
+}
+
+fn child_top(source: &dyn Source, d: &Descriptor) -> Result<Top, ImageError> {
+    let bytes = source.manifest(d)?;
+    Ok(Top::new(bytes, Some(d.media_type().to_string())))
+}
+
+/// Copies one image's config and layers, then its manifest.
+fn copy_image(
+    source: &dyn Source,
+    dest: &dyn Dest,
+    top: &Top,
+    progress: &dyn Progress,
+    report: &mut CopyReport,
+) -> Result<(), ImageError> {
+    let what = format!("{} ({})", source.name(), top.digest);
+    let Manifest::Image(image) = manifest::parse(&top.bytes, &what)? else {
+        return Err(ImageError::format(what, "an index inside an index"));
+    };
+    let config = image.config();
+    if config.size() > MAX_CONFIG {
+        return Err(ImageError::format(
+            what,
+            format!("config of {} bytes, more than {MAX_CONFIG}", config.size()),
+        ));
+    }
+    let mut config_bytes = Vec::with_capacity(config.size() as usize);
+    source
+        .blob(config)?
+        .read_to_end(&mut config_bytes)
+        .map_err(ImageError::io(format!("{what}: config")))?;
+    // An artifact's config need not be an image config: diff ids are only checked
+    // where the config has them.
+    let diff_ids = manifest::diff_ids(&config_bytes, &what).ok();
+    if !dest.has_blob(config)? {
+        dest.put_blob(config, &Role::Config, &mut &config_bytes[..], None)?;
+    }
+    let layers = image.layers();
+    if let Some(ids) = &diff_ids {
+        if ids.len() != layers.len() {
+            return Err(ImageError::format(
+                what,
+                format!(
+                    "{} layers but the config lists {} diff_ids",
+                    layers.len(),
+                    ids.len()
+                ),
+            ));
+        }
+    }
+    let results: Vec<Mutex<Option<Result<bool, ImageError>>>> =
+        layers.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let origin = source.origin();
+    let workers = source.parallelism().min(dest.parallelism()).clamp(1, 8);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        let Some(d) = layers.get(i) else { return };
+        let role = Role::Layer {
+            index: i,
+            diff_id: diff_ids.as_ref().map(|ids| ids[i].clone()),
+        };
+        let outcome = copy_blob(source, dest, d, &role, origin.as_ref(), progress);
+        let failed = outcome.is_err();
+        *results[i].lock().expect("no panics while held") = Some(outcome);
+        if failed {
+            next.store(layers.len(), Ordering::SeqCst); // the others stop taking work
+            return;
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..workers {
+            scope.spawn(work);
+        }
+        work();
+    });
+    for (d, result) in layers.iter().zip(results) {
+        let skipped = match result.into_inner().expect("no panics while held") {
+            Some(outcome) => outcome?,
+            None => continue, // not started: an earlier layer failed, reported above
+        };
+        if !skipped {
+            report.bytes += d.size();
+        }
+        report.layers.push(LayerReport {
+            digest: d.digest().to_string(),
+            size: d.size(),
+            media_type: d.media_type().to_string(),
+            skipped,
+        });
+    }
+    dest.put_manifest(&top.bytes, &top.media_type)?;
+    Ok(())
+}
+
+/// Copies one blob unless the destination has it; returns whether it was skipped.
+fn copy_blob(
+    source: &dyn Source,
+    dest: &dyn Dest,
+    d: &Descriptor,
+    role: &Role,
+    origin: Option<&(String, String)>,
+    progress: &dyn Progress,
+) -> Result<bool, ImageError> {
+    let label = match role {
+        Role::Config => "config".to_string(),
+        Role::Layer { index, .. } => format!("layer {}", index + 1),
+    };
+    let handle = progress.started(d, &label);
+    if dest.has_blob(d)? {
+        progress.finished(handle, true);
+        return Ok(true);
+    }
+    let mut reader = Counting {
+        inner: source.blob(d)?,
+        progress,
+        blob: handle,
+    };
+    dest.put_blob(d, role, &mut reader, origin)?;
+    progress.finished(handle, false);
+    Ok(false)
+}
+
+/// The digest `d` declares, as berth's type.
+pub(crate) fn digest(d: &Descriptor) -> Result<Digest, ImageError> {
+    Ok(manifest::digest_of(d, "descriptor")?)
+}

@@ -1,0 +1,93 @@
+//! Copying an image from any source to any destination: the engine every transport
+//! plugs into. A source hands out the top manifest (or index), the manifests an index
+//! lists and blobs, each verified as it is read; a destination takes blobs and
+//! manifests and makes the image visible only when `commit` is called, so a failed
+//! copy leaves nothing a reader would take for an image. Manifests are copied byte
+//! for byte (digests preserved) wherever the destination format stores manifests.
+
+pub(crate) mod engine;
+mod progress;
+
+pub use engine::{copy, CopyOptions, CopyReport, LayerReport};
+pub use progress::{NoProgress, Progress};
+
+use crate::digest::Digest;
+use crate::error::ImageError;
+use oci_spec::image::Descriptor;
+use std::io::Read;
+
+/// The top manifest or index of an image, as its source stores it.
+#[derive(Debug, Clone)]
+pub struct Top {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub digest: Digest,
+}
+
+impl Top {
+    pub fn new(bytes: Vec<u8>, media_type: Option<String>) -> Top {
+        let media_type = media_type.unwrap_or_else(|| crate::manifest::media_type_of(&bytes));
+        Top {
+            digest: Digest::of(&bytes),
+            bytes,
+            media_type,
+        }
+    }
+}
+
+/// Where an image comes from.
+pub trait Source: Sync {
+    /// The reference, for messages.
+    fn name(&self) -> String;
+    /// The top manifest or index.
+    fn top(&self) -> Result<Top, ImageError>;
+    /// A manifest `d` names (an index's entry), verified against `d`.
+    fn manifest(&self, d: &Descriptor) -> Result<Vec<u8>, ImageError>;
+    /// A blob, verified against `d` while it is read.
+    fn blob(&self, d: &Descriptor) -> Result<Box<dyn Read + Send + '_>, ImageError>;
+    /// How many blobs are best read at once.
+    fn parallelism(&self) -> usize {
+        1
+    }
+    /// The registry and repository the blobs are in, for a cross-repository mount.
+    fn origin(&self) -> Option<(String, String)> {
+        None
+    }
+}
+
+/// What a blob is to the image being copied.
+#[derive(Debug, Clone)]
+pub enum Role {
+    Config,
+    /// Layer `index` (from 0), with its uncompressed digest from the config.
+    Layer { index: usize, diff_id: Option<Digest> },
+}
+
+/// Where an image goes.
+pub trait Dest: Sync {
+    fn name(&self) -> String;
+    /// Whether blob `d` is there already (nothing is copied then).
+    fn has_blob(&self, d: &Descriptor) -> Result<bool, ImageError>;
+    /// Stores blob `d` from `content` (already verified by the source as it reads).
+    /// `origin`: where the source's blobs live, when a registry could mount them.
+    fn put_blob(
+        &self,
+        d: &Descriptor,
+        role: &Role,
+        content: &mut dyn Read,
+        origin: Option<&(String, String)>,
+    ) -> Result<(), ImageError>;
+    /// Stores a manifest or index (the bytes as they are).
+    fn put_manifest(&self, bytes: &[u8], media_type: &str) -> Result<(), ImageError>;
+    /// How many blobs it takes at once.
+    fn parallelism(&self) -> usize {
+        1
+    }
+    /// Whether it can hold an index (a docker-archive holds one image).
+    fn holds_index(&self) -> bool {
+        true
+    }
+    /// Names the image and makes it visible. Returns the digest a reader of the
+    /// destination sees (the same as `top`'s unless the format rewrites manifests).
+    fn commit(self: Box<Self>, top: &Top) -> Result<Digest, ImageError>;
+}

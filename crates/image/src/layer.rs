@@ -1,0 +1,52 @@
+//! Layer compression: told by the content's first bytes (as containers/image does,
+//! whatever the media type says), and undone while streaming.
+
+use std::io::{BufRead, Read};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// The compression `head` (a stream's first bytes) starts with.
+    pub fn sniff(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+
+    /// `input` decompressed.
+    pub fn reader<'a, R: BufRead + 'a>(self, input: R) -> Box<dyn Read + 'a> {
+        match self {
+            Compression::None => Box::new(input),
+            // A gzip stream may be several members (pigz writes one): read them all.
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+            Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(input) {
+                Ok(d) => Box::new(d),
+                Err(e) => Box::new(ErrReader(Some(e))),
+            },
+        }
+    }
+}
+
+/// Sniffs `input`'s compression and returns it decompressed.
+pub fn decompressed<'a, R: Read + 'a>(input: R) -> std::io::Result<Box<dyn Read + 'a>> {
+    let mut buffered = std::io::BufReader::with_capacity(256 * 1024, input);
+    let compression = Compression::sniff(buffered.fill_buf()?);
+    Ok(compression.reader(buffered))
+}
+
+struct ErrReader(Option<std::io::Error>);
+
+impl Read for ErrReader {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Err(self.0.take().unwrap_or_else(|| std::io::Error::other("zstd")))
+    }
+}
