@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod platform;
 pub mod reference;
 pub mod transport;
+pub mod unpack;
 
 pub use copy::{copy, CopyOptions, CopyReport, Dest, Source, Top};
 pub use digest::{Digest, VerifyError, VerifyingReader};

@@ -82,24 +82,9 @@ pub fn copy(
             dest.put_manifest(&top.bytes, &top.media_type)?;
             top
         }
-        Manifest::Index(index) => {
-            let wanted = options.platform.clone().unwrap_or_else(Platform::host);
-            let platforms: Vec<Option<Platform>> =
-                index.manifests().iter().map(manifest::platform_of).collect();
-            let Some(i) = wanted.choose(&platforms) else {
-                let available: Vec<String> = platforms
-                    .iter()
-                    .flatten()
-                    .map(Platform::to_string)
-                    .collect();
-                return Err(ImageError::NoPlatform {
-                    image: what,
-                    wanted,
-                    available: available.join(", "),
-                });
-            };
-            report.platform = platforms[i].as_ref().map(Platform::to_string);
-            let child = child_top(source, &index.manifests()[i])?;
+        Manifest::Index(_) => {
+            let (child, platform) = choose_image(source, top, options.platform.as_ref())?;
+            report.platform = platform;
             report.digest = child.digest.to_string();
             copy_image(source, &*dest, &child, progress, &mut report)?;
             child
@@ -107,6 +92,36 @@ pub fn copy(
     };
     report.dest_digest = dest.commit(&chosen)?.to_string();
     Ok(report)
+}
+
+/// The image manifest `top` is, or the one of index `top` for `platform` (default:
+/// the host's), with the platform chosen.
+pub fn choose_image(
+    source: &dyn Source,
+    top: Top,
+    platform: Option<&Platform>,
+) -> Result<(Top, Option<String>), ImageError> {
+    let what = format!("{} ({})", source.name(), top.digest);
+    let Manifest::Index(index) = manifest::parse(&top.bytes, &what)? else {
+        return Ok((top, None));
+    };
+    let wanted = platform.cloned().unwrap_or_else(Platform::host);
+    let platforms: Vec<Option<Platform>> =
+        index.manifests().iter().map(manifest::platform_of).collect();
+    let Some(i) = wanted.choose(&platforms) else {
+        let available: Vec<String> = platforms
+            .iter()
+            .flatten()
+            .map(Platform::to_string)
+            .collect();
+        return Err(ImageError::NoPlatform {
+            image: what,
+            wanted,
+            available: available.join(", "),
+        });
+    };
+    let child = child_top(source, &index.manifests()[i])?;
+    Ok((child, platforms[i].as_ref().map(Platform::to_string)))
 }
 
 fn child_top(source: &dyn Source, d: &Descriptor) -> Result<Top, ImageError> {

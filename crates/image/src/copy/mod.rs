@@ -7,8 +7,9 @@
 
 pub(crate) mod engine;
 mod progress;
+pub(crate) use progress::Counting;
 
-pub use engine::{copy, CopyOptions, CopyReport, LayerReport};
+pub use engine::{choose_image, copy, CopyOptions, CopyReport, LayerReport};
 pub use progress::{NoProgress, Progress};
 
 use crate::digest::Digest;

@@ -22,7 +22,7 @@ impl Progress for NoProgress {
 }
 
 /// Reports each read to a `Progress`.
-pub(crate) struct Counting<'a, R> {
+pub struct Counting<'a, R> {
     pub inner: R,
     pub progress: &'a dyn Progress,
     pub blob: usize,

@@ -1,0 +1,322 @@
+//! One layer applied to a root: entries in order, whiteouts (`.wh.NAME`) removing
+//! what lower layers had, opaque directories (`.wh..wh..opq`) emptied of lower
+//! layers' content, and every name resolved inside the root (`inside`). Directories'
+//! modes and times are set once the layer is done, so that a read-only directory can
+//! still be filled by later entries of the same layer.
+
+use super::inside::{clean, resolve};
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+const WHITEOUT: &str = ".wh.";
+const OPAQUE: &str = ".wh..wh..opq";
+
+/// Entries a layer may have at most.
+const MAX_ENTRIES: u64 = 5_000_000;
+
+pub struct Options {
+    /// Take ownership, device nodes and trusted/security xattrs from the layer
+    /// (root); rootless leaves files owned by the caller and skips device nodes.
+    pub privileged: bool,
+}
+
+/// A fault in a layer's content, naming the entry.
+#[derive(Debug)]
+pub struct EntryError {
+    pub entry: String,
+    pub why: String,
+}
+
+type Result<T> = std::result::Result<T, EntryError>;
+
+struct Applier<'a> {
+    root: &'a Path,
+    options: &'a Options,
+    /// Paths (relative, resolved) this layer made, and their parents.
+    made: HashSet<PathBuf>,
+    /// Directories whose mode and mtime are set at the end.
+    dirs: Vec<(PathBuf, u32, i64)>,
+}
+
+/// Applies the tar stream `layer` to `root`; returns the entries applied.
+pub fn apply(root: &Path, layer: impl Read, options: &Options) -> Result<u64> {
+    let mut archive = tar::Archive::new(layer);
+    let mut applier = Applier {
+        root,
+        options,
+        made: HashSet::new(),
+        dirs: Vec::new(),
+    };
+    let mut count = 0;
+    let entries = archive.entries().map_err(|e| EntryError {
+        entry: "(layer)".into(),
+        why: format!("not a tar stream: {e}"),
+    })?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| EntryError {
+            entry: "(layer)".into(),
+            why: format!("not a tar stream: {e}"),
+        })?;
+        count += 1;
+        if count > MAX_ENTRIES {
+            return Err(EntryError {
+                entry: "(layer)".into(),
+                why: format!("more than {MAX_ENTRIES} entries"),
+            });
+        }
+        let name = entry.path().map(|p| p.into_owned()).map_err(|e| EntryError {
+            entry: "(name)".into(),
+            why: e.to_string(),
+        })?;
+        let label = name.display().to_string();
+        applier.entry(&mut entry, &name).map_err(|why| EntryError {
+            entry: label,
+            why,
+        })?;
+    }
+    applier.finish_dirs()?;
+    Ok(count)
+}
+
+fn err(what: &str) -> impl Fn(io::Error) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+impl Applier<'_> {
+    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<R>, name: &Path) -> std::result::Result<(), String> {
+        let rel = clean(name);
+        let Some(base) = rel.file_name().map(|b| b.to_os_string()) else {
+            return Ok(()); // the root itself: its metadata is the caller's
+        };
+        let parent_rel = rel.parent().unwrap_or(Path::new(""));
+        let parent = resolve(self.root, parent_rel, true).map_err(|e| e.why.to_string())?;
+        let base_str = base.to_string_lossy();
+        if base_str == OPAQUE {
+            return self.opaque(&parent);
+        }
+        if let Some(hidden) = base_str.strip_prefix(WHITEOUT) {
+            if hidden.is_empty() || hidden == "." || hidden == ".." {
+                return Err("a whiteout that names no file".into());
+            }
+            return remove(&self.root.join(&parent).join(hidden));
+        }
+        self.make_parents(&parent)?;
+        let rel = parent.join(&base);
+        let path = self.root.join(&rel);
+        let header = entry.header().clone();
+        let kind = header.entry_type();
+        let existing = fs::symlink_metadata(&path).ok();
+        match existing {
+            Some(m) if m.is_dir() && kind.is_dir() => {}
+            Some(_) => remove(&path)?,
+            None => {}
+        }
+        let mode = header.mode().map_err(|e| format!("mode: {e}"))? & 0o7777;
+        let mtime = header.mtime().unwrap_or(0) as i64;
+        match kind {
+            tar::EntryType::Directory => {
+                if !path.is_dir() {
+                    fs::create_dir(&path).map_err(err("mkdir"))?;
+                }
+                self.dirs.push((rel.clone(), mode, mtime));
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                let mut file = File::options()
+                    .write(true)
+                    .create_new(true)
+                    .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(err("create"))?;
+                io::copy(entry, &mut file).map_err(err("write"))?;
+            }
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name()
+                    .map_err(|e| format!("link target: {e}"))?
+                    .ok_or("a symlink with no target")?;
+                // The target is only content: it is resolved inside the root whenever
+                // a later name goes through it.
+                std::os::unix::fs::symlink(&*target, &path).map_err(err("symlink"))?;
+            }
+            tar::EntryType::Link => {
+                let target = entry
+                    .link_name()
+                    .map_err(|e| format!("link target: {e}"))?
+                    .ok_or("a hard link with no target")?;
+                let target = clean(&target);
+                let target_parent = resolve(self.root, target.parent().unwrap_or(Path::new("")), true)
+                    .map_err(|e| e.why.to_string())?;
+                let source = self
+                    .root
+                    .join(target_parent)
+                    .join(target.file_name().ok_or("a hard link to the root")?);
+                match fs::symlink_metadata(&source) {
+                    Ok(m) if m.is_dir() => return Err("a hard link to a directory".into()),
+                    Ok(_) => {}
+                    Err(e) => return Err(format!("hard link target {}: {e}", target.display())),
+                }
+                // linkat without AT_SYMLINK_FOLLOW: a symlink is linked, not followed.
+                fs::hard_link(&source, &path).map_err(err("link"))?;
+                self.mark(&rel);
+                return Ok(()); // the link shares its target's metadata
+            }
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                if !self.options.privileged && kind != tar::EntryType::Fifo {
+                    return Ok(()); // rootless: no device nodes, as umoci --rootless
+                }
+                let file_type = match kind {
+                    tar::EntryType::Char => rustix::fs::FileType::CharacterDevice,
+                    tar::EntryType::Block => rustix::fs::FileType::BlockDevice,
+                    _ => rustix::fs::FileType::Fifo,
+                };
+                let dev = rustix::fs::makedev(
+                    header.device_major().ok().flatten().unwrap_or(0),
+                    header.device_minor().ok().flatten().unwrap_or(0),
+                );
+                rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    &path,
+                    file_type,
+                    rustix::fs::Mode::from_raw_mode(0o600),
+                    dev,
+                )
+                .map_err(|e| format!("mknod: {e}"))?;
+            }
+            other => return Err(format!("entry type {other:?} is not supported")),
+        }
+        self.mark(&rel);
+        self.metadata(entry, &path, kind, mode, mtime)
+    }
+
+    fn mark(&mut self, rel: &Path) {
+        for a in rel.ancestors() {
+            if !self.made.insert(a.to_path_buf()) {
+                break;
+            }
+        }
+    }
+
+    /// Directories above an entry that no entry made: created as umoci does (0755).
+    fn make_parents(&mut self, parent: &Path) -> std::result::Result<(), String> {
+        let mut at = PathBuf::new();
+        for c in parent.components() {
+            at.push(c);
+            let path = self.root.join(&at);
+            match fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return Err(format!("{} is not a directory", at.display())),
+                Err(_) => {
+                    fs::create_dir(&path).map_err(err("mkdir"))?;
+                    fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
+                        .map_err(err("chmod"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Empties `dir` of what lower layers put there (not of this layer's entries).
+    fn opaque(&mut self, dir: &Path) -> std::result::Result<(), String> {
+        let path = self.root.join(dir);
+        let Ok(children) = fs::read_dir(&path) else {
+            return Ok(());
+        };
+        for child in children {
+            let child = child.map_err(err("read dir"))?;
+            if !self.made.contains(&dir.join(child.file_name())) {
+                remove(&child.path())?;
+            }
+        }
+        self.mark(dir);
+        Ok(())
+    }
+
+    fn metadata<R: Read>(
+        &self,
+        entry: &mut tar::Entry<R>,
+        path: &Path,
+        kind: tar::EntryType,
+        mode: u32,
+        mtime: i64,
+    ) -> std::result::Result<(), String> {
+        use rustix::fs::{AtFlags, CWD};
+        let header = entry.header();
+        if self.options.privileged {
+            let uid = header.uid().map_err(|e| format!("uid: {e}"))? as u32;
+            let gid = header.gid().map_err(|e| format!("gid: {e}"))? as u32;
+            rustix::fs::chownat(
+                CWD,
+                path,
+                Some(rustix::fs::Uid::from_raw(uid)),
+                Some(rustix::fs::Gid::from_raw(gid)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| format!("chown: {e}"))?;
+        }
+        if let Some(extensions) = entry.pax_extensions().ok().flatten() {
+            for ext in extensions.flatten() {
+                let Some(name) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) else {
+                    continue;
+                };
+                let privileged_name = name.starts_with("trusted.") || name.starts_with("security.");
+                if privileged_name && !self.options.privileged {
+                    continue;
+                }
+                rustix::fs::lsetxattr(path, name, ext.value_bytes(), rustix::fs::XattrFlags::empty())
+                    .map_err(|e| format!("xattr {name}: {e}"))?;
+            }
+        }
+        if kind != tar::EntryType::Symlink && kind != tar::EntryType::Directory {
+            fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(err("chmod"))?;
+        }
+        if kind != tar::EntryType::Directory {
+            set_mtime(path, mtime)?;
+        }
+        Ok(())
+    }
+
+    /// Directory modes and times, deepest first (a child's times change its parent's).
+    fn finish_dirs(&mut self) -> Result<()> {
+        self.dirs.sort_by(|a, b| b.0.components().count().cmp(&a.0.components().count()));
+        for (rel, mode, mtime) in &self.dirs {
+            let path = self.root.join(rel);
+            let label = || rel.display().to_string();
+            fs::set_permissions(&path, fs::Permissions::from_mode(*mode)).map_err(|e| EntryError {
+                entry: label(),
+                why: format!("chmod: {e}"),
+            })?;
+            set_mtime(&path, *mtime).map_err(|why| EntryError { entry: label(), why })?;
+        }
+        Ok(())
+    }
+}
+
+fn set_mtime(path: &Path, mtime: i64) -> std::result::Result<(), String> {
+    let t = rustix::fs::Timespec {
+        tv_sec: mtime,
+        tv_nsec: 0,
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        path,
+        &rustix::fs::Timestamps {
+            last_access: t,
+            last_modification: t,
+        },
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| format!("utimes: {e}"))
+}
+
+/// Removes `path` (a directory with its content); a symlink is removed, not followed.
+fn remove(path: &Path) -> std::result::Result<(), String> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path).map_err(err("remove")),
+        Ok(_) => fs::remove_file(path).map_err(err("remove")),
+        Err(_) => Ok(()),
+    }
+}

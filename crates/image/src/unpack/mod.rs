@@ -1,0 +1,129 @@
+//! `berth image unpack`: an image's layers applied in order to `DIR/rootfs` and the
+//! runtime spec written to `DIR/config.json`, as `umoci unpack` lays them out. The
+//! work happens in a sibling directory renamed to DIR only when complete: a failure
+//! at any step leaves no DIR. Every entry is kept inside the rootfs (`inside`).
+
+mod apply;
+pub mod inside;
+mod spec;
+
+pub use spec::runtime_spec;
+
+use crate::copy::{choose_image, engine::digest, Progress, Source};
+use crate::error::ImageError;
+use crate::layer;
+use crate::manifest::{self, Manifest, MAX_CONFIG};
+use crate::platform::Platform;
+use crate::VerifyingReader;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+
+#[derive(Debug, Clone, Default)]
+pub struct UnpackOptions {
+    pub platform: Option<Platform>,
+    /// As a user without privileges: no ownership, no device nodes, and umoci's
+    /// rootless runtime spec. Implied when not running as root.
+    pub rootless: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UnpackReport {
+    pub digest: String,
+    pub platform: Option<String>,
+    pub layers: usize,
+    pub entries: u64,
+    pub rootless: bool,
+}
+
+/// Unpacks `source` into `dir` (which must not exist, or be an empty directory).
+pub fn unpack(
+    source: &dyn Source,
+    dir: &Path,
+    options: &UnpackOptions,
+    progress: &dyn Progress,
+) -> Result<UnpackReport, ImageError> {
+    let label = dir.display().to_string();
+    if let Ok(mut entries) = fs::read_dir(dir) {
+        if entries.next().is_some() {
+            return Err(ImageError::format(label, "exists and is not empty"));
+        }
+    }
+    let rootless = options.rootless || !rustix::process::geteuid().is_root();
+    let (top, platform) = choose_image(source, source.top()?, options.platform.as_ref())?;
+    let what = format!("{} ({})", source.name(), top.digest);
+    let Manifest::Image(image) = manifest::parse(&top.bytes, &what)? else {
+        return Err(ImageError::format(what, "an index inside an index"));
+    };
+    let config = image.config();
+    if config.size() > MAX_CONFIG {
+        return Err(ImageError::format(what, "config over the size limit"));
+    }
+    let mut config_bytes = Vec::new();
+    source
+        .blob(config)?
+        .read_to_end(&mut config_bytes)
+        .map_err(ImageError::io(format!("{what}: config")))?;
+    let diff_ids = manifest::diff_ids(&config_bytes, &format!("{what}: config"))?;
+    if diff_ids.len() != image.layers().len() {
+        return Err(ImageError::format(what, "layers and the config's diff_ids differ in number"));
+    }
+
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(parent).map_err(ImageError::io(parent))?;
+    let work = tempfile::Builder::new()
+        .prefix(".berth-unpack-")
+        .tempdir_in(parent)
+        .map_err(ImageError::io(parent))?;
+    let rootfs = work.path().join("rootfs");
+    fs::create_dir(&rootfs).map_err(ImageError::io(&rootfs))?;
+    let apply_options = apply::Options {
+        privileged: !rootless,
+    };
+    let mut entries = 0;
+    for (i, (d, diff_id)) in image.layers().iter().zip(&diff_ids).enumerate() {
+        let handle = progress.started(d, &format!("layer {}", i + 1));
+        let layer_digest = digest(d)?;
+        let counted = crate::copy::Counting {
+            inner: source.blob(d)?,
+            progress,
+            blob: handle,
+        };
+        let plain = layer::decompressed(counted).map_err(ImageError::io(&label))?;
+        // The uncompressed stream must be what the config says (diff_id), the
+        // compressed one what the manifest says (the source checks that).
+        let mut checked = VerifyingReader::new(plain, diff_id.clone(), None);
+        entries += apply::apply(&rootfs, &mut checked, &apply_options).map_err(|e| {
+            ImageError::Layer {
+                layer: layer_digest.clone(),
+                why: format!("{}: {}", e.entry, e.why),
+            }
+        })?;
+        // Whatever the tar stream left unread (padding, trailing data) is hashed too.
+        std::io::copy(&mut checked, &mut std::io::sink()).map_err(ImageError::io(&label))?;
+        progress.finished(handle, false);
+    }
+    let spec = runtime_spec(&config_bytes, &rootfs, rootless)
+        .map_err(|why| ImageError::format(format!("{what}: config"), why))?;
+    let config_path = work.path().join("config.json");
+    let mut file = fs::File::create(&config_path).map_err(ImageError::io(&config_path))?;
+    serde_json::to_writer_pretty(&mut file, &spec).expect("json serialises");
+    file.write_all(b"\n").map_err(ImageError::io(&config_path))?;
+    file.sync_all().map_err(ImageError::io(&config_path))?;
+    let _ = fs::remove_dir(dir); // an empty directory given as DIR
+    let kept = work.keep();
+    fs::rename(&kept, dir).map_err(|e| {
+        let _ = fs::remove_dir_all(&kept);
+        ImageError::io(dir)(e)
+    })?;
+    Ok(UnpackReport {
+        digest: top.digest.to_string(),
+        platform,
+        layers: image.layers().len(),
+        entries,
+        rootless,
+    })
+}

@@ -1,0 +1,372 @@
+//! One registry's HTTP client: the scheme chosen (HTTPS with rustls; plain HTTP for a
+//! loopback registry, as docker does for localhost, or with `tls_verify: false`),
+//! authentication answered as challenged (Basic, or a Bearer token fetched from the
+//! realm the registry names), and retries with backoff on 429 and 5xx that honour
+//! Retry-After. Every error names the URL and what the registry said.
+
+use crate::creds::{self, Credentials};
+use base64::Engine;
+use std::io::Read;
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--creds`; else the auth files are read.
+    pub creds: Option<Credentials>,
+    /// false: plain HTTP to any registry (loopback registries get it anyway).
+    pub tls_verify: bool,
+    /// Tries after the first on 429, 5xx and dropped connections.
+    pub retries: u32,
+    /// The first wait between tries (doubled each time, at most `max_backoff`).
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// Blobs fetched at once.
+    pub parallel: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            creds: None,
+            tls_verify: true,
+            retries: 5,
+            backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(60),
+            parallel: 4,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{method} {url}: HTTP {status}{message}")]
+    Status {
+        method: String,
+        url: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{method} {url}: {why}")]
+    Transport {
+        method: String,
+        url: String,
+        why: String,
+    },
+    #[error("{url}: {why}")]
+    Protocol { url: String, why: String },
+}
+
+impl From<RegistryError> for berth_image::ImageError {
+    fn from(e: RegistryError) -> Self {
+        berth_image::ImageError::Remote(Box::new(e))
+    }
+}
+
+/// A request's body, which can be sent again when the request is retried.
+#[derive(Clone, Copy)]
+pub enum Body<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    pub(crate) registry: String,
+    creds: Option<Credentials>,
+    /// The Authorization value that last worked (or none yet).
+    authorization: Mutex<Option<String>>,
+    options: Options,
+}
+
+/// Whether `registry` (`host[:port]`) is on the loopback interface.
+pub fn is_loopback(registry: &str) -> bool {
+    let host = match registry.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => registry.rsplit_once(':').map_or(registry, |(h, _)| h),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Client {
+    pub fn new(registry: &str, options: &Options) -> Client {
+        let plain = !options.tls_verify || is_loopback(registry);
+        let host = match registry {
+            "docker.io" => "registry-1.docker.io",
+            other => other,
+        };
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(30))
+            .timeout_read(Duration::from_secs(60))
+            .timeout_write(Duration::from_secs(60))
+            .redirects(5)
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .build();
+        let creds = options
+            .creds
+            .clone()
+            .or_else(|| creds::lookup(registry, &creds::auth_files()));
+        Client {
+            agent,
+            base: format!("{}://{host}", if plain { "http" } else { "https" }),
+            registry: registry.to_string(),
+            creds,
+            authorization: Mutex::new(None),
+            options: options.clone(),
+        }
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// `path` (`/v2/…`) as a URL; a full URL (an upload's Location) as it is.
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    /// Sends a request, answering an auth challenge and retrying what may pass on a
+    /// second try. Statuses of 400 and more are errors unless listed in `accept`.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+        accept: &[u16],
+    ) -> Result<ureq::Response, RegistryError> {
+        let url = self.url(path);
+        let mut wait = self.options.backoff;
+        let mut tries = 0;
+        let mut authenticated = false;
+        loop {
+            let mut request = self.agent.request(method, &url);
+            for (k, v) in headers {
+                request = request.set(k, v);
+            }
+            if let Some(auth) = self.authorization.lock().expect("unpoisoned").clone() {
+                request = request.set("Authorization", &auth);
+            }
+            let result = match body {
+                Body::Empty if method == "PUT" || method == "POST" || method == "PATCH" => {
+                    request.set("Content-Length", "0").send_bytes(&[])
+                }
+                Body::Empty => request.call(),
+                Body::Bytes(b) => request.send_bytes(b),
+            };
+            let retry_after = match result {
+                Ok(response) => return Ok(response),
+                Err(ureq::Error::Status(status, response)) if accept.contains(&status) => {
+                    return Ok(response)
+                }
+                Err(ureq::Error::Status(401, response)) if !authenticated => {
+                    authenticated = true;
+                    self.answer_challenge(&url, &response)?;
+                    continue;
+                }
+                Err(ureq::Error::Status(status, response))
+                    if status == 429 || (500..600).contains(&status) =>
+                {
+                    if tries >= self.options.retries {
+                        return Err(status_error(method, &url, status, response));
+                    }
+                    response
+                        .header("Retry-After")
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs)
+                }
+                Err(ureq::Error::Status(status, response)) => {
+                    return Err(status_error(method, &url, status, response))
+                }
+                Err(ureq::Error::Transport(t)) => {
+                    let again = matches!(
+                        t.kind(),
+                        ureq::ErrorKind::Io | ureq::ErrorKind::ConnectionFailed
+                    );
+                    if !again || tries >= self.options.retries {
+                        return Err(RegistryError::Transport {
+                            method: method.into(),
+                            url,
+                            why: t.to_string(),
+                        });
+                    }
+                    None
+                }
+            };
+            tries += 1;
+            let pause = retry_after.unwrap_or(wait).min(self.options.max_backoff);
+            std::thread::sleep(pause);
+            wait = (wait * 2).min(self.options.max_backoff);
+        }
+    }
+
+    /// Sets the Authorization a 401's `WWW-Authenticate` asks for.
+    fn answer_challenge(&self, url: &str, response: &ureq::Response) -> Result<(), RegistryError> {
+        let challenge = response.header("WWW-Authenticate").unwrap_or("").to_string();
+        let (scheme, params) = challenge.split_once(' ').unwrap_or((&challenge, ""));
+        let params = parse_params(params);
+        let value = match scheme.to_ascii_lowercase().as_str() {
+            "basic" => {
+                let creds = self.creds.as_ref().ok_or_else(|| RegistryError::Protocol {
+                    url: url.into(),
+                    why: "the registry wants credentials: give --creds USER:PASS or log in with podman/skopeo/docker".into(),
+                })?;
+                format!("Basic {}", basic(creds))
+            }
+            "bearer" => {
+                let realm = params.iter().find(|(k, _)| k == "realm").map(|(_, v)| v.clone()).ok_or_else(|| {
+                    RegistryError::Protocol {
+                        url: url.into(),
+                        why: "a Bearer challenge with no realm".into(),
+                    }
+                })?;
+                format!("Bearer {}", self.token(&realm, &params)?)
+            }
+            _ => {
+                return Err(RegistryError::Protocol {
+                    url: url.into(),
+                    why: format!("HTTP 401 with challenge {challenge:?}, which berth cannot answer"),
+                })
+            }
+        };
+        *self.authorization.lock().expect("unpoisoned") = Some(value);
+        Ok(())
+    }
+
+    /// A token from `realm` for the challenge's service and scope.
+    fn token(&self, realm: &str, params: &[(String, String)]) -> Result<String, RegistryError> {
+        let mut request = self.agent.get(realm);
+        for (k, v) in params {
+            if k == "service" || k == "scope" {
+                request = request.query(k, v);
+            }
+        }
+        if let Some(creds) = &self.creds {
+            request = request.set("Authorization", &format!("Basic {}", basic(creds)));
+        }
+        let response = request.call().map_err(|e| match e {
+            ureq::Error::Status(status, r) => status_error("GET", realm, status, r),
+            ureq::Error::Transport(t) => RegistryError::Transport {
+                method: "GET".into(),
+                url: realm.into(),
+                why: t.to_string(),
+            },
+        })?;
+        #[derive(serde::Deserialize)]
+        struct Token {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let body = read_limited(response, 1 << 20, realm)?;
+        let token: Token = serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
+            url: realm.into(),
+            why: format!("token response: {e}"),
+        })?;
+        token
+            .token
+            .or(token.access_token)
+            .ok_or_else(|| RegistryError::Protocol {
+                url: realm.into(),
+                why: "token response without token or access_token".into(),
+            })
+    }
+}
+
+fn basic(c: &Credentials) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password))
+}
+
+/// `realm="https://a",service="b",scope="c,d"` as pairs.
+fn parse_params(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = s.trim();
+    while let Some((key, after)) = rest.split_once('=') {
+        let key = key.trim().trim_start_matches(',').trim().to_string();
+        let (value, next) = match after.strip_prefix('"') {
+            Some(quoted) => match quoted.split_once('"') {
+                Some((v, n)) => (v.to_string(), n),
+                None => (quoted.to_string(), ""),
+            },
+            None => match after.split_once(',') {
+                Some((v, n)) => (v.to_string(), n),
+                None => (after.to_string(), ""),
+            },
+        };
+        out.push((key, value));
+        rest = next.trim_start_matches(',').trim();
+    }
+    out
+}
+
+fn status_error(method: &str, url: &str, status: u16, response: ureq::Response) -> RegistryError {
+    // The distribution spec's error body: {"errors":[{"code","message"}]}.
+    let body = read_limited(response, 64 * 1024, url).unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            let e = v.get("errors")?.get(0)?.clone();
+            Some(format!(
+                ": {} {}",
+                e.get("code")?.as_str().unwrap_or(""),
+                e.get("message").and_then(|m| m.as_str()).unwrap_or("")
+            ))
+        })
+        .unwrap_or_default();
+    RegistryError::Status {
+        method: method.into(),
+        url: url.into(),
+        status,
+        message,
+    }
+}
+
+/// A response body of at most `max` bytes; more is an error, not a longer wait.
+pub fn read_limited(response: ureq::Response, max: u64, url: &str) -> Result<Vec<u8>, RegistryError> {
+    let mut out = Vec::new();
+    response
+        .into_reader()
+        .take(max + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| RegistryError::Protocol {
+            url: url.into(),
+            why: format!("reading the body: {e}"),
+        })?;
+    if out.len() as u64 > max {
+        return Err(RegistryError::Protocol {
+            url: url.into(),
+            why: format!("body over {max} bytes"),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_parameters_are_parsed_with_quotes_and_commas() {
+        let p = parse_params(r#"realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#);
+        assert_eq!(p[0], ("realm".into(), "https://auth.example/token".into()));
+        assert_eq!(p[1], ("service".into(), "registry.example".into()));
+        assert_eq!(p[2], ("scope".into(), "repository:a/b:pull,push".into()));
+    }
+
+    #[test]
+    fn loopback_registries_are_told_apart() {
+        assert!(is_loopback("127.0.0.1:5000"));
+        assert!(is_loopback("localhost:5000"));
+        assert!(is_loopback("[::1]:5000"));
+        assert!(is_loopback("127.8.9.1"));
+        assert!(!is_loopback("quay.io"));
+        assert!(!is_loopback("10.0.0.1:5000"));
+    }
+}
