@@ -29,6 +29,10 @@ enum Command {
     Inspect(cmd::check::InspectArgs),
     Verify(cmd::check::VerifyArgs),
     Keygen(cmd::keygen::KeygenArgs),
+    #[command(subcommand)]
+    Image(cmd::image::ImageCommand),
+    Push(cmd::push::PushArgs),
+    Pull(cmd::pull::PullArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +42,9 @@ fn main() -> std::process::ExitCode {
         Command::Inspect(args) => cmd::check::inspect(args),
         Command::Verify(args) => cmd::check::verify(args),
         Command::Keygen(args) => cmd::keygen::run(args),
+        Command::Image(command) => cmd::image::run(command),
+        Command::Push(args) => cmd::push::run(args),
+        Command::Pull(args) => cmd::pull::run(args),
     };
     exit::finish("berth", result)
 }

@@ -10,6 +10,7 @@
 //! (`transport` for the local ones; the registry crate adds `docker://`); `unpack`
 //! applies an image's layers to a directory with every path kept inside it.
 
+pub mod artifact;
 pub mod copy;
 pub mod digest;
 pub mod error;

@@ -10,6 +10,7 @@ pub mod client;
 pub mod creds;
 pub mod pull;
 pub mod push;
+pub mod referrers;
 
 pub use client::{Options, RegistryError};
 pub use creds::Credentials;

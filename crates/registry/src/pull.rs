@@ -22,6 +22,14 @@ impl RegistrySource {
         }
     }
 
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn repository(&self) -> &str {
+        &self.reference.repository
+    }
+
     fn manifest_path(&self, reference: &str) -> String {
         format!("/v2/{}/manifests/{reference}", self.reference.repository)
     }

@@ -1,0 +1,170 @@
+//! `berth push PKG docker://HOST/REPO:TAG`: a package as an OCI artifact.
+
+use super::image::{failure, RegistryArgs};
+use crate::exit::{chain, print, print_json, Failure};
+use berth_image::artifact::{self, File as ArtifactFile};
+use berth_image::{Digest, ImageRef, RegistryRef, VerifyingReader};
+use berth_package::{read_package, Limits, ReadError, ReadOptions};
+use berth_registry::{referrers, RegistryDest, RegistrySource};
+use std::io::Read;
+use std::path::PathBuf;
+
+/// A berth package, as an OCI artifact's `artifactType`.
+pub const PACKAGE_TYPE: &str = "application/vnd.berth.package.v1";
+/// The package file, as the artifact's one layer.
+pub const PACKAGE_LAYER: &str = "application/vnd.berth.package.v1.tar+gzip";
+/// A package's signature, as a referrer of the package's manifest.
+pub const SIGNATURE_TYPE: &str = "application/vnd.berth.signature.v1";
+/// Annotations on the package artifact's manifest.
+pub const ID: &str = "org.berth.package.id";
+pub const VERSION: &str = "org.berth.package.version";
+pub const RUNTIME: &str = "org.berth.package.runtime";
+
+/// Push a package to a registry as an OCI artifact (ORAS reads it).
+///
+/// The package is checked first (as `berth verify` checks it), then pushed unchanged
+/// as the one layer of an OCI 1.1 artifact: artifactType application/vnd.berth.package.v1,
+/// the layer titled with the file's name (org.opencontainers.image.title), and the
+/// package's id, version and runtime as annotations (org.berth.package.id, .version,
+/// .runtime). A signed package's signature is pushed too, as a referrer of the package
+/// (artifactType application/vnd.berth.signature.v1), where `oras discover` and devices
+/// find it.
+///
+/// Example:
+///   berth push app_1.0.tar.gz docker://registry.example/apps/app:1.0
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct PushArgs {
+    #[arg(value_name = "PKG")]
+    package: PathBuf,
+    /// docker://HOST/REPO:TAG
+    #[arg(value_name = "DEST")]
+    dest: String,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+pub fn registry_ref(text: &str) -> Result<RegistryRef, Failure> {
+    match super::image::parse_ref(text)? {
+        ImageRef::Registry(r) => Ok(r),
+        _ => Err(Failure::bad_input(format!("{text}: packages go to registries: write docker://HOST/REPO:TAG"))),
+    }
+}
+
+/// The signature file inside a package, if it has one.
+fn signature_of(path: &PathBuf) -> Result<Option<Vec<u8>>, Failure> {
+    let file = std::fs::File::open(path).map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
+    let plain = berth_image::layer::decompressed(std::io::BufReader::new(file))
+        .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
+    let mut archive = tar::Archive::new(plain);
+    let entries = archive.entries().map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
+        let is_sig = entry
+            .path()
+            .is_ok_and(|p| p.to_str().map(|s| s.trim_start_matches("./")) == Some(berth_package::reader::SIG_PATH));
+        if is_sig {
+            let mut bytes = Vec::new();
+            (&mut entry)
+                .take(64 * 1024)
+                .read_to_end(&mut bytes)
+                .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
+            return Ok(Some(bytes));
+        }
+    }
+    Ok(None)
+}
+
+pub fn run(args: PushArgs) -> Result<(), Failure> {
+    let reference = registry_ref(&args.dest)?;
+    let path = &args.package;
+    let io_fail = |e: std::io::Error| Failure::failed(format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(io_fail)?;
+    let size = file.metadata().map_err(io_fail)?.len();
+    let report = read_package(
+        file,
+        &ReadOptions {
+            limits: Limits::build_host(),
+            compressed_len: Some(size),
+            ..ReadOptions::default()
+        },
+    )
+    .map_err(|e| match e {
+        ReadError::Invalid(p) => Failure::BadInput(
+            p.0.iter().map(|l| format!("{}: {l}", path.display())).collect(),
+        ),
+        other => Failure::failed(format!("{}: {}", path.display(), chain(&other))),
+    })?;
+    let digest = {
+        let mut file = std::fs::File::open(path).map_err(io_fail)?;
+        let mut hasher = berth_image::digest::HashingWriter::new(std::io::sink());
+        std::io::copy(&mut file, &mut hasher).map_err(io_fail)?;
+        hasher.finish().0
+    };
+    let title = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Failure::bad_input(format!("{}: needs a file name in UTF-8", path.display())))?;
+    artifact::safe_title(title).map_err(Failure::bad_input)?;
+    let options = args.registry.options();
+    let dest = RegistryDest::new(reference.clone(), &options);
+    let source = RegistrySource::new(reference.clone(), &options);
+    upload(&dest, &Digest::of(artifact::EMPTY), artifact::EMPTY.len() as u64, &mut &artifact::EMPTY[..])?;
+    let file = std::fs::File::open(path).map_err(io_fail)?;
+    upload(&dest, &digest, size, &mut VerifyingReader::new(file, digest.clone(), Some(size)))?;
+    let mut annotations = serde_json::Map::new();
+    annotations.insert(ID.into(), report.package_id.clone().into());
+    annotations.insert(VERSION.into(), report.version.clone().into());
+    annotations.insert(RUNTIME.into(), report.runtime.clone().into());
+    let layer = ArtifactFile { media_type: PACKAGE_LAYER, digest: &digest, size, title };
+    let manifest = artifact::manifest(PACKAGE_TYPE, &layer, None, annotations);
+    let manifest_digest = Digest::of(&manifest);
+    let tag = reference.tag.clone().unwrap_or_else(|| "latest".into());
+    dest.put_manifest_as(&tag, &manifest, berth_image::manifest::OCI_MANIFEST)
+        .map_err(failure)?;
+    let mut signature_digest = None;
+    if let Some(sig) = signature_of(path)? {
+        let sig_digest = Digest::of(&sig);
+        upload(&dest, &sig_digest, sig.len() as u64, &mut &sig[..])?;
+        let file = ArtifactFile {
+            media_type: SIGNATURE_TYPE,
+            digest: &sig_digest,
+            size: sig.len() as u64,
+            title: "sha256sums.txt.sig",
+        };
+        let subject = artifact::descriptor(berth_image::manifest::OCI_MANIFEST, &manifest_digest, manifest.len() as u64);
+        let referrer = artifact::manifest(SIGNATURE_TYPE, &file, Some(subject), serde_json::Map::new());
+        signature_digest = Some(
+            referrers::push(&dest, &source, &manifest_digest, &referrer, SIGNATURE_TYPE).map_err(failure)?,
+        );
+    }
+    let name = format!("docker://{}/{}:{tag}", reference.registry, reference.repository);
+    if args.json {
+        return print_json(&serde_json::json!({
+            "reference": name,
+            "digest": manifest_digest.to_string(),
+            "package_digest": digest.to_string(),
+            "size": size,
+            "package_id": report.package_id,
+            "version": report.version,
+            "runtime": report.runtime,
+            "signature": signature_digest.map(|d| d.to_string()),
+        }));
+    }
+    print(&format!(
+        "pushed {} to {name}@{manifest_digest}{}\n",
+        path.display(),
+        if signature_digest.is_some() { " (with its signature as a referrer)" } else { "" }
+    ))
+}
+
+fn upload(dest: &RegistryDest, digest: &Digest, size: u64, content: &mut dyn Read) -> Result<(), Failure> {
+    use berth_image::copy::Dest;
+    let d = berth_image::layout::descriptor("application/octet-stream".into(), digest, size);
+    if dest.has_blob(&d).map_err(failure)? {
+        return Ok(());
+    }
+    dest.upload(digest, size, content, None).map_err(failure)
+}
