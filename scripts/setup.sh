@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(podman catatonit runc crun docker.io skopeo umoci buildah lxc docker-registry zstd busybox-static pigz time bc systemd
-          python3 ca-certificates curl)
+          python3 python3-venv ca-certificates curl apache2-utils)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup.sh: run as root (it installs packages with apt-get)" >&2
@@ -37,6 +37,14 @@ if [ ! -f "$conf" ] || ! grep -q '^# berth: written by scripts/setup.sh' "$conf"
   [ -f "$conf" ] && cp "$conf" "$conf.before-berth"
   printf '%s\n' "$want" > "$conf"
   echo "setup.sh: configured podman ($conf)"
+fi
+
+# PyPI's oras: the second opinion on packages pushed as OCI artifacts (tests only).
+oras_venv=/opt/berth-test/oras
+if ! "$oras_venv/bin/python" -c 'import oras.client' >/dev/null 2>&1; then
+  echo "setup.sh: installing PyPI's oras into $oras_venv"
+  python3 -m venv "$oras_venv"
+  "$oras_venv/bin/pip" install --quiet --disable-pip-version-check 'oras==0.2.43'
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

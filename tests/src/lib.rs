@@ -2,6 +2,9 @@
 //! installed: a missing one fails the test with the command that installs it), and
 //! images made by code from busybox-static.
 
+pub mod hostile_registry;
+pub mod images;
+
 use std::borrow::BorrowMut;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -47,6 +47,9 @@ struct ErrReader(Option<std::io::Error>);
 
 impl Read for ErrReader {
     fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
-        Err(self.0.take().unwrap_or_else(|| std::io::Error::other("zstd")))
+        Err(self
+            .0
+            .take()
+            .unwrap_or_else(|| std::io::Error::other("zstd")))
     }
 }

@@ -47,8 +47,8 @@ impl BadManifest {
 /// A parsed manifest or index.
 #[derive(Debug, Clone)]
 pub enum Manifest {
-    Image(ImageManifest),
-    Index(ImageIndex),
+    Image(Box<ImageManifest>),
+    Index(Box<ImageIndex>),
 }
 
 /// Whether `media_type` names an index (OCI's, or Docker's manifest list).
@@ -86,7 +86,7 @@ pub fn parse(bytes: &[u8], what: &str) -> Result<Manifest, BadManifest> {
         for d in index.manifests() {
             digest_of(d, what)?;
         }
-        return Ok(Manifest::Index(index));
+        return Ok(Manifest::Index(Box::new(index)));
     }
     if media_type != OCI_MANIFEST && media_type != DOCKER_MANIFEST {
         return Err(BadManifest::new(
@@ -105,7 +105,7 @@ pub fn parse(bytes: &[u8], what: &str) -> Result<Manifest, BadManifest> {
     for d in manifest.layers() {
         digest_of(d, what)?;
     }
-    Ok(Manifest::Image(manifest))
+    Ok(Manifest::Image(Box::new(manifest)))
 }
 
 /// A descriptor's digest as berth's `Digest` (sha256 only).

@@ -55,6 +55,8 @@ pub enum RegistryError {
     },
     #[error("{url}: {why}")]
     Protocol { url: String, why: String },
+    #[error("{url}: {why}")]
+    Auth { url: String, why: String },
 }
 
 impl From<RegistryError> for berth_image::ImageError {
@@ -186,6 +188,12 @@ impl Client {
                 Err(ureq::Error::Status(status, response)) => {
                     return Err(status_error(method, &url, status, response))
                 }
+                Err(ureq::Error::Transport(t)) if t.kind() == ureq::ErrorKind::TooManyRedirects => {
+                    return Err(RegistryError::Protocol {
+                        url,
+                        why: "more than 5 redirects (a redirect loop?)".into(),
+                    })
+                }
                 Err(ureq::Error::Transport(t)) => {
                     let again = matches!(
                         t.kind(),
@@ -210,30 +218,37 @@ impl Client {
 
     /// Sets the Authorization a 401's `WWW-Authenticate` asks for.
     fn answer_challenge(&self, url: &str, response: &ureq::Response) -> Result<(), RegistryError> {
-        let challenge = response.header("WWW-Authenticate").unwrap_or("").to_string();
+        let challenge = response
+            .header("WWW-Authenticate")
+            .unwrap_or("")
+            .to_string();
         let (scheme, params) = challenge.split_once(' ').unwrap_or((&challenge, ""));
         let params = parse_params(params);
         let value = match scheme.to_ascii_lowercase().as_str() {
             "basic" => {
-                let creds = self.creds.as_ref().ok_or_else(|| RegistryError::Protocol {
+                let creds = self.creds.as_ref().ok_or_else(|| RegistryError::Auth {
                     url: url.into(),
                     why: "the registry wants credentials: give --creds USER:PASS or log in with podman/skopeo/docker".into(),
                 })?;
                 format!("Basic {}", basic(creds))
             }
             "bearer" => {
-                let realm = params.iter().find(|(k, _)| k == "realm").map(|(_, v)| v.clone()).ok_or_else(|| {
-                    RegistryError::Protocol {
+                let realm = params
+                    .iter()
+                    .find(|(k, _)| k == "realm")
+                    .map(|(_, v)| v.clone())
+                    .ok_or_else(|| RegistryError::Protocol {
                         url: url.into(),
                         why: "a Bearer challenge with no realm".into(),
-                    }
-                })?;
+                    })?;
                 format!("Bearer {}", self.token(&realm, &params)?)
             }
             _ => {
                 return Err(RegistryError::Protocol {
                     url: url.into(),
-                    why: format!("HTTP 401 with challenge {challenge:?}, which berth cannot answer"),
+                    why: format!(
+                        "HTTP 401 with challenge {challenge:?}, which berth cannot answer"
+                    ),
                 })
             }
         };
@@ -329,7 +344,11 @@ fn status_error(method: &str, url: &str, status: u16, response: ureq::Response) 
 }
 
 /// A response body of at most `max` bytes; more is an error, not a longer wait.
-pub fn read_limited(response: ureq::Response, max: u64, url: &str) -> Result<Vec<u8>, RegistryError> {
+pub fn read_limited(
+    response: ureq::Response,
+    max: u64,
+    url: &str,
+) -> Result<Vec<u8>, RegistryError> {
     let mut out = Vec::new();
     response
         .into_reader()
@@ -354,7 +373,9 @@ mod tests {
 
     #[test]
     fn challenge_parameters_are_parsed_with_quotes_and_commas() {
-        let p = parse_params(r#"realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#);
+        let p = parse_params(
+            r#"realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#,
+        );
         assert_eq!(p[0], ("realm".into(), "https://auth.example/token".into()));
         assert_eq!(p[1], ("service".into(), "registry.example".into()));
         assert_eq!(p[2], ("scope".into(), "repository:a/b:pull,push".into()));

@@ -35,7 +35,11 @@ impl std::str::FromStr for Credentials {
 
 /// The auth files looked at, in order.
 pub fn auth_files() -> Vec<PathBuf> {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let home = env("HOME");
     let mut files = Vec::new();
     if let Some(f) = env("REGISTRY_AUTH_FILE") {
@@ -78,7 +82,10 @@ fn from_file(path: &Path, registry: &str) -> Option<Credentials> {
     }
     let file: File = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
     let wanted = host_key(registry);
-    let (_, entry) = file.auths?.into_iter().find(|(k, _)| host_key(k) == wanted)?;
+    let (_, entry) = file
+        .auths?
+        .into_iter()
+        .find(|(k, _)| host_key(k) == wanted)?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(entry.auth?.trim())
         .ok()?;
@@ -92,7 +99,9 @@ fn host_key(key: &str) -> String {
         .trim_start_matches("http://");
     let host = key.split('/').next().unwrap_or(key);
     match host {
-        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => "docker.io".into(),
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+            "docker.io".into()
+        }
         other => other.to_string(),
     }
 }
@@ -109,7 +118,10 @@ mod tests {
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         std::fs::write(
             &podman,
-            format!(r#"{{"auths":{{"127.0.0.1:5000":{{"auth":"{}"}}}}}}"#, b64("alice:pa:ss")),
+            format!(
+                r#"{{"auths":{{"127.0.0.1:5000":{{"auth":"{}"}}}}}}"#,
+                b64("alice:pa:ss")
+            ),
         )
         .unwrap();
         std::fs::write(
@@ -123,7 +135,10 @@ mod tests {
         .unwrap();
         let files = vec![podman, docker];
         let c = lookup("127.0.0.1:5000", &files).unwrap();
-        assert_eq!((c.username.as_str(), c.password.as_str()), ("alice", "pa:ss"));
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str()),
+            ("alice", "pa:ss")
+        );
         let c = lookup("docker.io", &files).unwrap();
         assert_eq!((c.username.as_str(), c.password.as_str()), ("bob", "hub"));
         assert!(lookup("quay.io", &files).is_none());

@@ -52,7 +52,10 @@ impl RegistrySource {
         if declared.is_some_and(|l| l > MAX_MANIFEST) {
             return Err(RegistryError::Protocol {
                 url,
-                why: format!("manifest of {} bytes, more than {MAX_MANIFEST}", declared.unwrap_or(0)),
+                why: format!(
+                    "manifest of {} bytes, more than {MAX_MANIFEST}",
+                    declared.unwrap_or(0)
+                ),
             });
         }
         let bytes = read_limited(response, MAX_MANIFEST, &url)?;
@@ -83,10 +86,12 @@ impl RegistrySource {
 
     fn check(&self, top: Top, expected: &Digest) -> Result<Top, ImageError> {
         if &top.digest != expected {
-            return Err(ImageError::Verify(berth_image::digest::VerifyError::Mismatch {
-                expected: expected.clone(),
-                got: top.digest,
-            }));
+            return Err(ImageError::Verify(
+                berth_image::digest::VerifyError::Mismatch {
+                    expected: expected.clone(),
+                    got: top.digest,
+                },
+            ));
         }
         Ok(top)
     }
@@ -117,11 +122,13 @@ impl Source for RegistrySource {
         }
         let top = self.check(self.fetch_manifest(&digest.to_string())?, &digest)?;
         if top.bytes.len() as u64 != d.size() {
-            return Err(ImageError::Verify(berth_image::digest::VerifyError::TooShort {
-                expected: digest,
-                size: d.size(),
-                got: top.bytes.len() as u64,
-            }));
+            return Err(ImageError::Verify(
+                berth_image::digest::VerifyError::TooShort {
+                    expected: digest,
+                    size: d.size(),
+                    got: top.bytes.len() as u64,
+                },
+            ));
         }
         Ok(top.bytes)
     }
@@ -138,7 +145,11 @@ impl Source for RegistrySource {
             resumes: 0,
         };
         reader.open().map_err(ImageError::from)?;
-        Ok(Box::new(VerifyingReader::new(reader, digest, Some(d.size()))))
+        Ok(Box::new(VerifyingReader::new(
+            reader,
+            digest,
+            Some(d.size()),
+        )))
     }
 
     fn parallelism(&self) -> usize {
@@ -146,7 +157,10 @@ impl Source for RegistrySource {
     }
 
     fn origin(&self) -> Option<(String, String)> {
-        Some((self.reference.registry.clone(), self.reference.repository.clone()))
+        Some((
+            self.reference.registry.clone(),
+            self.reference.repository.clone(),
+        ))
     }
 }
 
@@ -168,15 +182,19 @@ impl Resuming<'_> {
         } else {
             &[]
         };
-        let response = self.client.call("GET", &self.path, headers, Body::Empty, &[])?;
+        let response = self
+            .client
+            .call("GET", &self.path, headers, Body::Empty, &[])?;
         let whole = response.status() == 200;
         let mut body = response.into_reader();
         if self.offset > 0 && whole {
             // The registry ignored the range: skip what was read already.
-            let skipped = io::copy(&mut (&mut body).take(self.offset), &mut io::sink())
-                .map_err(|e| RegistryError::Protocol {
-                    url: self.client.url(&self.path),
-                    why: format!("resuming: {e}"),
+            let skipped =
+                io::copy(&mut (&mut body).take(self.offset), &mut io::sink()).map_err(|e| {
+                    RegistryError::Protocol {
+                        url: self.client.url(&self.path),
+                        why: format!("resuming: {e}"),
+                    }
                 })?;
             if skipped != self.offset {
                 return Err(RegistryError::Protocol {
@@ -198,12 +216,14 @@ impl Read for Resuming<'_> {
             }
             let inner = self.inner.as_mut().expect("opened above");
             match inner.read(buf) {
-                Ok(0) if self.offset < self.size && self.resumes < self.client.options().retries => {}
+                Ok(0)
+                    if self.offset < self.size && self.resumes < self.client.options().retries => {}
                 Ok(n) => {
                     self.offset += n as u64;
                     return Ok(n);
                 }
-                Err(_) if self.offset < self.size && self.resumes < self.client.options().retries => {}
+                Err(_)
+                    if self.offset < self.size && self.resumes < self.client.options().retries => {}
                 Err(e) => return Err(e),
             }
             self.inner = None;

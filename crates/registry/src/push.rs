@@ -35,7 +35,9 @@ impl RegistryDest {
             .header("Location")
             .map(str::to_string)
             .ok_or_else(|| RegistryError::Protocol {
-                url: self.client.url(&format!("/v2/{}/blobs/uploads/", self.repo())),
+                url: self
+                    .client
+                    .url(&format!("/v2/{}/blobs/uploads/", self.repo())),
                 why: format!("{what}: no Location in the answer"),
             })
     }
@@ -64,7 +66,8 @@ impl RegistryDest {
         if size as usize <= CHUNK {
             content.read_to_end(&mut buffer).map_err(read_err)?;
             let url = with_digest(&location, digest);
-            self.client.call("PUT", &url, &octets, Body::Bytes(&buffer), &[])?;
+            self.client
+                .call("PUT", &url, &octets, Body::Bytes(&buffer), &[])?;
             return Ok(());
         }
         let mut sent = 0u64;
@@ -79,22 +82,37 @@ impl RegistryDest {
             }
             let range = format!("{}-{}", sent, sent + buffer.len() as u64 - 1);
             let headers = [octets[0], ("Content-Range", range.as_str())];
-            let response = self
-                .client
-                .call("PATCH", &location, &headers, Body::Bytes(&buffer), &[])?;
+            let response =
+                self.client
+                    .call("PATCH", &location, &headers, Body::Bytes(&buffer), &[])?;
             location = self.location(&response, "a chunk")?;
             sent += buffer.len() as u64;
         }
-        self.client
-            .call("PUT", &with_digest(&location, digest), &[], Body::Empty, &[])?;
+        self.client.call(
+            "PUT",
+            &with_digest(&location, digest),
+            &[],
+            Body::Empty,
+            &[],
+        )?;
         Ok(())
     }
 
     /// Stores a manifest under `reference` (a tag or its digest).
-    pub fn put_manifest_as(&self, reference: &str, bytes: &[u8], media_type: &str) -> Result<(), ImageError> {
+    pub fn put_manifest_as(
+        &self,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<(), ImageError> {
         let path = format!("/v2/{}/manifests/{reference}", self.repo());
-        self.client
-            .call("PUT", &path, &[("Content-Type", media_type)], Body::Bytes(bytes), &[])?;
+        self.client.call(
+            "PUT",
+            &path,
+            &[("Content-Type", media_type)],
+            Body::Bytes(bytes),
+            &[],
+        )?;
         Ok(())
     }
 }

@@ -50,7 +50,11 @@ pub fn push(
     artifact_type: &str,
 ) -> Result<Digest, ImageError> {
     let digest = Digest::of(manifest);
-    dest.put_manifest_as(&digest.to_string(), manifest, berth_image::manifest::OCI_MANIFEST)?;
+    dest.put_manifest_as(
+        &digest.to_string(),
+        manifest,
+        berth_image::manifest::OCI_MANIFEST,
+    )?;
     let mut entries: Vec<Value> = match source.fetch_manifest(&fallback_tag(subject)) {
         Ok(top) => manifests(&top.bytes),
         Err(RegistryError::Status { status: 404, .. }) => Vec::new(),

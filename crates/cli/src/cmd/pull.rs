@@ -35,17 +35,27 @@ pub fn run(args: PullArgs) -> Result<(), Failure> {
     let source = RegistrySource::new(reference, &args.registry.options());
     let top = source.top().map_err(failure)?;
     let what = format!("{} ({})", args.reference, top.digest);
-    let Manifest::Image(m) = manifest::parse(&top.bytes, &what).map_err(|e| failure(e.into()))? else {
-        return Err(Failure::bad_input(format!("{what}: an index, not a package")));
+    let Manifest::Image(m) = manifest::parse(&top.bytes, &what).map_err(|e| failure(e.into()))?
+    else {
+        return Err(Failure::bad_input(format!(
+            "{what}: an index, not a package"
+        )));
     };
-    let kind = m.artifact_type().as_ref().map(|t| t.to_string()).unwrap_or_default();
+    let kind = m
+        .artifact_type()
+        .as_ref()
+        .map(|t| t.to_string())
+        .unwrap_or_default();
     if kind != PACKAGE_TYPE {
         return Err(Failure::bad_input(format!(
             "{what}: artifactType {kind:?}, not a berth package ({PACKAGE_TYPE})"
         )));
     }
     let [layer] = m.layers().as_slice() else {
-        return Err(Failure::bad_input(format!("{what}: {} layers, a package artifact has one", m.layers().len())));
+        return Err(Failure::bad_input(format!(
+            "{what}: {} layers, a package artifact has one",
+            m.layers().len()
+        )));
     };
     let title = layer
         .annotations()
@@ -56,7 +66,10 @@ pub fn run(args: PullArgs) -> Result<(), Failure> {
     let dir = &args.output_dir;
     std::fs::create_dir_all(dir).map_err(|e| Failure::failed(format!("{}: {e}", dir.display())))?;
     let io_fail = |e: std::io::Error| failure(ImageError::io(dir.clone())(e));
-    let mut temp = tempfile::Builder::new().prefix(".berth-pull-").tempfile_in(dir).map_err(io_fail)?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".berth-pull-")
+        .tempfile_in(dir)
+        .map_err(io_fail)?;
     let mut blob = source.blob(layer).map_err(failure)?;
     let size = std::io::copy(&mut blob, &mut temp).map_err(io_fail)?;
     temp.as_file().sync_all().map_err(io_fail)?;
@@ -71,5 +84,11 @@ pub fn run(args: PullArgs) -> Result<(), Failure> {
             "annotations": m.annotations(),
         }));
     }
-    print(&format!("pulled {} ({} bytes, {}) from {}\n", path.display(), size, layer.digest(), args.reference))
+    print(&format!(
+        "pulled {} ({} bytes, {}) from {}\n",
+        path.display(),
+        size,
+        layer.digest(),
+        args.reference
+    ))
 }

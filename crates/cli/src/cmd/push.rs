@@ -49,22 +49,27 @@ pub struct PushArgs {
 pub fn registry_ref(text: &str) -> Result<RegistryRef, Failure> {
     match super::image::parse_ref(text)? {
         ImageRef::Registry(r) => Ok(r),
-        _ => Err(Failure::bad_input(format!("{text}: packages go to registries: write docker://HOST/REPO:TAG"))),
+        _ => Err(Failure::bad_input(format!(
+            "{text}: packages go to registries: write docker://HOST/REPO:TAG"
+        ))),
     }
 }
 
 /// The signature file inside a package, if it has one.
 fn signature_of(path: &PathBuf) -> Result<Option<Vec<u8>>, Failure> {
-    let file = std::fs::File::open(path).map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
     let plain = berth_image::layer::decompressed(std::io::BufReader::new(file))
         .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
     let mut archive = tar::Archive::new(plain);
-    let entries = archive.entries().map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
+    let entries = archive
+        .entries()
+        .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
-        let is_sig = entry
-            .path()
-            .is_ok_and(|p| p.to_str().map(|s| s.trim_start_matches("./")) == Some(berth_package::reader::SIG_PATH));
+        let is_sig = entry.path().is_ok_and(|p| {
+            p.to_str().map(|s| s.trim_start_matches("./")) == Some(berth_package::reader::SIG_PATH)
+        });
         if is_sig {
             let mut bytes = Vec::new();
             (&mut entry)
@@ -93,7 +98,9 @@ pub fn run(args: PushArgs) -> Result<(), Failure> {
     )
     .map_err(|e| match e {
         ReadError::Invalid(p) => Failure::BadInput(
-            p.0.iter().map(|l| format!("{}: {l}", path.display())).collect(),
+            p.0.iter()
+                .map(|l| format!("{}: {l}", path.display()))
+                .collect(),
         ),
         other => Failure::failed(format!("{}: {}", path.display(), chain(&other))),
     })?;
@@ -103,22 +110,36 @@ pub fn run(args: PushArgs) -> Result<(), Failure> {
         std::io::copy(&mut file, &mut hasher).map_err(io_fail)?;
         hasher.finish().0
     };
-    let title = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| Failure::bad_input(format!("{}: needs a file name in UTF-8", path.display())))?;
+    let title = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+        Failure::bad_input(format!("{}: needs a file name in UTF-8", path.display()))
+    })?;
     artifact::safe_title(title).map_err(Failure::bad_input)?;
     let options = args.registry.options();
     let dest = RegistryDest::new(reference.clone(), &options);
     let source = RegistrySource::new(reference.clone(), &options);
-    upload(&dest, &Digest::of(artifact::EMPTY), artifact::EMPTY.len() as u64, &mut &artifact::EMPTY[..])?;
+    upload(
+        &dest,
+        &Digest::of(artifact::EMPTY),
+        artifact::EMPTY.len() as u64,
+        &mut &artifact::EMPTY[..],
+    )?;
     let file = std::fs::File::open(path).map_err(io_fail)?;
-    upload(&dest, &digest, size, &mut VerifyingReader::new(file, digest.clone(), Some(size)))?;
+    upload(
+        &dest,
+        &digest,
+        size,
+        &mut VerifyingReader::new(file, digest.clone(), Some(size)),
+    )?;
     let mut annotations = serde_json::Map::new();
     annotations.insert(ID.into(), report.package_id.clone().into());
     annotations.insert(VERSION.into(), report.version.clone().into());
     annotations.insert(RUNTIME.into(), report.runtime.clone().into());
-    let layer = ArtifactFile { media_type: PACKAGE_LAYER, digest: &digest, size, title };
+    let layer = ArtifactFile {
+        media_type: PACKAGE_LAYER,
+        digest: &digest,
+        size,
+        title,
+    };
     let manifest = artifact::manifest(PACKAGE_TYPE, &layer, None, annotations);
     let manifest_digest = Digest::of(&manifest);
     let tag = reference.tag.clone().unwrap_or_else(|| "latest".into());
@@ -134,13 +155,22 @@ pub fn run(args: PushArgs) -> Result<(), Failure> {
             size: sig.len() as u64,
             title: "sha256sums.txt.sig",
         };
-        let subject = artifact::descriptor(berth_image::manifest::OCI_MANIFEST, &manifest_digest, manifest.len() as u64);
-        let referrer = artifact::manifest(SIGNATURE_TYPE, &file, Some(subject), serde_json::Map::new());
+        let subject = artifact::descriptor(
+            berth_image::manifest::OCI_MANIFEST,
+            &manifest_digest,
+            manifest.len() as u64,
+        );
+        let referrer =
+            artifact::manifest(SIGNATURE_TYPE, &file, Some(subject), serde_json::Map::new());
         signature_digest = Some(
-            referrers::push(&dest, &source, &manifest_digest, &referrer, SIGNATURE_TYPE).map_err(failure)?,
+            referrers::push(&dest, &source, &manifest_digest, &referrer, SIGNATURE_TYPE)
+                .map_err(failure)?,
         );
     }
-    let name = format!("docker://{}/{}:{tag}", reference.registry, reference.repository);
+    let name = format!(
+        "docker://{}/{}:{tag}",
+        reference.registry, reference.repository
+    );
     if args.json {
         return print_json(&serde_json::json!({
             "reference": name,
@@ -156,11 +186,20 @@ pub fn run(args: PushArgs) -> Result<(), Failure> {
     print(&format!(
         "pushed {} to {name}@{manifest_digest}{}\n",
         path.display(),
-        if signature_digest.is_some() { " (with its signature as a referrer)" } else { "" }
+        if signature_digest.is_some() {
+            " (with its signature as a referrer)"
+        } else {
+            ""
+        }
     ))
 }
 
-fn upload(dest: &RegistryDest, digest: &Digest, size: u64, content: &mut dyn Read) -> Result<(), Failure> {
+fn upload(
+    dest: &RegistryDest,
+    digest: &Digest,
+    size: u64,
+    content: &mut dyn Read,
+) -> Result<(), Failure> {
     use berth_image::copy::Dest;
     let d = berth_image::layout::descriptor("application/octet-stream".into(), digest, size);
     if dest.has_blob(&d).map_err(failure)? {

@@ -1,10 +1,12 @@
 //! The copy itself: choose the manifest, copy config and layers (in parallel where
 //! both ends allow), then manifests, then commit.
 
+use super::convert::{self, Sniff};
 use super::progress::Counting;
 use super::{Dest, Progress, Role, Source, Top};
 use crate::digest::Digest;
 use crate::error::ImageError;
+use crate::layer::Compression;
 use crate::manifest::{self, Manifest, MAX_CONFIG};
 use crate::platform::Platform;
 use oci_spec::image::Descriptor;
@@ -64,10 +66,7 @@ pub fn copy(
     };
     let what = format!("{} ({})", source.name(), top.digest);
     let chosen = match manifest::parse(&top.bytes, &what)? {
-        Manifest::Image(_) => {
-            copy_image(source, &*dest, &top, progress, &mut report)?;
-            top
-        }
+        Manifest::Image(_) => copy_image(source, &*dest, &top, progress, &mut report)?,
         Manifest::Index(index) if options.all => {
             if !dest.holds_index() {
                 return Err(ImageError::Unsupported {
@@ -75,10 +74,15 @@ pub fn copy(
                     why: "holds one image, not an index: choose one with --platform".into(),
                 });
             }
+            let mut stored = Vec::new();
             for d in index.manifests() {
                 let child = child_top(source, d)?;
-                copy_image(source, &*dest, &child, progress, &mut report)?;
+                stored.push(copy_image(source, &*dest, &child, progress, &mut report)?);
             }
+            let top = match dest.oci_only() && convert::needs_oci(&top) {
+                true => convert::index_to_oci(&top, &stored)?,
+                false => top,
+            };
             dest.put_manifest(&top.bytes, &top.media_type)?;
             top
         }
@@ -86,8 +90,7 @@ pub fn copy(
             let (child, platform) = choose_image(source, top, options.platform.as_ref())?;
             report.platform = platform;
             report.digest = child.digest.to_string();
-            copy_image(source, &*dest, &child, progress, &mut report)?;
-            child
+            copy_image(source, &*dest, &child, progress, &mut report)?
         }
     };
     report.dest_digest = dest.commit(&chosen)?.to_string();
@@ -106,8 +109,11 @@ pub fn choose_image(
         return Ok((top, None));
     };
     let wanted = platform.cloned().unwrap_or_else(Platform::host);
-    let platforms: Vec<Option<Platform>> =
-        index.manifests().iter().map(manifest::platform_of).collect();
+    let platforms: Vec<Option<Platform>> = index
+        .manifests()
+        .iter()
+        .map(manifest::platform_of)
+        .collect();
     let Some(i) = wanted.choose(&platforms) else {
         let available: Vec<String> = platforms
             .iter()
@@ -129,14 +135,18 @@ fn child_top(source: &dyn Source, d: &Descriptor) -> Result<Top, ImageError> {
     Ok(Top::new(bytes, Some(d.media_type().to_string())))
 }
 
-/// Copies one image's config and layers, then its manifest.
+/// A layer copy's result, once a worker has it: skipped, and its compression.
+type LayerOutcome = Mutex<Option<Result<(bool, Compression), ImageError>>>;
+
+/// Copies one image's config and layers, then its manifest; returns the manifest as
+/// stored (rewritten as OCI's where the destination holds only OCI types).
 fn copy_image(
     source: &dyn Source,
     dest: &dyn Dest,
     top: &Top,
     progress: &dyn Progress,
     report: &mut CopyReport,
-) -> Result<(), ImageError> {
+) -> Result<Top, ImageError> {
     let what = format!("{} ({})", source.name(), top.digest);
     let Manifest::Image(image) = manifest::parse(&top.bytes, &what)? else {
         return Err(ImageError::format(what, "an index inside an index"));
@@ -172,8 +182,7 @@ fn copy_image(
             ));
         }
     }
-    let results: Vec<Mutex<Option<Result<bool, ImageError>>>> =
-        layers.iter().map(|_| Mutex::new(None)).collect();
+    let results: Vec<LayerOutcome> = layers.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let origin = source.origin();
     let workers = source.parallelism().min(dest.parallelism()).clamp(1, 8);
@@ -198,11 +207,13 @@ fn copy_image(
         }
         work();
     });
+    let mut compressions = Vec::new();
     for (d, result) in layers.iter().zip(results) {
-        let skipped = match result.into_inner().expect("no panics while held") {
+        let (skipped, compression) = match result.into_inner().expect("no panics while held") {
             Some(outcome) => outcome?,
             None => continue, // not started: an earlier layer failed, reported above
         };
+        compressions.push(compression);
         if !skipped {
             report.bytes += d.size();
         }
@@ -213,11 +224,16 @@ fn copy_image(
             skipped,
         });
     }
-    dest.put_manifest(&top.bytes, &top.media_type)?;
-    Ok(())
+    let stored = match dest.oci_only() && convert::needs_oci(top) {
+        true => convert::manifest_to_oci(top, &compressions)?,
+        false => top.clone(),
+    };
+    dest.put_manifest(&stored.bytes, &stored.media_type)?;
+    Ok(stored)
 }
 
-/// Copies one blob unless the destination has it; returns whether it was skipped.
+/// Copies one blob unless the destination has it; returns whether it was skipped, and
+/// the compression its content starts with.
 fn copy_blob(
     source: &dyn Source,
     dest: &dyn Dest,
@@ -225,7 +241,7 @@ fn copy_blob(
     role: &Role,
     origin: Option<&(String, String)>,
     progress: &dyn Progress,
-) -> Result<bool, ImageError> {
+) -> Result<(bool, Compression), ImageError> {
     let label = match role {
         Role::Config => "config".to_string(),
         Role::Layer { index, .. } => format!("layer {}", index + 1),
@@ -233,16 +249,25 @@ fn copy_blob(
     let handle = progress.started(d, &label);
     if dest.has_blob(d)? {
         progress.finished(handle, true);
-        return Ok(true);
+        // Only a manifest rewritten as OCI's needs the compression: read its head then.
+        let mut head = [0u8; 4];
+        let n = match dest.oci_only() {
+            true => source.blob(d)?.read(&mut head).unwrap_or(0),
+            false => 0,
+        };
+        return Ok((true, Compression::sniff(&head[..n])));
     }
-    let mut reader = Counting {
-        inner: source.blob(d)?,
-        progress,
-        blob: handle,
+    let mut reader = Sniff {
+        inner: Counting {
+            inner: source.blob(d)?,
+            progress,
+            blob: handle,
+        },
+        head: Vec::new(),
     };
     dest.put_blob(d, role, &mut reader, origin)?;
     progress.finished(handle, false);
-    Ok(false)
+    Ok((false, Compression::sniff(&reader.head)))
 }
 
 /// The digest `d` declares, as berth's type.

@@ -5,6 +5,7 @@
 //! copy leaves nothing a reader would take for an image. Manifests are copied byte
 //! for byte (digests preserved) wherever the destination format stores manifests.
 
+mod convert;
 pub(crate) mod engine;
 mod progress;
 pub(crate) use progress::Counting;
@@ -61,7 +62,10 @@ pub trait Source: Sync {
 pub enum Role {
     Config,
     /// Layer `index` (from 0), with its uncompressed digest from the config.
-    Layer { index: usize, diff_id: Option<Digest> },
+    Layer {
+        index: usize,
+        diff_id: Option<Digest>,
+    },
 }
 
 /// Where an image goes.
@@ -83,6 +87,10 @@ pub trait Dest: Sync {
     /// How many blobs it takes at once.
     fn parallelism(&self) -> usize {
         1
+    }
+    /// Whether it holds only OCI media types (a Docker manifest is rewritten for it).
+    fn oci_only(&self) -> bool {
+        false
     }
     /// Whether it can hold an index (a docker-archive holds one image).
     fn holds_index(&self) -> bool {

@@ -62,7 +62,10 @@ pub struct DockerArchiveSource {
 }
 
 impl DockerArchiveSource {
-    pub fn open(file: &Path, name: Option<&RegistryRef>) -> Result<DockerArchiveSource, ImageError> {
+    pub fn open(
+        file: &Path,
+        name: Option<&RegistryRef>,
+    ) -> Result<DockerArchiveSource, ImageError> {
         let tar = TarIndex::open(file)?;
         let label = format!("docker-archive:{}", file.display());
         let bad = |why: String| ImageError::format(format!("{label}: manifest.json"), why);
@@ -74,9 +77,10 @@ impl DockerArchiveSource {
                 entries
                     .iter()
                     .find(|e| {
-                        e.repo_tags.iter().flatten().any(|t| {
-                            RegistryRef::parse(t).is_ok_and(|r| tag_of(&r) == wanted)
-                        })
+                        e.repo_tags
+                            .iter()
+                            .flatten()
+                            .any(|t| RegistryRef::parse(t).is_ok_and(|r| tag_of(&r) == wanted))
                     })
                     .ok_or_else(|| bad(format!("no image tagged {wanted}")))?
             }
@@ -108,7 +112,11 @@ impl DockerArchiveSource {
         let sizes: Vec<(Digest, u64)> = layers.iter().map(|(_, d, s)| (d.clone(), *s)).collect();
         let manifest = synthesised_manifest((&config_digest, config_bytes.len() as u64), &sizes);
         Ok(DockerArchiveSource {
-            config: (entry.config.clone(), config_digest, config_bytes.len() as u64),
+            config: (
+                entry.config.clone(),
+                config_digest,
+                config_bytes.len() as u64,
+            ),
             tar,
             label,
             layers,
@@ -122,10 +130,16 @@ impl Source for DockerArchiveSource {
         self.label.clone()
     }
     fn top(&self) -> Result<Top, ImageError> {
-        Ok(Top::new(self.manifest.clone(), Some(manifest::DOCKER_MANIFEST.into())))
+        Ok(Top::new(
+            self.manifest.clone(),
+            Some(manifest::DOCKER_MANIFEST.into()),
+        ))
     }
     fn manifest(&self, d: &Descriptor) -> Result<Vec<u8>, ImageError> {
-        Err(ImageError::format(self.name(), format!("no manifest {}", d.digest())))
+        Err(ImageError::format(
+            self.name(),
+            format!("no manifest {}", d.digest()),
+        ))
     }
     fn blob(&self, d: &Descriptor) -> Result<Box<dyn Read + Send + '_>, ImageError> {
         let wanted = digest(d)?;
@@ -211,9 +225,15 @@ impl Dest for DockerArchiveDest {
                 })?;
                 let member = format!("{}.tar", diff_id.hex());
                 let size = match state.out.has(&member) {
-                    true => state.layers.iter().flatten().find(|l| l.0 == member).map_or(0, |l| l.2),
+                    true => state
+                        .layers
+                        .iter()
+                        .flatten()
+                        .find(|l| l.0 == member)
+                        .map_or(0, |l| l.2),
                     false => {
-                        let plain = layer::decompressed(content).map_err(ImageError::io(self.name()))?;
+                        let plain =
+                            layer::decompressed(content).map_err(ImageError::io(self.name()))?;
                         let mut checked = VerifyingReader::new(plain, diff_id.clone(), None);
                         state.out.add_streamed(&member, &mut checked)?
                     }
@@ -252,7 +272,10 @@ impl Dest for DockerArchiveDest {
             persist(temp, &dest)?;
         }
         let sizes: Vec<(Digest, u64)> = layers.into_iter().map(|(_, d, s)| (d, s)).collect();
-        Ok(Digest::of(&synthesised_manifest((&config_digest, config_size), &sizes)))
+        Ok(Digest::of(&synthesised_manifest(
+            (&config_digest, config_size),
+            &sizes,
+        )))
     }
 }
 
@@ -262,7 +285,8 @@ fn compress(plain: tempfile::NamedTempFile, dest: &Path) -> Result<(), ImageErro
     let mut encoder = zstd::stream::write::Encoder::new(out, 3).map_err(ImageError::io(dest))?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     encoder.multithread(threads).map_err(ImageError::io(dest))?;
-    let mut input = io::BufReader::with_capacity(1 << 20, plain.reopen().map_err(ImageError::io(dest))?);
+    let mut input =
+        io::BufReader::with_capacity(1 << 20, plain.reopen().map_err(ImageError::io(dest))?);
     io::copy(&mut input, &mut encoder).map_err(ImageError::io(dest))?;
     let out = encoder.finish().map_err(ImageError::io(dest))?;
     persist(out, dest)

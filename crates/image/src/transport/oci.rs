@@ -43,7 +43,9 @@ impl BlobStore for TarIndex {
             .map_err(|e| ImageError::format(format!("{}: index.json", self.name()), e.to_string()))
     }
     fn open(&self, digest: &Digest) -> Result<Box<dyn Read + Send + '_>, ImageError> {
-        Ok(Box::new(self.member(&format!("blobs/sha256/{}", digest.hex()))?))
+        Ok(Box::new(
+            self.member(&format!("blobs/sha256/{}", digest.hex()))?,
+        ))
     }
 }
 
@@ -155,7 +157,9 @@ fn top_descriptor(top: &Top, tag: Option<&str>) -> Descriptor {
         top.bytes.len() as u64,
     );
     if let Some(tag) = tag {
-        d.set_annotations(Some([(layout::REF_NAME.to_string(), tag.to_string())].into()));
+        d.set_annotations(Some(
+            [(layout::REF_NAME.to_string(), tag.to_string())].into(),
+        ));
     }
     d
 }
@@ -191,7 +195,8 @@ impl Dest for LayoutDest {
         content: &mut dyn Read,
         _: Option<&(String, String)>,
     ) -> Result<(), ImageError> {
-        self.layout.put_blob(content, Some((&digest(d)?, d.size())))?;
+        self.layout
+            .put_blob(content, Some((&digest(d)?, d.size())))?;
         Ok(())
     }
     fn put_manifest(&self, bytes: &[u8], _: &str) -> Result<(), ImageError> {
@@ -200,6 +205,9 @@ impl Dest for LayoutDest {
     }
     fn parallelism(&self) -> usize {
         8
+    }
+    fn oci_only(&self) -> bool {
+        true
     }
     fn commit(self: Box<Self>, top: &Top) -> Result<Digest, ImageError> {
         let d = top_descriptor(top, self.tag.as_deref());
@@ -248,7 +256,11 @@ impl Dest for OciArchiveDest {
         format!("oci-archive:{}", self.file.display())
     }
     fn has_blob(&self, d: &Descriptor) -> Result<bool, ImageError> {
-        Ok(self.out.lock().expect("unpoisoned").has(&blob_name(&digest(d)?)))
+        Ok(self
+            .out
+            .lock()
+            .expect("unpoisoned")
+            .has(&blob_name(&digest(d)?)))
     }
     fn put_blob(
         &self,
@@ -258,7 +270,10 @@ impl Dest for OciArchiveDest {
         _: Option<&(String, String)>,
     ) -> Result<(), ImageError> {
         let name = blob_name(&digest(d)?);
-        self.out.lock().expect("unpoisoned").add(&name, d.size(), content)
+        self.out
+            .lock()
+            .expect("unpoisoned")
+            .add(&name, d.size(), content)
     }
     fn put_manifest(&self, bytes: &[u8], _: &str) -> Result<(), ImageError> {
         let name = blob_name(&Digest::of(bytes));
@@ -267,6 +282,9 @@ impl Dest for OciArchiveDest {
             out.add_bytes(&name, bytes)?;
         }
         Ok(())
+    }
+    fn oci_only(&self) -> bool {
+        true
     }
     fn commit(self: Box<Self>, top: &Top) -> Result<Digest, ImageError> {
         let index = ImageIndexBuilder::default()

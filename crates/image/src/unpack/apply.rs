@@ -39,6 +39,9 @@ struct Applier<'a> {
     made: HashSet<PathBuf>,
     /// Directories whose mode and mtime are set at the end.
     dirs: Vec<(PathBuf, u32, i64)>,
+    /// Directories this layer changed without an entry for them: their mtime before,
+    /// put back at the end (as umoci does), so a layer's entries alone set times.
+    touched: std::collections::HashMap<PathBuf, rustix::fs::Timespec>,
 }
 
 /// Applies the tar stream `layer` to `root`; returns the entries applied.
@@ -49,6 +52,7 @@ pub fn apply(root: &Path, layer: impl Read, options: &Options) -> Result<u64> {
         options,
         made: HashSet::new(),
         dirs: Vec::new(),
+        touched: std::collections::HashMap::new(),
     };
     let mut count = 0;
     let entries = archive.entries().map_err(|e| EntryError {
@@ -67,15 +71,17 @@ pub fn apply(root: &Path, layer: impl Read, options: &Options) -> Result<u64> {
                 why: format!("more than {MAX_ENTRIES} entries"),
             });
         }
-        let name = entry.path().map(|p| p.into_owned()).map_err(|e| EntryError {
-            entry: "(name)".into(),
-            why: e.to_string(),
-        })?;
+        let name = entry
+            .path()
+            .map(|p| p.into_owned())
+            .map_err(|e| EntryError {
+                entry: "(name)".into(),
+                why: e.to_string(),
+            })?;
         let label = name.display().to_string();
-        applier.entry(&mut entry, &name).map_err(|why| EntryError {
-            entry: label,
-            why,
-        })?;
+        applier
+            .entry(&mut entry, &name)
+            .map_err(|why| EntryError { entry: label, why })?;
     }
     applier.finish_dirs()?;
     Ok(count)
@@ -86,7 +92,11 @@ fn err(what: &str) -> impl Fn(io::Error) -> String + '_ {
 }
 
 impl Applier<'_> {
-    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<R>, name: &Path) -> std::result::Result<(), String> {
+    fn entry<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<R>,
+        name: &Path,
+    ) -> std::result::Result<(), String> {
         let rel = clean(name);
         let Some(base) = rel.file_name().map(|b| b.to_os_string()) else {
             return Ok(()); // the root itself: its metadata is the caller's
@@ -94,6 +104,9 @@ impl Applier<'_> {
         let parent_rel = rel.parent().unwrap_or(Path::new(""));
         let parent = resolve(self.root, parent_rel, true).map_err(|e| e.why.to_string())?;
         let base_str = base.to_string_lossy();
+        for a in parent.ancestors() {
+            self.remember(a);
+        }
         if base_str == OPAQUE {
             return self.opaque(&parent);
         }
@@ -114,7 +127,7 @@ impl Applier<'_> {
             Some(_) => remove(&path)?,
             None => {}
         }
-        let mode = header.mode().map_err(|e| format!("mode: {e}"))? & 0o7777;
+        let mode = header.mode().unwrap_or(0) & 0o7777;
         let mtime = header.mtime().unwrap_or(0) as i64;
         match kind {
             tar::EntryType::Directory => {
@@ -148,8 +161,9 @@ impl Applier<'_> {
                     .map_err(|e| format!("link target: {e}"))?
                     .ok_or("a hard link with no target")?;
                 let target = clean(&target);
-                let target_parent = resolve(self.root, target.parent().unwrap_or(Path::new("")), true)
-                    .map_err(|e| e.why.to_string())?;
+                let target_parent =
+                    resolve(self.root, target.parent().unwrap_or(Path::new("")), true)
+                        .map_err(|e| e.why.to_string())?;
                 let source = self
                     .root
                     .join(target_parent)
@@ -190,6 +204,22 @@ impl Applier<'_> {
         }
         self.mark(&rel);
         self.metadata(entry, &path, kind, mode, mtime)
+    }
+
+    fn remember(&mut self, rel: &Path) {
+        if self.touched.contains_key(rel) {
+            return;
+        }
+        if let Ok(stat) = rustix::fs::lstat(self.root.join(rel)) {
+            if rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Directory
+            {
+                let mtime = rustix::fs::Timespec {
+                    tv_sec: stat.st_mtime as _,
+                    tv_nsec: stat.st_mtime_nsec as _,
+                };
+                self.touched.insert(rel.to_path_buf(), mtime);
+            }
+        }
     }
 
     fn mark(&mut self, rel: &Path) {
@@ -246,8 +276,8 @@ impl Applier<'_> {
         use rustix::fs::{AtFlags, CWD};
         let header = entry.header();
         if self.options.privileged {
-            let uid = header.uid().map_err(|e| format!("uid: {e}"))? as u32;
-            let gid = header.gid().map_err(|e| format!("gid: {e}"))? as u32;
+            let uid = header.uid().unwrap_or(0) as u32; // an empty field is 0, as Go's archive/tar (umoci) reads it
+            let gid = header.gid().unwrap_or(0) as u32;
             rustix::fs::chownat(
                 CWD,
                 path,
@@ -259,15 +289,21 @@ impl Applier<'_> {
         }
         if let Some(extensions) = entry.pax_extensions().ok().flatten() {
             for ext in extensions.flatten() {
-                let Some(name) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) else {
+                let Some(name) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr."))
+                else {
                     continue;
                 };
                 let privileged_name = name.starts_with("trusted.") || name.starts_with("security.");
                 if privileged_name && !self.options.privileged {
                     continue;
                 }
-                rustix::fs::lsetxattr(path, name, ext.value_bytes(), rustix::fs::XattrFlags::empty())
-                    .map_err(|e| format!("xattr {name}: {e}"))?;
+                rustix::fs::lsetxattr(
+                    path,
+                    name,
+                    ext.value_bytes(),
+                    rustix::fs::XattrFlags::empty(),
+                )
+                .map_err(|e| format!("xattr {name}: {e}"))?;
             }
         }
         if kind != tar::EntryType::Symlink && kind != tar::EntryType::Directory {
@@ -281,25 +317,46 @@ impl Applier<'_> {
 
     /// Directory modes and times, deepest first (a child's times change its parent's).
     fn finish_dirs(&mut self) -> Result<()> {
-        self.dirs.sort_by(|a, b| b.0.components().count().cmp(&a.0.components().count()));
+        for (rel, mtime) in &self.touched {
+            let path = self.root.join(rel);
+            if rustix::fs::lstat(&path).is_ok() {
+                set_times(&path, *mtime).map_err(|why| EntryError {
+                    entry: rel.display().to_string(),
+                    why,
+                })?;
+            }
+        }
+        self.dirs
+            .sort_by_key(|d| std::cmp::Reverse(d.0.components().count()));
         for (rel, mode, mtime) in &self.dirs {
             let path = self.root.join(rel);
             let label = || rel.display().to_string();
-            fs::set_permissions(&path, fs::Permissions::from_mode(*mode)).map_err(|e| EntryError {
-                entry: label(),
-                why: format!("chmod: {e}"),
+            fs::set_permissions(&path, fs::Permissions::from_mode(*mode)).map_err(|e| {
+                EntryError {
+                    entry: label(),
+                    why: format!("chmod: {e}"),
+                }
             })?;
-            set_mtime(&path, *mtime).map_err(|why| EntryError { entry: label(), why })?;
+            set_mtime(&path, *mtime).map_err(|why| EntryError {
+                entry: label(),
+                why,
+            })?;
         }
         Ok(())
     }
 }
 
 fn set_mtime(path: &Path, mtime: i64) -> std::result::Result<(), String> {
-    let t = rustix::fs::Timespec {
-        tv_sec: mtime,
-        tv_nsec: 0,
-    };
+    set_times(
+        path,
+        rustix::fs::Timespec {
+            tv_sec: mtime,
+            tv_nsec: 0,
+        },
+    )
+}
+
+fn set_times(path: &Path, t: rustix::fs::Timespec) -> std::result::Result<(), String> {
     rustix::fs::utimensat(
         rustix::fs::CWD,
         path,

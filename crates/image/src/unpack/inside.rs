@@ -96,7 +96,10 @@ mod tests {
 
     #[test]
     fn names_that_climb_stop_at_the_root() {
-        assert_eq!(clean(Path::new("../../etc/passwd")), Path::new("etc/passwd"));
+        assert_eq!(
+            clean(Path::new("../../etc/passwd")),
+            Path::new("etc/passwd")
+        );
         assert_eq!(clean(Path::new("/a/./b/../c")), Path::new("a/c"));
         assert_eq!(clean(Path::new("./")), Path::new(""));
     }
@@ -110,13 +113,25 @@ mod tests {
         symlink("../../../../..", r.join("usr/lib/far")).unwrap();
         symlink("usr/lib", r.join("lib")).unwrap();
         symlink("/etc", r.join("etc")).unwrap();
-        assert_eq!(resolve(r, Path::new("up/etc/passwd"), true).unwrap(), Path::new("etc/passwd"));
-        assert_eq!(resolve(r, Path::new("usr/lib/far/x"), true).unwrap(), Path::new("x"));
-        assert_eq!(resolve(r, Path::new("lib/x"), true).unwrap(), Path::new("usr/lib/x"));
+        assert_eq!(
+            resolve(r, Path::new("up/etc/passwd"), true).unwrap(),
+            Path::new("etc/passwd")
+        );
+        assert_eq!(
+            resolve(r, Path::new("usr/lib/far/x"), true).unwrap(),
+            Path::new("x")
+        );
+        assert_eq!(
+            resolve(r, Path::new("lib/x"), true).unwrap(),
+            Path::new("usr/lib/x")
+        );
         // `etc` points at itself: a loop, refused rather than followed forever.
         let e = resolve(r, Path::new("etc/passwd"), true).unwrap_err();
         assert_eq!(e.why, "too many levels of symbolic links");
         // The last component is not followed unless asked.
-        assert_eq!(resolve(r, Path::new("lib"), false).unwrap(), Path::new("lib"));
+        assert_eq!(
+            resolve(r, Path::new("lib"), false).unwrap(),
+            Path::new("lib")
+        );
     }
 }

@@ -66,7 +66,10 @@ pub fn unpack(
         .map_err(ImageError::io(format!("{what}: config")))?;
     let diff_ids = manifest::diff_ids(&config_bytes, &format!("{what}: config"))?;
     if diff_ids.len() != image.layers().len() {
-        return Err(ImageError::format(what, "layers and the config's diff_ids differ in number"));
+        return Err(ImageError::format(
+            what,
+            "layers and the config's diff_ids differ in number",
+        ));
     }
 
     let parent = match dir.parent() {
@@ -96,12 +99,11 @@ pub fn unpack(
         // The uncompressed stream must be what the config says (diff_id), the
         // compressed one what the manifest says (the source checks that).
         let mut checked = VerifyingReader::new(plain, diff_id.clone(), None);
-        entries += apply::apply(&rootfs, &mut checked, &apply_options).map_err(|e| {
-            ImageError::Layer {
+        entries +=
+            apply::apply(&rootfs, &mut checked, &apply_options).map_err(|e| ImageError::Layer {
                 layer: layer_digest.clone(),
                 why: format!("{}: {}", e.entry, e.why),
-            }
-        })?;
+            })?;
         // Whatever the tar stream left unread (padding, trailing data) is hashed too.
         std::io::copy(&mut checked, &mut std::io::sink()).map_err(ImageError::io(&label))?;
         progress.finished(handle, false);
@@ -111,7 +113,8 @@ pub fn unpack(
     let config_path = work.path().join("config.json");
     let mut file = fs::File::create(&config_path).map_err(ImageError::io(&config_path))?;
     serde_json::to_writer_pretty(&mut file, &spec).expect("json serialises");
-    file.write_all(b"\n").map_err(ImageError::io(&config_path))?;
+    file.write_all(b"\n")
+        .map_err(ImageError::io(&config_path))?;
     file.sync_all().map_err(ImageError::io(&config_path))?;
     let _ = fs::remove_dir(dir); // an empty directory given as DIR
     let kept = work.keep();

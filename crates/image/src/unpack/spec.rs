@@ -42,7 +42,7 @@ pub fn runtime_spec(config: &[u8], rootfs: &Path, rootless: bool) -> Result<Valu
     let image: ImageConfig =
         serde_json::from_slice(config).map_err(|e| format!("not an image config: {e}"))?;
     let run = image.config.unwrap_or_default();
-    let (uid, gid, extra_gids) = user(run.user.as_deref().unwrap_or(""), rootfs)?;
+    let (uid, gid, extra_gids, home) = user(run.user.as_deref().unwrap_or(""), rootfs)?;
     let mut args: Vec<String> = run.entrypoint.unwrap_or_default();
     args.extend(run.cmd.unwrap_or_default());
     if args.is_empty() {
@@ -58,6 +58,10 @@ pub fn runtime_spec(config: &[u8], rootfs: &Path, rootless: bool) -> Result<Valu
             Some(slot) => *slot = var,
             None => env.push(var),
         }
+    }
+    // The user's home from the image's /etc/passwd, unless the image sets HOME.
+    if let Some(home) = home.filter(|_| !env.iter().any(|e| e.starts_with("HOME="))) {
+        env.push(format!("HOME={home}"));
     }
     let mut annotations = serde_json::Map::new();
     for (k, v) in run.labels.unwrap_or_default() {
@@ -109,7 +113,10 @@ pub fn runtime_spec(config: &[u8], rootfs: &Path, rootless: bool) -> Result<Valu
         linux["uidMappings"] = me(rustix::process::geteuid().as_raw());
         linux["gidMappings"] = me(rustix::process::getegid().as_raw());
         linux["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}]);
-        linux.as_object_mut().expect("an object").remove("resources");
+        linux
+            .as_object_mut()
+            .expect("an object")
+            .remove("resources");
     }
     Ok(spec)
 }
@@ -126,38 +133,47 @@ fn mounts(rootless: bool) -> Value {
     ]);
     if rootless {
         let list = mounts.as_array_mut().expect("an array");
-        list[2]["options"] = json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
+        list[2]["options"] = json!([
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0666",
+            "mode=0620"
+        ]);
         list[5] = json!({"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
         list[6] = json!({"destination": "/etc/resolv.conf", "type": "bind", "source": "/etc/resolv.conf", "options": ["rbind", "ro"]});
     }
     mounts
 }
 
-/// `User` (`name|uid[:group|gid]`) as numbers, names looked up in the rootfs.
-fn user(spec: &str, rootfs: &Path) -> Result<(u32, u32, Vec<u32>), String> {
-    if spec.is_empty() {
-        return Ok((0, 0, Vec::new()));
-    }
+type User = (u32, u32, Vec<u32>, Option<String>);
+
+/// `User` (`name|uid[:group|gid]`, empty for root) as numbers, names looked up in the
+/// rootfs, with the additional groups and the home directory its /etc/passwd gives.
+fn user(spec: &str, rootfs: &Path) -> Result<User, String> {
+    let spec = if spec.is_empty() { "0" } else { spec };
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
     let passwd = read_db(rootfs, "etc/passwd");
     let group = read_db(rootfs, "etc/group");
-    let (uid, primary, name) = match u.parse::<u32>() {
-        Ok(uid) => {
-            let row = passwd.iter().find(|r| r.get(2).and_then(|v| v.parse().ok()) == Some(uid));
-            (uid, row.and_then(|r| r.get(3)?.parse().ok()).unwrap_or(0), row.map(|r| r[0].clone()))
-        }
-        Err(_) => {
-            let row = passwd
+    let row = match u.parse::<u32>() {
+        Ok(uid) => passwd
+            .iter()
+            .find(|r| r.get(2).and_then(|v| v.parse().ok()) == Some(uid)),
+        Err(_) => Some(
+            passwd
                 .iter()
                 .find(|r| r[0] == u)
-                .ok_or_else(|| format!("config.User: no user {u:?} in the image's /etc/passwd"))?;
-            let num = |i: usize| row.get(i).and_then(|v| v.parse::<u32>().ok());
-            (num(2).unwrap_or(0), num(3).unwrap_or(0), Some(u.to_string()))
-        }
+                .ok_or_else(|| format!("config.User: no user {u:?} in the image's /etc/passwd"))?,
+        ),
     };
+    let num = |i: usize| row.and_then(|r| r.get(i)?.parse::<u32>().ok());
+    let uid = u.parse::<u32>().ok().or(num(2)).unwrap_or(0);
+    let primary = num(3).unwrap_or(0);
+    let name = row.map(|r| r[0].clone());
+    let home = row.and_then(|r| r.get(5).cloned());
     let gid = match g {
         None => primary,
         Some(g) => match g.parse::<u32>() {
@@ -183,7 +199,7 @@ fn user(spec: &str, rootfs: &Path) -> Result<(u32, u32, Vec<u32>), String> {
             }
         }
     }
-    Ok((uid, gid, extra))
+    Ok((uid, gid, extra, home))
 }
 
 /// A colon-separated database of the rootfs, read without following it out: only a
@@ -193,8 +209,13 @@ fn read_db(rootfs: &Path, rel: &str) -> Vec<Vec<String>> {
         return Vec::new();
     };
     let path = rootfs.join(rel);
-    let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() < (16 << 20));
-    let text = if regular { std::fs::read_to_string(&path).unwrap_or_default() } else { String::new() };
+    let regular =
+        std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() < (16 << 20));
+    let text = if regular {
+        std::fs::read_to_string(&path).unwrap_or_default()
+    } else {
+        String::new()
+    };
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| l.split(':').map(str::to_string).collect())

@@ -61,9 +61,7 @@ fn check_pin(r: &RegistryRef, text: &str, args: &CopyArgs) -> Result<(), Failure
     match (&r.tag, &r.digest) {
         (Some(tag), Some(digest)) => {
             let source = RegistrySource::new(r.clone(), &options);
-            let actual = source
-                .tag_digest(tag)
-                .map_err(|e| failure(e.into()))?;
+            let actual = source.tag_digest(tag).map_err(|e| failure(e.into()))?;
             if &actual != digest {
                 return Err(Failure::bad_input(format!(
                     "{text}: tag {tag} points at {actual}, not {digest}; to take what the tag has now, use {name};digest={actual};tag={tag}"
@@ -74,9 +72,7 @@ fn check_pin(r: &RegistryRef, text: &str, args: &CopyArgs) -> Result<(), Failure
         (tag, None) => {
             let tag = tag.clone().unwrap_or_else(|| "latest".into());
             let source = RegistrySource::new(r.clone(), &options);
-            let actual = source
-                .tag_digest(&tag)
-                .map_err(|e| failure(e.into()))?;
+            let actual = source.tag_digest(&tag).map_err(|e| failure(e.into()))?;
             let line = format!(
                 "{text} is not pinned: tag {tag} is {actual} now; pin it with {name};digest={actual};tag={tag}"
             );
@@ -98,13 +94,28 @@ pub fn run(args: CopyArgs) -> Result<(), Failure> {
     }
     let options = args.registry.options();
     let source = berth_registry::source(&source_ref, &options).map_err(failure)?;
-    let dest = berth_registry::dest(&dest_ref, &options).map_err(failure)?;
-    let bars = Bars::new(args.quiet || args.json);
+    // A layout this copy creates is removed again if the copy fails (archives are
+    // written to a temporary file and appear only when whole).
+    let new_layout = match &dest_ref {
+        ImageRef::OciLayout { dir, .. } if !dir.exists() => Some(dir.clone()),
+        _ => None,
+    };
     let copy_options = CopyOptions {
         platform: args.platform.clone(),
         all: args.all,
     };
-    let report = berth_image::copy(&*source, dest, &copy_options, &bars).map_err(failure)?;
+    let bars = Bars::new(args.quiet || args.json);
+    let copied = berth_registry::dest(&dest_ref, &options)
+        .and_then(|dest| berth_image::copy(&*source, dest, &copy_options, &bars));
+    let report = match copied {
+        Ok(report) => report,
+        Err(e) => {
+            if let Some(dir) = new_layout {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            return Err(failure(e));
+        }
+    };
     if args.json {
         return print_json(&report);
     }

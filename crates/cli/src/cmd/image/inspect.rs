@@ -44,22 +44,30 @@ pub fn run(args: InspectArgs) -> Result<(), Failure> {
         return print(&String::from_utf8_lossy(&top.bytes));
     }
     let what = format!("{} ({})", source.name(), top.digest);
-    let platforms: Vec<String> = match manifest::parse(&top.bytes, &what).map_err(|e| failure(e.into()))? {
-        Manifest::Index(index) => index
-            .manifests()
-            .iter()
-            .filter_map(manifest::platform_of)
-            .map(|p| p.to_string())
-            .collect(),
-        Manifest::Image(_) => Vec::new(),
-    };
+    let platforms: Vec<String> =
+        match manifest::parse(&top.bytes, &what).map_err(|e| failure(e.into()))? {
+            Manifest::Index(index) => index
+                .manifests()
+                .iter()
+                .filter_map(manifest::platform_of)
+                .map(|p| p.to_string())
+                .collect(),
+            Manifest::Image(_) => Vec::new(),
+        };
     let top_digest = top.digest.to_string();
     let (image, _) = choose_image(&*source, top, args.platform.as_ref()).map_err(failure)?;
-    let Manifest::Image(m) = manifest::parse(&image.bytes, &what).map_err(|e| failure(e.into()))? else {
-        return Err(failure(ImageError::format(what, "an index inside an index")));
+    let Manifest::Image(m) = manifest::parse(&image.bytes, &what).map_err(|e| failure(e.into()))?
+    else {
+        return Err(failure(ImageError::format(
+            what,
+            "an index inside an index",
+        )));
     };
     if m.config().size() > MAX_CONFIG {
-        return Err(failure(ImageError::format(what, "config over the size limit")));
+        return Err(failure(ImageError::format(
+            what,
+            "config over the size limit",
+        )));
     }
     let mut config_bytes = Vec::new();
     source
@@ -124,7 +132,15 @@ fn text_of(v: &Value) -> String {
         Some(Value::Null) | None => "-".into(),
         Some(other) => other.to_string(),
     };
-    for k in ["Name", "Digest", "ManifestDigest", "Created", "Os", "Architecture", "Variant"] {
+    for k in [
+        "Name",
+        "Digest",
+        "ManifestDigest",
+        "Created",
+        "Os",
+        "Architecture",
+        "Variant",
+    ] {
         if v.get(k).is_some_and(|x| !x.is_null()) {
             s.push_str(&format!("{k:<15}{}\n", field(k)));
         }
@@ -132,7 +148,11 @@ fn text_of(v: &Value) -> String {
     let list = |k: &str| -> Vec<String> {
         v.get(k)
             .and_then(Value::as_array)
-            .map(|a| a.iter().map(|x| x.as_str().unwrap_or("").to_string()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|x| x.as_str().unwrap_or("").to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     };
     for k in ["Platforms", "RepoTags", "Env"] {
@@ -143,7 +163,11 @@ fn text_of(v: &Value) -> String {
     }
     if let Some(labels) = v.get("Labels").and_then(Value::as_object) {
         for (k, x) in labels {
-            s.push_str(&format!("{:<15}{k}={}\n", "Label", x.as_str().unwrap_or("")));
+            s.push_str(&format!(
+                "{:<15}{k}={}\n",
+                "Label",
+                x.as_str().unwrap_or("")
+            ));
         }
     }
     if let Some(layers) = v.get("LayersData").and_then(Value::as_array) {

@@ -107,9 +107,11 @@ impl Progress for Bars {
         let Some(multi) = &self.multi else { return 0 };
         let bar = multi.add(ProgressBar::new(d.size()));
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>9} {msg:.dim} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-                .expect("a valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix:>9} {msg:.dim} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
         );
         bar.set_prefix(label.to_string());
         let digest = d.digest().to_string();

@@ -1,0 +1,253 @@
+//! A registry that lies, stalls and loops (`hostile_registry`): every trick is
+//! refused with one clear line and nothing is left behind; the honest-but-flaky
+//! ones (a cut connection, 429 with Retry-After, a token service) are ridden out.
+
+use crate::image_copy::berth;
+use berth_e2e::hostile_registry::{HostileRegistry, Reply, Request};
+use berth_e2e::images::{gzip, LayerTar};
+use berth_image::Digest;
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// A valid one-layer image: (manifest, config, layer) bytes.
+fn image() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let plain = LayerTar::new()
+        .file("data", &vec![7u8; 300_000], 0o644)
+        .file("more", b"more", 0o644)
+        .finish();
+    let layer = gzip(&plain);
+    let config = serde_json::to_vec(
+        &json!({"architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [Digest::of(&plain).to_string()]}}),
+    )
+    .unwrap();
+    let manifest = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": Digest::of(&config).to_string(), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": Digest::of(&layer).to_string(), "size": layer.len()}]})).unwrap();
+    (manifest, config, layer)
+}
+
+/// A registry serving `image()`, with `layer_reply` answering for the layer blob.
+fn serve(
+    layer_reply: impl Fn(&Request, &[u8]) -> Reply + Send + Sync + 'static,
+) -> HostileRegistry {
+    let (manifest, config, layer) = image();
+    let layer_path = format!("/v2/e2e/img/blobs/{}", Digest::of(&layer));
+    let config_path = format!("/v2/e2e/img/blobs/{}", Digest::of(&config));
+    HostileRegistry::start(move |r| {
+        if r.path.starts_with("/v2/e2e/img/manifests/") {
+            Reply::ok(manifest.clone(), MANIFEST)
+        } else if r.path == config_path {
+            Reply::ok(config.clone(), "application/octet-stream")
+        } else if r.path == layer_path {
+            layer_reply(r, &layer)
+        } else {
+            Reply::status(404, &[])
+        }
+    })
+}
+
+/// Copies from the registry into a new layout; returns exit code, stderr, and
+/// whether the destination exists afterwards.
+fn copy_from(registry: &HostileRegistry, extra: &[&str]) -> (Option<i32>, String, bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    let source = format!("{}:1", registry.image("e2e/img"));
+    let mut args = vec!["image", "copy", "--quiet", "--retries", "2"];
+    args.extend_from_slice(extra);
+    let dest_ref = format!("oci:{}", dest.display());
+    args.extend_from_slice(&[&source, &dest_ref]);
+    let out = berth(&args);
+    let leftovers = std::fs::read_dir(dir.path()).unwrap().count() > 0;
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        leftovers,
+    )
+}
+
+fn assert_refused(name: &str, (code, stderr, leftovers): (Option<i32>, String, bool), says: &str) {
+    assert_eq!(code, Some(2), "{name}: exit 2: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error:")).collect();
+    assert_eq!(errors.len(), 1, "{name}: one error line: {stderr}");
+    assert!(errors[0].contains(says), "{name}: says {says:?}: {stderr}");
+    assert!(!leftovers, "{name}: nothing left behind");
+}
+
+#[test]
+fn a_layer_with_the_wrong_digest_is_refused() {
+    let r = serve(|_, layer| {
+        let mut wrong = layer.to_vec();
+        let last = wrong.len() - 1;
+        wrong[last] ^= 1;
+        Reply::ok(wrong, "application/octet-stream")
+    });
+    assert_refused("wrong digest", copy_from(&r, &[]), "digest");
+}
+
+#[test]
+fn a_layer_longer_than_declared_is_refused() {
+    let r = serve(|_, layer| Reply::ok([layer, b"trailing"].concat(), "application/octet-stream"));
+    assert_refused("too long", copy_from(&r, &[]), "more than");
+}
+
+#[test]
+fn a_layer_shorter_than_declared_is_refused() {
+    let r = serve(|_, layer| {
+        Reply::ok(
+            layer[..layer.len() / 2].to_vec(),
+            "application/octet-stream",
+        )
+    });
+    assert_refused("too short", copy_from(&r, &[]), "declared");
+}
+
+#[test]
+fn an_endless_body_is_cut_off_at_the_declared_size() {
+    let r = serve(|_, _| Reply::Endless { headers: vec![] });
+    let started = Instant::now();
+    assert_refused("endless", copy_from(&r, &[]), "more than");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "refused promptly"
+    );
+}
+
+#[test]
+fn a_huge_manifest_is_refused_without_reading_it_all() {
+    let r = HostileRegistry::start(|r| {
+        if r.path.contains("/manifests/") {
+            let mut body = br#"{"schemaVersion":2,"layers":["#.to_vec();
+            body.resize(5 << 20, b' ');
+            Reply::ok(body, MANIFEST)
+        } else {
+            Reply::status(404, &[])
+        }
+    });
+    assert_refused("huge manifest", copy_from(&r, &[]), "bytes");
+}
+
+#[test]
+fn a_redirect_loop_is_refused() {
+    let r = serve(|req, _| Reply::status(307, &[("Location", req.path.as_str())]));
+    assert_refused("redirect loop", copy_from(&r, &[]), "redirect");
+}
+
+#[test]
+fn a_blob_cut_off_midway_is_resumed_with_a_range_request() {
+    let r = serve(|req, layer| match req.header("Range") {
+        None => Reply::Cut {
+            headers: vec![],
+            body: layer[..layer.len() / 3].to_vec(),
+            declared: layer.len() as u64,
+        },
+        Some(range) => {
+            let from: usize = range
+                .trim_start_matches("bytes=")
+                .trim_end_matches('-')
+                .parse()
+                .unwrap();
+            Reply::Full {
+                status: 206,
+                headers: vec![(
+                    "Content-Range".into(),
+                    format!("bytes {from}-{}/{}", layer.len() - 1, layer.len()),
+                )],
+                body: layer[from..].to_vec(),
+            }
+        }
+    });
+    let (code, stderr, _) = copy_from(&r, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (_, _, layer) = image();
+    let ranges: Vec<String> = r
+        .seen()
+        .iter()
+        .filter_map(|q| q.header("Range").map(str::to_string))
+        .collect();
+    assert_eq!(ranges, vec![format!("bytes={}-", layer.len() / 3)]);
+}
+
+#[test]
+fn too_many_requests_waits_as_long_as_retry_after_says() {
+    let first = Arc::new(AtomicUsize::new(0));
+    let (manifest, config, layer) = image();
+    let count = first.clone();
+    let r = HostileRegistry::start(move |req| {
+        if req.path.contains("/manifests/") {
+            if count.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Reply::status(429, &[("Retry-After", "1")]);
+            }
+            Reply::ok(manifest.clone(), MANIFEST)
+        } else if req.path.ends_with(&Digest::of(&config).to_string()) {
+            Reply::ok(config.clone(), "application/octet-stream")
+        } else if req.path.ends_with(&Digest::of(&layer).to_string()) {
+            Reply::ok(layer.clone(), "application/octet-stream")
+        } else {
+            Reply::status(404, &[])
+        }
+    });
+    let started = Instant::now();
+    let (code, stderr, _) = copy_from(&r, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited for Retry-After"
+    );
+    assert!(first.load(Ordering::SeqCst) >= 2);
+}
+
+#[test]
+fn a_bearer_token_is_fetched_from_the_realm_with_the_credentials() {
+    let (manifest, config, layer) = image();
+    let host = Arc::new(std::sync::Mutex::new(String::new()));
+    let realm_host = host.clone();
+    let r = HostileRegistry::start(move |req| {
+        if req.path.starts_with("/token") {
+            // base64("alice:pw")
+            return if req.header("Authorization") == Some("Basic YWxpY2U6cHc=") {
+                Reply::ok(br#"{"token":"tok123"}"#.to_vec(), "application/json")
+            } else {
+                Reply::status(401, &[])
+            };
+        }
+        if req.header("Authorization") != Some("Bearer tok123") {
+            let challenge = format!(
+                r#"Bearer realm="http://{}/token",service="hostile",scope="repository:e2e/img:pull""#,
+                realm_host.lock().unwrap()
+            );
+            return Reply::status(401, &[("WWW-Authenticate", challenge.as_str())]);
+        }
+        if req.path.contains("/manifests/") {
+            Reply::ok(manifest.clone(), MANIFEST)
+        } else if req.path.ends_with(&Digest::of(&config).to_string()) {
+            Reply::ok(config.clone(), "application/octet-stream")
+        } else if req.path.ends_with(&Digest::of(&layer).to_string()) {
+            Reply::ok(layer.clone(), "application/octet-stream")
+        } else {
+            Reply::status(404, &[])
+        }
+    });
+    *host.lock().unwrap() = r.host.clone();
+    let (code, stderr, _) = copy_from(&r, &["--creds", "alice:pw"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let token_request = r
+        .seen()
+        .into_iter()
+        .find(|q| q.path.starts_with("/token"))
+        .unwrap();
+    assert!(
+        token_request.path.contains("service=hostile")
+            && token_request
+                .path
+                .contains("scope=repository%3Ae2e%2Fimg%3Apull"),
+        "{}",
+        token_request.path
+    );
+    let (code, stderr, _) = copy_from(&r, &["--creds", "alice:nope"]);
+    assert_eq!(code, Some(1), "a refused token is a failure: {stderr}");
+}
