@@ -160,41 +160,33 @@ pub fn verify_error(e: &io::Error) -> Option<&VerifyError> {
     e.get_ref()?.downcast_ref()
 }
 
-/// Hashes what is written through it (content whose digest is learnt as it goes).
-pub struct HashingWriter<W> {
-    inner: W,
+/// Hashes what is read through it (content whose digest is learnt as it goes).
+pub struct HashingReader<R> {
+    inner: R,
     hasher: Sha256,
-    written: u64,
 }
 
-impl<W: io::Write> HashingWriter<W> {
-    pub fn new(inner: W) -> Self {
-        HashingWriter {
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
             inner,
             hasher: Sha256::new(),
-            written: 0,
         }
     }
 
-    /// The digest and size of what was written, and the writer.
-    pub fn finish(self) -> (Digest, u64, W) {
-        let digest = Digest {
-            hex: hex::encode(self.hasher.finalize()),
-        };
-        (digest, self.written, self.inner)
+    /// The digest of what was read.
+    pub fn digest(&self) -> Digest {
+        Digest {
+            hex: hex::encode(self.hasher.clone().finalize()),
+        }
     }
 }
 
-impl<W: io::Write> io::Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
-        self.written += n as u64;
         Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }
 
@@ -269,13 +261,10 @@ mod tests {
     }
 
     #[test]
-    fn the_hashing_writer_learns_the_digest_of_what_passes() {
-        let mut w = HashingWriter::new(Vec::new());
-        io::Write::write_all(&mut w, b"hello").unwrap();
-        let (digest, size, inner) = w.finish();
-        assert_eq!(
-            (digest, size, inner),
-            (Digest::of(b"hello"), 5, b"hello".to_vec())
-        );
+    fn the_hashing_reader_learns_the_digest_of_what_passes() {
+        let mut r = HashingReader::new(&b"hello"[..]);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!((r.digest(), out), (Digest::of(b"hello"), b"hello".to_vec()));
     }
 }

@@ -43,6 +43,18 @@ pub fn decompressed<'a, R: Read + 'a>(input: R) -> std::io::Result<Box<dyn Read 
     Ok(compression.reader(buffered))
 }
 
+/// `decompressed`, for a reader that may move to another thread.
+pub fn decompressed_send<'a, R: Read + Send + 'a>(
+    input: R,
+) -> std::io::Result<Box<dyn Read + Send + 'a>> {
+    let mut buffered = std::io::BufReader::with_capacity(256 * 1024, input);
+    Ok(match Compression::sniff(buffered.fill_buf()?) {
+        Compression::None => Box::new(buffered),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
+    })
+}
+
 struct ErrReader(Option<std::io::Error>);
 
 impl Read for ErrReader {

@@ -4,7 +4,7 @@
 //! only once whole and verified, so a layout never holds a partial or wrong blob;
 //! `index.json` is replaced atomically. Blobs are checked again as they are read.
 
-use crate::digest::{verify_error, Digest, HashingWriter, VerifyError, VerifyingReader};
+use crate::digest::{verify_error, Digest, HashingReader, VerifyError, VerifyingReader};
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -129,29 +129,71 @@ impl Layout {
         input: &mut dyn Read,
         expected: Option<(&Digest, u64)>,
     ) -> Result<(Digest, u64), LayoutError> {
+        match expected {
+            Some((digest, size)) => {
+                let mut checked = VerifyingReader::new(input, digest.clone(), Some(size));
+                self.put_verified(&mut checked, digest, size)?;
+                Ok((digest.clone(), size))
+            }
+            None => {
+                let mut hashing = HashingReader::new(input);
+                let (temp, size) = self.write_temp(&mut hashing)?;
+                let digest = hashing.digest();
+                self.place(temp, &digest, size)?;
+                Ok((digest, size))
+            }
+        }
+    }
+
+    /// Streams in blob `digest` from `input`, a reader that checks the content itself
+    /// and fails at its end if it is not `digest` (a `VerifyingReader`, a copy
+    /// source's blob): the bytes are hashed once, there. The blob is placed only if
+    /// `input` ended without error and gave `size` bytes.
+    pub fn put_verified(
+        &self,
+        input: &mut dyn Read,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), LayoutError> {
+        let (temp, written) = self.write_temp(input)?;
+        if written != size {
+            return Err(LayoutError::Blob(VerifyError::TooShort {
+                expected: digest.clone(),
+                size,
+                got: written,
+            }));
+        }
+        self.place(temp, digest, size)
+    }
+
+    fn write_temp(
+        &self,
+        input: &mut dyn Read,
+    ) -> Result<(tempfile::NamedTempFile, u64), LayoutError> {
         let blobs = self.dir.join("blobs/sha256");
         let temp = tempfile::NamedTempFile::new_in(&blobs).map_err(io_at(&blobs))?;
-        let mut writer = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, temp));
-        let copied = match expected {
-            Some((digest, size)) => io::copy(
-                &mut VerifyingReader::new(input, digest.clone(), Some(size)),
-                &mut writer,
-            ),
-            None => io::copy(input, &mut writer),
-        };
-        copied.map_err(io_at(&blobs))?;
-        let (digest, size, buffered) = writer.finish();
-        let temp = buffered
+        let mut writer = io::BufWriter::with_capacity(256 * 1024, temp);
+        let size = io::copy(input, &mut writer).map_err(io_at(&blobs))?;
+        let temp = writer
             .into_inner()
             .map_err(|e| io_at(&blobs)(e.into_error()))?;
-        let place = self.blob_path(&digest);
-        if self.has_blob(&digest, Some(size)) {
-            return Ok((digest, size)); // the temporary file goes when dropped
+        Ok((temp, size))
+    }
+
+    /// Renames a whole, verified temporary file to blob `digest` (synced first).
+    fn place(
+        &self,
+        temp: tempfile::NamedTempFile,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), LayoutError> {
+        let place = self.blob_path(digest);
+        if self.has_blob(digest, Some(size)) {
+            return Ok(()); // the temporary file goes when dropped
         }
         temp.as_file().sync_all().map_err(io_at(&place))?;
         temp.persist(&place).map_err(|e| io_at(&place)(e.error))?;
-        sync_dir(&blobs)?;
-        Ok((digest, size))
+        sync_dir(&self.dir.join("blobs/sha256"))
     }
 
     /// Stores `bytes` as a blob (a manifest, a config).

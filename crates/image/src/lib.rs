@@ -17,6 +17,7 @@ pub mod error;
 pub mod layer;
 pub mod layout;
 pub mod manifest;
+pub mod pipe;
 pub mod platform;
 pub mod reference;
 pub mod transport;

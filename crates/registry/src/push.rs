@@ -138,7 +138,7 @@ impl Dest for RegistryDest {
         &self,
         d: &Descriptor,
         _: &Role,
-        content: &mut dyn Read,
+        content: &mut (dyn Read + Send),
         origin: Option<&(String, String)>,
     ) -> Result<(), ImageError> {
         let digest = manifest::digest_of(d, &self.name())?;

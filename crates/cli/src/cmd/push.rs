@@ -105,10 +105,10 @@ pub fn run(args: PushArgs) -> Result<(), Failure> {
         other => Failure::failed(format!("{}: {}", path.display(), chain(&other))),
     })?;
     let digest = {
-        let mut file = std::fs::File::open(path).map_err(io_fail)?;
-        let mut hasher = berth_image::digest::HashingWriter::new(std::io::sink());
-        std::io::copy(&mut file, &mut hasher).map_err(io_fail)?;
-        hasher.finish().0
+        let file = std::fs::File::open(path).map_err(io_fail)?;
+        let mut hashing = berth_image::digest::HashingReader::new(file);
+        std::io::copy(&mut hashing, &mut std::io::sink()).map_err(io_fail)?;
+        hashing.digest()
     };
     let title = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
         Failure::bad_input(format!("{}: needs a file name in UTF-8", path.display()))

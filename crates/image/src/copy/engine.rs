@@ -257,9 +257,10 @@ fn copy_blob(
         };
         return Ok((true, Compression::sniff(&head[..n])));
     }
+    let blob = source.blob(d)?;
     let mut reader = Sniff {
         inner: Counting {
-            inner: source.blob(d)?,
+            inner: blob,
             progress,
             blob: handle,
         },

@@ -79,7 +79,7 @@ pub trait Dest: Sync {
         &self,
         d: &Descriptor,
         role: &Role,
-        content: &mut dyn Read,
+        content: &mut (dyn Read + Send),
         origin: Option<&(String, String)>,
     ) -> Result<(), ImageError>;
     /// Stores a manifest or index (the bytes as they are).

@@ -10,9 +10,9 @@ use super::tar_out::{persist, TarOut};
 use crate::copy::{engine::digest, Dest, Role, Source, Top};
 use crate::digest::{Digest, VerifyingReader};
 use crate::error::ImageError;
-use crate::layer;
 use crate::manifest::{self, MAX_CONFIG, MAX_MANIFEST};
 use crate::reference::RegistryRef;
+use crate::{layer, pipe};
 use oci_spec::image::Descriptor;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -174,6 +174,17 @@ struct Written {
     layers: Vec<Option<(String, Digest, u64)>>,
 }
 
+impl Written {
+    /// The size of layer member `member`, if the archive has it already.
+    fn size_of(&self, member: &str) -> Option<u64> {
+        self.layers
+            .iter()
+            .flatten()
+            .find(|l| l.0 == member)
+            .map(|l| l.2)
+    }
+}
+
 impl DockerArchiveDest {
     pub fn new(file: &Path, name: Option<RegistryRef>) -> Result<DockerArchiveDest, ImageError> {
         Ok(DockerArchiveDest {
@@ -185,6 +196,59 @@ impl DockerArchiveDest {
                 layers: Vec::new(),
             }),
         })
+    }
+
+    /// A layer, decompressed and checked against its diff_id. The archive takes one
+    /// member at a time: a layer that finds it free streams straight in, the others
+    /// are spooled to a temporary file and copied in (in the kernel) once whole, so
+    /// that layers decompress in parallel.
+    fn put_layer(
+        &self,
+        index: usize,
+        diff_id: Digest,
+        content: &mut (dyn Read + Send),
+    ) -> Result<(), ImageError> {
+        let member = format!("{}.tar", diff_id.hex());
+        let mut plain = layer::decompressed_send(content).map_err(ImageError::io(self.name()))?;
+        let decompress =
+            |plain: &mut (dyn Read + Send),
+             sink: &mut dyn FnMut(&mut dyn Read) -> Result<u64, ImageError>| {
+                // Two stages on two cores: receiving and decompressing in one thread,
+                // hashing the diff_id and writing in this one.
+                pipe::pipelined(plain, |plain| {
+                    sink(&mut VerifyingReader::new(plain, diff_id.clone(), None))
+                })
+            };
+        let (mut state, size) = match self.state.try_lock() {
+            Ok(mut state) => {
+                let size = match state.size_of(&member) {
+                    Some(size) => size,
+                    None => decompress(&mut plain, &mut |r| state.out.add_streamed(&member, r))?,
+                };
+                (state, size)
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {
+                let mut spool = TarOut::temp_beside(&self.file)?;
+                let size = decompress(&mut plain, &mut |r| {
+                    let mut w = io::BufWriter::with_capacity(1 << 20, spool.as_file_mut());
+                    let n = io::copy(r, &mut w).map_err(ImageError::io(self.name()))?;
+                    w.into_inner()
+                        .map_err(|e| ImageError::io(self.name())(e.into_error()))?;
+                    Ok(n)
+                })?;
+                let mut state = self.state.lock().expect("unpoisoned");
+                if state.size_of(&member).is_none() {
+                    state.out.add_file(&member, size, spool.as_file_mut())?;
+                }
+                (state, size)
+            }
+            Err(std::sync::TryLockError::Poisoned(_)) => panic!("a writer panicked"),
+        };
+        if state.layers.len() <= index {
+            state.layers.resize(index + 1, None);
+        }
+        state.layers[index] = Some((member, diff_id, size));
+        Ok(())
     }
 
     fn zstd(&self) -> bool {
@@ -202,16 +266,19 @@ impl Dest for DockerArchiveDest {
     fn holds_index(&self) -> bool {
         false
     }
+    fn parallelism(&self) -> usize {
+        2
+    }
     fn put_blob(
         &self,
         d: &Descriptor,
         role: &Role,
-        content: &mut dyn Read,
+        content: &mut (dyn Read + Send),
         _: Option<&(String, String)>,
     ) -> Result<(), ImageError> {
-        let mut state = self.state.lock().expect("unpoisoned");
         match role {
             Role::Config => {
+                let mut state = self.state.lock().expect("unpoisoned");
                 let digest = digest(d)?;
                 let member = format!("{}.json", digest.hex());
                 if !state.out.has(&member) {
@@ -223,25 +290,7 @@ impl Dest for DockerArchiveDest {
                 let diff_id = diff_id.clone().ok_or_else(|| {
                     ImageError::format(self.name(), "the image config lists no diff_ids")
                 })?;
-                let member = format!("{}.tar", diff_id.hex());
-                let size = match state.out.has(&member) {
-                    true => state
-                        .layers
-                        .iter()
-                        .flatten()
-                        .find(|l| l.0 == member)
-                        .map_or(0, |l| l.2),
-                    false => {
-                        let plain =
-                            layer::decompressed(content).map_err(ImageError::io(self.name()))?;
-                        let mut checked = VerifyingReader::new(plain, diff_id.clone(), None);
-                        state.out.add_streamed(&member, &mut checked)?
-                    }
-                };
-                if state.layers.len() <= *index {
-                    state.layers.resize(index + 1, None);
-                }
-                state.layers[*index] = Some((member, diff_id, size));
+                self.put_layer(*index, diff_id, content)?;
             }
         }
         Ok(())

@@ -192,7 +192,7 @@ impl Dest for LayoutDest {
         &self,
         d: &Descriptor,
         _: &Role,
-        content: &mut dyn Read,
+        content: &mut (dyn Read + Send),
         _: Option<&(String, String)>,
     ) -> Result<(), ImageError> {
         self.layout
@@ -266,7 +266,7 @@ impl Dest for OciArchiveDest {
         &self,
         d: &Descriptor,
         _: &Role,
-        content: &mut dyn Read,
+        content: &mut (dyn Read + Send),
         _: Option<&(String, String)>,
     ) -> Result<(), ImageError> {
         let name = blob_name(&digest(d)?);

@@ -100,6 +100,25 @@ impl TarOut {
         Ok(size)
     }
 
+    /// A member copied from `file` (`size` bytes from its start), in the kernel.
+    pub fn add_file(&mut self, name: &str, size: u64, file: &mut File) -> Result<(), ImageError> {
+        let h = header(name, size, tar::EntryType::Regular).map_err(self.err())?;
+        self.out.write_all(h.as_bytes()).map_err(self.err())?;
+        self.out.flush().map_err(self.err())?;
+        file.rewind().map_err(self.err())?;
+        // File to File: std copies with copy_file_range.
+        let copied = io::copy(file, self.out.get_mut().as_file_mut()).map_err(self.err())?;
+        if copied != size {
+            return Err(ImageError::format(
+                name,
+                format!("spooled {copied} bytes, {size} expected"),
+            ));
+        }
+        self.pad(size).map_err(self.err())?;
+        self.names.insert(name.to_string());
+        Ok(())
+    }
+
     /// Ends the archive; returns the temporary file, not yet in place.
     pub fn finish(mut self) -> Result<(PathBuf, tempfile::NamedTempFile), ImageError> {
         self.out.write_all(&[0u8; 1024]).map_err(self.err())?;

@@ -95,17 +95,22 @@ pub fn unpack(
             progress,
             blob: handle,
         };
-        let plain = layer::decompressed(counted).map_err(ImageError::io(&label))?;
-        // The uncompressed stream must be what the config says (diff_id), the
-        // compressed one what the manifest says (the source checks that).
-        let mut checked = VerifyingReader::new(plain, diff_id.clone(), None);
-        entries +=
-            apply::apply(&rootfs, &mut checked, &apply_options).map_err(|e| ImageError::Layer {
-                layer: layer_digest.clone(),
-                why: format!("{}: {}", e.entry, e.why),
+        let mut plain = layer::decompressed_send(counted).map_err(ImageError::io(&label))?;
+        // Reading and decompressing in one thread, hashing and applying in this one.
+        entries += crate::pipe::pipelined(&mut plain, |plain| {
+            // The uncompressed stream must be what the config says (diff_id), the
+            // compressed one what the manifest says (the source checks that).
+            let mut checked = VerifyingReader::new(plain, diff_id.clone(), None);
+            let applied = apply::apply(&rootfs, &mut checked, &apply_options).map_err(|e| {
+                ImageError::Layer {
+                    layer: layer_digest.clone(),
+                    why: format!("{}: {}", e.entry, e.why),
+                }
             })?;
-        // Whatever the tar stream left unread (padding, trailing data) is hashed too.
-        std::io::copy(&mut checked, &mut std::io::sink()).map_err(ImageError::io(&label))?;
+            // Whatever the tar stream left unread (padding, trailing data) is hashed too.
+            std::io::copy(&mut checked, &mut std::io::sink()).map_err(ImageError::io(&label))?;
+            Ok::<u64, ImageError>(applied)
+        })?;
         progress.finished(handle, false);
     }
     let spec = runtime_spec(&config_bytes, &rootfs, rootless)

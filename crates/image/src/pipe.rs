@@ -1,0 +1,126 @@
+//! Two stages of a stream on two cores: `input` is read (and so decompressed and
+//! hashed, when it is a chain of such readers) in a thread of its own while the
+//! caller consumes what it produced. Chunks pass through a small bounded channel, so
+//! memory stays a few MiB; an error on either side stops both.
+
+use std::io::{self, Read};
+use std::sync::mpsc::{sync_channel, Receiver};
+
+const CHUNK: usize = 1 << 20;
+const DEPTH: usize = 4;
+
+/// Runs `consume` on a reader of what `input` gives, `input` being read in another
+/// thread.
+pub fn pipelined<T>(input: &mut (dyn Read + Send), consume: impl FnOnce(&mut dyn Read) -> T) -> T {
+    std::thread::scope(|scope| {
+        let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(DEPTH);
+        scope.spawn(move || loop {
+            let mut chunk = vec![0u8; CHUNK];
+            let mut filled = 0;
+            // Fill the chunk (a short read is not the end).
+            let result = loop {
+                match input.read(&mut chunk[filled..]) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        filled += n;
+                        if filled == CHUNK {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            chunk.truncate(filled);
+            let end = filled < CHUNK;
+            let sent = match result {
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+                Ok(()) if filled > 0 => tx.send(Ok(chunk)).is_ok(),
+                Ok(()) => true,
+            };
+            if end || !sent {
+                return; // the end, or the consumer stopped
+            }
+        });
+        let mut reader = ChannelReader {
+            rx,
+            chunk: Vec::new(),
+            at: 0,
+        };
+        let out = consume(&mut reader);
+        drop(reader); // a producer still sending sees the channel closed and stops
+        out
+    })
+}
+
+struct ChannelReader {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn everything_arrives_in_order() {
+        let data: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut input = &data[..];
+        let got = pipelined(&mut input, |r| {
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).unwrap();
+            out
+        });
+        assert_eq!(got, data);
+    }
+
+    #[test]
+    fn an_error_of_the_producer_reaches_the_consumer() {
+        struct Failing(usize);
+        impl Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::other("broken"));
+                }
+                self.0 -= 1;
+                buf[0] = 1;
+                Ok(1)
+            }
+        }
+        let err = pipelined(&mut Failing(10), |r| r.read_to_end(&mut Vec::new())).unwrap_err();
+        assert_eq!(err.to_string(), "broken");
+    }
+
+    #[test]
+    fn a_consumer_that_stops_early_stops_the_producer() {
+        let mut endless = io::repeat(7);
+        let first = pipelined(&mut endless, |r| {
+            let mut b = [0u8; 10];
+            r.read_exact(&mut b).map(|_| b)
+        });
+        assert_eq!(first.unwrap(), [7; 10]);
+    }
+}
