@@ -4,6 +4,8 @@
 # embedded defaults, plus the demo key as trusted) and install, run, inspect,
 # upgrade, crash (restarted by policy) and uninstall it with berthctl; then the
 # same image on Docker Engine, an LXC bundle, and an OCI runtime bundle under runc.
+# On the way the image goes through a local registry (berth image copy, inspect,
+# unpack) and the package through it too (berth push, berth pull).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -15,7 +17,8 @@ berthctl=$PWD/target/release/berthctl
 out=$PWD/demo-out
 rm -rf "$out" && mkdir -p "$out"
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+registry_pid=
+trap '[ -z "$registry_pid" ] || kill $registry_pid; rm -rf "$work"' EXIT
 image=localhost/berth-demo:1
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -32,6 +35,31 @@ podman import -q --change 'CMD ["/bin/sh", "-c", "echo hello from a berth packag
   "$work/rootfs.tar" "$image" >/dev/null
 podman save -q --format docker-archive -o "$work/image.tar" "$image"
 ls -l "$work/image.tar"
+
+step "a local registry (Debian's docker-registry) on a free loopback port"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\n' \
+  "$work/registry" "$port" > "$work/registry.yml"
+docker-registry serve "$work/registry.yml" >/dev/null 2>&1 &
+registry_pid=$!
+until curl -sf "http://127.0.0.1:$port/v2/" >/dev/null; do sleep 0.1; done
+reg=127.0.0.1:$port
+echo "registry on $reg"
+
+step "berth image copy: the docker-archive into the registry, then pinned back out as Isar stores it (zstd)"
+"$berth" image copy --quiet "docker-archive:$work/image.tar" "docker://$reg/demo/busybox:1"
+digest=$("$berth" image inspect --json "docker://$reg/demo/busybox:1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Digest"])')
+"$berth" image copy "docker://$reg/demo/busybox;digest=$digest;tag=1" "docker-archive:$out/busybox_1.tar.zst:demo/busybox:1"
+"$berth" image copy "docker://$reg/demo/busybox;digest=$digest;tag=1" "oci:$work/layout:1"
+echo "a wrong pin is refused (exit 2), naming the digest the tag has:"
+"$berth" image copy "docker://$reg/demo/busybox;digest=sha256:$(printf '0%.0s' $(seq 64));tag=1" "oci:$work/nope" || true
+
+step "berth image inspect (what skopeo inspect shows)"
+"$berth" image inspect "docker://$reg/demo/busybox:1"
+
+step "berth image unpack: a runtime bundle as umoci unpack writes it"
+"$berth" image unpack "oci:$work/layout:1" "$work/unpacked"
+ls "$work/unpacked" && python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print("process.args:", c["process"]["args"])' "$work/unpacked/config.json"
 
 step "write a manifest (Digi's DCP form: create_args holds podman options; berthd adds the payload's image)"
 cat > "$work/manifest.json" <<JSON
@@ -65,6 +93,12 @@ step "berth inspect"
 step "berth verify --trust"
 "$berth" verify "$pkg" --trust "$out/demo-key.pub"
 
+step "berth push / berth pull: the package through the registry as an OCI artifact (its signature as a referrer)"
+"$berth" push "$pkg" "docker://$reg/demo/packages:1.0.0"
+"$berth" pull "docker://$reg/demo/packages:1.0.0" --output-dir "$work/pulled"
+cmp "$pkg" "$work/pulled/$(basename "$pkg")" && echo "pulled byte for byte"
+pkg=$work/pulled/$(basename "$pkg")
+
 step "start berthd (embedded defaults; the demo key trusted and required)"
 podman rmi -f "$image" >/dev/null 2>&1 || true
 cat > "$out/berthd.conf" <<JSON
@@ -80,7 +114,7 @@ fi
 dockerd_pid=$(bash scripts/dockerd.sh start)
 "$berthd" --config "$out/berthd.conf" 2>"$out/berthd.log" &
 daemon=$!
-trap 'kill $daemon 2>/dev/null || true; [ -z "$dockerd_pid" ] || bash scripts/dockerd.sh stop "$dockerd_pid"; rm -rf "$work"' EXIT
+trap 'kill $daemon 2>/dev/null || true; [ -z "$dockerd_pid" ] || bash scripts/dockerd.sh stop "$dockerd_pid"; kill $registry_pid; rm -rf "$work"' EXIT
 for _ in $(seq 100); do "$berthctl" info >/dev/null 2>&1 && break; sleep 0.1; done
 "$berthctl" info
 
@@ -195,4 +229,4 @@ sleep 1
 "$berthctl" restart berth-runc-demo
 "$berthctl" uninstall berth-runc-demo
 echo
-echo "demo complete: package in $pkg"
+echo "demo complete: package in $out, image archive $out/busybox_1.tar.zst"

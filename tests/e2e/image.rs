@@ -103,12 +103,21 @@ fn device_binaries_link_no_registry_client() {
     // grep is fast on a 100 MB debug binary; a byte loop in this unoptimised test is not.
     let holds = |name: &str, needle: &[u8]| {
         let needle = String::from_utf8_lossy(needle).into_owned();
-        run(cmd("grep", &["-q", "-a", "-F", &needle]).arg(bin(name))).status.success()
+        run(cmd("grep", &["-q", "-a", "-F", &needle]).arg(bin(name)))
+            .status
+            .success()
     };
-    assert!(holds("berth", b"ureq") && holds("berth", b"rustls"), "berth links the client");
+    assert!(
+        holds("berth", b"ureq") && holds("berth", b"rustls"),
+        "berth links the client"
+    );
     for device in ["berthd", "berthctl"] {
         for crate_name in [&b"ureq"[..], b"rustls", b"berth_registry"] {
-            assert!(!holds(device, crate_name), "{device} links {}", String::from_utf8_lossy(crate_name));
+            assert!(
+                !holds(device, crate_name),
+                "{device} links {}",
+                String::from_utf8_lossy(crate_name)
+            );
         }
     }
 }
