@@ -31,24 +31,31 @@ fn image() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     (manifest, config, layer)
 }
 
+/// What an honest registry answers for `image()`, the layer blob's answer being
+/// `layer_reply`'s.
+fn honest(r: &Request, layer_reply: &dyn Fn(&Request, &[u8]) -> Reply) -> Reply {
+    let (manifest, config, layer) = image();
+    if r.path.starts_with("/v2/e2e/img/manifests/") {
+        Reply::ok(manifest, MANIFEST)
+    } else if r.path == format!("/v2/e2e/img/blobs/{}", Digest::of(&config)) {
+        Reply::ok(config, "application/octet-stream")
+    } else if r.path == format!("/v2/e2e/img/blobs/{}", Digest::of(&layer)) {
+        layer_reply(r, &layer)
+    } else {
+        Reply::status(404, &[])
+    }
+}
+
+/// The layer as it is.
+fn whole(_: &Request, layer: &[u8]) -> Reply {
+    Reply::ok(layer.to_vec(), "application/octet-stream")
+}
+
 /// A registry serving `image()`, with `layer_reply` answering for the layer blob.
 fn serve(
     layer_reply: impl Fn(&Request, &[u8]) -> Reply + Send + Sync + 'static,
 ) -> HostileRegistry {
-    let (manifest, config, layer) = image();
-    let layer_path = format!("/v2/e2e/img/blobs/{}", Digest::of(&layer));
-    let config_path = format!("/v2/e2e/img/blobs/{}", Digest::of(&config));
-    HostileRegistry::start(move |r| {
-        if r.path.starts_with("/v2/e2e/img/manifests/") {
-            Reply::ok(manifest.clone(), MANIFEST)
-        } else if r.path == config_path {
-            Reply::ok(config.clone(), "application/octet-stream")
-        } else if r.path == layer_path {
-            layer_reply(r, &layer)
-        } else {
-            Reply::status(404, &[])
-        }
-    })
+    HostileRegistry::start(move |r| honest(r, &layer_reply))
 }
 
 /// Copies from the registry into a new layout; returns exit code, stderr, and
@@ -175,21 +182,12 @@ fn a_blob_cut_off_midway_is_resumed_with_a_range_request() {
 #[test]
 fn too_many_requests_waits_as_long_as_retry_after_says() {
     let first = Arc::new(AtomicUsize::new(0));
-    let (manifest, config, layer) = image();
     let count = first.clone();
     let r = HostileRegistry::start(move |req| {
-        if req.path.contains("/manifests/") {
-            if count.fetch_add(1, Ordering::SeqCst) == 0 {
-                return Reply::status(429, &[("Retry-After", "1")]);
-            }
-            Reply::ok(manifest.clone(), MANIFEST)
-        } else if req.path.ends_with(&Digest::of(&config).to_string()) {
-            Reply::ok(config.clone(), "application/octet-stream")
-        } else if req.path.ends_with(&Digest::of(&layer).to_string()) {
-            Reply::ok(layer.clone(), "application/octet-stream")
-        } else {
-            Reply::status(404, &[])
+        if req.path.contains("/manifests/") && count.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Reply::status(429, &[("Retry-After", "1")]);
         }
+        honest(req, &whole)
     });
     let started = Instant::now();
     let (code, stderr, _) = copy_from(&r, &[]);
@@ -203,7 +201,6 @@ fn too_many_requests_waits_as_long_as_retry_after_says() {
 
 #[test]
 fn a_bearer_token_is_fetched_from_the_realm_with_the_credentials() {
-    let (manifest, config, layer) = image();
     let host = Arc::new(std::sync::Mutex::new(String::new()));
     let realm_host = host.clone();
     let r = HostileRegistry::start(move |req| {
@@ -222,15 +219,7 @@ fn a_bearer_token_is_fetched_from_the_realm_with_the_credentials() {
             );
             return Reply::status(401, &[("WWW-Authenticate", challenge.as_str())]);
         }
-        if req.path.contains("/manifests/") {
-            Reply::ok(manifest.clone(), MANIFEST)
-        } else if req.path.ends_with(&Digest::of(&config).to_string()) {
-            Reply::ok(config.clone(), "application/octet-stream")
-        } else if req.path.ends_with(&Digest::of(&layer).to_string()) {
-            Reply::ok(layer.clone(), "application/octet-stream")
-        } else {
-            Reply::status(404, &[])
-        }
+        honest(req, &whole)
     });
     *host.lock().unwrap() = r.host.clone();
     let (code, stderr, _) = copy_from(&r, &["--creds", "alice:pw"]);
@@ -250,4 +239,111 @@ fn a_bearer_token_is_fetched_from_the_realm_with_the_credentials() {
     );
     let (code, stderr, _) = copy_from(&r, &["--creds", "alice:nope"]);
     assert_eq!(code, Some(1), "a refused token is a failure: {stderr}");
+}
+
+/// A registry that takes uploads (and says what it was asked): every upload is
+/// accepted, every blob is missing, a mount from `e2e/img` succeeds.
+fn accepting(r: &Request) -> Reply {
+    let path = r.path.as_str();
+    match r.method.as_str() {
+        "HEAD" => Reply::status(404, &[]),
+        "POST" if path.contains("mount=") && path.contains("from=e2e/img") => {
+            Reply::status(201, &[])
+        }
+        "POST" => Reply::status(
+            202,
+            &[("Location", "/v2/up/load/blobs/uploads/session?state=1")],
+        ),
+        "PATCH" => Reply::status(
+            202,
+            &[("Location", "/v2/up/load/blobs/uploads/session?state=2")],
+        ),
+        "PUT" => Reply::status(201, &[]),
+        _ => honest(r, &whole),
+    }
+}
+
+#[test]
+fn a_large_blob_is_uploaded_in_chunks_and_a_blob_of_the_same_registry_is_mounted() {
+    let r = HostileRegistry::start(accepting);
+    // A layout with a 20 MiB layer (random bytes: gzip cannot shrink them).
+    let dir = tempfile::tempdir().unwrap();
+    let layout = berth_image::Layout::create(&dir.path().join("big")).unwrap();
+    let mut noise = vec![0u8; 20 << 20];
+    let mut x: u64 = 0x9E3779B97F4A7C15;
+    for b in noise.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let layer = LayerTar::new().file("noise", &noise, 0o644).finish();
+    let (digest, size) =
+        berth_e2e::images::put_image(&layout, &[layer], true, "amd64", None, json!({}));
+    berth_e2e::images::tag_manifest(&layout, "1", &digest, size);
+    let src = format!("oci:{}:1", dir.path().join("big").display());
+    let out = berth(&[
+        "image",
+        "copy",
+        "--quiet",
+        &src,
+        &format!("{}:1", r.image("up/load")),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ranges: Vec<String> = r
+        .seen()
+        .iter()
+        .filter(|q| q.method == "PATCH")
+        .map(|q| q.header("Content-Range").unwrap_or("").to_string())
+        .collect();
+    let big = ranges.len();
+    assert!(big >= 3, "a 20 MiB layer goes in 8 MiB chunks: {ranges:?}");
+    assert_eq!(ranges[0], format!("0-{}", (8 << 20) - 1));
+    assert_eq!(ranges[1], format!("{}-{}", 8 << 20, (16 << 20) - 1));
+    let closing: Vec<Request> = r
+        .seen()
+        .into_iter()
+        .filter(|q| q.method == "PUT" && q.path.contains("digest="))
+        .collect();
+    assert_eq!(
+        closing.len(),
+        2,
+        "the config in one PUT, the layer closed by a PUT after its chunks"
+    );
+
+    // From the same registry, another repository: mounted, nothing uploaded.
+    let r = HostileRegistry::start(accepting);
+    let out = berth(&[
+        "image",
+        "copy",
+        "--quiet",
+        &format!("{}:1", r.image("e2e/img")),
+        &format!("{}:1", r.image("other/img")),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = r.seen();
+    let mounts = seen
+        .iter()
+        .filter(|q| q.method == "POST" && q.path.contains("mount="))
+        .count();
+    assert_eq!(mounts, 2, "config and layer mounted");
+    assert!(
+        !seen
+            .iter()
+            .any(|q| q.method == "PATCH" || (q.method == "PUT" && q.path.contains("/blobs/"))),
+        "no blob uploaded"
+    );
+    assert!(
+        seen.iter()
+            .any(|q| q.method == "PUT" && q.path == "/v2/other/img/manifests/1"),
+        "the manifest tagged"
+    );
 }

@@ -437,3 +437,59 @@ fn a_layer_whose_content_is_not_its_diff_id_is_refused_and_leaves_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("digest"));
     assert!(!bundle.exists());
 }
+
+#[test]
+fn rootless_unpack_matches_umoci_rootless() {
+    require(&["umoci"]);
+    let dir = tempfile::tempdir().unwrap();
+    let layout_dir = dir.path().join("layout");
+    let layout = Layout::create(&layout_dir).unwrap();
+    let mut layer = LayerTar::new()
+        .dir("dev", 0o755)
+        .node("dev/null", EntryType::Char, 1, 3)
+        .node("dev/sda", EntryType::Block, 8, 0)
+        .node("pipe", EntryType::Fifo, 0, 0);
+    layer.file_owned("owned", b"o", 0o640, 1000, 2000);
+    let (digest, size) = put_image(
+        &layout,
+        &[layer.finish()],
+        true,
+        "amd64",
+        None,
+        json!({"Cmd": ["/bin/true"]}),
+    );
+    tag_manifest(&layout, "v1", &digest, size);
+    let (ours, theirs) = (dir.path().join("berth"), dir.path().join("umoci"));
+    berth_ok(&[
+        "image",
+        "unpack",
+        "--quiet",
+        "--rootless",
+        &format!("oci:{}:v1", layout_dir.display()),
+        &ours.display().to_string(),
+    ]);
+    ok(cmd("umoci", &["unpack", "--rootless", "--image"])
+        .arg(format!("{}:v1", layout_dir.display()))
+        .arg(&theirs));
+    let (a, b) = (tree(&ours.join("rootfs")), tree(&theirs.join("rootfs")));
+    assert_eq!(a, b, "berth's rootless tree is umoci's");
+    assert!(
+        a["dev/null"].starts_with("file 0 bytes"),
+        "an empty file in place of a device: {}",
+        a["dev/null"]
+    );
+    let me = format!(
+        "owner {}:{}",
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw()
+    );
+    assert!(
+        a["owned"].contains(&me),
+        "owned by the caller: {}",
+        a["owned"]
+    );
+    let spec = |d: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(d.join("config.json")).unwrap()).unwrap()
+    };
+    assert_eq!(spec(&ours), spec(&theirs), "umoci's rootless runtime spec");
+}

@@ -167,7 +167,12 @@ fn copy_image(
     // where the config has them.
     let diff_ids = manifest::diff_ids(&config_bytes, &what).ok();
     if !dest.has_blob(config)? {
-        dest.put_blob(config, &Role::Config, &mut &config_bytes[..], None)?;
+        dest.put_blob(
+            config,
+            &Role::Config,
+            &mut &config_bytes[..],
+            source.origin().as_ref(),
+        )?;
     }
     let layers = image.layers();
     if let Some(ids) = &diff_ids {

@@ -195,8 +195,8 @@ impl Dest for LayoutDest {
         content: &mut (dyn Read + Send),
         _: Option<&(String, String)>,
     ) -> Result<(), ImageError> {
-        self.layout
-            .put_blob(content, Some((&digest(d)?, d.size())))?;
+        // The source's reader checks the digest as it reads: hashed once, there.
+        self.layout.put_verified(content, &digest(d)?, d.size())?;
         Ok(())
     }
     fn put_manifest(&self, bytes: &[u8], _: &str) -> Result<(), ImageError> {

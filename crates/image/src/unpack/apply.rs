@@ -180,7 +180,16 @@ impl Applier<'_> {
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 if !self.options.privileged && kind != tar::EntryType::Fifo {
-                    return Ok(()); // rootless: no device nodes, as umoci --rootless
+                    // Rootless: an empty file in place of the device, as umoci --rootless.
+                    File::options()
+                        .write(true)
+                        .create_new(true)
+                        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                        .mode(0o600)
+                        .open(&path)
+                        .map_err(err("create"))?;
+                    self.mark(&rel);
+                    return self.metadata(entry, &path, tar::EntryType::Regular, mode, mtime);
                 }
                 let file_type = match kind {
                     tar::EntryType::Char => rustix::fs::FileType::CharacterDevice,
@@ -275,6 +284,22 @@ impl Applier<'_> {
     ) -> std::result::Result<(), String> {
         use rustix::fs::{AtFlags, CWD};
         let header = entry.header();
+        if !self.options.privileged {
+            // Rootless: the owner the layer gave is kept where umoci keeps it, in the
+            // rootlesscontainers xattr (a protobuf: uid = 1, gid = 2), for any owner
+            // but root.
+            let (uid, gid) = (header.uid().unwrap_or(0), header.gid().unwrap_or(0));
+            if (uid != 0 || gid != 0) && kind != tar::EntryType::Symlink {
+                let value = rootless_owner(uid as u32, gid as u32);
+                rustix::fs::lsetxattr(
+                    path,
+                    "user.rootlesscontainers",
+                    &value,
+                    rustix::fs::XattrFlags::empty(),
+                )
+                .map_err(|e| format!("xattr user.rootlesscontainers: {e}"))?;
+            }
+        }
         if self.options.privileged {
             let uid = header.uid().unwrap_or(0) as u32; // an empty field is 0, as Go's archive/tar (umoci) reads it
             let gid = header.gid().unwrap_or(0) as u32;
@@ -344,6 +369,25 @@ impl Applier<'_> {
         }
         Ok(())
     }
+}
+
+/// The rootlesscontainers protobuf `Resource { uint32 uid = 1; uint32 gid = 2; }`
+/// (proto3: a zero field is left out).
+fn rootless_owner(uid: u32, gid: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (tag, value) in [(0x08u8, uid), (0x10u8, gid)] {
+        if value == 0 {
+            continue;
+        }
+        out.push(tag);
+        let mut v = value;
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    out
 }
 
 fn set_mtime(path: &Path, mtime: i64) -> std::result::Result<(), String> {

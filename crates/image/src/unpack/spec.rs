@@ -71,7 +71,13 @@ pub fn runtime_spec(config: &[u8], rootfs: &Path, rootless: bool) -> Result<Valu
     let facts = [
         ("architecture", image.architecture),
         ("author", image.author.unwrap_or_default()),
-        ("created", image.created.unwrap_or_default()),
+        // No date is Go's zero time, as umoci prints it.
+        (
+            "created",
+            image
+                .created
+                .unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+        ),
         ("exposedPorts", ports.join(",")),
         ("os", image.os),
         ("stopSignal", run.stop_signal.unwrap_or_default()),
