@@ -257,6 +257,11 @@ fn a_multi_platform_index_gives_the_platform_asked_for() {
     );
     assert_eq!(inspected["ManifestDigest"], entries[1].0.to_string());
     assert_eq!(inspected["Architecture"], "arm64");
+    assert_eq!(
+        inspected["RepoTags"],
+        json!(["1"]),
+        "the registry's tag list"
+    );
     let skopeo: Value = serde_json::from_str(&ok(cmd(
         "skopeo",
         &[

@@ -347,3 +347,54 @@ fn a_large_blob_is_uploaded_in_chunks_and_a_blob_of_the_same_registry_is_mounted
         "the manifest tagged"
     );
 }
+
+#[test]
+fn a_pulled_package_whose_bytes_do_not_match_leaves_nothing() {
+    let package = b"not really a package, but bytes with a digest".to_vec();
+    let digest = Digest::of(&package);
+    let file = berth_image::artifact::File {
+        media_type: "application/vnd.berth.package.v1.tar+gzip",
+        digest: &digest,
+        size: package.len() as u64,
+        title: "app.tar.gz",
+    };
+    let manifest = berth_image::artifact::manifest(
+        "application/vnd.berth.package.v1",
+        &file,
+        None,
+        serde_json::Map::new(),
+    );
+    let blob_path = format!("/v2/fleet/app/blobs/{digest}");
+    let r = HostileRegistry::start(move |req| {
+        if req.path.contains("/manifests/") {
+            Reply::ok(manifest.clone(), MANIFEST)
+        } else if req.path == blob_path {
+            let mut tampered = package.clone();
+            tampered[0] ^= 1;
+            Reply::ok(tampered, "application/octet-stream")
+        } else {
+            Reply::status(404, &[])
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = berth(&[
+        "pull",
+        "--retries",
+        "0",
+        &format!("{}:1", r.image("fleet/app")),
+        "--output-dir",
+        &dir.path().display().to_string(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("digest"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no package, no temporary file"
+    );
+}
