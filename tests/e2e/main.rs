@@ -5,6 +5,7 @@ mod crash;
 mod daemon;
 mod digi;
 mod image;
+mod image_build;
 mod image_copy;
 mod image_hostile;
 mod image_unpack;

@@ -11,6 +11,7 @@
 //! applies an image's layers to a directory with every path kept inside it.
 
 pub mod artifact;
+pub mod build;
 pub mod copy;
 pub mod digest;
 pub mod error;

@@ -2,6 +2,7 @@
 //! Options shared by the commands that talk to registries, the progress bars, and
 //! how image errors become exit codes.
 
+pub mod build;
 pub mod copy;
 pub mod inspect;
 pub mod unpack;
@@ -15,13 +16,14 @@ use oci_spec::image::Descriptor;
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
-/// Work with container images: copy between registries, archives and layouts; inspect; unpack.
+/// Work with container images: build from a rootfs; copy between registries, archives and layouts; inspect; unpack.
 ///
 /// References use skopeo's transports: docker://HOST/REPO:TAG|@DIGEST, oci:DIR[:TAG],
 /// oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG]. Isar's fetcher form
 /// docker://NAME;digest=sha256:…;tag=T is accepted as a source.
 #[derive(clap::Subcommand)]
 pub enum ImageCommand {
+    Build(Box<build::BuildArgs>),
     Copy(copy::CopyArgs),
     Inspect(inspect::InspectArgs),
     Unpack(unpack::UnpackArgs),
@@ -29,6 +31,7 @@ pub enum ImageCommand {
 
 pub fn run(command: ImageCommand) -> Result<(), Failure> {
     match command {
+        ImageCommand::Build(a) => build::run(*a),
         ImageCommand::Copy(a) => copy::run(a),
         ImageCommand::Inspect(a) => inspect::run(a),
         ImageCommand::Unpack(a) => unpack::run(a),

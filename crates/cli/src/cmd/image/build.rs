@@ -1,0 +1,164 @@
+//! `berth image build`.
+
+use super::{failure, parse_ref, RegistryArgs};
+use crate::exit::{print, print_json, Failure};
+use berth_image::build::{build, BuildSpec, ConfigOptions, LayerSpec};
+use berth_image::Platform;
+use std::path::PathBuf;
+
+/// Build an OCI image from a root filesystem, reproducibly.
+///
+/// Without --layer, one layer of the whole rootfs. With --layer NAME:TYPE:CONTENT
+/// (meta-virtualization's OCI_LAYERS syntax, in order, items joined by +), the rootfs
+/// splits into named layers; a file no layer takes is left out unless --rest-layer
+/// collects it. Types:
+///   directories  /opt/app+/etc/app   those directories and everything below
+///   files        /etc/app.conf       exactly those paths
+///   host         SRC:DST+SRC:DST     files from outside the rootfs, put at DST
+///   packages     busybox+libc6       the files these packages own, read from the
+///                                    rootfs's dpkg or opkg database
+/// With --base REF, the base's layers come first and its config is the start.
+///
+/// The same rootfs and options give the same digest on any machine and thread count:
+/// entries sorted, numeric ownership as in the rootfs, no user or group names, mtimes
+/// clamped to SOURCE_DATE_EPOCH (0 when unset), a fixed gzip header and level.
+///
+/// Examples:
+///   berth image build --rootfs rootfs --cmd '/bin/app --serve' oci:out:1
+///   berth image build --rootfs rootfs --layer base:packages:busybox+libc6 \
+///       --layer app:directories:/opt/app --rest-layer rest docker-archive:app.tar:app:1
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct BuildArgs {
+    /// Where the image goes (any transport).
+    #[arg(value_name = "DEST")]
+    dest: String,
+    /// The root filesystem the files come from.
+    #[arg(long, value_name = "DIR")]
+    rootfs: PathBuf,
+    /// A named layer, NAME:TYPE:CONTENT (repeatable, in order).
+    #[arg(long = "layer", value_name = "NAME:TYPE:CONTENT")]
+    layers: Vec<LayerSpec>,
+    /// A layer of everything no --layer took.
+    #[arg(long, value_name = "NAME")]
+    rest_layer: Option<String>,
+    /// A base image (any transport): its layers first, its config the start.
+    #[arg(long, value_name = "REF")]
+    base: Option<String>,
+    /// CMD: a JSON array, or a string split as sh does. Replaced by run arguments.
+    #[arg(long)]
+    cmd: Option<String>,
+    /// ENTRYPOINT: always runs, with --entrypoint-args and then run arguments appended.
+    #[arg(long)]
+    entrypoint: Option<String>,
+    #[arg(long)]
+    entrypoint_args: Option<String>,
+    /// KEY=VALUE (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<String>,
+    #[arg(long, value_name = "USER[:GROUP]")]
+    user: Option<String>,
+    /// KEY=VALUE (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    label: Vec<String>,
+    /// PORT[/PROTO] (repeatable).
+    #[arg(long, value_name = "PORT[/PROTO]")]
+    port: Vec<String>,
+    /// A volume path (repeatable).
+    #[arg(long, value_name = "PATH")]
+    volume: Vec<String>,
+    #[arg(long, value_name = "SIGNAL")]
+    stop_signal: Option<String>,
+    #[arg(long)]
+    author: Option<String>,
+    /// The image's OS (default: this host's).
+    #[arg(long)]
+    os: Option<String>,
+    /// The image's architecture (default: this host's).
+    #[arg(long)]
+    arch: Option<String>,
+    #[arg(long)]
+    variant: Option<String>,
+    /// Layers built at once (the output does not depend on it).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Print {"digest", "layers": [{"name", "digest", "size", "cached"}]}.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+pub fn run(args: BuildArgs) -> Result<(), Failure> {
+    let dest_ref = parse_ref(&args.dest)?;
+    let options = args.registry.options();
+    let base = match &args.base {
+        Some(text) => Some(berth_registry::source(&parse_ref(text)?, &options).map_err(failure)?),
+        None => None,
+    };
+    let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v.trim().parse::<i64>().map_err(|_| {
+            Failure::bad_input(format!(
+                "SOURCE_DATE_EPOCH {v:?} is not a number of seconds"
+            ))
+        })?,
+        Err(_) => 0,
+    };
+    let host = Platform::host();
+    let spec = BuildSpec {
+        rootfs: args.rootfs.clone(),
+        layers: args.layers.clone(),
+        rest_layer: args.rest_layer.clone(),
+        config: ConfigOptions {
+            cmd: args.cmd.clone(),
+            entrypoint: args.entrypoint.clone(),
+            entrypoint_args: args.entrypoint_args.clone(),
+            env: args.env.clone(),
+            workdir: args.workdir.clone(),
+            user: args.user.clone(),
+            labels: args.label.clone(),
+            ports: args.port.clone(),
+            volumes: args.volume.clone(),
+            stop_signal: args.stop_signal.clone(),
+            author: args.author.clone(),
+            os: args.os.clone().unwrap_or(host.os),
+            architecture: args.arch.clone().unwrap_or(host.architecture),
+            variant: args.variant.clone().or(if args.arch.is_none() {
+                host.variant
+            } else {
+                None
+            }),
+        },
+        epoch,
+        threads: args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        level: 6,
+    };
+    if !spec.rootfs.is_dir() {
+        return Err(Failure::bad_input(format!(
+            "--rootfs {}: not a directory",
+            spec.rootfs.display()
+        )));
+    }
+    let dest = berth_registry::dest(&dest_ref, &options).map_err(failure)?;
+    let report = build(&spec, base.as_deref(), dest).map_err(failure)?;
+    if args.json {
+        return print_json(&report);
+    }
+    let mut text = format!(
+        "built {} ({}) from {}\n",
+        args.dest,
+        report.digest,
+        spec.rootfs.display()
+    );
+    for l in &report.layers {
+        text.push_str(&format!(
+            "  layer {:<12} {} {:>12} bytes\n",
+            l.name, l.digest, l.size
+        ));
+    }
+    print(&text)
+}

@@ -1,0 +1,288 @@
+//! `berth image build`: layer counts read by skopeo, images podman runs with CMD and
+//! ENTRYPOINT semantics, umoci unpacks; reproducible digests; rootfs split by the
+//! rootfs's own dpkg and opkg databases.
+
+use crate::image_copy::{berth, berth_ok};
+use berth_e2e::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// A busybox rootfs with an app under /opt/app and a config under /etc/app.
+fn app_rootfs(dir: &Path) -> PathBuf {
+    let rootfs = busybox_rootfs(dir);
+    std::fs::create_dir_all(rootfs.join("opt/app")).unwrap();
+    std::fs::create_dir_all(rootfs.join("etc/app")).unwrap();
+    std::fs::write(rootfs.join("opt/app/hello"), "hello from a built image\n").unwrap();
+    std::fs::write(rootfs.join("etc/app/app.conf"), "port=80\n").unwrap();
+    rootfs
+}
+
+fn build_json(args: &[&str]) -> Value {
+    let mut all = vec!["image", "build", "--json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&berth_ok(&all)).unwrap()
+}
+
+fn skopeo_layers(reference: &str) -> usize {
+    let v: Value = serde_json::from_str(&ok(cmd("skopeo", &["inspect", reference]))).unwrap();
+    v["Layers"].as_array().unwrap().len()
+}
+
+/// The names in layer `i` of the image in layout `dir` (tag `tag`).
+fn layer_names(dir: &Path, tag: &str, i: usize) -> Vec<String> {
+    let layout = berth_image::Layout::open(dir).unwrap();
+    let d = layout.resolve(tag).unwrap();
+    let m: Value = serde_json::from_slice(
+        &layout
+            .read_blob(&d.digest().to_string().parse().unwrap(), 1 << 20)
+            .unwrap(),
+    )
+    .unwrap();
+    let digest: berth_image::Digest = m["layers"][i]["digest"].as_str().unwrap().parse().unwrap();
+    let blob = layout.open_blob(&digest, None).unwrap();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(blob));
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect()
+}
+
+#[test]
+fn layer_counts_are_one_by_default_base_plus_one_and_one_per_named_layer() {
+    require(&["skopeo"]);
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = app_rootfs(dir.path());
+    let r = rootfs.display().to_string();
+    let one = format!("oci:{}:1", dir.path().join("one").display());
+    build_json(&["--rootfs", &r, &one]);
+    assert_eq!(skopeo_layers(&one), 1);
+    let app = dir.path().join("app-only");
+    std::fs::create_dir_all(app.join("opt/app")).unwrap();
+    std::fs::write(app.join("opt/app/extra"), "x").unwrap();
+    let two = format!("oci:{}:1", dir.path().join("two").display());
+    let report = build_json(&["--rootfs", &app.display().to_string(), "--base", &one, &two]);
+    assert_eq!(report["base_layers"], 1);
+    assert_eq!(skopeo_layers(&two), 2);
+    let three = format!("oci:{}:1", dir.path().join("three").display());
+    let report = build_json(&[
+        "--rootfs",
+        &r,
+        "--layer",
+        "app:directories:/opt/app",
+        "--layer",
+        "conf:files:/etc/app/app.conf",
+        "--rest-layer",
+        "base",
+        &three,
+    ]);
+    assert_eq!(skopeo_layers(&three), 3);
+    let names: Vec<&str> = report["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["app", "conf", "base"]);
+    let app_layer = layer_names(&dir.path().join("three"), "1", 0);
+    assert!(
+        app_layer.contains(&"opt/app/hello".to_string())
+            && !app_layer.iter().any(|n| n.starts_with("bin")),
+        "{app_layer:?}"
+    );
+    let rest = layer_names(&dir.path().join("three"), "1", 2);
+    assert!(
+        rest.contains(&"bin/busybox".to_string()) && !rest.contains(&"opt/app/hello".to_string())
+    );
+    // Without --rest-layer, what no layer takes is left out.
+    let only = format!("oci:{}:1", dir.path().join("only").display());
+    build_json(&["--rootfs", &r, "--layer", "app:directories:/opt/app", &only]);
+    assert_eq!(skopeo_layers(&only), 1);
+    let names = layer_names(&dir.path().join("only"), "1", 0);
+    assert!(!names.contains(&"bin/busybox".to_string()), "{names:?}");
+    // A malformed layer is refused at the argument.
+    let out = berth(&[
+        "image",
+        "build",
+        "--rootfs",
+        &r,
+        "--layer",
+        "x:bogus:/a",
+        &only,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn podman_runs_built_images_with_cmd_and_entrypoint_semantics_and_umoci_unpacks_them() {
+    require(&["podman", "skopeo", "umoci"]);
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = app_rootfs(dir.path());
+    let layout = dir.path().join("img");
+    build_json(&[
+        "--rootfs",
+        &rootfs.display().to_string(),
+        "--entrypoint",
+        "/bin/echo",
+        "--entrypoint-args",
+        "from-entrypoint",
+        "--cmd",
+        r#"["default arg"]"#,
+        "--env",
+        "APP=1",
+        "--workdir",
+        "/opt/app",
+        &format!("oci:{}:1", layout.display()),
+    ]);
+    ok(cmd("skopeo", &["copy", "--quiet"])
+        .arg(format!("oci:{}:1", layout.display()))
+        .arg("containers-storage:localhost/berth-e2e-built:1"));
+    let plain = ok(cmd(
+        "podman",
+        &["run", "--rm", "localhost/berth-e2e-built:1"],
+    ));
+    let given = ok(cmd(
+        "podman",
+        &["run", "--rm", "localhost/berth-e2e-built:1", "other"],
+    ));
+    let pwd = ok(cmd(
+        "podman",
+        &[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/bin/sh",
+            "localhost/berth-e2e-built:1",
+            "-c",
+            "pwd; echo $APP; cat hello",
+        ],
+    ));
+    let _ = run(cmd("podman", &["rmi", "-f", "localhost/berth-e2e-built:1"]));
+    assert_eq!(
+        plain.trim(),
+        "from-entrypoint default arg",
+        "CMD follows ENTRYPOINT and its args"
+    );
+    assert_eq!(
+        given.trim(),
+        "from-entrypoint other",
+        "run arguments replace CMD, not ENTRYPOINT"
+    );
+    assert_eq!(pwd.trim(), "/opt/app\n1\nhello from a built image");
+    let bundle = dir.path().join("bundle");
+    ok(cmd("umoci", &["unpack", "--image"])
+        .arg(format!("{}:1", layout.display()))
+        .arg(&bundle));
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("rootfs/opt/app/hello")).unwrap(),
+        "hello from a built image\n"
+    );
+}
+
+#[test]
+fn the_same_rootfs_gives_the_same_digest_on_any_thread_count_and_after_a_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = app_rootfs(dir.path());
+    std::fs::hard_link(
+        rootfs.join("opt/app/hello"),
+        rootfs.join("opt/app/hello-again"),
+    )
+    .unwrap();
+    let layers = [
+        "--layer",
+        "app:directories:/opt/app",
+        "--layer",
+        "conf:directories:/etc",
+        "--rest-layer",
+        "rest",
+    ];
+    let digest = |root: &Path, threads: &str, out: &str| -> String {
+        let dest = format!("oci:{}:1", dir.path().join(out).display());
+        let mut args = vec!["--rootfs", root.to_str().unwrap(), "--threads", threads];
+        args.extend_from_slice(&layers);
+        args.push(&dest);
+        build_json(&args)["digest"].as_str().unwrap().to_string()
+    };
+    let first = digest(&rootfs, "1", "a");
+    assert_eq!(digest(&rootfs, "1", "b"), first, "twice");
+    assert_eq!(digest(&rootfs, "4", "c"), first, "any thread count");
+    let copy = dir.path().join("elsewhere/rootfs");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    ok(cmd("cp", &["-a"]).arg(&rootfs).arg(&copy));
+    // A copy has new inodes and new times (cp -a keeps mtimes; touch makes them newer).
+    ok(cmd("touch", &[]).arg(copy.join("opt/app/hello")));
+    assert_eq!(
+        digest(&copy, "2", "d"),
+        first,
+        "after copying the rootfs elsewhere"
+    );
+    // SOURCE_DATE_EPOCH is the date and the clamp: another epoch, another digest.
+    let dest = format!("oci:{}:1", dir.path().join("e").display());
+    let out = run(std::process::Command::new(berth_bin())
+        .args([
+            "image",
+            "build",
+            "--json",
+            "--rootfs",
+            rootfs.to_str().unwrap(),
+            &dest,
+        ])
+        .env("SOURCE_DATE_EPOCH", "1700000000"));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(v["digest"].as_str().unwrap(), first);
+}
+
+#[test]
+fn a_rootfs_splits_into_package_layers_by_its_dpkg_or_opkg_database() {
+    for db in ["var/lib/dpkg/info", "var/lib/opkg/info"] {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = app_rootfs(dir.path());
+        let info = rootfs.join(db);
+        std::fs::create_dir_all(&info).unwrap();
+        let (busybox_list, app_list) = if db.contains("dpkg") {
+            ("busybox.list", "app:amd64.list")
+        } else {
+            ("busybox.list", "app.list")
+        };
+        std::fs::write(info.join(busybox_list), "/.\n/bin\n/bin/busybox\n/bin/sh\n").unwrap();
+        std::fs::write(
+            info.join(app_list),
+            "/.\n/opt\n/opt/app\n/opt/app/hello\t644\n",
+        )
+        .unwrap();
+        let out = dir.path().join("img");
+        let report = build_json(&[
+            "--rootfs",
+            rootfs.to_str().unwrap(),
+            "--layer",
+            "busybox:packages:busybox",
+            "--layer",
+            "app:packages:app",
+            "--rest-layer",
+            "rest",
+            &format!("oci:{}:1", out.display()),
+        ]);
+        assert_eq!(report["layers"].as_array().unwrap().len(), 3, "{db}");
+        let busybox = layer_names(&out, "1", 0);
+        assert_eq!(busybox, ["bin", "bin/busybox", "bin/sh"], "{db}");
+        let app = layer_names(&out, "1", 1);
+        assert_eq!(app, ["opt", "opt/app", "opt/app/hello"], "{db}");
+        let rest = layer_names(&out, "1", 2);
+        assert!(
+            rest.contains(&"etc/app/app.conf".to_string())
+                && !rest.contains(&"bin/busybox".to_string()),
+            "{db}: {rest:?}"
+        );
+        let missing = berth(&[
+            "image",
+            "build",
+            "--rootfs",
+            rootfs.to_str().unwrap(),
+            "--layer",
+            "x:packages:nosuch",
+            &format!("oci:{}:2", out.display()),
+        ]);
+        assert_eq!(missing.status.code(), Some(2), "{db}");
+        assert!(String::from_utf8_lossy(&missing.stderr).contains("nosuch"));
+    }
+}
