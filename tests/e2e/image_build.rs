@@ -17,8 +17,9 @@ fn app_rootfs(dir: &Path) -> PathBuf {
     rootfs
 }
 
+/// A build without the cache (the cache tests below give theirs explicitly).
 fn build_json(args: &[&str]) -> Value {
-    let mut all = vec!["image", "build", "--json"];
+    let mut all = vec!["image", "build", "--json", "--no-cache"];
     all.extend_from_slice(args);
     serde_json::from_str(&berth_ok(&all)).unwrap()
 }
@@ -285,4 +286,152 @@ fn a_rootfs_splits_into_package_layers_by_its_dpkg_or_opkg_database() {
         assert_eq!(missing.status.code(), Some(2), "{db}");
         assert!(String::from_utf8_lossy(&missing.stderr).contains("nosuch"));
     }
+}
+
+fn cached_flags(report: &Value) -> Vec<bool> {
+    report["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["cached"].as_bool().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_rebuild_takes_unchanged_layers_from_the_cache_and_rebuilds_exactly_the_changed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = app_rootfs(dir.path());
+    let cache = dir.path().join("cache");
+    let build = |out: &str, extra: &[&str]| -> Value {
+        let dest = format!("oci:{}:1", dir.path().join(out).display());
+        let mut args = vec![
+            "image",
+            "build",
+            "--json",
+            "--rootfs",
+            rootfs.to_str().unwrap(),
+            "--layer",
+            "app:directories:/opt/app",
+            "--rest-layer",
+            "base",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.push(&dest);
+        serde_json::from_str(&berth_ok(&args)).unwrap()
+    };
+    let first = build("a", &[]);
+    assert_eq!(cached_flags(&first), [false, false]);
+    let again = build("b", &[]);
+    assert_eq!(
+        cached_flags(&again),
+        [true, true],
+        "nothing changed: both from the cache"
+    );
+    assert_eq!(again["digest"], first["digest"]);
+
+    // A changed file: exactly its layer is rebuilt.
+    let hello = rootfs.join("opt/app/hello");
+    std::fs::write(&hello, "a new version of the app\n").unwrap();
+    let changed = build("c", &[]);
+    assert_eq!(cached_flags(&changed), [false, true]);
+    assert_ne!(changed["digest"], first["digest"]);
+
+    // The same size, and the mtime put back: the ctime still tells.
+    let reference = dir.path().join("reference");
+    ok(cmd("cp", &["-p"]).arg(&hello).arg(&reference));
+    std::fs::write(&hello, "A NEW VERSION OF THE APP\n").unwrap();
+    ok(cmd("touch", &["-r"]).arg(&reference).arg(&hello));
+    let sneaky = build("d", &[]);
+    assert_eq!(
+        cached_flags(&sneaky),
+        [false, true],
+        "a same-size change with the mtime restored is caught"
+    );
+    let uncached = build("e", &["--no-cache"]);
+    assert_eq!(
+        sneaky["digest"], uncached["digest"],
+        "what the cache gives is what a build without it gives"
+    );
+
+    // A corrupt entry is detected, never served, and rebuilt.
+    for entry in std::fs::read_dir(cache.join("layers")).unwrap() {
+        let blob = entry.unwrap().path().join("blob");
+        let mut bytes = std::fs::read(&blob).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&blob, bytes).unwrap();
+    }
+    let repaired = build("f", &[]);
+    assert_eq!(cached_flags(&repaired), [false, false]);
+    assert_eq!(repaired["digest"], uncached["digest"]);
+    assert_eq!(
+        cached_flags(&build("g", &[])),
+        [true, true],
+        "the rebuilt entries serve again"
+    );
+
+    // Two builds at once on one cache: both succeed with the same image.
+    std::fs::write(rootfs.join("etc/app/app.conf"), "port=8080\n").unwrap();
+    let spawn = |out: &str| {
+        let dest = format!("oci:{}:1", dir.path().join(out).display());
+        std::process::Command::new(berth_bin())
+            .args([
+                "image",
+                "build",
+                "--json",
+                "--rootfs",
+                rootfs.to_str().unwrap(),
+                "--layer",
+                "app:directories:/opt/app",
+                "--rest-layer",
+                "base",
+                "--cache-dir",
+                cache.to_str().unwrap(),
+                &dest,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (one, two) = (spawn("h"), spawn("i"));
+    let (one, two) = (
+        one.wait_with_output().unwrap(),
+        two.wait_with_output().unwrap(),
+    );
+    assert!(
+        one.status.success() && two.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&one.stderr),
+        String::from_utf8_lossy(&two.stderr)
+    );
+    let d1: Value = serde_json::from_slice(&one.stdout).unwrap();
+    let d2: Value = serde_json::from_slice(&two.stdout).unwrap();
+    assert_eq!(d1["digest"], d2["digest"]);
+
+    // Prune empties it; the next build builds everything.
+    let pruned: Value = serde_json::from_str(&berth_ok(&[
+        "image",
+        "cache",
+        "prune",
+        "--json",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert!(
+        pruned["removed"].as_u64().unwrap() >= 2 && pruned["bytes"] == 0,
+        "{pruned}"
+    );
+    assert_eq!(cached_flags(&build("j", &[])), [false, false]);
+    // A size limit evicts the least recently used entries after a build.
+    let limited = build("k", &["--cache-max-size", "1"]);
+    assert_eq!(cached_flags(&limited), [true, true]);
+    assert_eq!(
+        std::fs::read_dir(cache.join("layers")).unwrap().count(),
+        0,
+        "over the limit: evicted"
+    );
 }

@@ -7,6 +7,7 @@
 //! The image is assembled in a temporary OCI layout and copied to its destination
 //! by the copy engine.
 
+pub mod cache;
 pub mod config;
 pub mod layer_tar;
 pub mod select;
@@ -38,6 +39,10 @@ pub struct BuildSpec {
     pub threads: usize,
     /// gzip level of the layers.
     pub level: u32,
+    /// The layer cache's directory; `None`: no cache.
+    pub cache: Option<PathBuf>,
+    /// Bytes the cache keeps at most (least recently used entries go first).
+    pub cache_max: u64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -134,6 +139,11 @@ pub fn build(
     };
     let base_layers = layers.len();
 
+    let cache = spec
+        .cache
+        .as_deref()
+        .map(|dir| cache::Cache::open(dir, spec.cache_max))
+        .transpose()?;
     let selection = select::select(&spec.rootfs, &spec.layers, spec.rest_layer.as_deref())
         .map_err(|why| ImageError::format(spec.rootfs.display().to_string(), why))?;
     let built: Vec<Mutex<Option<Result<BuiltLayer, ImageError>>>> =
@@ -144,7 +154,14 @@ pub fn build(
         let Some(layer) = selection.layers.get(i) else {
             return;
         };
-        let result = build_layer(spec, &layout, &layer.name, &layer.paths, &layer.host);
+        let result = build_layer(
+            spec,
+            &layout,
+            cache.as_ref(),
+            &layer.name,
+            &layer.paths,
+            &layer.host,
+        );
         *built[i].lock().expect("unpoisoned") = Some(result);
     };
     std::thread::scope(|s| {
@@ -196,6 +213,9 @@ pub fn build(
         "build",
         descriptor(oci_spec::image::MediaType::ImageManifest, &digest, size),
     )?;
+    if let Some(cache) = &cache {
+        cache.save()?;
+    }
     let source = OciSource::layout(&layout_dir, Some("build".into()))?;
     copy(&source, dest, &CopyOptions::default(), &NoProgress)?;
     Ok(BuildReport {
@@ -210,6 +230,7 @@ pub fn build(
 fn build_layer(
     spec: &BuildSpec,
     layout: &Layout,
+    cache: Option<&cache::Cache>,
     name: &str,
     paths: &[PathBuf],
     host: &[(PathBuf, PathBuf)],
@@ -223,6 +244,28 @@ fn build_layer(
         .collect();
     for (src, dst) in host {
         items.extend(layer_tar::host_items(src, dst).map_err(ImageError::io(src))?);
+    }
+    let key = match cache {
+        Some(c) => Some(
+            c.key(
+                &items,
+                spec.epoch,
+                &format!("gzip-{}-epoch-{}", spec.level, spec.epoch),
+            )
+            .map_err(|e| ImageError::format(format!("layer {name}"), e.to_string()))?,
+        ),
+        None => None,
+    };
+    if let (Some(c), Some(key)) = (cache, &key) {
+        if let Some(hit) = c.get(key, layout) {
+            return Ok(BuiltLayer {
+                name: name.to_string(),
+                digest: hit.digest,
+                diff_id: hit.diff_id,
+                size: hit.size,
+                cached: true,
+            });
+        }
     }
     let mut temp = tempfile::tempfile_in(layout.dir()).map_err(ImageError::io(layout.dir()))?;
     let compressed = Hashing {
@@ -246,6 +289,14 @@ fn build_layer(
         .map_err(|e| ImageError::io(layout.dir())(e.into_error()))?;
     io::Seek::rewind(&mut temp).map_err(ImageError::io(layout.dir()))?;
     layout.put_blob(&mut (&mut temp as &mut dyn Read), Some((&digest, size)))?;
+    if let (Some(c), Some(key)) = (cache, &key) {
+        let entry = cache::Entry {
+            digest: digest.to_string(),
+            diff_id: diff_id.to_string(),
+            size,
+        };
+        c.put(key, &layout.blob_path(&digest), &entry)?;
+    }
     Ok(BuiltLayer {
         name: name.to_string(),
         digest: digest.to_string(),

@@ -81,6 +81,17 @@ pub struct BuildArgs {
     arch: Option<String>,
     #[arg(long)]
     variant: Option<String>,
+    /// The layer cache (default: $XDG_CACHE_HOME/berth or ~/.cache/berth). A layer is
+    /// taken from it when every entry's name, metadata and content hash (and the
+    /// compression and epoch) are what they were; safe with builds running at once.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Build every layer; neither read nor write the cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Bytes the cache keeps at most; least recently used layers go first.
+    #[arg(long, value_name = "BYTES", default_value_t = 10 << 30)]
+    cache_max_size: u64,
     /// Layers built at once (the output does not depend on it).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -136,6 +147,12 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         level: 6,
+        cache: (!args.no_cache).then(|| {
+            args.cache_dir
+                .clone()
+                .unwrap_or_else(berth_image::build::cache::default_dir)
+        }),
+        cache_max: args.cache_max_size,
     };
     if !spec.rootfs.is_dir() {
         return Err(Failure::bad_input(format!(

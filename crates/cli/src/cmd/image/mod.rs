@@ -3,6 +3,7 @@
 //! how image errors become exit codes.
 
 pub mod build;
+pub mod cache;
 pub mod copy;
 pub mod inspect;
 pub mod unpack;
@@ -24,6 +25,8 @@ use std::sync::Mutex;
 #[derive(clap::Subcommand)]
 pub enum ImageCommand {
     Build(Box<build::BuildArgs>),
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
     Copy(copy::CopyArgs),
     Inspect(inspect::InspectArgs),
     Unpack(unpack::UnpackArgs),
@@ -32,6 +35,7 @@ pub enum ImageCommand {
 pub fn run(command: ImageCommand) -> Result<(), Failure> {
     match command {
         ImageCommand::Build(a) => build::run(*a),
+        ImageCommand::Cache(c) => cache::run(c),
         ImageCommand::Copy(a) => copy::run(a),
         ImageCommand::Inspect(a) => inspect::run(a),
         ImageCommand::Unpack(a) => unpack::run(a),
