@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# berth image build against the umoci path meta-virtualization takes, side by side in
+# one run, on a ~1.2 GiB rootfs of real binaries (/usr/bin, /usr/lib/x86_64-linux-gnu)
+# with a small app under /opt/app.
+#
+#   cold build, one layer:  berth image build --no-cache  vs  umoci init/new/unpack/copy/repack   target >= 4x
+#   rebuild after one small file of the app layer changed (cache warm):
+#                           berth image build --layer app:directories:/opt/app --rest-layer base
+#                                                          target <= 10% of the cold build
+#
+# Each measurement runs RUNS times (default 1); the median is printed. Run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo build --release --quiet --bin berth
+berth=$PWD/target/release/berth
+work=${BENCH_DIR:-/var/tmp/berth-bench-build}
+mkdir -p "$work"
+rootfs=$work/rootfs
+if [ ! -d "$rootfs/opt/app" ]; then
+  echo "making the rootfs: /usr/bin and /usr/lib/x86_64-linux-gnu, and /opt/app"
+  rm -rf "$rootfs" && mkdir -p "$rootfs/usr/lib" "$rootfs/opt/app"
+  cp -a /usr/bin "$rootfs/usr/bin"
+  cp -a /usr/lib/x86_64-linux-gnu "$rootfs/usr/lib/x86_64-linux-gnu"
+  for i in $(seq 20); do head -c 100000 /dev/urandom > "$rootfs/opt/app/data$i"; done
+  echo "version 1" > "$rootfs/opt/app/VERSION"
+fi
+printf 'rootfs: %s (%s), %s CPUs\n\n' "$rootfs" "$(du -sh "$rootfs" | cut -f1)" "$(nproc)"
+runs=${RUNS:-1}
+out=$work/out
+mkdir -p "$out"
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+measure() {
+  local name=$1 prepare=$2; shift 2
+  : > "$work/times.$name"
+  for _ in $(seq "$runs"); do
+    bash -c "$prepare"
+    sync
+    /usr/bin/time -f '%e %M' -o "$work/time.$name" "$@" >/dev/null 2>"$work/err.$name" || { cat "$work/err.$name"; exit 1; }
+    cat "$work/time.$name" >> "$work/times.$name"
+  done
+  local secs rss
+  secs=$(cut -d' ' -f1 "$work/times.$name" | median)
+  rss=$(cut -d' ' -f2 "$work/times.$name" | median)
+  printf '%-26s %8.2f s  %8d KiB peak RSS  (runs: %s s)\n' "$name" "$secs" "$rss" \
+    "$(cut -d' ' -f1 "$work/times.$name" | tr '\n' ' ' | sed 's/ $//')"
+  eval "t_$name=$secs"
+}
+
+cat > "$work/umoci-build.sh" <<SH
+set -e
+umoci init --layout $out/umoci
+umoci new --image $out/umoci:1
+umoci unpack --image $out/umoci:1 $out/umoci-bundle
+cp -a $rootfs/. $out/umoci-bundle/rootfs/
+umoci repack --image $out/umoci:1 $out/umoci-bundle
+SH
+find "$rootfs" -type f -exec cat {} + > /dev/null   # the page cache warm for both
+measure umoci_build "rm -rf $out/umoci $out/umoci-bundle" bash "$work/umoci-build.sh"
+measure berth_build "rm -rf $out/berth" "$berth" image build --no-cache --rootfs "$rootfs" "oci:$out/berth:1"
+split="--layer app:directories:/opt/app --rest-layer base --cache-dir $work/cache"
+measure berth_split_cold "rm -rf $out/split $work/cache" "$berth" image build $split --rootfs "$rootfs" "oci:$out/split:1"
+measure berth_split_rebuild "rm -rf $out/split; echo \"version \$RANDOM\" > $rootfs/opt/app/VERSION" \
+  "$berth" image build $split --rootfs "$rootfs" "oci:$out/split:1"
+"$berth" image build $split --rootfs "$rootfs" "oci:$out/split2:1" | tail -1
+echo
+printf 'cold build:  berth %.2fx faster than the umoci path (target >= 4x)\n' "$(echo "$t_umoci_build / $t_berth_build" | bc -l)"
+printf 'split, cold: %.2fx faster than the umoci path\n' "$(echo "$t_umoci_build / $t_berth_split_cold" | bc -l)"
+printf 'rebuild after one app file changed: %.1f%% of the cold split build (target <= 10%%)\n' \
+  "$(echo "$t_berth_split_rebuild * 100 / $t_berth_split_cold" | bc -l)"
