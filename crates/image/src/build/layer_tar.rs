@@ -1,9 +1,8 @@
 //! A layer's tar, reproducibly: entries in the order given (sorted by the caller),
 //! numeric ownership as in the rootfs and no user or group names, mtimes clamped to
-//! the epoch, hard links within the layer kept as links, no xattrs, gzip with a fixed
-//! header (no name, no time) at a fixed level — the same bytes on any machine.
+//! the epoch, hard links within the layer kept as links, no xattrs — the same bytes on
+//! any machine (compressed by berth-compress's parallel gzip, fixed header and level).
 
-use flate2::{Compression, GzBuilder};
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -93,14 +92,6 @@ impl<R: io::Read> io::Read for Exact<R> {
         self.left -= n as u64;
         Ok(n)
     }
-}
-
-/// A gzip stream with nothing of the build host in its header.
-pub fn gzip<W: Write>(out: W, level: u32) -> flate2::write::GzEncoder<W> {
-    GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(out, Compression::new(level))
 }
 
 /// The items of a host `SRC:DST` pair: SRC (a file, or a directory with its

@@ -2,8 +2,8 @@
 //! reproducibly — one layer of the whole rootfs, or named layers
 //! (meta-virtualization's `OCI_LAYERS`, `select`), on top of a base image or not,
 //! with a config from options (`config`). Layers are written as deterministic tars
-//! (`layer_tar`) and compressed with a fixed gzip header at a fixed level, each in
-//! one thread (layers in parallel), so the digest is the same for any thread count.
+//! (`layer_tar`) and compressed in parallel 1 MiB blocks (berth-compress, as packages
+//! are), whose output is the same for any thread count: so is the digest.
 //! The image is assembled in a temporary OCI layout and copied to its destination
 //! by the copy engine.
 
@@ -273,7 +273,9 @@ fn build_layer(
         hasher: Sha256::new(),
         len: 0,
     };
-    let gz = layer_tar::gzip(compressed, spec.level);
+    // Parallel blocks: the output is the same for any thread count.
+    let gz = berth_compress::ParallelGzipWriter::new(compressed, spec.level, spec.threads)
+        .map_err(ImageError::io(layout.dir()))?;
     let plain = Hashing {
         inner: gz,
         hasher: Sha256::new(),
