@@ -166,6 +166,34 @@ impl Layout {
         self.place(temp, digest, size)
     }
 
+    /// Takes blob `digest` by hard-linking `file` into the layout, once its content is
+    /// checked (read and hashed, not copied). `false` when it cannot be linked (another
+    /// filesystem); an error when the content is not `digest`.
+    pub fn link_verified(
+        &self,
+        file: &Path,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<bool, LayoutError> {
+        if self.has_blob(digest, Some(size)) {
+            return Ok(true);
+        }
+        let mut checked = VerifyingReader::new(
+            File::open(file).map_err(io_at(file))?,
+            digest.clone(),
+            Some(size),
+        );
+        io::copy(&mut checked, &mut io::sink()).map_err(io_at(file))?;
+        match fs::hard_link(file, self.blob_path(digest)) {
+            Ok(()) => {
+                sync_dir(&self.dir.join("blobs/sha256"))?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(true),
+            Err(_) => Ok(false),
+        }
+    }
+
     fn write_temp(
         &self,
         input: &mut dyn Read,

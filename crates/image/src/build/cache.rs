@@ -189,11 +189,21 @@ impl Cache {
         let dir = self.entry_dir(key);
         let entry: Entry = serde_json::from_slice(&fs::read(dir.join("meta.json")).ok()?).ok()?;
         let digest: Digest = entry.digest.parse().ok()?;
-        let served = File::open(dir.join("blob"))
-            .ok()
-            .map(|mut f| layout.put_blob(&mut f, Some((&digest, entry.size))));
+        // Linked when on the same filesystem (checked by reading it), else copied
+        // (checked while copied): a corrupt entry is never served.
+        let blob = dir.join("blob");
+        let served = match layout.link_verified(&blob, &digest, entry.size) {
+            Ok(true) => Ok(()),
+            Ok(false) => File::open(&blob).map_err(|_| ()).and_then(|mut f| {
+                layout
+                    .put_blob(&mut f, Some((&digest, entry.size)))
+                    .map(|_| ())
+                    .map_err(|_| ())
+            }),
+            Err(_) => Err(()),
+        };
         match served {
-            Some(Ok(_)) => {
+            Ok(()) => {
                 // Used now: the eviction order.
                 let _ = File::options()
                     .write(true)
@@ -201,7 +211,7 @@ impl Cache {
                     .and_then(|f| f.set_modified(std::time::SystemTime::now()));
                 Some(entry)
             }
-            _ => {
+            Err(()) => {
                 let _ = fs::remove_dir_all(&dir);
                 None
             }

@@ -262,6 +262,16 @@ fn copy_blob(
         };
         return Ok((true, Compression::sniff(&head[..n])));
     }
+    if let Some(file) = source.blob_file(d) {
+        if dest.link_blob(d, &file)? {
+            progress.finished(handle, false);
+            let mut head = [0u8; 4];
+            let n = std::fs::File::open(&file)
+                .and_then(|mut f| f.read(&mut head))
+                .unwrap_or(0);
+            return Ok((false, Compression::sniff(&head[..n])));
+        }
+    }
     let blob = source.blob(d)?;
     let mut reader = Sniff {
         inner: Counting {

@@ -55,6 +55,11 @@ pub trait Source: Sync {
     fn origin(&self) -> Option<(String, String)> {
         None
     }
+    /// The file blob `d` is stored in as it is, when the source is a directory (an OCI
+    /// layout): a destination on the same filesystem may link it instead of copying.
+    fn blob_file(&self, _d: &Descriptor) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 /// What a blob is to the image being copied.
@@ -91,6 +96,11 @@ pub trait Dest: Sync {
     /// Whether it holds only OCI media types (a Docker manifest is rewritten for it).
     fn oci_only(&self) -> bool {
         false
+    }
+    /// Takes blob `d` by linking `file` (after checking its content) instead of
+    /// copying it; `false` when it cannot (another filesystem, another format).
+    fn link_blob(&self, _d: &Descriptor, _file: &std::path::Path) -> Result<bool, ImageError> {
+        Ok(false)
     }
     /// Whether it can hold an index (a docker-archive holds one image).
     fn holds_index(&self) -> bool {

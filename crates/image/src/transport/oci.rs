@@ -19,6 +19,10 @@ pub(crate) trait BlobStore: Sync + Send {
     fn name(&self) -> String;
     fn index(&self) -> Result<ImageIndex, ImageError>;
     fn open(&self, digest: &Digest) -> Result<Box<dyn Read + Send + '_>, ImageError>;
+    /// The file the blob is, when it is one.
+    fn file(&self, _digest: &Digest) -> Option<PathBuf> {
+        None
+    }
 }
 
 impl BlobStore for Layout {
@@ -30,6 +34,9 @@ impl BlobStore for Layout {
     }
     fn open(&self, digest: &Digest) -> Result<Box<dyn Read + Send + '_>, ImageError> {
         Ok(Box::new(self.open_blob(digest, None)?))
+    }
+    fn file(&self, digest: &Digest) -> Option<PathBuf> {
+        Some(self.blob_path(digest))
     }
 }
 
@@ -147,6 +154,10 @@ impl Source for OciSource {
     fn parallelism(&self) -> usize {
         4
     }
+
+    fn blob_file(&self, d: &Descriptor) -> Option<PathBuf> {
+        self.store.file(&digest(d).ok()?)
+    }
 }
 
 /// The descriptor `index.json` gets for `top`, named `tag` when there is one.
@@ -208,6 +219,9 @@ impl Dest for LayoutDest {
     }
     fn oci_only(&self) -> bool {
         true
+    }
+    fn link_blob(&self, d: &Descriptor, file: &Path) -> Result<bool, ImageError> {
+        Ok(self.layout.link_verified(file, &digest(d)?, d.size())?)
     }
     fn commit(self: Box<Self>, top: &Top) -> Result<Digest, ImageError> {
         let d = top_descriptor(top, self.tag.as_deref());
