@@ -137,13 +137,7 @@ impl Applier<'_> {
                 self.dirs.push((rel.clone(), mode, mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let mut file = File::options()
-                    .write(true)
-                    .create_new(true)
-                    .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-                    .mode(0o600)
-                    .open(&path)
-                    .map_err(err("create"))?;
+                let mut file = create_new(&path)?;
                 io::copy(entry, &mut file).map_err(err("write"))?;
             }
             tar::EntryType::Symlink => {
@@ -181,13 +175,7 @@ impl Applier<'_> {
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 if !self.options.privileged && kind != tar::EntryType::Fifo {
                     // Rootless: an empty file in place of the device, as umoci --rootless.
-                    File::options()
-                        .write(true)
-                        .create_new(true)
-                        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-                        .mode(0o600)
-                        .open(&path)
-                        .map_err(err("create"))?;
+                    create_new(&path)?;
                     self.mark(&rel);
                     return self.metadata(entry, &path, tar::EntryType::Regular, mode, mtime);
                 }
@@ -369,6 +357,18 @@ impl Applier<'_> {
         }
         Ok(())
     }
+}
+
+/// A new regular file at `path` (never through a symlink: the name was removed
+/// first, and O_EXCL with O_NOFOLLOW refuses one that appeared).
+fn create_new(path: &Path) -> std::result::Result<File, String> {
+    File::options()
+        .write(true)
+        .create_new(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .mode(0o600)
+        .open(path)
+        .map_err(err("create"))
 }
 
 /// The rootlesscontainers protobuf `Resource { uint32 uid = 1; uint32 gid = 2; }`
