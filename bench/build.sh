@@ -29,23 +29,7 @@ printf 'rootfs: %s (%s), %s CPUs\n\n' "$rootfs" "$(du -sh "$rootfs" | cut -f1)" 
 runs=${RUNS:-1}
 out=$work/out
 mkdir -p "$out"
-median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-measure() {
-  local name=$1 prepare=$2; shift 2
-  : > "$work/times.$name"
-  for _ in $(seq "$runs"); do
-    bash -c "$prepare"
-    sync
-    /usr/bin/time -f '%e %M' -o "$work/time.$name" "$@" >/dev/null 2>"$work/err.$name" || { cat "$work/err.$name"; exit 1; }
-    cat "$work/time.$name" >> "$work/times.$name"
-  done
-  local secs rss
-  secs=$(cut -d' ' -f1 "$work/times.$name" | median)
-  rss=$(cut -d' ' -f2 "$work/times.$name" | median)
-  printf '%-26s %8.2f s  %8d KiB peak RSS  (runs: %s s)\n' "$name" "$secs" "$rss" \
-    "$(cut -d' ' -f1 "$work/times.$name" | tr '\n' ' ' | sed 's/ $//')"
-  eval "t_$name=$secs"
-}
+source bench/lib.sh
 
 cat > "$work/umoci-build.sh" <<SH
 set -e

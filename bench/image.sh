@@ -99,26 +99,7 @@ skopeo copy --quiet --dest-tls-verify=false "oci:$layout:1" "$remote"
 runs=${RUNS:-3}
 out=$work/out
 mkdir -p "$out"
-median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-
-# measure NAME 'PREPARE' CMD...: median wall seconds and peak RSS (KiB) of RUNS runs;
-# PREPARE (clearing the destination) runs untimed before each.
-measure() {
-  local name=$1 prepare=$2; shift 2
-  : > "$work/times.$name"
-  for _ in $(seq "$runs"); do
-    bash -c "$prepare"
-    sync
-    /usr/bin/time -f '%e %M' -o "$work/time.$name" "$@" >/dev/null 2>"$work/err.$name" || { cat "$work/err.$name"; exit 1; }
-    cat "$work/time.$name" >> "$work/times.$name"
-  done
-  local secs rss
-  secs=$(cut -d' ' -f1 "$work/times.$name" | median)
-  rss=$(cut -d' ' -f2 "$work/times.$name" | median)
-  printf '%-28s %8.2f s  %8d KiB peak RSS  (runs: %s s)\n' "$name" "$secs" "$rss" \
-    "$(cut -d' ' -f1 "$work/times.$name" | tr '\n' ' ' | sed 's/ $//')"
-  eval "t_$name=$secs; m_$name=$rss"
-}
+source bench/lib.sh
 
 printf 'CPUs: %s; runs: %s\n\n' "$(nproc)" "$runs"
 measure skopeo_oci "rm -rf $out/skopeo-oci" skopeo copy --quiet --src-tls-verify=false --preserve-digests "$remote" "oci:$out/skopeo-oci:1"

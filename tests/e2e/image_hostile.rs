@@ -125,7 +125,7 @@ fn an_endless_body_is_cut_off_at_the_declared_size() {
 }
 
 #[test]
-fn a_huge_manifest_is_refused_without_reading_it_all() {
+fn a_huge_manifest_is_refused() {
     let r = HostileRegistry::start(|r| {
         if r.path.contains("/manifests/") {
             let mut body = br#"{"schemaVersion":2,"layers":["#.to_vec();
