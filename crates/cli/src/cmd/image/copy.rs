@@ -2,7 +2,7 @@
 
 use super::{failure, parse_ref, Bars, RegistryArgs};
 use crate::exit::{print, print_json, Failure};
-use berth_image::{CopyOptions, ImageRef, Platform, RegistryRef};
+use berth_image::{CopyOptions, Digest, ImageRef, Platform, RegistryRef};
 use berth_registry::RegistrySource;
 
 /// Copy an image between registries, OCI layouts and archives, digests preserved.
@@ -54,8 +54,10 @@ pub struct CopyArgs {
 }
 
 /// Isar's rule for a registry source: a tag and a digest must agree; no digest is
-/// a warning (with --strict an error) naming the digest to pin.
-fn check_pin(r: &RegistryRef, text: &str, args: &CopyArgs) -> Result<(), Failure> {
+/// a warning (with --strict an error) naming the digest to pin. Returns the digest
+/// the copy takes, so that it copies exactly what the warning named even if the tag
+/// moves meanwhile.
+fn check_pin(r: &RegistryRef, text: &str, args: &CopyArgs) -> Result<Digest, Failure> {
     let options = args.registry.options();
     let name = format!("docker://{}/{}", r.registry, r.repository);
     match (&r.tag, &r.digest) {
@@ -67,7 +69,7 @@ fn check_pin(r: &RegistryRef, text: &str, args: &CopyArgs) -> Result<(), Failure
                     "{text}: tag {tag} points at {actual}, not {digest}; to take what the tag has now, use {name};digest={actual};tag={tag}"
                 )));
             }
-            Ok(())
+            Ok(actual)
         }
         (tag, None) => {
             let tag = tag.clone().unwrap_or_else(|| "latest".into());
@@ -80,17 +82,17 @@ fn check_pin(r: &RegistryRef, text: &str, args: &CopyArgs) -> Result<(), Failure
                 return Err(Failure::bad_input(line));
             }
             eprintln!("berth: warning: {line}");
-            Ok(())
+            Ok(actual)
         }
-        (None, Some(_)) => Ok(()),
+        (None, Some(digest)) => Ok(digest.clone()),
     }
 }
 
 pub fn run(args: CopyArgs) -> Result<(), Failure> {
-    let source_ref = parse_ref(&args.source)?;
+    let mut source_ref = parse_ref(&args.source)?;
     let dest_ref = parse_ref(&args.dest)?;
-    if let ImageRef::Registry(r) = &source_ref {
-        check_pin(r, &args.source, &args)?;
+    if let ImageRef::Registry(r) = &mut source_ref {
+        r.digest = Some(check_pin(r, &args.source, &args)?);
     }
     let options = args.registry.options();
     let source = berth_registry::source(&source_ref, &options).map_err(failure)?;
