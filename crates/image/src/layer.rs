@@ -26,8 +26,9 @@ impl Compression {
     pub fn reader<'a, R: BufRead + 'a>(self, input: R) -> Box<dyn Read + 'a> {
         match self {
             Compression::None => Box::new(input),
-            // A gzip stream may be several members (pigz writes one): read them all.
-            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+            // Every member of the stream (berth writes many, pigz may too); berth's
+            // are inflated on several cores.
+            Compression::Gzip => Box::new(berth_compress::ParallelGunzip::new(input)),
             Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(input) {
                 Ok(d) => Box::new(d),
                 Err(e) => Box::new(ErrReader(Some(e))),
@@ -50,7 +51,7 @@ pub fn decompressed_send<'a, R: Read + Send + 'a>(
     let mut buffered = std::io::BufReader::with_capacity(256 * 1024, input);
     Ok(match Compression::sniff(buffered.fill_buf()?) {
         Compression::None => Box::new(buffered),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Gzip => Box::new(berth_compress::ParallelGunzip::new(buffered)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
     })
 }

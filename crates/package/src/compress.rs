@@ -10,6 +10,7 @@
 //! RFC 8878 §3).
 
 pub use berth_compress::{ParallelGzip, GZIP_HEADER, PAR_BLOCK};
+use berth_compress::{DEFAULT_LEVEL, LEVELS};
 
 /// The stream format of a package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -29,14 +30,14 @@ impl Compression {
 
     pub fn default_level(self) -> u32 {
         match self {
-            Compression::Gzip => 6,
+            Compression::Gzip => DEFAULT_LEVEL,
             Compression::Zstd => 3,
         }
     }
 
     pub fn level_range(self) -> std::ops::RangeInclusive<u32> {
         match self {
-            Compression::Gzip => 1..=9,
+            Compression::Gzip => LEVELS,
             Compression::Zstd => 1..=19,
         }
     }
@@ -123,7 +124,6 @@ const RAW_BLOCK: usize = 128 * 1024;
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::sync::Arc;
 
     fn gunzip(bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -147,10 +147,8 @@ mod tests {
 
     fn par_gzip(data: &[u8], threads: usize) -> Vec<u8> {
         let mut enc = ParallelGzip::new(Vec::new(), 6, threads).unwrap();
-        let blocks: Vec<&[u8]> = data.chunks(PAR_BLOCK).collect();
-        for (i, b) in blocks.iter().enumerate() {
-            enc.push(Arc::new(b.to_vec()), i + 1 == blocks.len())
-                .unwrap();
+        for b in data.chunks(PAR_BLOCK) {
+            enc.push(b.to_vec()).unwrap();
         }
         enc.finish().unwrap()
     }

@@ -338,7 +338,7 @@ fn read_bundle_tree<R: Read>(
     let counted = crate::limits::CountingReader::new(&mut *input);
     let compressed = counted.counter();
     let decoder = ExpansionGuard::new(
-        flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(256 * 1024, counted)),
+        berth_compress::ParallelGunzip::new(io::BufReader::with_capacity(256 * 1024, counted)),
         compressed,
         limits.max_expansion_ratio,
     );

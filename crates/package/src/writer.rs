@@ -500,7 +500,7 @@ fn write_payload_member(
             done += block.len() as u64;
             let last = done >= total;
             match &mut member {
-                Member::Gzip(gz) => gz.push(Arc::new(block), last)?,
+                Member::Gzip(gz) => gz.push(block)?,
                 Member::Zstd(z) => z.write_all(&block)?,
             }
             progress(done.min(total).saturating_sub(512).min(size), size);

@@ -48,7 +48,8 @@ pub struct PackArgs {
     sign: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "gzip")]
     compression: CompressionArg,
-    /// Compression level: gzip 1-9 (default 6), zstd 1-19 (default 3).
+    /// Compression level: gzip 1-12 (libdeflate's levels; default 5, smaller than
+    /// gzip -6's output), zstd 1-19 (default 3).
     #[arg(long, value_name = "N")]
     level: Option<u32>,
     /// Compression threads (default: one per CPU). The output does not depend on it.

@@ -250,7 +250,12 @@ fn build_layer(
             c.key(
                 &items,
                 spec.epoch,
-                &format!("gzip-{}-epoch-{}", spec.level, spec.epoch),
+                &format!(
+                    "{}-level-{}-epoch-{}",
+                    berth_compress::FORMAT_ID,
+                    spec.level,
+                    spec.epoch
+                ),
             )
             .map_err(|e| ImageError::format(format!("layer {name}"), e.to_string()))?,
         ),

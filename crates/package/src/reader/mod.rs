@@ -237,7 +237,7 @@ pub fn read_package_into<R: Read + Send + 'static>(
         }
     };
     let decoder: Box<dyn Read + Send> = match compression {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(src)),
+        Compression::Gzip => Box::new(berth_compress::ParallelGunzip::new(src)),
         Compression::Zstd => {
             Box::new(zstd::stream::read::Decoder::with_buffer(src).map_err(ReadError::Io)?)
         }

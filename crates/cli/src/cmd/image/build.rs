@@ -146,7 +146,7 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
         threads: args
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        level: 6,
+        level: berth_compress::DEFAULT_LEVEL,
         cache: (!args.no_cache).then(|| {
             args.cache_dir
                 .clone()
