@@ -12,6 +12,7 @@ mod image_unpack;
 mod install;
 mod interop;
 mod lifecycle;
+mod pack_image;
 mod podman;
 mod push_pull;
 mod runtime_podman;

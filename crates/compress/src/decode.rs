@@ -201,7 +201,10 @@ impl<R: BufRead> ParallelGunzip<R> {
             };
             let len = len as usize;
             if !(INDEXED_HEADER_LEN + TRAILER_LEN < len && len <= MAX_MEMBER_LEN) {
-                return Err(corrupt(offset, &format!("declares a length of {len} bytes")));
+                return Err(corrupt(
+                    offset,
+                    &format!("declares a length of {len} bytes"),
+                ));
             }
             let mut member = header;
             member.resize(len, 0);

@@ -123,7 +123,10 @@ fn compress_member(c: &mut libdeflater::Compressor, data: &[u8]) -> io::Result<V
     let bound = c.deflate_compress_bound(data.len());
     let mut out = vec![0u8; INDEXED_HEADER_LEN + bound + TRAILER_LEN];
     let n = c
-        .deflate_compress(data, &mut out[INDEXED_HEADER_LEN..INDEXED_HEADER_LEN + bound])
+        .deflate_compress(
+            data,
+            &mut out[INDEXED_HEADER_LEN..INDEXED_HEADER_LEN + bound],
+        )
         .map_err(io::Error::other)?;
     let len = INDEXED_HEADER_LEN + n + TRAILER_LEN;
     out.truncate(len);

@@ -61,7 +61,11 @@ fn gnu_gzip_reads_the_members_as_one_stream() {
         .arg(&path)
         .output()
         .expect("gzip must be installed (scripts/setup.sh)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.stdout == data);
 }
 
@@ -114,7 +118,12 @@ fn the_reader_reads_streams_of_any_members() {
         assert!(got == expected, "{} bytes of {}", got.len(), expected.len());
     }
     let got = gunzip_parallel(&stream_gzip(&body), 2).unwrap();
-    assert!(got == body, "stream member: {} bytes of {}", got.len(), body.len());
+    assert!(
+        got == body,
+        "stream member: {} bytes of {}",
+        got.len(),
+        body.len()
+    );
     assert_eq!(gunzip_parallel(&[], 2).unwrap(), b"");
 }
 

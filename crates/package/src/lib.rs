@@ -23,4 +23,4 @@ pub use manifest::{Manifest, ManifestIssues, RuntimeKind, Stage};
 pub use reader::{
     read_package, read_package_into, PackageReport, PayloadSink, ReadError, ReadOptions, SinkError,
 };
-pub use writer::{pack, PackError, PackReport, PackRequest};
+pub use writer::{pack, pack_stream, PackError, PackReport, PackRequest};

@@ -132,6 +132,33 @@ pub fn pack(
     req: &PackRequest,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<PackReport, PackError> {
+    let payload_file = File::open(&req.payload).map_err(|source| PackError::Input {
+        path: req.payload.clone(),
+        source,
+    })?;
+    let meta = payload_file.metadata().map_err(|source| PackError::Input {
+        path: req.payload.clone(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(PackError::BadInput {
+            path: req.payload.clone(),
+            why: "the payload must be a regular file".into(),
+        });
+    }
+    let mut reader = io::BufReader::with_capacity(256 * 1024, payload_file);
+    pack_stream(req, &mut reader, meta.len(), progress)
+}
+
+/// `pack`, with the payload read from `payload`, which must give exactly `size`
+/// bytes (a payload made while it is packed: an image's docker-archive). Here
+/// `req.payload` only names the payload, in errors and for a bundle's file name.
+pub fn pack_stream(
+    req: &PackRequest,
+    payload: &mut dyn Read,
+    payload_size: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<PackReport, PackError> {
     let source = read_limited(&req.manifest, MAX_MANIFEST_BYTES)?;
     let manifest = Manifest::parse(&source, Stage::Source).map_err(PackError::Manifest)?;
     let mut warnings = Vec::new();
@@ -153,21 +180,6 @@ pub fn pack(
         ));
     }
 
-    let payload_file = File::open(&req.payload).map_err(|source| PackError::Input {
-        path: req.payload.clone(),
-        source,
-    })?;
-    let meta = payload_file.metadata().map_err(|source| PackError::Input {
-        path: req.payload.clone(),
-        source,
-    })?;
-    if !meta.is_file() {
-        return Err(PackError::BadInput {
-            path: req.payload.clone(),
-            why: "the payload must be a regular file".into(),
-        });
-    }
-    let payload_size = meta.len();
     let payload_name = match manifest.runtime {
         rt if rt.runs_an_image() => "image.tar".to_string(),
         _ => {
@@ -258,7 +270,7 @@ pub fn pack(
 
     let (summary, digest_hex) = write_payload_member(
         req,
-        payload_file,
+        payload,
         payload_size,
         &payload_name,
         manifest.runtime,
@@ -421,7 +433,7 @@ impl<R: Read> Read for Tee<R> {
 /// at the file's current offset, hashing and checking the payload on the way.
 fn write_payload_member(
     req: &PackRequest,
-    payload: File,
+    payload: &mut dyn Read,
     size: u64,
     name: &str,
     runtime: RuntimeKind,
@@ -456,7 +468,7 @@ fn write_payload_member(
     };
 
     let mut hashed = HashingReader::new(Tee {
-        inner: io::BufReader::with_capacity(256 * 1024, payload).take(size),
+        inner: payload.take(size),
         to_checker: Some(tx),
         checker_failed: Arc::clone(&failed),
     });

@@ -18,7 +18,8 @@ pub fn unpack(
 ) -> Result<PathBuf, RuntimeError> {
     std::fs::create_dir_all(dest).map_err(RuntimeError::Scratch)?;
     // Every member of the stream: berth writes bundles as many (berth-compress).
-    let gz = berth_compress::ParallelGunzip::new(std::io::BufReader::with_capacity(256 * 1024, input));
+    let gz =
+        berth_compress::ParallelGunzip::new(std::io::BufReader::with_capacity(256 * 1024, input));
     let mut archive = tar::Archive::new(gz);
     archive.set_preserve_permissions(true);
     archive.set_preserve_ownerships(true);

@@ -1,4 +1,8 @@
+use super::image::RegistryArgs;
+use super::pack_image::{pack_image, ImageInput};
 use crate::exit::{chain, print, print_json, Failure};
+use berth_image::lxc::LxcNetwork;
+use berth_image::Platform;
 use berth_package::sign::read_signing_key;
 use berth_package::{pack, Compression, Limits, PackError, PackRequest};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -32,8 +36,28 @@ pub struct PackArgs {
     #[arg(long, value_name = "FILE")]
     manifest: PathBuf,
     /// The payload: an image archive (podman, docker) or BUNDLE.tar.gz (lxc, runc).
-    #[arg(long, value_name = "FILE")]
-    payload: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "image")]
+    payload: Option<PathBuf>,
+    /// Make the payload from this image (any transport: docker://, oci:, oci-archive:,
+    /// docker-archive:) instead: for podman and docker a docker-archive written
+    /// straight into the package; for lxc an LXC bundle (rootfs from the layers,
+    /// config from the image config; needs root to keep the files' owners).
+    #[arg(long, value_name = "REF", conflicts_with = "payload")]
+    image: Option<String>,
+    /// With --image from an index: the platform, OS/ARCH[/VARIANT] (default: this
+    /// host's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", requires = "image")]
+    platform: Option<Platform>,
+    /// With --image, podman or docker: the name the image is loaded under, as the
+    /// manifest's create_args runs it (default: the docker:// reference's).
+    #[arg(long, value_name = "NAME[:TAG]", requires = "image")]
+    image_name: Option<String>,
+    /// With --image, lxc: the container's network: empty (loopback only, the
+    /// default), none (the host's), or veth:BRIDGE.
+    #[arg(long, value_name = "MODE", requires = "image")]
+    lxc_network: Option<LxcNetwork>,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// Where to write the package (created if missing).
     #[arg(long, value_name = "DIR", default_value = ".")]
     output_dir: PathBuf,
@@ -102,9 +126,9 @@ pub fn run(args: PackArgs) -> Result<(), Failure> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let req = PackRequest {
-        manifest: args.manifest,
-        payload: args.payload,
+    let mut req = PackRequest {
+        manifest: args.manifest.clone(),
+        payload: args.payload.clone().unwrap_or_default(),
         output_dir: args.output_dir,
         readme: args.readme,
         changelog: args.changelog,
@@ -128,10 +152,24 @@ pub fn run(args: PackArgs) -> Result<(), Failure> {
     } else {
         ProgressBar::hidden()
     };
-    let result = pack(&req, &mut |done, total| {
+    let mut progress = |done, total| {
         bar.set_length(total);
         bar.set_position(done);
-    });
+    };
+    let result = match &args.image {
+        Some(reference) => {
+            let input = ImageInput {
+                reference,
+                platform: args.platform.as_ref(),
+                image_name: args.image_name.as_deref(),
+                lxc_network: args.lxc_network.clone(),
+                registry: &args.registry,
+                quiet: args.json,
+            };
+            pack_image(&mut req, &input, &mut progress)?
+        }
+        None => pack(&req, &mut progress),
+    };
     bar.finish_and_clear();
     let report = result.map_err(|e| match &e {
         PackError::Manifest(issues) => Failure::bad_input_lines(&issues.to_string()),

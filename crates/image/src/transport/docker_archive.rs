@@ -19,13 +19,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 #[derive(serde::Deserialize, serde::Serialize)]
-struct Entry {
+pub(super) struct Entry {
     #[serde(rename = "Config")]
-    config: String,
+    pub(super) config: String,
     #[serde(rename = "RepoTags", default)]
-    repo_tags: Option<Vec<String>>,
+    pub(super) repo_tags: Option<Vec<String>>,
     #[serde(rename = "Layers")]
-    layers: Vec<String>,
+    pub(super) layers: Vec<String>,
 }
 
 /// The manifest skopeo synthesises for a docker-archive (same fields, same order).
@@ -45,7 +45,7 @@ pub fn synthesised_manifest(config: (&Digest, u64), layers: &[(Digest, u64)]) ->
     .expect("json serialises")
 }
 
-fn tag_of(name: &RegistryRef) -> String {
+pub(super) fn tag_of(name: &RegistryRef) -> String {
     let mut n = name.clone();
     n.digest = None;
     n.tag.get_or_insert_with(|| "latest".into());

@@ -2,9 +2,10 @@
 //! transport (`docker://`) is in the registry crate and plugs into the same traits.
 
 mod docker_archive;
+pub mod docker_archive_stream;
 mod oci;
 mod tar_index;
-mod tar_out;
+pub(crate) mod tar_out;
 
 pub use docker_archive::{synthesised_manifest, DockerArchiveDest, DockerArchiveSource};
 pub use oci::{LayoutDest, OciArchiveDest, OciSource};

@@ -15,7 +15,7 @@ pub(crate) struct TarOut {
     names: HashSet<String>,
 }
 
-fn header(name: &str, size: u64, kind: tar::EntryType) -> io::Result<tar::Header> {
+pub(crate) fn header(name: &str, size: u64, kind: tar::EntryType) -> io::Result<tar::Header> {
     let mut h = tar::Header::new_ustar();
     h.set_path(name)?;
     h.set_size(size);

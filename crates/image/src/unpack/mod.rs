@@ -34,6 +34,9 @@ pub struct UnpackReport {
     pub layers: usize,
     pub entries: u64,
     pub rootless: bool,
+    /// The image config's `architecture` and `variant` (GOARCH terms).
+    pub architecture: Option<String>,
+    pub variant: Option<String>,
 }
 
 /// Unpacks `source` into `dir` (which must not exist, or be an empty directory).
@@ -127,11 +130,15 @@ pub fn unpack(
         let _ = fs::remove_dir_all(&kept);
         ImageError::io(dir)(e)
     })?;
+    let config_json: serde_json::Value = serde_json::from_slice(&config_bytes).unwrap_or_default();
+    let field = |k: &str| config_json[k].as_str().map(str::to_string);
     Ok(UnpackReport {
         digest: top.digest.to_string(),
         platform,
         layers: image.layers().len(),
         entries,
         rootless,
+        architecture: field("architecture"),
+        variant: field("variant"),
     })
 }
