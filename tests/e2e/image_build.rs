@@ -41,7 +41,7 @@ fn layer_names(dir: &Path, tag: &str, i: usize) -> Vec<String> {
     .unwrap();
     let digest: berth_image::Digest = m["layers"][i]["digest"].as_str().unwrap().parse().unwrap();
     let blob = layout.open_blob(&digest, None).unwrap();
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(blob));
+    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(blob));
     archive
         .entries()
         .unwrap()
@@ -434,4 +434,63 @@ fn a_rebuild_takes_unchanged_layers_from_the_cache_and_rebuilds_exactly_the_chan
         0,
         "over the limit: evicted"
     );
+}
+
+#[test]
+fn file_capabilities_and_user_xattrs_are_kept_and_a_changed_xattr_misses_the_cache() {
+    require(&["umoci", "setcap", "getcap"]);
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = app_rootfs(dir.path());
+    let conf = rootfs.join("etc/app/app.conf");
+    let set_note = |value: &[u8]| {
+        rustix::fs::setxattr(
+            &conf,
+            "user.berth.note",
+            value,
+            rustix::fs::XattrFlags::empty(),
+        )
+        .expect("the test directory's filesystem must hold user xattrs")
+    };
+    ok(cmd("setcap", &["cap_net_raw+ep"]).arg(rootfs.join("opt/app/hello")));
+    set_note(b"v1");
+    let cache = dir.path().join("cache");
+    let build = |out: &str| -> Value {
+        let dest = format!("oci:{}:1", dir.path().join(out).display());
+        serde_json::from_str(&berth_ok(&[
+            "image",
+            "build",
+            "--json",
+            "--rootfs",
+            rootfs.to_str().unwrap(),
+            "--layer",
+            "app:directories:/opt/app",
+            "--rest-layer",
+            "base",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            &dest,
+        ]))
+        .unwrap()
+    };
+    assert_eq!(cached_flags(&build("a")), [false, false]);
+    // umoci, a second opinion, restores both from the layers.
+    let bundle = dir.path().join("bundle");
+    ok(cmd("umoci", &["unpack", "--image"])
+        .arg(format!("{}:1", dir.path().join("a").display()))
+        .arg(&bundle));
+    let caps = ok(cmd("getcap", &[]).arg(bundle.join("rootfs/opt/app/hello")));
+    assert!(caps.contains("cap_net_raw=ep"), "{caps}");
+    let mut note = [0u8; 16];
+    let n = rustix::fs::getxattr(
+        bundle.join("rootfs/etc/app/app.conf"),
+        "user.berth.note",
+        &mut note[..],
+    )
+    .unwrap();
+    assert_eq!(&note[..n], b"v1");
+
+    // Only an xattr changed: exactly its layer is rebuilt.
+    set_note(b"v2");
+    let changed = build("b");
+    assert_eq!(cached_flags(&changed), [true, false]);
 }

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// Bump when the layer writer's output changes for the same input.
-const FORMAT: &str = "berth-layer-v1";
+const FORMAT: &str = "berth-layer-v2";
 
 /// The default cache directory: `$XDG_CACHE_HOME/berth` or `~/.cache/berth`.
 pub fn default_dir() -> PathBuf {
@@ -173,6 +173,11 @@ impl Cache {
                 }
             } else if !t.is_dir() {
                 line.push_str(&format!("dev {}", m.rdev()));
+            }
+            // Read on every build (a syscall or two per file), not remembered with
+            // the content hash.
+            for (k, v) in super::xattrs::read(&item.source)? {
+                line.push_str(&format!("\0xattr {k}={}", hex::encode(v)));
             }
             h.update(line.as_bytes());
         }

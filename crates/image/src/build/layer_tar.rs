@@ -1,7 +1,8 @@
 //! A layer's tar, reproducibly: entries in the order given (sorted by the caller),
 //! numeric ownership as in the rootfs and no user or group names, mtimes clamped to
-//! the epoch, hard links within the layer kept as links, no xattrs — the same bytes on
-//! any machine (compressed by berth-compress's parallel gzip, fixed header and level).
+//! the epoch, hard links within the layer kept as links, xattrs as PAX records
+//! (`xattrs.rs` says which) — the same bytes on any machine (compressed by
+//! berth-compress, whose output does not depend on the thread count).
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -34,6 +35,13 @@ pub fn write<W: Write>(items: &[Item], epoch: i64, out: W) -> io::Result<W> {
         let m = fs::symlink_metadata(&item.source)?;
         let t = m.file_type();
         let name = &item.name;
+        let links_to_earlier =
+            t.is_file() && m.nlink() > 1 && seen.contains_key(&(m.dev(), m.ino()));
+        if !links_to_earlier {
+            let xattrs = super::xattrs::read(&item.source)?;
+            let records = super::xattrs::pax_records(&xattrs);
+            b.append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v)))?;
+        }
         if t.is_dir() {
             let mut h = header(tar::EntryType::Directory, &m, epoch);
             b.append_data(&mut h, name, io::empty())?;

@@ -11,6 +11,7 @@ pub mod cache;
 pub mod config;
 pub mod layer_tar;
 pub mod select;
+pub mod xattrs;
 
 pub use config::ConfigOptions;
 pub use select::{LayerKind, LayerSpec};
