@@ -494,3 +494,106 @@ fn file_capabilities_and_user_xattrs_are_kept_and_a_changed_xattr_misses_the_cac
     let changed = build("b");
     assert_eq!(cached_flags(&changed), [true, false]);
 }
+
+/// An rpm of `name` owning `file` (with content `name`), built by rpmbuild in `top`.
+fn rpm_package(top: &Path, name: &str, file: &str) -> PathBuf {
+    let spec = top.join(format!("{name}.spec"));
+    std::fs::create_dir_all(top).unwrap();
+    let dir = Path::new(file).parent().unwrap().display().to_string();
+    std::fs::write(
+        &spec,
+        format!(
+            "Name: {name}\nVersion: 1.0\nRelease: 1\nSummary: test\nLicense: MIT\nBuildArch: noarch\n\
+             %description\ntest\n%install\nmkdir -p %{{buildroot}}{dir}\necho {name} > %{{buildroot}}{file}\n\
+             %files\n{file}\n"
+        ),
+    )
+    .unwrap();
+    ok(cmd("rpmbuild", &["--quiet", "--define"])
+        .arg(format!("_topdir {}", top.display()))
+        .arg("-bb")
+        .arg(&spec));
+    top.join(format!("RPMS/noarch/{name}-1.0-1.noarch.rpm"))
+}
+
+#[test]
+fn a_rootfs_splits_into_package_layers_by_its_rpm_database_which_is_not_written() {
+    require(&["rpm", "rpmbuild"]);
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = app_rootfs(dir.path());
+    let top = dir.path().join("rpmbuild");
+    let hello = rpm_package(&top, "berth-hello", "/opt/hello/hello.txt");
+    let other = rpm_package(&top, "berth-other", "/opt/other/other.txt");
+    let rpm = |args: &[&str]| {
+        ok(cmd("rpm", &["--root"])
+            .arg(&rootfs)
+            .args(["--dbpath", "/var/lib/rpm"])
+            .args(args))
+    };
+    rpm(&["--initdb"]);
+    rpm(&[
+        "-i",
+        "--nodeps",
+        "--noscripts",
+        "--nosignature",
+        hello.to_str().unwrap(),
+        other.to_str().unwrap(),
+    ]);
+    let db_dir = rootfs.join("var/lib/rpm");
+    let listing = |d: &Path| -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    e.metadata().unwrap().len(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = listing(&db_dir);
+    assert!(
+        before.iter().any(|(n, _)| n == "rpmdb.sqlite"),
+        "{before:?}"
+    );
+    let out = dir.path().join("img");
+    let report = build_json(&[
+        "--rootfs",
+        rootfs.to_str().unwrap(),
+        "--layer",
+        "hello:packages:berth-hello",
+        "--rest-layer",
+        "rest",
+        &format!("oci:{}:1", out.display()),
+    ]);
+    assert_eq!(report["layers"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        layer_names(&out, "1", 0),
+        ["opt", "opt/hello", "opt/hello/hello.txt"]
+    );
+    let rest = layer_names(&out, "1", 1);
+    assert!(
+        rest.contains(&"opt/other/other.txt".to_string())
+            && !rest.contains(&"opt/hello/hello.txt".to_string()),
+        "{rest:?}"
+    );
+    assert_eq!(
+        listing(&db_dir),
+        before,
+        "reading the database wrote into the rootfs"
+    );
+    let missing = berth(&[
+        "image",
+        "build",
+        "--rootfs",
+        rootfs.to_str().unwrap(),
+        "--layer",
+        "x:packages:nosuch",
+        &format!("oci:{}:2", out.display()),
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("not in the rootfs's rpm database"));
+}

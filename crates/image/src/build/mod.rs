@@ -10,6 +10,7 @@
 pub mod cache;
 pub mod config;
 pub mod layer_tar;
+pub mod rpmdb;
 pub mod select;
 pub mod xattrs;
 

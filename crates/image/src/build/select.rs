@@ -107,7 +107,7 @@ pub fn walk(rootfs: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// The files package `name` owns, from `var/lib/dpkg/info/NAME[:ARCH].list` or
-/// `var/lib/opkg/info/NAME.list` of the rootfs.
+/// `var/lib/opkg/info/NAME.list` of the rootfs, or its rpm database (`rpmdb.rs`).
 pub fn package_files(rootfs: &Path, name: &str) -> Result<Vec<PathBuf>, String> {
     if name.contains('/') || name.starts_with('.') {
         return Err(format!("package name {name:?}"));
@@ -118,8 +118,12 @@ pub fn package_files(rootfs: &Path, name: &str) -> Result<Vec<PathBuf>, String> 
         "var/lib/opkg/info",
         "usr/lib/opkg/info",
     ] {
-        let dir = rootfs.join(db);
-        let Ok(entries) = fs::read_dir(&dir) else {
+        // Resolved inside the rootfs: a symlinked database directory must not
+        // lead to the host's.
+        let Ok(dir) = crate::unpack::inside::resolve(rootfs, Path::new(db), true) else {
+            continue;
+        };
+        let Ok(entries) = fs::read_dir(rootfs.join(dir)) else {
             continue;
         };
         for e in entries.flatten() {
@@ -133,8 +137,11 @@ pub fn package_files(rootfs: &Path, name: &str) -> Result<Vec<PathBuf>, String> 
         }
     }
     if lists.is_empty() {
+        if let Some(files) = super::rpmdb::package_files(rootfs, name)? {
+            return Ok(files);
+        }
         return Err(format!(
-            "package {name:?} is not in the rootfs's dpkg or opkg database"
+            "package {name:?} is not in the rootfs's dpkg, opkg or rpm database"
         ));
     }
     let mut files = Vec::new();
@@ -250,4 +257,30 @@ fn sorted(paths: BTreeSet<PathBuf>) -> Vec<PathBuf> {
             .cmp(b.as_os_str().as_encoded_bytes())
     });
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_symlinked_package_database_is_followed_inside_the_rootfs_never_to_the_host() {
+        let host = tempfile::tempdir().unwrap();
+        std::fs::write(host.path().join("evil.list"), "/etc/shadow\n").unwrap();
+        let rootfs = tempfile::tempdir().unwrap();
+        let lib = rootfs.path().join("var/lib/dpkg");
+        std::fs::create_dir_all(&lib).unwrap();
+        // An absolute link: on the host it would name the host's directory.
+        std::os::unix::fs::symlink(host.path(), lib.join("info")).unwrap();
+        let e = package_files(rootfs.path(), "evil").unwrap_err();
+        assert!(e.contains("not in the rootfs's dpkg, opkg or rpm database"), "{e}");
+        // The same link target inside the rootfs is where the lists are read.
+        let inside = rootfs.path().join(host.path().strip_prefix("/").unwrap());
+        std::fs::create_dir_all(&inside).unwrap();
+        std::fs::write(inside.join("evil.list"), "/opt/x\n").unwrap();
+        assert_eq!(
+            package_files(rootfs.path(), "evil").unwrap(),
+            [PathBuf::from("opt/x")]
+        );
+    }
 }
