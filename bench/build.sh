@@ -7,6 +7,9 @@
 #   rebuild after one small file of the app layer changed (cache warm):
 #                           berth image build --layer app:directories:/opt/app --rest-layer base
 #                                                          target <= 10% of the cold build
+#   a podman package from the built image:
+#                           berth pack --image  vs  skopeo copy oci:… docker-archive:… + berth pack
+#                                                          the ratio printed
 #
 # Each measurement runs RUNS times (default 1); the median is printed. Run as root.
 set -euo pipefail
@@ -47,8 +50,27 @@ measure berth_split_cold "rm -rf $out/split $work/cache" "$berth" image build $s
 measure berth_split_rebuild "rm -rf $out/split; echo \"version \$RANDOM\" > $rootfs/opt/app/VERSION" \
   "$berth" image build $split --rootfs "$rootfs" "oci:$out/split:1"
 "$berth" image build $split --rootfs "$rootfs" "oci:$out/split2:1" | tail -1
+
+cat > "$work/manifest.json" <<'JSON'
+{"package_id": "bench-build", "version": "1", "runtime": "podman",
+ "create_args": "localhost/bench-build:1",
+ "registration_defaults": {"autostart": false, "monitor": true,
+   "restart": {"enabled": false, "max_retries": 0, "window": 60, "retry_delay": 0}},
+ "device_types": ["bench"]}
+JSON
+cat > "$work/skopeo-pack.sh" <<SH
+set -e
+skopeo copy --quiet oci:$out/berth:1 docker-archive:$out/skopeo.tar:localhost/bench-build:1
+"$berth" pack --manifest $work/manifest.json --payload $out/skopeo.tar --output-dir $out/pkg-skopeo
+rm -f $out/skopeo.tar
+SH
+measure skopeo_then_pack "rm -rf $out/pkg-skopeo $out/skopeo.tar" bash "$work/skopeo-pack.sh"
+measure berth_pack_image "rm -rf $out/pkg-berth" "$berth" pack --manifest "$work/manifest.json" \
+  --image "oci:$out/berth:1" --image-name localhost/bench-build:1 --output-dir "$out/pkg-berth"
 echo
 printf 'cold build:  berth %.2fx faster than the umoci path (target >= 4x)\n' "$(echo "$t_umoci_build / $t_berth_build" | bc -l)"
 printf 'split, cold: %.2fx faster than the umoci path\n' "$(echo "$t_umoci_build / $t_berth_split_cold" | bc -l)"
 printf 'rebuild after one app file changed: %.1f%% of the cold split build (target <= 10%%)\n' \
   "$(echo "$t_berth_split_rebuild * 100 / $t_berth_split_cold" | bc -l)"
+printf 'podman package from the image: berth pack --image %.2fx faster than skopeo copy + berth pack\n' \
+  "$(echo "$t_skopeo_then_pack / $t_berth_pack_image" | bc -l)"
