@@ -223,20 +223,23 @@ fn a_layer_that_is_not_its_diff_id_fails_the_pack_and_leaves_nothing() {
 }
 
 #[test]
-fn a_podman_package_from_a_local_image_needs_the_name_it_is_run_by() {
+fn a_podman_package_from_a_local_image_is_named_after_the_package_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let (image, _) = crate::image_copy::source_layout(dir.path());
-    let manifest = dir.path().join("m.json");
-    write_manifest(&manifest, &podman_manifest("noname", "localhost/x:1"));
-    let result = berth(&[
-        "pack",
-        "--manifest",
-        manifest.to_str().unwrap(),
-        "--image",
-        &image,
-        "--output-dir",
-        dir.path().join("out").to_str().unwrap(),
-    ]);
-    assert_eq!(result.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&result.stderr).contains("--image-name NAME[:TAG] is needed"));
+    let pkg = pack_image(
+        dir.path(),
+        &podman_manifest("berth-e2e-named", "--tty"),
+        &["--image", &image],
+        "1700000000",
+    );
+    let archive = payload_of(&pkg, &dir.path().join("payload"));
+    let listed = ok(cmd(
+        "tar",
+        &["-xOf", archive.to_str().unwrap(), "manifest.json"],
+    ));
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(
+        listed[0]["RepoTags"],
+        json!(["localhost/berth-e2e-named:1"])
+    );
 }

@@ -48,8 +48,8 @@ pub struct PackArgs {
     /// host's).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]", requires = "image")]
     platform: Option<Platform>,
-    /// With --image, podman or docker: the name the image is loaded under, as the
-    /// manifest's create_args runs it (default: the docker:// reference's).
+    /// With --image, podman or docker: the name the image is loaded under (default:
+    /// a docker:// reference's own, else localhost/<package id>:<version>).
     #[arg(long, value_name = "NAME[:TAG]", requires = "image")]
     image_name: Option<String>,
     /// With --image, lxc: the container's network: empty (loopback only, the

@@ -49,7 +49,7 @@ pub fn pack_image(
                 "--lxc-network is for runtime lxc; this manifest's runtime is an image runtime",
             ));
         }
-        let name = image_name(&reference, input.image_name)?;
+        let name = image_name(&reference, input.image_name, &manifest)?;
         let plan =
             docker_archive_stream::plan(&*source, input.platform, Some(&name)).map_err(failure)?;
         req.payload = input.reference.into();
@@ -106,6 +106,41 @@ pub fn pack_image(
     Ok(pack(req, progress))
 }
 
+/// `localhost/<id>:<version>`, with what a repository or tag may not hold replaced:
+/// repositories are lowercase `[a-z0-9._-]`, tags `[A-Za-z0-9_.-]` not starting with
+/// `.` or `-`, at most 128 characters.
+fn default_name(id: &str, version: &str) -> String {
+    let repo: String = id
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let repo = repo.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    let mut tag: String = version
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(128)
+        .collect();
+    if tag.is_empty() || tag.starts_with(['.', '-']) {
+        tag.insert(0, '_');
+        tag.truncate(128);
+    }
+    let repo = if repo.is_empty() { "image" } else { repo };
+    format!("localhost/{repo}:{tag}")
+}
+
 fn stopped_reading(e: &berth_image::ImageError) -> bool {
     matches!(e, berth_image::ImageError::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
 }
@@ -138,16 +173,39 @@ fn open_source(
 }
 
 /// The name the image is loaded under (the archive's RepoTags): `--image-name`, else
-/// a registry reference's own; the package's create_args must run that name.
-fn image_name(reference: &ImageRef, given: Option<&str>) -> Result<RegistryRef, Failure> {
+/// a registry reference's own, else `localhost/<package id>:<version>` (berthd runs
+/// the payload's image whatever its name, unless create_args names one).
+fn image_name(
+    reference: &ImageRef,
+    given: Option<&str>,
+    manifest: &Manifest,
+) -> Result<RegistryRef, Failure> {
     let text = match (given, reference) {
         (Some(name), _) => name.to_string(),
         (None, ImageRef::Registry(r)) => return Ok(r.clone()),
         (None, _) => {
-            return Err(Failure::bad_input(
-                "--image-name NAME[:TAG] is needed: the name podman or docker loads the image under, as the manifest's create_args runs it",
-            ))
+            let id = manifest.package_id.as_ref().or(manifest.name.as_ref());
+            default_name(id.map_or("image", |s| s.as_str()), &manifest.version)
         }
     };
     RegistryRef::parse(&text).map_err(|e| Failure::bad_input(format!("--image-name {text:?}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_name;
+
+    #[test]
+    fn default_names_are_valid_references() {
+        assert_eq!(default_name("web-app", "1.0.0"), "localhost/web-app:1.0.0");
+        assert_eq!(
+            default_name("Web App!", "1.0+build 7"),
+            "localhost/web-app:1.0_build_7"
+        );
+        assert_eq!(default_name("--", ".1"), "localhost/image:_.1");
+        for (id, version) in [("A", "v"), ("x.y", "-rc"), ("", "")] {
+            let name = default_name(id, version);
+            assert!(berth_image::RegistryRef::parse(&name).is_ok(), "{name}");
+        }
+    }
 }

@@ -273,7 +273,10 @@ mod tests {
         // An absolute link: on the host it would name the host's directory.
         std::os::unix::fs::symlink(host.path(), lib.join("info")).unwrap();
         let e = package_files(rootfs.path(), "evil").unwrap_err();
-        assert!(e.contains("not in the rootfs's dpkg, opkg or rpm database"), "{e}");
+        assert!(
+            e.contains("not in the rootfs's dpkg, opkg or rpm database"),
+            "{e}"
+        );
         // The same link target inside the rootfs is where the lists are read.
         let inside = rootfs.path().join(host.path().strip_prefix("/").unwrap());
         std::fs::create_dir_all(&inside).unwrap();
