@@ -228,5 +228,34 @@ sleep 1
 "$berthctl" logs berth-runc-demo
 "$berthctl" restart berth-runc-demo
 "$berthctl" uninstall berth-runc-demo
+
+step "berth image build: an image from a root filesystem (reproducible, layer cache), then one image into both of Digi's package kinds"
+"$berth" image build --rootfs "$work/rootfs" --layer shell:files:/bin/busybox+/bin/sh --rest-layer applets \
+  --cmd '["/bin/sh", "-c", "echo hello from a built image, $(uname -m); exec sleep infinity"]' \
+  --cache-dir "$work/cache" "oci:$work/built:1"
+"$berth" image build --rootfs "$work/rootfs" --layer shell:files:/bin/busybox+/bin/sh --rest-layer applets \
+  --cmd '["/bin/sh", "-c", "echo hello from a built image, $(uname -m); exec sleep infinity"]' \
+  --cache-dir "$work/cache" --json "oci:$work/built:1" |
+  python3 -c 'import json, sys; r = json.load(sys.stdin); print("the same build again:", ", ".join(l["name"] + (" from the cache" if l["cached"] else " built") for l in r["layers"]), "->", r["digest"])'
+for kind in podman lxc; do
+  sed -e "s/\"runtime\": \"lxc\"/\"runtime\": \"$kind\"/" -e "s/berth-lxc-demo/berth-built-$kind/" \
+      "$work/lxc-manifest.json" > "$work/built-$kind.json"
+done
+python3 - "$work/built-podman.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1])); m["create_args"] = "--tty"
+json.dump(m, open(sys.argv[1], "w"), indent=2)
+PY
+for kind in podman lxc; do
+  built_pkg=$("$berth" pack --manifest "$work/built-$kind.json" --image "oci:$work/built:1" \
+                --output-dir "$work/built-out" --sign "$out/demo-key.key")
+  "$berthctl" uninstall "berth-built-$kind" >/dev/null 2>&1 || true
+  "$berthctl" install "$built_pkg"
+done
+sleep 1
+for kind in podman lxc; do
+  "$berthctl" logs "berth-built-$kind"
+  "$berthctl" uninstall "berth-built-$kind"
+done
 echo
 echo "demo complete: package in $out, image archive $out/busybox_1.tar.zst"
