@@ -297,30 +297,35 @@ fn cached_flags(report: &Value) -> Vec<bool> {
         .collect()
 }
 
+/// A build of `rootfs` as two layers, app (/opt/app) and base (the rest), with
+/// `cache`, into the layout `out`; its --json report.
+fn split_build(rootfs: &Path, cache: &Path, out: &Path, extra: &[&str]) -> Value {
+    let dest = format!("oci:{}:1", out.display());
+    let mut args = vec![
+        "image",
+        "build",
+        "--json",
+        "--rootfs",
+        rootfs.to_str().unwrap(),
+        "--layer",
+        "app:directories:/opt/app",
+        "--rest-layer",
+        "base",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.push(&dest);
+    serde_json::from_str(&berth_ok(&args)).unwrap()
+}
+
 #[test]
 fn a_rebuild_takes_unchanged_layers_from_the_cache_and_rebuilds_exactly_the_changed_one() {
     let dir = tempfile::tempdir().unwrap();
     let rootfs = app_rootfs(dir.path());
     let cache = dir.path().join("cache");
-    let build = |out: &str, extra: &[&str]| -> Value {
-        let dest = format!("oci:{}:1", dir.path().join(out).display());
-        let mut args = vec![
-            "image",
-            "build",
-            "--json",
-            "--rootfs",
-            rootfs.to_str().unwrap(),
-            "--layer",
-            "app:directories:/opt/app",
-            "--rest-layer",
-            "base",
-            "--cache-dir",
-            cache.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        args.push(&dest);
-        serde_json::from_str(&berth_ok(&args)).unwrap()
-    };
+    let build =
+        |out: &str, extra: &[&str]| split_build(&rootfs, &cache, &dir.path().join(out), extra);
     let first = build("a", &[]);
     assert_eq!(cached_flags(&first), [false, false]);
     let again = build("b", &[]);
@@ -454,24 +459,7 @@ fn file_capabilities_and_user_xattrs_are_kept_and_a_changed_xattr_misses_the_cac
     ok(cmd("setcap", &["cap_net_raw+ep"]).arg(rootfs.join("opt/app/hello")));
     set_note(b"v1");
     let cache = dir.path().join("cache");
-    let build = |out: &str| -> Value {
-        let dest = format!("oci:{}:1", dir.path().join(out).display());
-        serde_json::from_str(&berth_ok(&[
-            "image",
-            "build",
-            "--json",
-            "--rootfs",
-            rootfs.to_str().unwrap(),
-            "--layer",
-            "app:directories:/opt/app",
-            "--rest-layer",
-            "base",
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            &dest,
-        ]))
-        .unwrap()
-    };
+    let build = |out: &str| split_build(&rootfs, &cache, &dir.path().join(out), &[]);
     assert_eq!(cached_flags(&build("a")), [false, false]);
     // umoci, a second opinion, restores both from the layers.
     let bundle = dir.path().join("bundle");

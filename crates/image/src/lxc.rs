@@ -125,14 +125,7 @@ pub fn lxc_bundle(
         )
     })?;
     let process = &spec["process"];
-    let args: Vec<String> = process["args"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let args = strings(&process["args"]);
     if args.is_empty() {
         return Err(ImageError::format(
             &what,
@@ -152,14 +145,7 @@ pub fn lxc_bundle(
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
             .map_err(ImageError::io(&path))?;
     }
-    let env: Vec<String> = process["env"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let env = strings(&process["env"]);
     let config = lxc_config(&LxcConfig {
         image: &format!("image {}", report.digest),
         name: &options.name,
@@ -220,6 +206,17 @@ pub fn lxc_bundle(
         config,
         init_script: init_script.is_some(),
     })
+}
+
+/// The strings of a JSON array (none for anything else).
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// LXC's name (`lxc.arch`) of an OCI architecture and variant.

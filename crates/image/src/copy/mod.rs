@@ -5,6 +5,7 @@
 //! copy leaves nothing a reader would take for an image. Manifests are copied byte
 //! for byte (digests preserved) wherever the destination format stores manifests.
 
+pub mod chosen;
 mod convert;
 pub(crate) mod engine;
 mod progress;

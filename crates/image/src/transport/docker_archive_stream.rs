@@ -8,16 +8,16 @@
 
 use super::docker_archive::{synthesised_manifest, tag_of, Entry};
 use super::tar_out::header;
-use crate::copy::engine::{choose_image, digest};
+use crate::copy::chosen::{read_image, ChosenImage};
+use crate::copy::engine::digest;
 use crate::copy::Source;
 use crate::digest::{Digest, VerifyingReader};
 use crate::error::ImageError;
-use crate::manifest::{self, Manifest, MAX_CONFIG};
 use crate::platform::Platform;
 use crate::reference::RegistryRef;
 use crate::{layer, pipe};
 use oci_spec::image::Descriptor;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 /// What the archive will hold, with its exact size.
 #[derive(Debug, Clone)]
@@ -44,28 +44,15 @@ pub fn plan(
     platform: Option<&Platform>,
     name: Option<&RegistryRef>,
 ) -> Result<ArchivePlan, ImageError> {
-    let (top, platform) = choose_image(source, source.top()?, platform)?;
-    let what = format!("{} ({})", source.name(), top.digest);
-    let Manifest::Image(image) = manifest::parse(&top.bytes, &what)? else {
-        return Err(ImageError::format(what, "an index inside an index"));
-    };
-    let config = image.config();
-    if config.size() > MAX_CONFIG {
-        return Err(ImageError::format(what, "config over the size limit"));
-    }
-    let mut config_bytes = Vec::with_capacity(config.size() as usize);
-    source
-        .blob(config)?
-        .read_to_end(&mut config_bytes)
-        .map_err(ImageError::io(format!("{what}: config")))?;
-    let diff_ids = manifest::diff_ids(&config_bytes, &format!("{what}: config"))?;
-    if diff_ids.len() != image.layers().len() {
-        return Err(ImageError::format(
-            what,
-            "layers and the config's diff_ids differ in number",
-        ));
-    }
-    let config_digest = digest(config)?;
+    let ChosenImage {
+        platform,
+        what,
+        manifest: image,
+        config: config_bytes,
+        diff_ids,
+        ..
+    } = read_image(source, platform)?;
+    let config_digest = digest(image.config())?;
     let mut layers: Vec<(Descriptor, Digest, u64)> = Vec::new();
     let mut size = member_len(config_bytes.len() as u64);
     for (d, diff_id) in image.layers().iter().zip(&diff_ids) {

@@ -9,14 +9,14 @@ mod spec;
 
 pub use spec::runtime_spec;
 
-use crate::copy::{choose_image, engine::digest, Progress, Source};
+use crate::copy::chosen::{read_image, ChosenImage};
+use crate::copy::{engine::digest, Progress, Source};
 use crate::error::ImageError;
 use crate::layer;
-use crate::manifest::{self, Manifest, MAX_CONFIG};
 use crate::platform::Platform;
 use crate::VerifyingReader;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
 #[derive(Debug, Clone, Default)]
@@ -53,27 +53,14 @@ pub fn unpack(
         }
     }
     let rootless = options.rootless || !rustix::process::geteuid().is_root();
-    let (top, platform) = choose_image(source, source.top()?, options.platform.as_ref())?;
-    let what = format!("{} ({})", source.name(), top.digest);
-    let Manifest::Image(image) = manifest::parse(&top.bytes, &what)? else {
-        return Err(ImageError::format(what, "an index inside an index"));
-    };
-    let config = image.config();
-    if config.size() > MAX_CONFIG {
-        return Err(ImageError::format(what, "config over the size limit"));
-    }
-    let mut config_bytes = Vec::new();
-    source
-        .blob(config)?
-        .read_to_end(&mut config_bytes)
-        .map_err(ImageError::io(format!("{what}: config")))?;
-    let diff_ids = manifest::diff_ids(&config_bytes, &format!("{what}: config"))?;
-    if diff_ids.len() != image.layers().len() {
-        return Err(ImageError::format(
-            what,
-            "layers and the config's diff_ids differ in number",
-        ));
-    }
+    let ChosenImage {
+        top,
+        platform,
+        what,
+        manifest: image,
+        config: config_bytes,
+        diff_ids,
+    } = read_image(source, options.platform.as_ref())?;
 
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
