@@ -1,13 +1,13 @@
-//! Compression of packages: the two stream formats, uncompressed "head" members of
-//! an exactly known size, and a parallel gzip encoder.
+//! Compression of packages: the two stream formats, and uncompressed "head" members
+//! of an exactly known size.
 //!
-//! A package is written as two members (gzip) or frames (zstd) of one stream:
-//! member 1 holds the small entries (checksums, manifest, metadata) and is stored
-//! uncompressed, so its size is known before the payload's digest is; member 2 holds
-//! the payload entry. The writer can then stream the payload once, straight into
-//! member 2 at a fixed offset, and write member 1 in front of it afterwards. Every
-//! gzip and zstd reader decodes concatenated members as one stream (RFC 1952 §2.2,
-//! RFC 8878 §3).
+//! A package is written as members (gzip) or frames (zstd) of one stream: member 1
+//! holds the small entries (checksums, manifest, metadata) and is stored
+//! uncompressed, so its size is known before the payload's digest is; the members
+//! after it hold the payload entry (gzip: one per 1 MiB block, berth-compress). The
+//! writer can then stream the payload once, straight into place at a fixed offset,
+//! and write member 1 in front of it afterwards. Every gzip and zstd reader decodes
+//! concatenated members as one stream (RFC 1952 §2.2, RFC 8878 §3).
 
 pub use berth_compress::{ParallelGzip, GZIP_HEADER, PAR_BLOCK};
 use berth_compress::{DEFAULT_LEVEL, LEVELS};

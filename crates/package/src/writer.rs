@@ -1,6 +1,7 @@
 //! `pack`: writes a package in one pass over the payload.
 //!
-//! Layout on disk: `[member 1: head, stored][member 2: payload entry, compressed]`.
+//! Layout on disk: `[member 1: head, stored][members 2..: payload entry, compressed]`
+//! (gzip: one member per 1 MiB block, berth-compress; zstd: one frame).
 //! The head (checksums, manifest, metadata) needs the payload's digest, which is
 //! known only after the payload was read; but every field of the head has a length
 //! known in advance, so the payload is compressed straight to its final offset while
@@ -429,7 +430,7 @@ impl<R: Read> Read for Tee<R> {
     }
 }
 
-/// Streams the payload entry (header, data, padding, end of archive) into member 2
+/// Streams the payload entry (header, data, padding, end of archive) into members 2..
 /// at the file's current offset, hashing and checking the payload on the way.
 fn write_payload_member(
     req: &PackRequest,
