@@ -3,6 +3,7 @@
 //! rootfs's own dpkg and opkg databases.
 
 use crate::image_copy::{berth, berth_ok};
+use berth_e2e::images::skopeo_raw_digest;
 use berth_e2e::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -56,8 +57,18 @@ fn layer_counts_are_one_by_default_base_plus_one_and_one_per_named_layer() {
     let rootfs = app_rootfs(dir.path());
     let r = rootfs.display().to_string();
     let one = format!("oci:{}:1", dir.path().join("one").display());
-    build_json(&["--rootfs", &r, &one]);
+    let built = build_json(&["--rootfs", &r, "--tag", "latest", "--tag", "v1.0", &one]);
     assert_eq!(skopeo_layers(&one), 1);
+    // --tag: the same manifest under each tag, as skopeo reads the layout.
+    for tag in ["latest", "v1.0"] {
+        let tagged = format!("oci:{}:{tag}", dir.path().join("one").display());
+        assert_eq!(
+            skopeo_raw_digest(&tagged),
+            built["digest"].as_str().unwrap()
+        );
+    }
+    let bad_tag = berth(&["image", "build", "--rootfs", &r, "--tag", "no/slash", &one]);
+    assert_eq!(bad_tag.status.code(), Some(2));
     let app = dir.path().join("app-only");
     std::fs::create_dir_all(app.join("opt/app")).unwrap();
     std::fs::write(app.join("opt/app/extra"), "x").unwrap();

@@ -165,7 +165,7 @@ fn bad_arguments_exit_2_with_a_clear_line() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(
         stderr(&o).trim(),
-        "berth: error: --level must be 1-9 for gzip, got 0"
+        "berth: error: --level must be 1-12 for gzip, got 0"
     );
     let o = run(berth().args([
         "pack",

@@ -11,9 +11,10 @@ use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
-/// The most one indexed member may inflate to (berth writes 1 MiB): bounds the
-/// memory a hostile stream can make a reader take per member.
-pub const MAX_MEMBER_OUTPUT: usize = 4 * 1024 * 1024;
+/// The most one indexed member may inflate to: what berth writes (`PAR_BLOCK`). It
+/// bounds the memory a hostile stream can make a reader (berthd on a small device)
+/// take: at most two members per thread in flight, ~2.3 MiB each.
+pub const MAX_MEMBER_OUTPUT: usize = crate::PAR_BLOCK;
 /// The most an indexed member may be long: deflate's worst case for the above.
 const MAX_MEMBER_LEN: usize =
     INDEXED_HEADER_LEN + MAX_MEMBER_OUTPUT + MAX_MEMBER_OUTPUT / 8 + 1024 + TRAILER_LEN;

@@ -133,22 +133,22 @@ pub fn pack(
     req: &PackRequest,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<PackReport, PackError> {
-    let payload_file = File::open(&req.payload).map_err(|source| PackError::Input {
-        path: req.payload.clone(),
-        source,
-    })?;
-    let meta = payload_file.metadata().map_err(|source| PackError::Input {
-        path: req.payload.clone(),
-        source,
-    })?;
-    if !meta.is_file() {
-        return Err(PackError::BadInput {
+    let open = || {
+        let input_err = |source| PackError::Input {
             path: req.payload.clone(),
-            why: "the payload must be a regular file".into(),
-        });
-    }
-    let mut reader = io::BufReader::with_capacity(256 * 1024, payload_file);
-    pack_stream(req, &mut reader, meta.len(), progress)
+            source,
+        };
+        let file = File::open(&req.payload).map_err(input_err)?;
+        let meta = file.metadata().map_err(input_err)?;
+        if !meta.is_file() {
+            return Err(PackError::BadInput {
+                path: req.payload.clone(),
+                why: "the payload must be a regular file".into(),
+            });
+        }
+        Ok((io::BufReader::with_capacity(256 * 1024, file), meta.len()))
+    };
+    pack_with(req, open, progress)
 }
 
 /// `pack`, with the payload read from `payload`, which must give exactly `size`
@@ -157,7 +157,17 @@ pub fn pack(
 pub fn pack_stream(
     req: &PackRequest,
     payload: &mut dyn Read,
-    payload_size: u64,
+    size: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<PackReport, PackError> {
+    pack_with(req, || Ok((payload, size)), progress)
+}
+
+/// The manifest is read and checked before `open` gives the payload and its size,
+/// so a broken manifest is reported first.
+fn pack_with<R: Read>(
+    req: &PackRequest,
+    open: impl FnOnce() -> Result<(R, u64), PackError>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<PackReport, PackError> {
     let source = read_limited(&req.manifest, MAX_MANIFEST_BYTES)?;
@@ -181,6 +191,7 @@ pub fn pack_stream(
         ));
     }
 
+    let (mut payload, payload_size) = open()?;
     let payload_name = match manifest.runtime {
         rt if rt.runs_an_image() => "image.tar".to_string(),
         _ => {
@@ -271,7 +282,7 @@ pub fn pack_stream(
 
     let (summary, digest_hex) = write_payload_member(
         req,
-        payload,
+        &mut payload,
         payload_size,
         &payload_name,
         manifest.runtime,

@@ -3,7 +3,7 @@
 use super::{failure, parse_ref, RegistryArgs};
 use crate::exit::{print, print_json, Failure};
 use berth_image::build::{build, BuildSpec, ConfigOptions, LayerSpec};
-use berth_image::Platform;
+use berth_image::{ImageRef, Platform};
 use std::path::PathBuf;
 
 /// Build an OCI image from a root filesystem, reproducibly.
@@ -16,7 +16,7 @@ use std::path::PathBuf;
 ///   files        /etc/app.conf       exactly those paths
 ///   host         SRC:DST+SRC:DST     files from outside the rootfs, put at DST
 ///   packages     busybox+libc6       the files these packages own, read from the
-///                                    rootfs's dpkg or opkg database
+///                                    rootfs's dpkg, opkg or rpm (sqlite) database
 /// With --base REF, the base's layers come first and its config is the start.
 ///
 /// The same rootfs and options give the same digest on any machine and thread count:
@@ -95,11 +95,31 @@ pub struct BuildArgs {
     /// Layers built at once (the output does not depend on it).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Also tag the image TAG at the destination (repeatable; an OCI layout or a
+    /// registry: an archive holds the one name DEST gives it).
+    #[arg(long, value_name = "TAG")]
+    tag: Vec<String>,
     /// Print {"digest", "layers": [{"name", "digest", "size", "cached"}]}.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
     registry: RegistryArgs,
+}
+
+/// `dest` with tag `tag` instead of its own.
+fn retagged(dest: &ImageRef, tag: &str) -> Result<ImageRef, Failure> {
+    // Written out and parsed again, so the tag meets the reference parser's rules.
+    let text = match dest {
+        ImageRef::OciLayout { dir, .. } => format!("oci:{}:{tag}", dir.display()),
+        ImageRef::Registry(r) => format!("docker://{}/{}:{tag}", r.registry, r.repository),
+        _ => {
+            return Err(Failure::bad_input(
+                "--tag: an archive holds the one name its reference gives; tag an OCI layout or a registry",
+            ))
+        }
+    };
+    text.parse::<ImageRef>()
+        .map_err(|e| Failure::bad_input(format!("--tag {tag:?}: {}", e.why)))
 }
 
 pub fn run(args: BuildArgs) -> Result<(), Failure> {
@@ -160,8 +180,26 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
             spec.rootfs.display()
         )));
     }
+    let extra_tags = args
+        .tag
+        .iter()
+        .map(|t| retagged(&dest_ref, t))
+        .collect::<Result<Vec<_>, _>>()?;
     let dest = berth_registry::dest(&dest_ref, &options).map_err(failure)?;
     let report = build(&spec, base.as_deref(), dest).map_err(failure)?;
+    // The other tags: a copy from the destination to itself under each, which finds
+    // every blob there and writes only the tag.
+    let built = berth_registry::source(&dest_ref, &options).map_err(failure)?;
+    for tagged in &extra_tags {
+        let dest = berth_registry::dest(tagged, &options).map_err(failure)?;
+        berth_image::copy(
+            &*built,
+            dest,
+            &berth_image::CopyOptions::default(),
+            &berth_image::copy::NoProgress,
+        )
+        .map_err(failure)?;
+    }
     if args.json {
         return print_json(&report);
     }
