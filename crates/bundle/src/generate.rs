@@ -157,6 +157,8 @@ pub fn generate(
     }
     fs::rename(&bundle, &out).map_err(BundleError::io(&out))?;
     use std::os::unix::fs::PermissionsExt;
+    // As umoci leaves a bundle directory: the owner's only.
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o700)).map_err(BundleError::io(&out))?;
     fs::set_permissions(temp.path(), fs::Permissions::from_mode(0o644))
         .map_err(BundleError::io(&archive))?;
     temp.persist(&archive)

@@ -33,6 +33,8 @@ enum Command {
     Image(cmd::image::ImageCommand),
     Push(cmd::push::PushArgs),
     Pull(cmd::pull::PullArgs),
+    #[command(subcommand)]
+    Bundle(cmd::bundle::BundleCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -45,6 +47,7 @@ fn main() -> std::process::ExitCode {
         Command::Image(command) => cmd::image::run(command),
         Command::Push(args) => cmd::push::run(args),
         Command::Pull(args) => cmd::pull::run(args),
+        Command::Bundle(command) => cmd::bundle::run(command),
     };
     exit::finish("berth", result)
 }

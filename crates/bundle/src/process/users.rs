@@ -33,9 +33,10 @@ pub fn users_and_groups(p: &mut Processor) -> Result<(), BundleError> {
         if let Some(namespaces) = p.config["linux"]["namespaces"].as_array_mut() {
             namespaces.retain(|n| n["type"] != "user");
         }
+        // shift_remove: the other keys keep their order, as in a Python dict.
         let linux = p.config_object(&["linux"]);
-        linux.remove("uidMappings");
-        linux.remove("gidMappings");
+        linux.shift_remove("uidMappings");
+        linux.shift_remove("gidMappings");
         check_mappings(p);
         return Ok(());
     }

@@ -1,3 +1,4 @@
+pub mod bundle;
 pub mod check;
 pub mod image;
 pub mod keygen;

@@ -114,15 +114,16 @@ pub fn runtime_spec(config: &[u8], rootfs: &Path, rootless: bool) -> Result<Valu
         }
     });
     if rootless {
-        let linux = &mut spec["linux"];
+        // umoci's rootless section, keys in its order (BundleGen keeps them so).
         let me = |id: u32| json!([{"containerID": 0, "hostID": id, "size": 1}]);
-        linux["uidMappings"] = me(rustix::process::geteuid().as_raw());
-        linux["gidMappings"] = me(rustix::process::getegid().as_raw());
-        linux["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}]);
-        linux
-            .as_object_mut()
-            .expect("an object")
-            .remove("resources");
+        let linux = &mut spec["linux"];
+        *linux = json!({
+            "uidMappings": me(rustix::process::geteuid().as_raw()),
+            "gidMappings": me(rustix::process::getegid().as_raw()),
+            "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}],
+            "maskedPaths": linux["maskedPaths"].take(),
+            "readonlyPaths": linux["readonlyPaths"].take(),
+        });
     }
     Ok(spec)
 }
