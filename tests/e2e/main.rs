@@ -1,6 +1,7 @@
 //! End-to-end tests: berth against real podman, GNU tar, Python's tarfile (what
 //! Digi's tools read packages with) and sha256sum.
 
+mod bundle;
 mod crash;
 mod daemon;
 mod digi;
