@@ -257,5 +257,27 @@ for kind in podman lxc; do
   "$berthctl" logs "berth-built-$kind"
   "$berthctl" uninstall "berth-built-$kind"
 done
+
+step "berth bundle: a device bundle as RDK's BundleGen makes it (Dobby's config.json, libraries matched against the device's)"
+mkdir -p "$work/device/lib" "$work/templates"
+cp -a /usr/arm-linux-gnueabihf/lib/. "$work/device/lib/"
+"$berth" bundle platform-libs "$work/device" -o "$work/templates/demo_libs.json"
+python3 -c "import json, sys; l = json.load(open(sys.argv[1]))['libs']; print(len(l), 'libraries in the device', sys.argv[1].rsplit('/', 1)[1], 'e.g.', l[0])" "$work/templates/demo_libs.json"
+cat > "$work/templates/demo.json" <<'JSON'
+{"platformName": "demo", "os": "linux", "arch": {"arch": "amd64"},
+ "rdk": {"version": "2024Q1", "supportedFeatures": []}, "hardware": {"graphics": false, "maxRam": "64M"},
+ "network": {"options": ["nat", "open"]}, "envvar": ["PLATFORM=demo"],
+ "storage": {"persistent": {"storageDir": "/opt/persistent", "maxSize": "16M"}},
+ "dobby": {"pluginDependencies": ["/lib/libc.so.6"]},
+ "logging": {"mode": "file", "logDir": "/var/log/apps", "limit": 65536}}
+JSON
+cat > "$work/app.json" <<'JSON'
+{"id": "com.example.demo", "type": "application/vnd.rdk-app.dac.native", "graphics": false,
+ "network": {"type": "nat"}, "storage": {"persistent": [{"size": "8M", "path": "/home/private"}]},
+ "resources": {"ram": "32M"}, "capabilities": {"add": ["CAP_SYS_TIME"]}}
+JSON
+"$berth" bundle generate -y -p demo -s "$work/templates" -a "$work/app.json" "oci:$work/built:1" "$work/bundle"
+python3 -c "import json, sys; c = json.load(open(sys.argv[1])); print('config.json:', c['ociVersion'], 'rdkPlugins', sorted(c['rdkPlugins']), 'memory limit', c['linux']['resources']['memory']['limit'])" "$work/bundle/config.json"
+ls -l "$work/bundle.tar.gz"
 echo
 echo "demo complete: package in $out, image archive $out/busybox_1.tar.zst"
