@@ -2,7 +2,7 @@
 # berth bundle generate against the real RDK BundleGen (../shared/peers/bundlegen),
 # side by side in one run.
 #
-#   realistic image: busybox, ~300 shared libraries of this host (tens of MiB) and
+#   realistic image: busybox, 300 shared libraries of this host (tens of MiB) and
 #   ARM libc, app metadata; a platform whose _libs.json lists every one of those
 #   libraries (berth bundle platform-libs), gfxLibs and plugin dependencies to match
 #                         berth bundle generate  vs  bundlegen generate   target >= 10x faster
@@ -31,7 +31,8 @@ if [ ! -s "$work/small/index.json" ]; then
   rm -rf "$work/small-rootfs" "$work/small"
   mkdir -p "$work/small-rootfs/bin" "$work/small-rootfs/usr/lib" "$work/small-rootfs/lib"
   cp /bin/busybox "$work/small-rootfs/bin/" && ln -s busybox "$work/small-rootfs/bin/sh"
-  ls /usr/lib/x86_64-linux-gnu/*.so* | head -300 | xargs -I{} cp -a {} "$work/small-rootfs/usr/lib/"
+  find /usr/lib/x86_64-linux-gnu -maxdepth 1 -type f -name '*.so*' -size -1024k | sort | head -300 |
+    xargs -I{} cp -a {} "$work/small-rootfs/usr/lib/"
   cp -a /usr/arm-linux-gnueabihf/lib/. "$work/small-rootfs/lib/"
   echo "$app" > "$work/small-rootfs/appmetadata.json"
   "$berth" image build --no-cache --rootfs "$work/small-rootfs" --cmd '["/bin/sh"]' "oci:$work/small:1" > /dev/null
@@ -57,6 +58,9 @@ cat > "$templates/bench.json" <<JSON
  "rdk": {"version": "1", "supportedFeatures": []}, "hardware": {"graphics": true, "maxRam": "128M"},
  "storage": {"persistent": {"storageDir": "/opt/persistent", "maxSize": "50M"}},
  "network": {"options": ["open"]}, "envvar": ["PLATFORM=bench"],
+ "usersAndGroups": {"user": {"uid": 1000, "gid": 1000},
+   "uidMap": [{"containerID": 1000, "hostID": 31000, "size": 1}],
+   "gidMap": [{"containerID": 1000, "hostID": 31000, "size": 1}]},
  "gpu": {"extraMounts": [], "envvar": [], "devs": [],
    "gfxLibs": [{"src": "/lib/libc.so.6", "dst": "/lib/libc.so.6"}]},
  "dobby": {"pluginDependencies": $deps},
@@ -65,7 +69,8 @@ JSON
 n_elf=$(find "$work/small-rootfs" -type f -name '*.so*' | wc -l)
 printf 'realistic image: %s (%s files named *.so*), %s CPUs\n\n' "$(du -sh "$work/small-rootfs" | cut -f1)" "$n_elf" "$(nproc)"
 
-bash "$bundlegen" "oci:$work/small:1" "$work/warmup" bench -s "$templates" > /dev/null 2>&1   # the venv, once
+bash "$bundlegen" "oci:$work/small:1" "$work/warmup" bench -s "$templates" > "$work/warmup.log" 2>&1 ||
+  { tail -5 "$work/warmup.log"; exit 1; }   # BundleGen's venv, once
 measure bundlegen_small "rm -rf $work/out-bg $work/out-bg.tar.gz" \
   bash "$bundlegen" "oci:$work/small:1" "$work/out-bg" bench -s "$templates"
 measure berth_small "rm -rf $work/out-berth $work/out-berth.tar.gz" \
