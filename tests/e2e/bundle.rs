@@ -534,3 +534,64 @@ fn an_ipk_holds_bundlegens_members() {
         control(&ours)
     );
 }
+
+#[test]
+fn an_image_whose_symlinks_lead_to_the_host_changes_nothing_there() {
+    let dir = tempfile::tempdir().unwrap();
+    // Host files an image names through absolute symlinks: BundleGen would write
+    // the first (its /etc/hosts) and delete the second (a library it replaces).
+    let host_hosts = dir.path().join("host-hosts");
+    let host_lib = dir.path().join("host-libfoo.so.1");
+    std::fs::write(&host_hosts, "the host's own\n").unwrap();
+    std::fs::write(&host_lib, "the host's library\n").unwrap();
+    let links = dir.path().join("links");
+    std::fs::create_dir_all(links.join("etc")).unwrap();
+    std::fs::create_dir_all(links.join("lib")).unwrap();
+    std::os::unix::fs::symlink(&host_hosts, links.join("etc/hosts")).unwrap();
+    std::os::unix::fs::symlink(&host_lib, links.join("lib/libfoo.so.1")).unwrap();
+    let mut app = full_app("com.example.hostile");
+    app["graphics"] = json!(false);
+    let image = app_image(
+        dir.path(),
+        "hostile",
+        &app,
+        "amd64",
+        &[
+            ("etc/hosts", &links.join("etc/hosts")),
+            ("lib/libfoo.so.1", &links.join("lib/libfoo.so.1")),
+        ],
+    );
+    let mut platform = dobby_platform("berth_hostile");
+    platform["dobby"]["pluginDependencies"] = json!(["/lib/libfoo.so.1"]);
+    let search = dir.path().join("templates");
+    std::fs::create_dir_all(&search).unwrap();
+    std::fs::write(search.join("berth_hostile.json"), platform.to_string()).unwrap();
+    let out = dir.path().join("out");
+    succeeded(
+        &berth_bundle(&image, &out, "berth_hostile", &search, &["-m", "host"]),
+        "berth bundle generate",
+    );
+    assert_eq!(
+        std::fs::read_to_string(&host_hosts).unwrap(),
+        "the host's own\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&host_lib).unwrap(),
+        "the host's library\n"
+    );
+    // Inside the rootfs: the link's target was written; the library's link leads
+    // nowhere inside the rootfs, so there is no image copy to remove (os.path.exists
+    // says the same of a dangling link), and the host's is mounted over it.
+    let inside = out
+        .join("rootfs")
+        .join(host_hosts.strip_prefix("/").unwrap());
+    assert_eq!(
+        std::fs::read_to_string(inside).unwrap(),
+        "127.0.0.1\tlocalhost\n"
+    );
+    let mounts = read_config(&out)["mounts"].to_string();
+    assert!(
+        mounts.contains("\"destination\":\"/lib/libfoo.so.1\""),
+        "{mounts}"
+    );
+}
