@@ -308,26 +308,33 @@ fn cached_flags(report: &Value) -> Vec<bool> {
         .collect()
 }
 
-/// A build of `rootfs` as two layers, app (/opt/app) and base (the rest), with
-/// `cache`, into the layout `out`; its --json report.
+/// `berth image build --json` of `rootfs` as two layers, app (/opt/app) and base
+/// (the rest), with `cache`, into the layout `out`.
+fn split_build_command(
+    rootfs: &Path,
+    cache: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Command {
+    let mut c = std::process::Command::new(berth_bin());
+    c.args(["image", "build", "--json", "--rootfs"])
+        .arg(rootfs)
+        .args([
+            "--layer",
+            "app:directories:/opt/app",
+            "--rest-layer",
+            "base",
+            "--cache-dir",
+        ])
+        .arg(cache)
+        .args(extra)
+        .arg(format!("oci:{}:1", out.display()));
+    c
+}
+
+/// `split_build_command`'s report.
 fn split_build(rootfs: &Path, cache: &Path, out: &Path, extra: &[&str]) -> Value {
-    let dest = format!("oci:{}:1", out.display());
-    let mut args = vec![
-        "image",
-        "build",
-        "--json",
-        "--rootfs",
-        rootfs.to_str().unwrap(),
-        "--layer",
-        "app:directories:/opt/app",
-        "--rest-layer",
-        "base",
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    args.push(&dest);
-    serde_json::from_str(&berth_ok(&args)).unwrap()
+    serde_json::from_str(&ok(split_build_command(rootfs, cache, out, extra))).unwrap()
 }
 
 #[test]
@@ -391,22 +398,7 @@ fn a_rebuild_takes_unchanged_layers_from_the_cache_and_rebuilds_exactly_the_chan
     // Two builds at once on one cache: both succeed with the same image.
     std::fs::write(rootfs.join("etc/app/app.conf"), "port=8080\n").unwrap();
     let spawn = |out: &str| {
-        let dest = format!("oci:{}:1", dir.path().join(out).display());
-        std::process::Command::new(berth_bin())
-            .args([
-                "image",
-                "build",
-                "--json",
-                "--rootfs",
-                rootfs.to_str().unwrap(),
-                "--layer",
-                "app:directories:/opt/app",
-                "--rest-layer",
-                "base",
-                "--cache-dir",
-                cache.to_str().unwrap(),
-                &dest,
-            ])
+        split_build_command(&rootfs, &cache, &dir.path().join(out), &[])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

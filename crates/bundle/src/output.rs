@@ -100,7 +100,8 @@ pub fn write_tgz(dir: &Path, out: &mut dyn Write, options: &TarOptions) -> io::R
             }
             h.set_entry_type(tar::EntryType::Regular);
             h.set_size(m.len());
-            b.append_data(&mut h, &rel, fs::File::open(&path)?.take_exact(m.len()))?;
+            let content = berth_image::build::layer_tar::exact(fs::File::open(&path)?, m.len());
+            b.append_data(&mut h, &rel, content)?;
         } else if t.is_fifo() {
             h.set_entry_type(tar::EntryType::Fifo);
             b.append_data(&mut h, &rel, io::empty())?;
@@ -113,36 +114,6 @@ pub fn write_tgz(dir: &Path, out: &mut dyn Write, options: &TarOptions) -> io::R
 
 fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// A reader that gives exactly `len` bytes or fails (a file that shrank).
-trait TakeExact: io::Read + Sized {
-    fn take_exact(self, len: u64) -> Exact<Self> {
-        Exact {
-            inner: self.take(len),
-            left: len,
-        }
-    }
-}
-impl<R: io::Read> TakeExact for R {}
-
-struct Exact<R> {
-    inner: io::Take<R>,
-    left: u64,
-}
-
-impl<R: io::Read> io::Read for Exact<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n == 0 && self.left > 0 && !buf.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "a file shrank while it was read",
-            ));
-        }
-        self.left -= n as u64;
-        Ok(n)
-    }
 }
 
 /// A gzip tarball of in-memory files, in the order given (mode 0644, owner 0).

@@ -61,11 +61,7 @@ pub fn write<W: Write>(items: &[Item], epoch: i64, out: W) -> io::Result<W> {
             h.set_size(m.len());
             // A file that changes size while read would make a corrupt tar: exactly
             // what the header says is taken, and less is an error.
-            let mut exact = Exact {
-                inner: io::Read::take(File::open(&item.source)?, m.len()),
-                left: m.len(),
-            };
-            b.append_data(&mut h, name, &mut exact)?;
+            b.append_data(&mut h, name, exact(File::open(&item.source)?, m.len()))?;
         } else if t.is_fifo() || t.is_char_device() || t.is_block_device() {
             let kind = match () {
                 _ if t.is_fifo() => tar::EntryType::Fifo,
@@ -83,7 +79,16 @@ pub fn write<W: Write>(items: &[Item], epoch: i64, out: W) -> io::Result<W> {
     b.into_inner()
 }
 
-struct Exact<R> {
+/// Exactly `len` bytes of `inner` (at most that many, and an error if fewer): a
+/// file that changes size while it is archived must not make a corrupt tar.
+pub fn exact<R: io::Read>(inner: R, len: u64) -> Exact<io::Take<R>> {
+    Exact {
+        inner: inner.take(len),
+        left: len,
+    }
+}
+
+pub struct Exact<R> {
     inner: R,
     left: u64,
 }
