@@ -595,3 +595,77 @@ fn an_image_whose_symlinks_lead_to_the_host_changes_nothing_there() {
         "{mounts}"
     );
 }
+
+#[test]
+fn an_image_from_a_registry_that_needs_credentials_takes_them_from_c_or_the_environment() {
+    require(&["docker-registry", "htpasswd"]);
+    use berth_e2e::images::Registry;
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::start_with_auth("rdk", "s3cret");
+    let mut app = full_app("com.example.remote");
+    app["graphics"] = json!(false);
+    let local = app_image(dir.path(), "remote", &app, "amd64", &[]);
+    let remote = format!("{}:1", registry.image("apps/remote"));
+    let copied = berth(&[
+        "image",
+        "copy",
+        "--quiet",
+        "--creds",
+        "rdk:s3cret",
+        &local,
+        &remote,
+    ]);
+    succeeded(&copied, "berth image copy");
+    let search = dir.path().join("templates");
+    std::fs::create_dir_all(&search).unwrap();
+    std::fs::write(
+        search.join("berth_remote.json"),
+        dobby_platform("berth_remote").to_string(),
+    )
+    .unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let generate = |out: &str, creds: Option<(&str, &str)>, env: Option<&str>| {
+        let mut c = std::process::Command::new(berth_bin());
+        c.env("HOME", &home)
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("DOCKER_CONFIG")
+            .env_remove("XDG_RUNTIME_DIR");
+        c.args([
+            "bundle",
+            "generate",
+            "-y",
+            "-p",
+            "berth_remote",
+            "-s",
+            search.to_str().unwrap(),
+        ]);
+        if let Some((flag, value)) = creds {
+            c.args([flag, value]);
+        }
+        if let Some(value) = env {
+            c.env("RDK_OCI_REGISTRY_CREDS", value);
+        }
+        c.arg(&remote).arg(dir.path().join(out));
+        run(c)
+    };
+    let refused = generate("none", None, None);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    succeeded(
+        &generate("flag", Some(("-c", "rdk:s3cret")), None),
+        "with -c",
+    );
+    succeeded(
+        &generate("env", None, Some("rdk:s3cret")),
+        "with RDK_OCI_REGISTRY_CREDS",
+    );
+    assert_eq!(
+        read_config(&dir.path().join("flag")),
+        read_config(&dir.path().join("env"))
+    );
+}
