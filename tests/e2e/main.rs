@@ -2,6 +2,7 @@
 //! Digi's tools read packages with) and sha256sum.
 
 mod bundle;
+mod bundle_inputs;
 mod bundle_libs;
 mod crash;
 mod daemon;
