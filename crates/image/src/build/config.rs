@@ -118,7 +118,8 @@ pub fn image_config(
     obj.insert("os".into(), json!(o.os));
     match &o.variant {
         Some(v) => obj.insert("variant".into(), json!(v)),
-        None => obj.remove("variant"),
+        // shift_remove: the other keys keep their order (remove swaps the last in).
+        None => obj.shift_remove("variant"),
     };
     if let Some(a) = &o.author {
         obj.insert("author".into(), json!(a));
