@@ -244,6 +244,26 @@ fn the_same_rootfs_gives_the_same_digest_on_any_thread_count_and_after_a_copy() 
     assert_ne!(v["digest"].as_str().unwrap(), first);
 }
 
+/// A `packages` layer naming a package the rootfs's database lacks: exit 2, the
+/// message naming it and containing `says`.
+fn refuses_a_missing_package(rootfs: &Path, out: &Path, says: &str) {
+    let missing = berth(&[
+        "image",
+        "build",
+        "--rootfs",
+        rootfs.to_str().unwrap(),
+        "--layer",
+        "x:packages:nosuch",
+        &format!("oci:{}:2", out.display()),
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("nosuch") && stderr.contains(says),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_rootfs_splits_into_package_layers_by_its_dpkg_or_opkg_database() {
     for db in ["var/lib/dpkg/info", "var/lib/opkg/info"] {
@@ -285,17 +305,7 @@ fn a_rootfs_splits_into_package_layers_by_its_dpkg_or_opkg_database() {
                 && !rest.contains(&"bin/busybox".to_string()),
             "{db}: {rest:?}"
         );
-        let missing = berth(&[
-            "image",
-            "build",
-            "--rootfs",
-            rootfs.to_str().unwrap(),
-            "--layer",
-            "x:packages:nosuch",
-            &format!("oci:{}:2", out.display()),
-        ]);
-        assert_eq!(missing.status.code(), Some(2), "{db}");
-        assert!(String::from_utf8_lossy(&missing.stderr).contains("nosuch"));
+        refuses_a_missing_package(&rootfs, &out, "dpkg, opkg or rpm database");
     }
 }
 
@@ -576,15 +586,5 @@ fn a_rootfs_splits_into_package_layers_by_its_rpm_database_which_is_not_written(
         before,
         "reading the database wrote into the rootfs"
     );
-    let missing = berth(&[
-        "image",
-        "build",
-        "--rootfs",
-        rootfs.to_str().unwrap(),
-        "--layer",
-        "x:packages:nosuch",
-        &format!("oci:{}:2", out.display()),
-    ]);
-    assert_eq!(missing.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("not in the rootfs's rpm database"));
+    refuses_a_missing_package(&rootfs, &out, "not in the rootfs's rpm database");
 }
