@@ -35,6 +35,7 @@ pub struct GenerateArgs {
     /// The image: docker://, oci:, oci-archive:, docker-archive: (skopeo's syntax).
     #[arg(value_name = "IMAGE")]
     image: String,
+    /// Where the bundle goes (config.json, rootfs/); the archive is written beside it.
     #[arg(value_name = "OUTPUTDIR")]
     output: PathBuf,
     /// The platform's name (its template is <name>.json).
