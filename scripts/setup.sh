@@ -47,6 +47,23 @@ if ! "$oras_venv/bin/python" -c 'import oras.client' >/dev/null 2>&1; then
   "$oras_venv/bin/pip" install --quiet --disable-pip-version-check 'oras==0.2.43'
 fi
 
+# Podman's Quadlet generator (podman >= 4.4; bookworm has 4.3): the second opinion on
+# the Quadlet units `berth rootfs units` writes (tests only). Taken from Debian 13's
+# podman package, pinned by digest; it links only libc.
+quadlet=/opt/berth-test/quadlet
+quadlet_deb=podman_5.4.2+ds1-2+b2_amd64.deb
+quadlet_sha256=e3987a9d1e6d46cbd4ee11bd067927a5f7f886e41c7a2dbe5b89a436905d44a0
+if ! "$quadlet" -version >/dev/null 2>&1; then
+  echo "setup.sh: installing Quadlet from Debian's $quadlet_deb into $quadlet"
+  tmp=$(mktemp -d)
+  curl -fsSL -o "$tmp/podman.deb" "https://deb.debian.org/debian/pool/main/p/podman/$quadlet_deb"
+  echo "$quadlet_sha256  $tmp/podman.deb" | sha256sum -c --quiet
+  dpkg-deb -x "$tmp/podman.deb" "$tmp/x"
+  mkdir -p "$(dirname "$quadlet")"
+  install -m 755 "$tmp/x/usr/libexec/podman/quadlet" "$quadlet"
+  rm -rf "$tmp"
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup.sh: cargo is missing: install the Rust toolchain (rustup) first" >&2
   exit 1

@@ -154,9 +154,14 @@ fn run(args: Args) -> Result<(), Failure> {
         let listener = bind(&socket, mode)?;
         log::info(format!("serving the API on {}", socket.display()));
         notify_ready();
-        // Autostart and reconcile off the async thread: the API answers meanwhile.
+        // Pre-installed packages, autostart and reconcile off the async thread: the
+        // API answers meanwhile.
         let starting = Arc::clone(&state);
         tokio::task::spawn_blocking(move || {
+            starting
+                .install_preinstalled()
+                .iter()
+                .for_each(|l| log_line(l));
             starting.reconcile().iter().for_each(|l| log_line(l));
         });
         berth_daemon::supervise::threads::start(&state);

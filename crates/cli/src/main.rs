@@ -35,6 +35,8 @@ enum Command {
     Pull(cmd::pull::PullArgs),
     #[command(subcommand)]
     Bundle(cmd::bundle::BundleCommand),
+    #[command(subcommand)]
+    Rootfs(cmd::rootfs::RootfsCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Command::Push(args) => cmd::push::run(args),
         Command::Pull(args) => cmd::pull::run(args),
         Command::Bundle(command) => cmd::bundle::run(command),
+        Command::Rootfs(command) => cmd::rootfs::run(command),
     };
     exit::finish("berth", result)
 }

@@ -10,6 +10,7 @@ pub mod manifest;
 pub mod oci_bundle;
 pub mod payload;
 pub mod pipe;
+pub mod preinstalled;
 pub mod reader;
 pub mod sign;
 pub mod writer;
@@ -21,6 +22,7 @@ pub use compress::Compression;
 pub use limits::Limits;
 pub use manifest::{Manifest, ManifestIssues, RuntimeKind, Stage};
 pub use reader::{
-    read_package, read_package_into, PackageReport, PayloadSink, ReadError, ReadOptions, SinkError,
+    read_head, read_package, read_package_into, PackageHead, PackageReport, PayloadSink, ReadError,
+    ReadOptions, SinkError,
 };
 pub use writer::{pack, pack_stream, PackError, PackReport, PackRequest};

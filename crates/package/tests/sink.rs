@@ -10,6 +10,7 @@ use std::rc::Rc;
 #[derive(Default)]
 struct Collect {
     opened: Option<(String, String, u64)>,
+    listed_digest: Option<String>,
     bytes: Rc<RefCell<Vec<u8>>>,
 }
 
@@ -31,8 +32,10 @@ impl PayloadSink for Collect {
         manifest: &Manifest,
         name: &str,
         size: u64,
+        listed_digest: Option<&str>,
     ) -> Result<Box<dyn Write>, SinkError> {
         self.opened = Some((manifest.id().to_string(), name.to_string(), size));
+        self.listed_digest = listed_digest.map(str::to_string);
         Ok(Box::new(Shared(self.bytes.clone())))
     }
 }
@@ -52,6 +55,13 @@ fn the_sink_gets_exactly_the_payload_after_the_manifest() {
     assert_eq!((id.as_str(), name.as_str()), ("demo", "image.tar"));
     assert_eq!(size, parts.payload.len() as u64);
     assert_eq!(*sink.bytes.borrow(), parts.payload);
+    // The digest the checksums file lists, handed over before the payload is read.
+    use sha2::Digest;
+    let expected = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(&parts.payload))
+    );
+    assert_eq!(sink.listed_digest.as_deref(), Some(expected.as_str()));
 }
 
 #[test]
@@ -108,4 +118,53 @@ fn a_payload_that_does_not_match_its_checksum_is_handed_over_but_the_read_fails(
     assert!(sink.opened.is_some());
     let err = result.unwrap_err().to_string();
     assert!(err.contains("mismatch"), "{err}");
+}
+
+#[test]
+fn the_head_is_read_without_the_payload_and_names_the_listed_digest() {
+    let parts = Parts::podman();
+    // A payload cut off after its first byte: the head reader never gets that far.
+    let mut entries = parts.entries();
+    let head = berth_package::read_head(
+        std::io::Cursor::new(gzip(&tar_bytes(&entries, true))),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(head.manifest.id(), "demo");
+    assert_eq!(head.payload_name, "image.tar");
+    assert_eq!(
+        head.payload_digest,
+        format!("sha256:{}", parts.digest_hex())
+    );
+    // Without its gzip trailer the whole package is unreadable, its head is not:
+    // nothing past the payload's start is looked at.
+    let package = gzip(&tar_bytes(&entries, true));
+    let cut = package[..package.len() - 8].to_vec();
+    assert!(berth_package::read_package(
+        std::io::Cursor::new(cut.clone()),
+        &ReadOptions::default()
+    )
+    .is_err());
+    let head_of_cut =
+        berth_package::read_head(std::io::Cursor::new(cut), &ReadOptions::default()).unwrap();
+    assert_eq!(head_of_cut.payload_digest, head.payload_digest);
+    // A head whose signature is not trusted is refused like an install would be.
+    let opts = ReadOptions {
+        trusted_keys: vec![test_key(1).verifying_key()],
+        ..Default::default()
+    };
+    let err = berth_package::read_head(std::io::Cursor::new(parts.package()), &opts).unwrap_err();
+    assert!(err.to_string().contains("unsigned package"), "{err}");
+    // A payload first: no head to read before it.
+    let payload = entries.pop().unwrap();
+    entries.insert(0, payload);
+    let err = berth_package::read_head(
+        std::io::Cursor::new(gzip(&tar_bytes(&entries, true))),
+        &ReadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("must come before the payload"),
+        "{err}"
+    );
 }

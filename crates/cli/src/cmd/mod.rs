@@ -6,3 +6,4 @@ pub mod pack;
 pub mod pack_image;
 pub mod pull;
 pub mod push;
+pub mod rootfs;

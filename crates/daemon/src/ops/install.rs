@@ -176,6 +176,7 @@ impl PayloadSink for InstallSink<'_> {
         manifest: &Manifest,
         _name: &str,
         size: u64,
+        _listed_digest: Option<&str>,
     ) -> Result<Box<dyn Write>, SinkError> {
         let (plan, guard, driver) = self.daemon.plan(manifest, size, self.force)?;
         self.planned = Some((plan, guard));

@@ -6,6 +6,7 @@ pub mod config;
 pub mod install;
 pub mod lifecycle;
 pub mod logs;
+pub mod preinstall;
 pub mod reconcile;
 pub mod recover;
 pub mod status;

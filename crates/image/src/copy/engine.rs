@@ -42,6 +42,9 @@ pub struct CopyReport {
     /// rewrites manifests: docker-archive).
     pub dest_digest: String,
     pub platform: Option<String>,
+    /// The image's config digest (its image id in docker and podman); for an
+    /// index copied whole, the last image's.
+    pub config_digest: Option<String>,
     pub layers: Vec<LayerReport>,
     /// Bytes of blobs copied (skipped ones not counted).
     pub bytes: u64,
@@ -61,6 +64,7 @@ pub fn copy(
         digest: source_digest,
         dest_digest: String::new(),
         platform: None,
+        config_digest: None,
         layers: Vec::new(),
         bytes: 0,
     };
@@ -152,6 +156,7 @@ fn copy_image(
         return Err(ImageError::format(what, "an index inside an index"));
     };
     let config = image.config();
+    report.config_digest = Some(config.digest().to_string());
     if config.size() > MAX_CONFIG {
         return Err(ImageError::format(
             what,

@@ -195,11 +195,15 @@ pub trait PayloadSink {
     /// manifest before the payload, the order `berth pack` and DCP write). Returns
     /// where the payload's bytes go. The payload's digest is only known at its end:
     /// the caller must still treat the whole read's result as the verdict.
+    /// `listed_digest` is what the checksums file says it will be (`sha256:<hex>`):
+    /// enough to tell a package already installed from another build of the same
+    /// version before its payload is read.
     fn open(
         &mut self,
         manifest: &Manifest,
         name: &str,
         size: u64,
+        listed_digest: Option<&str>,
     ) -> Result<Box<dyn Write>, SinkError>;
 }
 
@@ -442,8 +446,14 @@ fn read_payload<R: Read, S: PayloadSink + ?Sized>(
                 return Err(ReadError::Invalid(Problems(early)));
             }
             let file_name = &name["payload/".len()..];
+            let listed = st
+                .sums
+                .as_deref()
+                .and_then(|sums| parse_sums(sums).ok())
+                .and_then(|lines| lines.into_iter().find(|(_, path)| path == name))
+                .map(|(hex, _)| format!("sha256:{hex}"));
             Some(
-                sink.open(manifest, file_name, size)
+                sink.open(manifest, file_name, size, listed.as_deref())
                     .map_err(ReadError::Refused)?,
             )
         }
@@ -488,8 +498,10 @@ impl<R: Read> Read for Tee<R> {
     }
 }
 
+mod head;
 mod verdict;
-use verdict::{finish, signature_verdict};
+pub use head::{read_head, PackageHead};
+use verdict::{finish, parse_sums, signature_verdict};
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,144 @@
+//! `berth rootfs install`: packages placed in a device rootfs for berthd to install
+//! at its start.
+
+use super::failure;
+use crate::exit::{chain, print, print_json, Failure};
+use berth_rootfs::install::{place, DeviceTrust, InstallOptions, Placed};
+use berth_rootfs::Root;
+use std::path::PathBuf;
+
+/// Place packages in a device rootfs; berthd installs them at its first start.
+///
+/// Each package is copied to WORKING_PATH/preinstalled/<id>.tar.gz in the rootfs and
+/// the copy verified there (checksums, manifest, payload digest, and the signature
+/// against the keys the device's berthd trusts: trust.keys of the rootfs's
+/// berthd.conf, read inside the rootfs). At every start berthd installs a package
+/// found there whose container is not registered, or that it has not installed from
+/// there before while another version or build is registered (so a rootfs update
+/// with a new package installs it once, and a container updated since is not
+/// downgraded). A package that fails is reported and the others are still placed.
+///
+/// Exit codes: 0 all placed, 2 a package invalid or untrusted (or bad arguments),
+/// 1 another failure.
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct InstallArgs {
+    /// The device's root filesystem.
+    #[arg(long, value_name = "DIR")]
+    rootfs: PathBuf,
+    /// berthd's working path on the device [default: the rootfs's berthd.conf
+    /// service.working_path, else /var/lib/berth].
+    #[arg(long, value_name = "PATH")]
+    working_path: Option<String>,
+    /// berthd's configuration, as a path on the device.
+    #[arg(long, value_name = "PATH", default_value = "/etc/berth/berthd.conf")]
+    config: String,
+    /// Let berthd delete each package once installed (Isar's
+    /// CONTAINER_DELETE_AFTER_LOAD); by default it stays for a factory reset.
+    #[arg(long)]
+    delete_after_install: bool,
+    /// Print what was placed as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Packages (.tar.gz or .tar.zst).
+    #[arg(value_name = "PKG", required = true)]
+    packages: Vec<PathBuf>,
+}
+
+/// What the rootfs's berthd.conf says about working path and trust.
+fn device_settings(root: &Root, config: &str) -> Result<(String, DeviceTrust), Failure> {
+    let defaults = || {
+        (
+            "/var/lib/berth".to_string(),
+            DeviceTrust {
+                keys: Vec::new(),
+                require_signature: false,
+            },
+        )
+    };
+    let path = root.path(config, true).map_err(failure)?;
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(defaults()),
+        Err(e) => return Err(Failure::failed(format!("{}: {e}", path.display()))),
+    };
+    let (cfg, _warnings) = berth_daemon::config::parse(&bytes).map_err(|issues| {
+        Failure::BadInput(
+            issues
+                .iter()
+                .map(|i| format!("{} (the rootfs's {config}): {i}", path.display()))
+                .collect(),
+        )
+    })?;
+    let mut keys = Vec::new();
+    for key in &cfg.trust.keys {
+        let on_host = root.path(&key.to_string_lossy(), true).map_err(failure)?;
+        let key = berth_package::sign::read_verifying_key(&on_host).map_err(|e| {
+            Failure::bad_input(format!(
+                "trust.keys in the rootfs's {config}: {}",
+                chain(&e)
+            ))
+        })?;
+        keys.push(key);
+    }
+    let working_path = cfg.service.working_path.to_string_lossy().into_owned();
+    Ok((
+        working_path,
+        DeviceTrust {
+            keys,
+            require_signature: cfg.trust.require_signature,
+        },
+    ))
+}
+
+pub fn run(args: InstallArgs) -> Result<(), Failure> {
+    let root = Root::open(&args.rootfs).map_err(failure)?;
+    let (configured, trust) = device_settings(&root, &args.config)?;
+    let opts = InstallOptions {
+        working_path: args.working_path.clone().unwrap_or(configured),
+        trust,
+        delete_after_install: args.delete_after_install,
+    };
+    let mut placed: Vec<Placed> = Vec::new();
+    let mut failures: Vec<Failure> = Vec::new();
+    for package in &args.packages {
+        match place(&root, &opts, package) {
+            Ok(p) => {
+                if !args.json {
+                    eprintln!(
+                        "placed {} {} ({}, {}) at {}",
+                        p.id, p.version, p.runtime, p.signature, p.device_path
+                    );
+                }
+                placed.push(p);
+            }
+            Err(e) => {
+                let f = failure(e);
+                let (Failure::Failed(lines)
+                | Failure::BadInput(lines)
+                | Failure::Unreachable(lines)) = &f;
+                for line in lines {
+                    eprintln!("berth: error: {line}");
+                }
+                failures.push(f);
+            }
+        }
+    }
+    if args.json {
+        print_json(&placed)?;
+    } else if !placed.is_empty() {
+        print(&format!(
+            "{} of {} packages placed under {} in {}\n",
+            placed.len(),
+            args.packages.len(),
+            opts.working_path,
+            args.rootfs.display()
+        ))?;
+    }
+    // Each failure is printed already; the exit code is the worst one's.
+    match failures.iter().map(Failure::code).max() {
+        None => Ok(()),
+        Some(2) => Err(Failure::BadInput(Vec::new())),
+        Some(_) => Err(Failure::Failed(Vec::new())),
+    }
+}
