@@ -96,40 +96,91 @@ fn a_layout_skopeo_writes_is_read_by_berth_with_every_blob_verified() {
     assert!(!manifest.layers().is_empty());
 }
 
-/// The registry client (ureq, rustls) and the bundle generator (berth_bundle, goblin,
-/// jsonschema) are for the build host: berthd and berthctl must not link them (the
-/// check can fail: berth itself does link them).
+/// The bundle generator (berth_bundle, goblin, jsonschema), the image builder and
+/// rootfs tools are for the build host: berthd and berthctl never link them. The
+/// registry client (ureq, rustls) reaches berthd only through its `device-registry`
+/// feature, which the test build turns on (--all-features): berthctl never links it
+/// (the check can fail: berth itself links all of them).
 #[test]
 fn device_binaries_link_no_registry_client_or_bundle_generator() {
-    // grep is fast on a 100 MB debug binary; a byte loop in this unoptimised test is not.
-    let holds = |name: &str, needle: &[u8]| {
-        let needle = String::from_utf8_lossy(needle).into_owned();
-        run(cmd("grep", &["-q", "-a", "-F", &needle]).arg(bin(name)))
-            .status
-            .success()
+    // Code linked in, by its defined function symbols (a debug binary's debug
+    // info names types of every crate in the graph, linked or not).
+    let code_of = |name: &str| -> std::collections::BTreeSet<String> {
+        let out = ok(cmd("nm", &["--defined-only", "-C"]).arg(bin(name)));
+        out.lines()
+            .filter_map(|l| {
+                let mut f = l.splitn(3, ' ');
+                let (_, kind, symbol) = (f.next()?, f.next()?, f.next()?);
+                matches!(kind, "t" | "T").then(|| {
+                    symbol
+                        .trim_start_matches('<')
+                        .split("::")
+                        .next()
+                        .map(str::to_string)
+                })?
+            })
+            .collect()
     };
-    let build_host: [&[u8]; 6] = [
-        b"ureq",
-        b"rustls",
-        b"berth_registry",
-        b"berth_bundle",
-        b"goblin",
-        b"jsonschema",
+    let (berth, berthd, berthctl) = (code_of("berth"), code_of("berthd"), code_of("berthctl"));
+    let holds = |name: &str, crate_name: &str| match name {
+        "berth" => berth.contains(crate_name),
+        "berthd" => berthd.contains(crate_name),
+        _ => berthctl.contains(crate_name),
+    };
+    let registry = ["ureq", "rustls", "berth_registry"];
+    let build_host = [
+        "berth_bundle",
+        "goblin",
+        "jsonschema",
+        "berth_rootfs",
+        "rusqlite",
     ];
-    for crate_name in build_host {
+    for crate_name in registry.iter().chain(&build_host) {
+        assert!(holds("berth", crate_name), "berth links {crate_name}");
+    }
+    for crate_name in registry.iter().chain(&build_host) {
         assert!(
-            holds("berth", crate_name),
-            "berth links {}",
-            String::from_utf8_lossy(crate_name)
+            !holds("berthctl", crate_name),
+            "berthctl links {crate_name}"
         );
     }
-    for device in ["berthd", "berthctl"] {
-        for crate_name in build_host {
-            assert!(
-                !holds(device, crate_name),
-                "{device} links {}",
-                String::from_utf8_lossy(crate_name)
-            );
-        }
+    for crate_name in build_host {
+        assert!(!holds("berthd", crate_name), "berthd links {crate_name}");
+    }
+    for crate_name in registry {
+        assert!(
+            holds("berthd", crate_name),
+            "berthd (device-registry) lacks {crate_name}"
+        );
+    }
+    // Without the feature berthd's library depends on no registry client at all.
+    let tree = |features: &[&str]| {
+        let mut c = cmd(
+            "cargo",
+            &[
+                "tree",
+                "--offline",
+                "-e",
+                "normal",
+                "--prefix",
+                "none",
+                "-p",
+                "berth-daemon",
+            ],
+        );
+        c.args(features).current_dir(env!("CARGO_MANIFEST_DIR"));
+        ok(c)
+    };
+    let plain = tree(&[]);
+    let with = tree(&["--features", "registry"]);
+    for crate_name in ["berth-registry", "ureq", "rustls"] {
+        assert!(
+            !plain.contains(crate_name),
+            "berth-daemon without features depends on {crate_name}"
+        );
+        assert!(
+            with.contains(crate_name),
+            "berth-daemon with registry lacks {crate_name}"
+        );
     }
 }

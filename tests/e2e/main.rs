@@ -13,6 +13,7 @@ mod image_copy;
 mod image_hostile;
 mod image_unpack;
 mod install;
+mod install_from;
 mod interop;
 mod lifecycle;
 mod pack_image;

@@ -15,7 +15,7 @@ fn berth(args: &[&str]) -> Output {
 }
 
 /// A signed package of a busybox image running `command`, as `id` `version`.
-fn signed_package(dir: &Path, key: &Path, id: &str, version: &str, command: &str) -> PathBuf {
+pub fn signed_package(dir: &Path, key: &Path, id: &str, version: &str, command: &str) -> PathBuf {
     let tag = format!("localhost/{id}:{version}");
     let image = TestImage::build(dir, &tag, command);
     let tar = dir.join(format!("{id}-{version}.tar"));

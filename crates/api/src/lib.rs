@@ -26,6 +26,10 @@ pub mod codes {
     pub const ALREADY_INSTALLED: &str = "already_installed";
     pub const NO_SPACE: &str = "insufficient_storage";
     pub const BAD_REQUEST: &str = "bad_request";
+    /// A registry could not be reached or answered wrongly (`docker://` installs).
+    pub const REGISTRY_FAILED: &str = "registry_failed";
+    /// This berthd was built without what the request needs (a cargo feature).
+    pub const NOT_BUILT: &str = "not_built";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +133,12 @@ pub mod paths {
     pub fn packages(force: bool) -> String {
         let query = if force { "?force=1" } else { "" };
         format!("{PREFIX}/packages{query}")
+    }
+
+    /// An install berthd fetches itself: `reference` is `docker://HOST/REPO:TAG|@DIGEST`.
+    pub fn packages_from(reference: &str, force: bool) -> String {
+        let force = if force { "&force=1" } else { "" };
+        format!("{PREFIX}/packages?from={}{force}", encode(reference))
     }
 
     /// `/v1/containers/{id}` and what follows (`status`, `stop`, `config/KEY`...).

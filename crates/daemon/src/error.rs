@@ -22,6 +22,12 @@ pub enum OpError {
     /// A runtime this berthd has no driver for.
     #[error("{0}")]
     Unsupported(String),
+    /// What this build of berthd leaves out (a cargo feature).
+    #[error("{0}")]
+    NotBuilt(String),
+    /// A registry failed (network, HTTP, credentials) during a `docker://` install.
+    #[error("{0}")]
+    Registry(String),
     #[error("{context}")]
     Runtime {
         context: String,

@@ -168,3 +168,32 @@ fn the_head_is_read_without_the_payload_and_names_the_listed_digest() {
         "{err}"
     );
 }
+
+#[test]
+fn a_detached_signature_counts_when_the_package_has_none() {
+    let parts = Parts::podman();
+    let key = test_key(1);
+    let sums = parts.sums();
+    let manifest = berth_package::testkit::pretty(&parts.packaged_manifest());
+    let strict = |detached: Option<Vec<u8>>| ReadOptions {
+        trusted_keys: vec![key.verifying_key()],
+        detached_signature: detached,
+        ..Default::default()
+    };
+    let good = berth_package::sign::sign(&key, &sums, &manifest);
+    read_with_sink(parts.package(), &strict(Some(good)))
+        .0
+        .unwrap();
+    let other = berth_package::sign::sign(&test_key(2), &sums, &manifest);
+    let err = read_with_sink(parts.package(), &strict(Some(other)))
+        .0
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not among the trusted keys"),
+        "{err}"
+    );
+    let err = read_with_sink(parts.package(), &strict(None))
+        .0
+        .unwrap_err();
+    assert!(err.to_string().contains("unsigned package"), "{err}");
+}

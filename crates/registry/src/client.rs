@@ -23,6 +23,8 @@ pub struct Options {
     pub max_backoff: Duration,
     /// Blobs fetched at once.
     pub parallel: usize,
+    /// How to give credentials, in the error when a registry wants some.
+    pub creds_hint: &'static str,
 }
 
 impl Default for Options {
@@ -34,6 +36,7 @@ impl Default for Options {
             backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(60),
             parallel: 4,
+            creds_hint: "give --creds USER:PASS or log in with podman/skopeo/docker",
         }
     }
 }
@@ -228,7 +231,10 @@ impl Client {
             "basic" => {
                 let creds = self.creds.as_ref().ok_or_else(|| RegistryError::Auth {
                     url: url.into(),
-                    why: "the registry wants credentials: give --creds USER:PASS or log in with podman/skopeo/docker".into(),
+                    why: format!(
+                        "the registry wants credentials: {}",
+                        self.options.creds_hint
+                    ),
                 })?;
                 format!("Basic {}", basic(creds))
             }

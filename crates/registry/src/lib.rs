@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod creds;
+pub mod package;
 pub mod pull;
 pub mod push;
 pub mod referrers;

@@ -7,6 +7,7 @@ use berth_image::copy::{Source, Top};
 use berth_image::manifest::{self, ACCEPT, MAX_MANIFEST};
 use berth_image::{Digest, ImageError, RegistryRef, VerifyingReader};
 use oci_spec::image::Descriptor;
+use std::borrow::Borrow;
 use std::io::{self, Read};
 
 pub struct RegistrySource {
@@ -65,6 +66,27 @@ impl RegistrySource {
     /// The digest the registry's tag points at now.
     pub fn tag_digest(&self, tag: &str) -> Result<Digest, RegistryError> {
         Ok(self.fetch_manifest(tag)?.digest)
+    }
+
+    /// `blob`, owning the connection: a reader that outlives the source (what an
+    /// install thread takes).
+    pub fn into_blob(self, d: &Descriptor) -> Result<Box<dyn Read + Send>, ImageError> {
+        let digest = manifest::digest_of(d, &self.name())?;
+        let path = format!("/v2/{}/blobs/{digest}", self.reference.repository);
+        let mut reader = Resuming {
+            client: self.client,
+            path,
+            offset: 0,
+            size: d.size(),
+            inner: None,
+            resumes: 0,
+        };
+        reader.open().map_err(ImageError::from)?;
+        Ok(Box::new(VerifyingReader::new(
+            reader,
+            digest,
+            Some(d.size()),
+        )))
     }
 
     /// The repository's tags (`/v2/<name>/tags/list`).
@@ -165,8 +187,9 @@ impl Source for RegistrySource {
 }
 
 /// A blob's body that reconnects with `Range: bytes=OFFSET-` when it breaks off.
-struct Resuming<'a> {
-    client: &'a Client,
+/// Borrows the source's client, or owns it (`into_blob`).
+struct Resuming<C: Borrow<Client>> {
+    client: C,
     path: String,
     offset: u64,
     size: u64,
@@ -174,7 +197,7 @@ struct Resuming<'a> {
     resumes: u32,
 }
 
-impl Resuming<'_> {
+impl<C: Borrow<Client>> Resuming<C> {
     fn open(&mut self) -> Result<(), RegistryError> {
         let range = format!("bytes={}-", self.offset);
         let headers: &[(&str, &str)] = if self.offset > 0 {
@@ -184,6 +207,7 @@ impl Resuming<'_> {
         };
         let response = self
             .client
+            .borrow()
             .call("GET", &self.path, headers, Body::Empty, &[])?;
         let whole = response.status() == 200;
         let mut body = response.into_reader();
@@ -192,13 +216,13 @@ impl Resuming<'_> {
             let skipped =
                 io::copy(&mut (&mut body).take(self.offset), &mut io::sink()).map_err(|e| {
                     RegistryError::Protocol {
-                        url: self.client.url(&self.path),
+                        url: self.client.borrow().url(&self.path),
                         why: format!("resuming: {e}"),
                     }
                 })?;
             if skipped != self.offset {
                 return Err(RegistryError::Protocol {
-                    url: self.client.url(&self.path),
+                    url: self.client.borrow().url(&self.path),
                     why: "resuming: the blob is shorter than before".into(),
                 });
             }
@@ -208,7 +232,7 @@ impl Resuming<'_> {
     }
 }
 
-impl Read for Resuming<'_> {
+impl<C: Borrow<Client>> Read for Resuming<C> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             if self.inner.is_none() {
@@ -217,13 +241,15 @@ impl Read for Resuming<'_> {
             let inner = self.inner.as_mut().expect("opened above");
             match inner.read(buf) {
                 Ok(0)
-                    if self.offset < self.size && self.resumes < self.client.options().retries => {}
+                    if self.offset < self.size
+                        && self.resumes < self.client.borrow().options().retries => {}
                 Ok(n) => {
                     self.offset += n as u64;
                     return Ok(n);
                 }
                 Err(_)
-                    if self.offset < self.size && self.resumes < self.client.options().retries => {}
+                    if self.offset < self.size
+                        && self.resumes < self.client.borrow().options().retries => {}
                 Err(e) => return Err(e),
             }
             self.inner = None;

@@ -112,10 +112,12 @@ impl Bundled {
             match (k, *field) {
                 (_, "external") if !external => external = true,
                 (0, f) if Policy::parse(f).is_some() => policy = Policy::parse(f),
-                (_, f) => return Err(bad(format!(
+                (_, f) => {
+                    return Err(bad(format!(
                     "{f:?} after the runtime: POLICY ({}) comes first, then external, each once",
                     Policy::NAMES.join(", ")
-                ))),
+                )))
+                }
             }
         }
         let name_text = fields[..runtime_at].join(":");

@@ -1,12 +1,11 @@
 //! `berth pull docker://HOST/REPO:TAG|@DIGEST`: a package pushed by `berth push`.
 
 use super::image::{failure, RegistryArgs};
-use super::push::{registry_ref, PACKAGE_TYPE};
+use super::push::registry_ref;
 use crate::exit::{print, print_json, Failure};
-use berth_image::artifact::{safe_title, TITLE};
 use berth_image::copy::Source;
-use berth_image::manifest::{self, Manifest};
 use berth_image::ImageError;
+use berth_registry::package::PackageArtifact;
 use berth_registry::RegistrySource;
 use std::path::PathBuf;
 
@@ -33,36 +32,8 @@ pub struct PullArgs {
 pub fn run(args: PullArgs) -> Result<(), Failure> {
     let reference = registry_ref(&args.reference)?;
     let source = RegistrySource::new(reference, &args.registry.options());
-    let top = source.top().map_err(failure)?;
-    let what = format!("{} ({})", args.reference, top.digest);
-    let Manifest::Image(m) = manifest::parse(&top.bytes, &what).map_err(|e| failure(e.into()))?
-    else {
-        return Err(Failure::bad_input(format!(
-            "{what}: an index, not a package"
-        )));
-    };
-    let kind = m
-        .artifact_type()
-        .as_ref()
-        .map(|t| t.to_string())
-        .unwrap_or_default();
-    if kind != PACKAGE_TYPE {
-        return Err(Failure::bad_input(format!(
-            "{what}: artifactType {kind:?}, not a berth package ({PACKAGE_TYPE})"
-        )));
-    }
-    let [layer] = m.layers().as_slice() else {
-        return Err(Failure::bad_input(format!(
-            "{what}: {} layers, a package artifact has one",
-            m.layers().len()
-        )));
-    };
-    let title = layer
-        .annotations()
-        .as_ref()
-        .and_then(|a| a.get(TITLE))
-        .ok_or_else(|| Failure::bad_input(format!("{what}: the layer has no {TITLE}")))?;
-    let name = safe_title(title).map_err(|e| Failure::bad_input(format!("{what}: {e}")))?;
+    let artifact = PackageArtifact::locate(&source).map_err(failure)?;
+    let (layer, name) = (&artifact.layer, artifact.file_name.as_str());
     let dir = &args.output_dir;
     std::fs::create_dir_all(dir).map_err(|e| Failure::failed(format!("{}: {e}", dir.display())))?;
     let io_fail = |e: std::io::Error| failure(ImageError::io(dir.clone())(e));
@@ -78,10 +49,10 @@ pub fn run(args: PullArgs) -> Result<(), Failure> {
     if args.json {
         return print_json(&serde_json::json!({
             "path": path,
-            "digest": top.digest.to_string(),
+            "digest": artifact.manifest_digest.to_string(),
             "package_digest": layer.digest().to_string(),
             "size": size,
-            "annotations": m.annotations(),
+            "annotations": artifact.annotations,
         }));
     }
     print(&format!(

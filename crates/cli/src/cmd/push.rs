@@ -9,16 +9,7 @@ use berth_registry::{referrers, RegistryDest, RegistrySource};
 use std::io::Read;
 use std::path::PathBuf;
 
-/// A berth package, as an OCI artifact's `artifactType`.
-pub const PACKAGE_TYPE: &str = "application/vnd.berth.package.v1";
-/// The package file, as the artifact's one layer.
-pub const PACKAGE_LAYER: &str = "application/vnd.berth.package.v1.tar+gzip";
-/// A package's signature, as a referrer of the package's manifest.
-pub const SIGNATURE_TYPE: &str = "application/vnd.berth.signature.v1";
-/// Annotations on the package artifact's manifest.
-pub const ID: &str = "org.berth.package.id";
-pub const VERSION: &str = "org.berth.package.version";
-pub const RUNTIME: &str = "org.berth.package.runtime";
+use berth_registry::package::{ID, PACKAGE_LAYER, PACKAGE_TYPE, RUNTIME, SIGNATURE_TYPE, VERSION};
 
 /// Push a package to a registry as an OCI artifact (ORAS reads it).
 ///
@@ -40,6 +31,11 @@ pub struct PushArgs {
     /// docker://HOST/REPO:TAG
     #[arg(value_name = "DEST")]
     dest: String,
+    /// Push FILE as the package's signature referrer instead of the signature inside
+    /// the package (a signature made apart from the package: the content of
+    /// checksums/sha256sums.txt.sig that `berth pack --sign` would write).
+    #[arg(long, value_name = "FILE")]
+    signature: Option<PathBuf>,
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -146,7 +142,11 @@ pub fn run(args: PushArgs) -> Result<(), Failure> {
     dest.put_manifest_as(&tag, &manifest, berth_image::manifest::OCI_MANIFEST)
         .map_err(failure)?;
     let mut signature_digest = None;
-    if let Some(sig) = signature_of(path)? {
+    let signature = match &args.signature {
+        Some(file) => Some(detached_signature(file)?),
+        None => signature_of(path)?,
+    };
+    if let Some(sig) = signature {
         let sig_digest = Digest::of(&sig);
         upload(&dest, &sig_digest, sig.len() as u64, &mut &sig[..])?;
         let file = ArtifactFile {
@@ -192,6 +192,21 @@ pub fn run(args: PushArgs) -> Result<(), Failure> {
             ""
         }
     ))
+}
+
+/// A signature file given with --signature: small, read whole.
+fn detached_signature(file: &PathBuf) -> Result<Vec<u8>, Failure> {
+    use berth_registry::package::MAX_SIGNATURE;
+    let bytes =
+        std::fs::read(file).map_err(|e| Failure::bad_input(format!("{}: {e}", file.display())))?;
+    if bytes.is_empty() || bytes.len() as u64 > MAX_SIGNATURE {
+        return Err(Failure::bad_input(format!(
+            "{}: {} bytes: not a signature (1 to {MAX_SIGNATURE} bytes)",
+            file.display(),
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
 }
 
 fn upload(

@@ -5,11 +5,19 @@ use berth_api::{paths, Installed};
 use std::io::Read;
 use std::path::PathBuf;
 
-/// Install a package (a file, or - for standard input); an installed id with another
-/// version is upgraded in place.
+/// Install a package (a file, - for standard input, or a registry reference); an
+/// installed id with another version is upgraded in place.
+///
+/// With docker://HOST/REPO:TAG or docker://HOST/REPO@sha256:… berthd fetches the
+/// package `berth push` put there itself, with the credentials and TLS settings of
+/// its configuration's `registry` section, and takes its signature from the
+/// registry's referrers when the package holds none (berthd built with the
+/// `device-registry` feature).
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct InstallArgs {
-    /// The package: berth pack's .tar.gz / .tar.zst, or - to read standard input.
+    /// The package: berth pack's .tar.gz / .tar.zst, - to read standard input, or
+    /// docker://HOST/REPO:TAG|@DIGEST.
     package: PathBuf,
     /// Replace the same version if it is installed already.
     #[arg(long)]
@@ -18,6 +26,16 @@ pub struct InstallArgs {
 
 pub fn run(ctx: &Ctx, args: InstallArgs) -> Result<String, Failure> {
     let package = &args.package;
+    if let Some(reference) = package.to_str().filter(|p| p.starts_with("docker://")) {
+        let answer = ctx.client.request(
+            "POST",
+            &paths::packages_from(reference, args.force),
+            None,
+            None,
+        );
+        let done: Installed = answer?.decode()?;
+        return Ok(report(ctx, &done));
+    }
     let (mut input, total): (Box<dyn Read>, Option<u64>) = if package.as_os_str() == "-" {
         (Box::new(std::io::stdin().lock()), None)
     } else {
@@ -35,8 +53,12 @@ pub fn run(ctx: &Ctx, args: InstallArgs) -> Result<String, Failure> {
     );
     end_progress();
     let done: Installed = answer?.decode()?;
+    Ok(report(ctx, &done))
+}
+
+fn report(ctx: &Ctx, done: &Installed) -> String {
     if ctx.json {
-        return Ok(pretty(&done));
+        return pretty(done);
     }
     let mut line = format!("installed {} {}", done.id, done.version);
     if let Some(old) = &done.replaced {
@@ -47,5 +69,5 @@ pub fn run(ctx: &Ctx, args: InstallArgs) -> Result<String, Failure> {
     } else {
         ", not started (autostart off)\n"
     });
-    Ok(line)
+    line
 }

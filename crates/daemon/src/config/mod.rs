@@ -96,6 +96,7 @@ pub struct Config {
     pub api: Api,
     pub trust: Trust,
     pub runtimes: Runtimes,
+    pub registry: registry::Registry,
 }
 
 impl Default for Config {
@@ -138,6 +139,7 @@ impl Default for Config {
                 image_engine: ImageEngine::Podman,
                 oci_runtime: "runc".into(),
             },
+            registry: registry::Registry::default(),
         }
     }
 }
@@ -202,7 +204,9 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
 const KNOWN: &[(&str, &[&str])] = &[
     (
         "",
-        &["version", "service", "logging", "api", "trust", "runtimes"],
+        &[
+            "version", "service", "logging", "api", "trust", "runtimes", "registry",
+        ],
     ),
     (
         "service",
@@ -220,7 +224,11 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("api", &["socket", "socket_mode"]),
     ("trust", &["keys", "require_signature"]),
     ("runtimes", &["image_engine", "oci_runtime"]),
+    ("registry", &["tls_verify", "credentials", "auth_file"]),
 ];
+
+/// Objects whose keys are data (registry hosts), not settings.
+const FREE_FORM: &[&str] = &["registry.credentials"];
 
 fn unknown_keys(path: &str, obj: &Map<String, Value>, warnings: &mut Vec<String>) {
     let known = KNOWN
@@ -236,7 +244,7 @@ fn unknown_keys(path: &str, obj: &Map<String, Value>, warnings: &mut Vec<String>
         };
         if !known.contains(&key.as_str()) {
             warnings.push(format!("unknown key {full} (ignored)"));
-        } else if let Value::Object(inner) = value {
+        } else if let (Value::Object(inner), false) = (value, FREE_FORM.contains(&full.as_str())) {
             unknown_keys(&full, inner, warnings);
         }
     }
@@ -487,12 +495,15 @@ pub fn parse(
             ),
         }
     }
+    cfg.registry = registry::parse(&mut c, &root);
     if c.issues.is_empty() {
         Ok((cfg, warnings))
     } else {
         Err(c.issues)
     }
 }
+
+pub mod registry;
 
 #[cfg(test)]
 mod tests;

@@ -123,3 +123,32 @@ fn the_runtimes_section_chooses_the_image_engine_and_the_oci_runtime() {
         1
     );
 }
+
+#[test]
+fn the_registry_section_is_checked_and_its_passwords_never_printed() {
+    let (cfg, warnings) = parse(
+        br#"{"registry": {"tls_verify": false, "auth_file": "/etc/berth/auth.json",
+            "credentials": {"127.0.0.1:5000": "dev:s3cret:x"}}}"#,
+    )
+    .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(!cfg.registry.tls_verify);
+    assert_eq!(cfg.registry.credentials["127.0.0.1:5000"], "dev:s3cret:x");
+    let shown = serde_json::to_string(&cfg).unwrap();
+    assert!(
+        !shown.contains("s3cret") && shown.contains("dev:***"),
+        "{shown}"
+    );
+    let issues =
+        parse(br#"{"registry": {"credentials": {"h": "nopassword"}, "auth_file": "rel"}}"#)
+            .unwrap_err();
+    let text: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
+    assert!(
+        text.iter().any(|t| t.contains("registry.credentials.h")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter().any(|t| t.contains("registry.auth_file")),
+        "{text:?}"
+    );
+}

@@ -30,6 +30,17 @@ impl Daemon {
         body: impl Read + Send + 'static,
         force: bool,
     ) -> Result<Installed, OpError> {
+        self.install_signed(body, force, None)
+    }
+
+    /// `install`, with a signature that came beside the package (a registry's
+    /// signature referrer), used when the package holds none.
+    pub fn install_signed(
+        &self,
+        body: impl Read + Send + 'static,
+        force: bool,
+        detached_signature: Option<Vec<u8>>,
+    ) -> Result<Installed, OpError> {
         let staging_root = self.home.staging_root();
         std::fs::create_dir_all(&staging_root)
             .map_err(io(format!("creating {}", staging_root.display())))?;
@@ -50,6 +61,7 @@ impl Daemon {
         let opts = ReadOptions {
             trusted_keys: self.trusted_keys.clone(),
             allow_unsigned: !self.config().trust.require_signature,
+            detached_signature,
             ..Default::default()
         };
         let read = read_package_into(body, &opts, Some(&mut sink));

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod install;
+pub mod install_from;
 pub mod lifecycle;
 pub mod logs;
 pub mod preinstall;

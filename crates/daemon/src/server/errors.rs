@@ -16,6 +16,8 @@ pub fn op_error(e: &OpError) -> Answer {
         OpError::NoSpace(_) => (StatusCode::INSUFFICIENT_STORAGE, codes::NO_SPACE),
         OpError::BadRequest(_) => (StatusCode::BAD_REQUEST, codes::BAD_REQUEST),
         OpError::Unsupported(_) => (StatusCode::NOT_IMPLEMENTED, codes::RUNTIME_UNAVAILABLE),
+        OpError::NotBuilt(_) => (StatusCode::NOT_IMPLEMENTED, codes::NOT_BUILT),
+        OpError::Registry(_) => (StatusCode::BAD_GATEWAY, codes::REGISTRY_FAILED),
         OpError::Runtime {
             source: RuntimeError::Command(CommandError::Timeout { .. }),
             ..

@@ -132,8 +132,20 @@ async fn handle(req: Request<Incoming>, daemon: Arc<Daemon>) -> Answer {
                 Ok(f) => f,
                 Err(m) => return bad_request(m),
             };
-            let body = BodyReader::new(req.into_body());
-            blocking(move || d.install(body, force), StatusCode::CREATED).await
+            match query(&req, "from") {
+                Err(m) => bad_request(m),
+                Ok(Some(reference)) => {
+                    blocking(
+                        move || d.install_from(&reference, force),
+                        StatusCode::CREATED,
+                    )
+                    .await
+                }
+                Ok(None) => {
+                    let body = BodyReader::new(req.into_body());
+                    blocking(move || d.install(body, force), StatusCode::CREATED).await
+                }
+            }
         }
         (["", "v1", "containers", id, ..], _) if !is_id(id) => error(
             StatusCode::NOT_FOUND,

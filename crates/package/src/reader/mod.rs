@@ -36,6 +36,9 @@ pub struct ReadOptions {
     /// The package's size on disk when known: lets absurd entry sizes be refused at
     /// their header, before anything is decompressed.
     pub compressed_len: Option<u64>,
+    /// A signature (`sha256sums.txt.sig`'s content) that came beside the package,
+    /// checked as if it were inside when the package holds none.
+    pub detached_signature: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

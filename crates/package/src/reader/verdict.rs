@@ -10,7 +10,10 @@ pub(super) fn signature_verdict(
     opts: &ReadOptions,
     problems: &mut Vec<String>,
 ) -> SignatureStatus {
-    let signature = match (&st.sig, &st.sums, &st.manifest_bytes) {
+    // A signature inside the package wins; else one delivered beside it (a
+    // registry's signature referrer).
+    let sig = st.sig.as_ref().or(opts.detached_signature.as_ref());
+    let signature = match (sig, &st.sums, &st.manifest_bytes) {
         (None, _, _) => SignatureStatus::Unsigned,
         (Some(sig), Some(sums), Some(manifest)) => {
             match check_signature(sig, sums, manifest, &opts.trusted_keys) {

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The device binaries' stripped sizes, without and with the registry client
+# (`--features device-registry`, for `berthctl install docker://…`). Target: berthd
+# and berthctl together <= 8 MiB with it. Each variant builds into its own target
+# directory (release), so neither rebuilds the other.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${BENCH_DIR:-/var/tmp/berth-bench}/device-size
+mkdir -p "$work"
+for variant in plain device-registry; do
+  features=()
+  [ "$variant" = device-registry ] && features=(--features device-registry)
+  target=$PWD/target/size-$variant
+  cargo build --release --quiet -p berth-cli --bin berthd --bin berthctl "${features[@]}" --target-dir "$target"
+  strip -o "$work/berthd.$variant" "$target/release/berthd"
+  strip -o "$work/berthctl.$variant" "$target/release/berthctl"
+  d=$(stat -c %s "$work/berthd.$variant")
+  c=$(stat -c %s "$work/berthctl.$variant")
+  printf '%-16s berthd %9d B  berthctl %9d B  together %6d KiB (%s)\n' "$variant" "$d" "$c" \
+    $(( (d + c) / 1024 )) "$([ $(( d + c )) -le $(( 8 * 1024 * 1024 )) ] && echo 'target <= 8192 KiB met' || echo 'target <= 8192 KiB NOT met')"
+done
