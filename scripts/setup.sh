@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(podman catatonit runc crun docker.io skopeo umoci buildah lxc docker-registry zstd busybox-static pigz time bc systemd
-          python3 python3-venv ca-certificates curl apache2-utils libcap2-bin rpm binutils libc6-armhf-cross libc6-arm64-cross)
+          python3 python3-venv ca-certificates curl iproute2 apache2-utils libcap2-bin rpm binutils libc6-armhf-cross libc6-arm64-cross)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup.sh: run as root (it installs packages with apt-get)" >&2

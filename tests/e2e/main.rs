@@ -7,6 +7,7 @@ mod bundle_libs;
 mod crash;
 mod daemon;
 mod digi;
+mod fleet;
 mod image;
 mod image_build;
 mod image_copy;

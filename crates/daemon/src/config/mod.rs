@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// Where berthd looks for its configuration when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/berth/berthd.conf";
+pub const DEFAULT_WORKING_PATH: &str = "/var/lib/berth";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -105,7 +106,7 @@ impl Default for Config {
         Config {
             version: 1,
             service: Service {
-                working_path: PathBuf::from("/var/lib/berth"),
+                working_path: PathBuf::from(DEFAULT_WORKING_PATH),
                 monitor_interval: 10,
                 command_timeout: 30,
                 podman_load_timeout: 600,

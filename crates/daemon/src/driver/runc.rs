@@ -18,6 +18,17 @@ pub fn bundle_path(working_path: &Path) -> PathBuf {
     working_path.join(RuncFormat.dir_name())
 }
 
+/// A container's cgroup: `/berth/<id>` under the default working path; under any
+/// other, `/berth-<tag>/<id>`, so that two berthds on one host (a fleet on one
+/// machine, tests) never share a cgroup for the same id.
+pub fn cgroup_path(home: &Home, id: &str) -> String {
+    if home.working_path() == std::path::Path::new(crate::config::DEFAULT_WORKING_PATH) {
+        format!("/berth/{id}")
+    } else {
+        format!("/berth-{}/{id}", home.tag())
+    }
+}
+
 /// runc's state directory (`--root`) under the working path.
 pub fn state_path(working_path: &Path) -> PathBuf {
     working_path.join("oci-state")
@@ -48,7 +59,7 @@ impl BundleFormat for RuncFormat {
         &self,
         bundle: &Path,
         _place: &Path,
-        _home: &Home,
+        home: &Home,
         id: &str,
     ) -> Result<(), OpError> {
         let config_path = bundle.join("config.json");
@@ -56,7 +67,7 @@ impl BundleFormat for RuncFormat {
             "reading the bundle's {}",
             config_path.display()
         )))?;
-        let config = berth_runtime::runc::rewrite_config(&text, id)
+        let config = berth_runtime::runc::rewrite_config(&text, &cgroup_path(home, id))
             .map_err(|e| OpError::Package(format!("payload: OCI runtime bundle {e}")))?;
         let root = serde_json::from_slice::<serde_json::Value>(&config)
             .ok()
@@ -100,6 +111,19 @@ mod tests {
                 .unwrap();
         assert_eq!(spec["process"]["terminal"], false);
         assert_eq!(spec["linux"]["cgroupsPath"], "/berth/web");
+    }
+
+    #[test]
+    fn berthds_on_other_working_paths_never_share_a_cgroup() {
+        let home = |wp: &str| {
+            let mut config = crate::config::Config::default();
+            config.service.working_path = wp.into();
+            Home::new(config)
+        };
+        let (a, b) = (home("/srv/a"), home("/srv/b"));
+        assert_ne!(cgroup_path(&a, "web"), cgroup_path(&b, "web"));
+        assert!(cgroup_path(&a, "web").ends_with("/web"));
+        assert_eq!(cgroup_path(&home("/var/lib/berth"), "web"), "/berth/web");
     }
 
     #[test]

@@ -377,9 +377,9 @@ pub fn unpack_bundle(input: &mut dyn std::io::Read, dest: &Path) -> Result<PathB
 
 /// Rewrites an OCI runtime spec for running detached under berthd, keeping every
 /// field it does not set: no terminal (a detached run without a console socket
-/// cannot have one) and the container's cgroup at `/berth/<id>`. `root.path` must stay
-/// inside the bundle.
-pub fn rewrite_config(text: &[u8], id: &str) -> Result<Vec<u8>, String> {
+/// cannot have one) and the container's cgroup at `cgroup` (berthd's choice: one
+/// per container and per berthd). `root.path` must stay inside the bundle.
+pub fn rewrite_config(text: &[u8], cgroup: &str) -> Result<Vec<u8>, String> {
     let mut spec: Value =
         serde_json::from_slice(text).map_err(|e| format!("config.json: not JSON: {e}"))?;
     let obj = spec
@@ -413,7 +413,7 @@ pub fn rewrite_config(text: &[u8], id: &str) -> Result<Vec<u8>, String> {
     let linux = linux
         .as_object_mut()
         .ok_or("config.json: linux is not an object")?;
-    linux.insert("cgroupsPath".into(), Value::String(format!("/berth/{id}")));
+    linux.insert("cgroupsPath".into(), Value::String(cgroup.to_string()));
     let mut out = serde_json::to_vec_pretty(&spec).map_err(|e| e.to_string())?;
     out.push(b'\n');
     Ok(out)

@@ -7,14 +7,14 @@ use super::*;
 fn the_config_is_made_detachable_and_keeps_what_it_does_not_set() {
     let text = br#"{"ociVersion":"1.0.2-dobby","root":{"path":"rootfs"},
         "process":{"terminal":true,"args":["sh"],"cwd":"/"},"dobby":{"plugins":{}}}"#;
-    let out: Value = serde_json::from_slice(&rewrite_config(text, "web").unwrap()).unwrap();
+    let out: Value = serde_json::from_slice(&rewrite_config(text, "/berth/web").unwrap()).unwrap();
     assert_eq!(out["process"]["terminal"], false);
     assert_eq!(out["linux"]["cgroupsPath"], "/berth/web");
     assert_eq!(out["dobby"], serde_json::json!({"plugins": {}}));
     assert_eq!(out["ociVersion"], "1.0.2-dobby");
     for root in ["/", "/rootfs", "../x", "a/../../b", ""] {
         let text = format!(r#"{{"root":{{"path":{root:?}}},"process":{{}}}}"#);
-        let err = rewrite_config(text.as_bytes(), "web").unwrap_err();
+        let err = rewrite_config(text.as_bytes(), "/berth/web").unwrap_err();
         assert!(err.contains("root.path"), "{root}: {err}");
     }
 }
