@@ -22,6 +22,7 @@ mod podman;
 mod push_pull;
 mod rootfs_install;
 mod rootfs_loader;
+mod rootfs_populate;
 mod rootfs_units;
 mod runtime_podman;
 mod runtimes;

@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod pipe;
 pub mod platform;
 pub mod reference;
+pub mod tar_split;
 pub mod transport;
 pub mod unpack;
 

@@ -7,6 +7,7 @@ pub mod bundled;
 pub mod error;
 pub mod install;
 pub mod loader;
+pub mod populate;
 pub mod root;
 pub mod units;
 

@@ -21,6 +21,11 @@ pub struct Options {
     /// Take ownership, device nodes and trusted/security xattrs from the layer
     /// (root); rootless leaves files owned by the caller and skips device nodes.
     pub privileged: bool,
+    /// Keep whiteouts as overlayfs marks them instead of applying them: a whiteout
+    /// becomes a 0:0 character device, an opaque directory gets the
+    /// `trusted.overlay.opaque` xattr (a layer's own `diff` directory in podman's or
+    /// Docker's overlay storage).
+    pub overlay_whiteouts: bool,
 }
 
 /// A fault in a layer's content, naming the entry.
@@ -107,12 +112,27 @@ impl Applier<'_> {
         for a in parent.ancestors() {
             self.remember(a);
         }
+        if base_str == OPAQUE && self.options.overlay_whiteouts {
+            self.make_parents(&parent)?;
+            rustix::fs::lsetxattr(
+                self.root.join(&parent),
+                "trusted.overlay.opaque",
+                b"y",
+                rustix::fs::XattrFlags::empty(),
+            )
+            .map_err(|e| format!("xattr trusted.overlay.opaque: {e}"))?;
+            self.mark(&parent);
+            return Ok(());
+        }
         if base_str == OPAQUE {
             return self.opaque(&parent);
         }
         if let Some(hidden) = base_str.strip_prefix(WHITEOUT) {
-            if hidden.is_empty() || hidden == "." || hidden == ".." {
+            if hidden.is_empty() || hidden == "." || hidden == ".." || hidden.contains('/') {
                 return Err("a whiteout that names no file".into());
+            }
+            if self.options.overlay_whiteouts {
+                return self.overlay_whiteout(&parent, hidden);
             }
             return remove(&self.root.join(&parent).join(hidden));
         }
@@ -243,6 +263,26 @@ impl Applier<'_> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// overlayfs's whiteout: a character device 0:0 in place of `hidden`.
+    fn overlay_whiteout(&mut self, parent: &Path, hidden: &str) -> std::result::Result<(), String> {
+        self.make_parents(parent)?;
+        let rel = parent.join(hidden);
+        let path = self.root.join(&rel);
+        if fs::symlink_metadata(&path).is_ok() {
+            remove(&path)?;
+        }
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::empty(),
+            rustix::fs::makedev(0, 0),
+        )
+        .map_err(|e| format!("whiteout {hidden}: mknod: {e}"))?;
+        self.mark(&rel);
         Ok(())
     }
 

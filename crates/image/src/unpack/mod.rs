@@ -4,9 +4,11 @@
 //! at any step leaves no DIR. Every entry is kept inside the rootfs (`inside`).
 
 mod apply;
+mod diff;
 pub mod inside;
 mod spec;
 
+pub use diff::{extract_layer_diff, LayerDiff};
 pub use spec::runtime_spec;
 
 use crate::copy::chosen::{read_image, ChosenImage};
@@ -75,6 +77,7 @@ pub fn unpack(
     fs::create_dir(&rootfs).map_err(ImageError::io(&rootfs))?;
     let apply_options = apply::Options {
         privileged: !rootless,
+        overlay_whiteouts: false,
     };
     let mut entries = 0;
     for (i, (d, diff_id)) in image.layers().iter().zip(&diff_ids).enumerate() {

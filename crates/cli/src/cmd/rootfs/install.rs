@@ -4,7 +4,8 @@
 use super::failure;
 use crate::exit::{chain, print, print_json, Failure};
 use berth_rootfs::install::{place, DeviceTrust, InstallOptions, Placed};
-use berth_rootfs::Root;
+use berth_rootfs::populate::{populate, Populated};
+use berth_rootfs::{Root, RootfsError};
 use std::path::PathBuf;
 
 /// Place packages in a device rootfs; berthd installs them at its first start.
@@ -37,6 +38,13 @@ pub struct InstallArgs {
     /// CONTAINER_DELETE_AFTER_LOAD); by default it stays for a factory reset.
     #[arg(long)]
     delete_after_install: bool,
+    /// Also write each package's image into the rootfs's container storage, for any
+    /// architecture and without running anything: podman packages into
+    /// containers/storage (graphroot and driver from /etc/containers/storage.conf),
+    /// docker packages into Docker's data root (/etc/docker/daemon.json); overlay
+    /// drivers. berthd's first start then finds every layer there.
+    #[arg(long)]
+    populate_storage: bool,
     /// Print what was placed as JSON.
     #[arg(long)]
     json: bool,
@@ -99,18 +107,50 @@ pub fn run(args: InstallArgs) -> Result<(), Failure> {
         trust,
         delete_after_install: args.delete_after_install,
     };
-    let mut placed: Vec<Placed> = Vec::new();
+    #[derive(serde::Serialize)]
+    struct Done {
+        #[serde(flatten)]
+        placed: Placed,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        populated: Option<Populated>,
+    }
+    let mut placed: Vec<Done> = Vec::new();
     let mut failures: Vec<Failure> = Vec::new();
+    let place_one = |package: &PathBuf| -> Result<Done, RootfsError> {
+        let placed = place(&root, &opts, package)?;
+        let populated = match args.populate_storage {
+            true => {
+                let on_host = root.path(&placed.device_path, false)?;
+                match populate(&root, &on_host) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        // Not half done: the package goes again with its storage.
+                        let _ = std::fs::remove_file(&on_host);
+                        return Err(e);
+                    }
+                }
+            }
+            false => None,
+        };
+        Ok(Done { placed, populated })
+    };
     for package in &args.packages {
-        match place(&root, &opts, package) {
-            Ok(p) => {
+        match place_one(package) {
+            Ok(done) => {
                 if !args.json {
+                    let p = &done.placed;
                     eprintln!(
                         "placed {} {} ({}, {}) at {}",
                         p.id, p.version, p.runtime, p.signature, p.device_path
                     );
+                    if let Some(s) = &done.populated {
+                        eprintln!(
+                            "  image {} in {} ({}, {}): {} of {} layers written",
+                            s.image_id, s.root, s.store, s.driver, s.layers_written, s.layers
+                        );
+                    }
                 }
-                placed.push(p);
+                placed.push(done);
             }
             Err(e) => {
                 let f = failure(e);

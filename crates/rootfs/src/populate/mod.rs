@@ -1,0 +1,175 @@
+//! `--populate-storage`: a package's image written straight into the container
+//! storage of the rootfs at build time — podman's containers/storage for `podman`
+//! packages, Docker's data root for `docker` packages — with the overlay driver's
+//! on-disk layout, for any target architecture: nothing of the image runs, so no
+//! emulator and no VM (meta-virtualization boots a QEMU VM and runs the engine
+//! there). At its first start berthd installs the package as usual; the engine
+//! finds every layer present and copies none.
+
+mod containers;
+mod docker;
+mod overlay;
+
+use crate::error::RootfsError;
+use crate::root::Root;
+use berth_image::copy::chosen::{read_image, ChosenImage};
+use berth_image::copy::Source;
+use berth_image::{Digest, ImageRef};
+use berth_package::{read_package_into, Manifest, PayloadSink, ReadOptions, SinkError};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// What populating wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Populated {
+    /// `containers-storage` or `docker`.
+    pub store: &'static str,
+    pub driver: String,
+    /// The storage's root on the device.
+    pub root: String,
+    /// The image id (config digest).
+    pub image_id: String,
+    pub names: Vec<String>,
+    /// Layers written (those already there are kept).
+    pub layers_written: usize,
+    pub layers: usize,
+}
+
+/// An image read from a package's payload, kept in a scratch file while it is
+/// written out.
+pub(crate) struct PayloadImage {
+    pub source: Box<dyn Source>,
+    pub image: ChosenImage,
+    /// `RepoTags` of a docker-archive (names the engine would give it).
+    pub names: Vec<String>,
+}
+
+impl PayloadImage {
+    pub fn diff_ids(&self) -> &[Digest] {
+        &self.image.diff_ids
+    }
+
+    pub fn config_digest(&self) -> Digest {
+        self.image
+            .manifest
+            .config()
+            .digest()
+            .to_string()
+            .parse()
+            .expect("a checked manifest's config digest")
+    }
+}
+
+/// Populates the storage of `root` with the image in `package`'s payload.
+pub fn populate(root: &Root, package: &Path) -> Result<Populated, RootfsError> {
+    let scratch = tempfile::Builder::new()
+        .prefix(".berth-populate-")
+        .tempdir_in(root.dir())
+        .map_err(RootfsError::io(root.dir(), "cannot create a directory in"))?;
+    let (runtime, payload) = payload_of(package, scratch.path())?;
+    let image = open_image(&payload, package)?;
+    match runtime.as_str() {
+        "podman" => containers::populate(root, &image),
+        "docker" => docker::populate(root, &image),
+        other => Err(RootfsError::invalid(
+            package.display().to_string(),
+            format!("--populate-storage fills podman's or Docker's storage; a {other} package has no image"),
+        )),
+    }
+}
+
+/// Writes the payload of `package` to a file in `dir`; returns the runtime too.
+fn payload_of(package: &Path, dir: &Path) -> Result<(String, PathBuf), RootfsError> {
+    struct ToFile {
+        path: PathBuf,
+        runtime: Option<String>,
+    }
+    impl PayloadSink for ToFile {
+        fn open(
+            &mut self,
+            manifest: &Manifest,
+            _name: &str,
+            _size: u64,
+            _listed: Option<&str>,
+        ) -> Result<Box<dyn Write>, SinkError> {
+            self.runtime = Some(manifest.runtime.to_string());
+            Ok(Box::new(std::io::BufWriter::new(std::fs::File::create(
+                &self.path,
+            )?)))
+        }
+    }
+    let mut sink = ToFile {
+        path: dir.join("payload"),
+        runtime: None,
+    };
+    let file = std::fs::File::open(package).map_err(RootfsError::io(package, "cannot open"))?;
+    read_package_into(file, &ReadOptions::default(), Some(&mut sink)).map_err(|e| {
+        RootfsError::invalid(
+            package.display().to_string(),
+            e.to_string().replace('\n', "; "),
+        )
+    })?;
+    let runtime = sink.runtime.unwrap_or_default();
+    Ok((runtime, sink.path))
+}
+
+/// The payload as an image: a docker-archive, else an oci-archive.
+fn open_image(payload: &Path, package: &Path) -> Result<PayloadImage, RootfsError> {
+    let what = package.display().to_string();
+    let names = repo_tags(payload).unwrap_or_default();
+    let docker = ImageRef::DockerArchive {
+        file: payload.to_path_buf(),
+        name: None,
+    };
+    let oci = ImageRef::OciArchive {
+        file: payload.to_path_buf(),
+        tag: None,
+    };
+    let source = berth_image::transport::local_source(&docker)
+        .or_else(|_| berth_image::transport::local_source(&oci))
+        .map_err(|e| RootfsError::invalid(&what, format!("payload: {e}")))?
+        .expect("a local reference");
+    let image = read_image(&*source, None)
+        .map_err(|e| RootfsError::invalid(&what, format!("payload: {e}")))?;
+    Ok(PayloadImage {
+        source,
+        image,
+        names,
+    })
+}
+
+/// The first image's `RepoTags` in a docker-archive's manifest.json.
+fn repo_tags(payload: &Path) -> Option<Vec<String>> {
+    let file = std::fs::File::open(payload).ok()?;
+    let mut archive = tar::Archive::new(file);
+    for entry in archive.entries().ok()? {
+        let mut entry = entry.ok()?;
+        if entry.path().ok()?.as_os_str() != "manifest.json" || entry.size() > 1 << 20 {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).ok()?;
+        let manifest: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        let tags = manifest.get(0)?.get("RepoTags")?.as_array()?;
+        return Some(
+            tags.iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect(),
+        );
+    }
+    None
+}
+
+/// Now (or SOURCE_DATE_EPOCH), as the stores write times.
+pub(crate) fn timestamp() -> String {
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        });
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
