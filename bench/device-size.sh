@@ -10,10 +10,9 @@ mkdir -p "$work"
 for variant in plain device-registry; do
   features=()
   [ "$variant" = device-registry ] && features=(--features device-registry)
-  target=$PWD/target/size-$variant
-  cargo build --release --quiet -p berth-cli --bin berthd --bin berthctl "${features[@]}" --target-dir "$target"
-  strip -o "$work/berthd.$variant" "$target/release/berthd"
-  strip -o "$work/berthctl.$variant" "$target/release/berthctl"
+  cargo build --release --quiet -p berth-cli --bin berthd --bin berthctl "${features[@]}"
+  strip -o "$work/berthd.$variant" target/release/berthd
+  strip -o "$work/berthctl.$variant" target/release/berthctl
   d=$(stat -c %s "$work/berthd.$variant")
   c=$(stat -c %s "$work/berthctl.$variant")
   printf '%-16s berthd %9d B  berthctl %9d B  together %6d KiB (%s)\n' "$variant" "$d" "$c" \

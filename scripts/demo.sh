@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo build --release --quiet --bin berth --bin berthd --bin berthctl
+cargo build --release --quiet -p berth-cli --features device-registry --bin berth --bin berthd --bin berthctl
 berth=$PWD/target/release/berth
 berthd=$PWD/target/release/berthd
 berthctl=$PWD/target/release/berthctl
@@ -156,6 +156,10 @@ step "config set, stop, start, uninstall"
 "$berthctl" start berth-demo
 "$berthctl" uninstall berth-demo
 
+step "berthctl install docker://: berthd fetches the pushed package from the registry itself (signature checked)"
+"$berthctl" install "docker://$reg/demo/packages:1.0.0"
+"$berthctl" uninstall berth-demo
+
 step "the same image on Docker Engine (runtime \"docker\", berth's extension): streamed into dockerd"
 sed -e 's/"version": "1.1.0"/"version": "1.0.0"/' -e 's/"runtime": "podman"/"runtime": "docker"/' \
     -e 's/"berth-demo"/"berth-docker-demo"/' "$work/manifest.json" > "$work/docker-manifest.json"
@@ -279,5 +283,17 @@ JSON
 "$berth" bundle generate -y -p demo -s "$work/templates" -a "$work/app.json" "oci:$work/built:1" "$work/bundle"
 python3 -c "import json, sys; c = json.load(open(sys.argv[1])); print('config.json:', c['ociVersion'], 'rdkPlugins', sorted(c['rdkPlugins']), 'memory limit', c['linux']['resources']['memory']['limit'])" "$work/bundle/config.json"
 ls -l "$work/bundle.tar.gz"
+step "berth rootfs: containers in a device rootfs at build time (for berthd, and for devices without it)"
+dev=$work/device-rootfs
+mkdir -p "$dev/etc/berth/keys"
+cp "$out/demo-key.pub" "$dev/etc/berth/keys/"
+echo '{"trust": {"keys": ["/etc/berth/keys/demo-key.pub"], "require_signature": true}}' > "$dev/etc/berth/berthd.conf"
+"$berth" rootfs install --rootfs "$dev" --populate-storage "$pkg"
+podman --root "$dev/var/lib/containers/storage" --runroot "$work/runroot" --storage-driver overlay \
+  images --format 'podman on the device rootfs holds {{.Repository}}:{{.Tag}} ({{.ID}}) before its first boot'
+"$berth" rootfs units --rootfs "$dev" --bundled "$image:docker:unless-stopped" --bundled "$image:podman:external"
+systemd-analyze verify "$dev/lib/systemd/system/container-berth-demo.service" && echo "systemd-analyze verify: ok"
+"$berth" rootfs loader --rootfs "$dev" --engine podman --quiet "docker-archive:$work/image.tar=$image"
+(cd "$dev" && find usr/share etc/systemd lib/systemd -type f -o -type l | sort)
 echo
 echo "demo complete: package in $out, image archive $out/busybox_1.tar.zst"
