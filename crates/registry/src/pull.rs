@@ -71,22 +71,8 @@ impl RegistrySource {
     /// `blob`, owning the connection: a reader that outlives the source (what an
     /// install thread takes).
     pub fn into_blob(self, d: &Descriptor) -> Result<Box<dyn Read + Send>, ImageError> {
-        let digest = manifest::digest_of(d, &self.name())?;
-        let path = format!("/v2/{}/blobs/{digest}", self.reference.repository);
-        let mut reader = Resuming {
-            client: self.client,
-            path,
-            offset: 0,
-            size: d.size(),
-            inner: None,
-            resumes: 0,
-        };
-        reader.open().map_err(ImageError::from)?;
-        Ok(Box::new(VerifyingReader::new(
-            reader,
-            digest,
-            Some(d.size()),
-        )))
+        let name = self.name();
+        open_blob(self.client, &self.reference.repository, &name, d)
     }
 
     /// The repository's tags (`/v2/<name>/tags/list`).
@@ -156,22 +142,7 @@ impl Source for RegistrySource {
     }
 
     fn blob(&self, d: &Descriptor) -> Result<Box<dyn Read + Send + '_>, ImageError> {
-        let digest = manifest::digest_of(d, &self.name())?;
-        let path = format!("/v2/{}/blobs/{digest}", self.reference.repository);
-        let mut reader = Resuming {
-            client: &self.client,
-            path,
-            offset: 0,
-            size: d.size(),
-            inner: None,
-            resumes: 0,
-        };
-        reader.open().map_err(ImageError::from)?;
-        Ok(Box::new(VerifyingReader::new(
-            reader,
-            digest,
-            Some(d.size()),
-        )))
+        open_blob(&self.client, &self.reference.repository, &self.name(), d)
     }
 
     fn parallelism(&self) -> usize {
@@ -184,6 +155,31 @@ impl Source for RegistrySource {
             self.reference.repository.clone(),
         ))
     }
+}
+
+/// Blob `d` of `repository` through `client` (borrowed or owned), its digest and
+/// size checked as it streams.
+fn open_blob<'a, C: Borrow<Client> + Send + 'a>(
+    client: C,
+    repository: &str,
+    source_name: &str,
+    d: &Descriptor,
+) -> Result<Box<dyn Read + Send + 'a>, ImageError> {
+    let digest = manifest::digest_of(d, source_name)?;
+    let mut reader = Resuming {
+        client,
+        path: format!("/v2/{repository}/blobs/{digest}"),
+        offset: 0,
+        size: d.size(),
+        inner: None,
+        resumes: 0,
+    };
+    reader.open().map_err(ImageError::from)?;
+    Ok(Box::new(VerifyingReader::new(
+        reader,
+        digest,
+        Some(d.size()),
+    )))
 }
 
 /// A blob's body that reconnects with `Range: bytes=OFFSET-` when it breaks off.

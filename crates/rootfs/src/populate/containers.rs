@@ -124,14 +124,7 @@ pub fn populate(root: &Root, image: &PayloadImage) -> Result<Populated, RootfsEr
     let ids = layer_ids(image.diff_ids());
     let created = timestamp();
     let mut written = 0;
-    for (i, (d, diff_id)) in image
-        .image
-        .manifest
-        .layers()
-        .iter()
-        .zip(image.diff_ids())
-        .enumerate()
-    {
+    for (i, (d, diff_id)) in image.layers().enumerate() {
         let id = &ids[i];
         if overlay.has(id) && layers.iter().any(|l| l["id"] == id.as_str()) {
             continue;

@@ -74,14 +74,7 @@ pub fn populate(root: &Root, image: &PayloadImage) -> Result<Populated, RootfsEr
     let chains = chain_ids(image.diff_ids());
     let mut cache_ids: Vec<String> = Vec::new();
     let mut written = 0;
-    for (i, (d, diff_id)) in image
-        .image
-        .manifest
-        .layers()
-        .iter()
-        .zip(image.diff_ids())
-        .enumerate()
-    {
+    for (i, (d, diff_id)) in image.layers().enumerate() {
         let chain = &chains[i];
         let meta = layerdb.join(chain.trim_start_matches("sha256:"));
         // Docker picks cache ids at random; derived here, so a rebuild is the same.

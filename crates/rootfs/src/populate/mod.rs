@@ -49,6 +49,15 @@ impl PayloadImage {
         &self.image.diff_ids
     }
 
+    /// Each layer's descriptor and diff_id, bottom first.
+    pub fn layers(&self) -> impl Iterator<Item = (&oci_spec::image::Descriptor, &Digest)> {
+        self.image
+            .manifest
+            .layers()
+            .iter()
+            .zip(&self.image.diff_ids)
+    }
+
     pub fn config_digest(&self) -> Digest {
         self.image
             .manifest

@@ -108,9 +108,57 @@ pub fn run(args: LoaderArgs) -> Result<(), Failure> {
     let dir = root
         .create_dir_all(&images_dir(&args.name))
         .map_err(failure)?;
+    let mut images = Vec::new();
+    let copied = copy_images(&args, planned, &dir, &mut images).and_then(|()| {
+        write_loader(&root, &args.name, engine, args.delete_after_load, &images).map_err(failure)
+    });
+    let files = match copied {
+        Ok(files) => files,
+        Err(e) => {
+            // Not half done: the archives this run wrote go again.
+            for image in &images {
+                let _ = std::fs::remove_file(dir.join(&image.file));
+            }
+            return Err(e);
+        }
+    };
+    if args.json {
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            files: &'a berth_rootfs::loader::LoaderFiles,
+            images: &'a [LoaderImage],
+        }
+        return print_json(&Out {
+            files: &files,
+            images: &images,
+        });
+    }
+    let mut text = String::new();
+    for image in &images {
+        text.push_str(&format!(
+            "{} ({}) in {}/{}\n",
+            image.reference, image.image_id, files.images_dir, image.file
+        ));
+    }
+    text.push_str(&format!(
+        "loader {} and unit {} (enabled) for {}\n",
+        files.script,
+        files.unit,
+        engine.as_str()
+    ));
+    print(&text)
+}
+
+/// Copies each planned image into `dir` as a zstd docker-archive, adding it to
+/// `images` once it is there.
+fn copy_images(
+    args: &LoaderArgs,
+    planned: Vec<(ImageRef, String, String)>,
+    dir: &std::path::Path,
+    images: &mut Vec<LoaderImage>,
+) -> Result<(), Failure> {
     let options = args.registry.options();
     let bars = Bars::new(args.quiet || args.json);
-    let mut images = Vec::new();
     for (source_ref, name, tag) in planned {
         let file = image_file_name(&name, &tag);
         let named = RegistryRef::parse(&format!("{name}:{tag}"))
@@ -139,31 +187,5 @@ pub fn run(args: LoaderArgs) -> Result<(), Failure> {
             image_id,
         });
     }
-    let files = write_loader(&root, &args.name, engine, args.delete_after_load, &images)
-        .map_err(failure)?;
-    if args.json {
-        #[derive(serde::Serialize)]
-        struct Out<'a> {
-            files: &'a berth_rootfs::loader::LoaderFiles,
-            images: &'a [LoaderImage],
-        }
-        return print_json(&Out {
-            files: &files,
-            images: &images,
-        });
-    }
-    let mut text = String::new();
-    for image in &images {
-        text.push_str(&format!(
-            "{} ({}) in {}/{}\n",
-            image.reference, image.image_id, files.images_dir, image.file
-        ));
-    }
-    text.push_str(&format!(
-        "loader {} and unit {} (enabled) for {}\n",
-        files.script,
-        files.unit,
-        engine.as_str()
-    ));
-    print(&text)
+    Ok(())
 }
