@@ -4,25 +4,13 @@
 //! from the registry's referrers when the package holds none.
 
 use crate::daemon::{ctl, start_with};
+use crate::image_copy::berth_ok;
 use crate::install::{ctl_ok, manifest, refused, remove_container, status};
-use crate::rootfs_install::signed_package;
+use crate::rootfs_install::{keygen, signed_package};
 use berth_e2e::images::Registry;
 use berth_e2e::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-
-fn berth_ok(args: &[&str]) -> String {
-    ok(cmd(berth_bin().to_str().unwrap(), args))
-}
-
-fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let base = dir.join(name);
-    berth_ok(&["keygen", "--out", base.to_str().unwrap()]);
-    (
-        dir.join(format!("{name}.key")),
-        dir.join(format!("{name}.pub")),
-    )
-}
 
 #[test]
 fn berthd_installs_a_pushed_package_from_a_registry_with_credentials() {

@@ -4,14 +4,19 @@
 //! device installed since.
 
 use crate::daemon::{start_with, Daemon};
+use crate::image_copy::{berth, berth_ok};
 use crate::install::{ctl_ok, manifest, remove_container, status, wait_for};
 use berth_e2e::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-fn berth(args: &[&str]) -> Output {
-    run(cmd(berth_bin().to_str().unwrap(), args))
+/// `berth keygen` of `dir/name`: (secret key, public key).
+pub fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    berth_ok(&["keygen", "--out", dir.join(name).to_str().unwrap()]);
+    (
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.pub")),
+    )
 }
 
 /// A signed package of a busybox image running `command`, as `id` `version`.
@@ -75,10 +80,7 @@ fn preinstalled_packages_run_at_first_start_and_only_then() {
     require(&["podman"]);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("rootfs");
-    let key = dir.path().join("release");
-    ok(cmd(berth_bin().to_str().unwrap(), &["keygen", "--out"]).arg(&key));
-    let public = dir.path().join("release.pub");
-    let secret = dir.path().join("release.key");
+    let (secret, public) = keygen(dir.path(), "release");
     device_rootfs(&root, &public);
     let (kept, deleted) = ("berth-e2e-pre-kept", "berth-e2e-pre-del");
     for id in [kept, deleted] {
@@ -86,13 +88,12 @@ fn preinstalled_packages_run_at_first_start_and_only_then() {
     }
     let kept_v1 = signed_package(dir.path(), &secret, kept, "1.0.0", "sleep 1000");
     let deleted_v1 = signed_package(dir.path(), &secret, deleted, "1.0.0", "sleep 1000");
-    // Signed by a key the device does not trust, and unsigned: refused at build
-    // time, one error line each, while the good package is still placed.
-    let other = dir.path().join("other");
-    ok(cmd(berth_bin().to_str().unwrap(), &["keygen", "--out"]).arg(&other));
+    // Signed by a key the device does not trust: refused at build time with one
+    // error line, while the good package is still placed.
+    let (other, _) = keygen(dir.path(), "other");
     let untrusted = signed_package(
         dir.path(),
-        &dir.path().join("other.key"),
+        &other,
         "berth-e2e-pre-untrusted",
         "1.0.0",
         "sleep 1000",
@@ -229,19 +230,11 @@ fn a_preinstalled_package_that_fails_is_kept_and_does_not_stop_the_others() {
     require(&["podman"]);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("rootfs");
-    let key = dir.path().join("release");
-    ok(cmd(berth_bin().to_str().unwrap(), &["keygen", "--out"]).arg(&key));
-    let public = dir.path().join("release.pub");
+    let (secret, public) = keygen(dir.path(), "release");
     device_rootfs(&root, &public);
     let id = "berth-e2e-pre-good";
     remove_container(id);
-    let good = signed_package(
-        dir.path(),
-        &dir.path().join("release.key"),
-        id,
-        "1.0.0",
-        "sleep 1000",
-    );
+    let good = signed_package(dir.path(), &secret, id, "1.0.0", "sleep 1000");
     let out = berth(&[
         "rootfs",
         "install",

@@ -2,13 +2,9 @@
 //! Docker Engine: loads what is absent or changed, leaves what is present, goes on
 //! past a broken image, deletes archives when asked.
 
+use crate::image_copy::berth;
 use berth_e2e::*;
 use std::path::Path;
-use std::process::Output;
-
-fn berth(args: &[&str]) -> Output {
-    run(cmd(berth_bin().to_str().unwrap(), args))
-}
 
 fn engine_id(engine: &str, reference: &str) -> Option<String> {
     let out = run(cmd(

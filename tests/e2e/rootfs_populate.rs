@@ -5,6 +5,7 @@
 //! berthd's first start on that storage installs without copying a layer.
 
 use crate::daemon::start_with_env;
+use crate::image_copy::berth_ok;
 use crate::install::{ctl_ok, wait_for};
 use berth_e2e::images::{busybox_layers, put_image, tag_manifest, LayerTar};
 use berth_e2e::*;
@@ -12,10 +13,6 @@ use berth_image::Layout;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-
-fn berth_ok(args: &[&str]) -> String {
-    ok(cmd(berth_bin().to_str().unwrap(), args))
-}
 
 /// A package (runtime `runtime`) of a three-layer busybox image for `arch` whose
 /// top layer deletes /app/config (a whiteout) and adds /app/top.
@@ -76,6 +73,28 @@ fn populate(root: &Path, pkg: &Path) -> Value {
         pkg.to_str().unwrap(),
     ]);
     serde_json::from_str::<Value>(&out).unwrap()[0]["populated"].clone()
+}
+
+/// The command a container of the test image runs to show /app.
+const SHOW_APP: [&str; 3] = ["sh", "-c", "cat /app/top; ls /app"];
+
+/// The container ran `SHOW_APP` on all three layers: the top layer's file is there,
+/// the base's too, and the whiteout hid /app/config.
+fn assert_top_layer_applied(ran: std::process::Output) {
+    let out = String::from_utf8_lossy(&ran.stdout).into_owned();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert!(
+        out.contains("from the top layer") && out.contains("run.sh"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("config"),
+        "the whiteout did not hide /app/config: {out}"
+    );
 }
 
 /// berth copies the engine's saved archive, checking every layer against the
@@ -182,34 +201,9 @@ fn populated_podman_storage_is_read_by_podman_and_used_by_berthd_without_a_load(
         format!("sha256:{}", String::from_utf8_lossy(&id.stdout).trim()),
         populated["image_id"].as_str().unwrap()
     );
-    let ran = podman_on(
-        &graphroot,
-        &runroot,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            name,
-            "sh",
-            "-c",
-            "cat /app/top; ls /app",
-        ],
-    );
-    let out = String::from_utf8_lossy(&ran.stdout).into_owned();
-    assert!(
-        ran.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ran.stderr)
-    );
-    assert!(
-        out.contains("from the top layer") && out.contains("run.sh"),
-        "{out}"
-    );
-    assert!(
-        !out.contains("config"),
-        "the whiteout did not hide /app/config: {out}"
-    );
+    let mut run_args = vec!["run", "--rm", "--network", "none", name];
+    run_args.extend(SHOW_APP);
+    assert_top_layer_applied(podman_on(&graphroot, &runroot, &run_args));
     // podman save re-assembles each layer from its files and tar-split: the exact
     // layer bytes (diff_ids) come back.
     let saved = dir.path().join("saved.tar");
@@ -362,29 +356,9 @@ fn a_populated_docker_data_root_is_read_by_dockerd() {
         String::from_utf8_lossy(&id.stdout).trim(),
         populated["image_id"].as_str().unwrap()
     );
-    let ran = docker_on(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            name,
-            "sh",
-            "-c",
-            "cat /app/top; ls /app",
-        ],
-    );
-    let out = String::from_utf8_lossy(&ran.stdout).into_owned();
-    assert!(
-        ran.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ran.stderr)
-    );
-    assert!(
-        out.contains("from the top layer") && out.contains("run.sh") && !out.contains("config"),
-        "{out}"
-    );
+    let mut run_args = vec!["run", "--rm", "--network", "none", name];
+    run_args.extend(SHOW_APP);
+    assert_top_layer_applied(docker_on(&d, &run_args));
     // docker save reads the layers back: the image is whole.
     let saved = scratch.path().join("saved.tar");
     let out = docker_on(&d, &["save", "-o", saved.to_str().unwrap(), name]);

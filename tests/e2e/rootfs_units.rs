@@ -2,15 +2,11 @@
 //! `systemd-analyze verify` on every unit, podman's own Quadlet generator on the
 //! Quadlet files, and the loader script run against real podman and Docker Engine.
 
+use crate::image_copy::berth;
 use berth_e2e::*;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 const QUADLET: &str = "/opt/berth-test/quadlet";
-
-fn berth(args: &[&str]) -> Output {
-    run(cmd(berth_bin().to_str().unwrap(), args))
-}
 
 /// `systemd-analyze verify` of `unit`: its exit code and what it said of the unit.
 /// It exits 0 on values it ignores (`Restart=unless-stopped`), so its warnings
