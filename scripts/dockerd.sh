@@ -14,8 +14,13 @@ case "${1:-}" in
       exit 0
     fi
     command -v dockerd >/dev/null || { echo "dockerd.sh: dockerd is not installed: run scripts/setup.sh" >&2; exit 1; }
+    # dockerd creates the bridge docker0 and leaves it when it stops: the stop below
+    # deletes it again when it was not there before this start.
+    made_bridge=false
+    ip link show docker0 >/dev/null 2>&1 || made_bridge=true
     setsid dockerd >>"$log" 2>&1 </dev/null &
     pid=$!
+    [ "$made_bridge" = false ] || : >"/run/berth-dockerd-$pid.made-docker0"
     for _ in $(seq 1 120); do
       if docker info >/dev/null 2>&1; then
         echo "$pid"
@@ -37,10 +42,15 @@ case "${1:-}" in
     [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ] || exit 0
     kill -TERM "$pid"
     for _ in $(seq 1 60); do
-      kill -0 "$pid" 2>/dev/null || exit 0
+      kill -0 "$pid" 2>/dev/null || break
       sleep 0.5
     done
     kill -KILL "$pid" 2>/dev/null || true
+    marker="/run/berth-dockerd-$pid.made-docker0"
+    if [ -e "$marker" ]; then
+      ip link delete docker0 2>/dev/null || true
+      rm -f "$marker"
+    fi
     ;;
   *)
     echo "usage: dockerd.sh start | stop PID" >&2

@@ -16,6 +16,16 @@ cargo build --workspace --all-features --quiet
 # with the other tests' podman commands (podman's own storage races, not berth's).
 trials=crash::berthd_killed_at_random_moments
 flags=(--workspace --all-features --all-targets)
+# One dockerd for the whole run (none is started when one answers), so the guard sees
+# Docker's containers and images before and after; stopped when the run ends.
+dockerd_pid=$(bash scripts/dockerd.sh start)
+trap '[ -z "$dockerd_pid" ] || bash scripts/dockerd.sh stop "$dockerd_pid"' EXIT
+# The tests leave the machine as they found it: links, namespaces, mounts, engine
+# containers and images, daemons (scripts/host-guard.sh).
+guard=$(mktemp -d)
+bash scripts/host-guard.sh snapshot "$guard/before"
 cargo test "${flags[@]}" -- --skip "$trials"
-# Only the e2e binary (the same one the step above built): its result closes the run.
+# Only the e2e binary (the same one the step above built).
 cargo test --workspace --all-features --test e2e -- "$trials"
+bash scripts/host-guard.sh snapshot "$guard/after"
+bash scripts/host-guard.sh compare "$guard/before" "$guard/after"

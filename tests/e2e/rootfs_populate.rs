@@ -295,11 +295,16 @@ impl Drop for Dockerd {
     }
 }
 
-/// A second dockerd on `data_root`, apart from the tests' own.
+/// A second dockerd on `data_root`, apart from the tests' own, in a network namespace
+/// of its own: a dockerd started with `--bridge none` deletes the interface `docker0`
+/// from its namespace, which on the host is the machine's own dockerd's bridge (issue
+/// 28). `unshare` execs dockerd, so the child's pid is dockerd's; its unix socket is a
+/// path, reachable from any network namespace.
 fn dockerd_on(data_root: &Path, dir: &Path) -> Dockerd {
-    require(&["dockerd", "docker"]);
+    require(&["dockerd", "docker", "unshare"]);
     let socket = dir.join("docker.sock");
-    let child = Command::new("dockerd")
+    let child = Command::new("unshare")
+        .args(["--net", "--", "dockerd"])
         .arg("--data-root")
         .arg(data_root)
         .arg("--exec-root")
@@ -368,4 +373,43 @@ fn a_populated_docker_data_root_is_read_by_dockerd() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_layers_are_whole(&saved, scratch.path());
+}
+
+/// Issue 28: the populate test's second dockerd (`--bridge none`) deleted the host's
+/// `docker0`, and every container of the machine's own dockerd on its default bridge
+/// network then failed to start until that dockerd was restarted.
+#[test]
+fn a_second_dockerd_leaves_the_host_dockerds_default_bridge_working() {
+    require_docker();
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = busybox_rootfs(dir.path());
+    let tarball = dir.path().join("rootfs.tar");
+    ok(cmd(
+        "tar",
+        &[
+            "-C",
+            rootfs.to_str().unwrap(),
+            "-cf",
+            tarball.to_str().unwrap(),
+            ".",
+        ],
+    ));
+    let tag = "localhost/berth-e2e-bridge:1";
+    ok(cmd("docker", &["import", tarball.to_str().unwrap(), tag]));
+    let run_on_default_bridge = || run(cmd("docker", &["run", "--rm", tag, "/bin/true"]));
+    let before = run_on_default_bridge();
+    assert!(
+        before.status.success(),
+        "the host's dockerd cannot run a container on its default bridge before the test: {}",
+        String::from_utf8_lossy(&before.stderr)
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    drop(dockerd_on(&scratch.path().join("data"), scratch.path()));
+    let after = run_on_default_bridge();
+    let _ = run(cmd("docker", &["rmi", "-f", tag]));
+    assert!(
+        after.status.success(),
+        "a container on the default bridge fails after the second dockerd ran: {}",
+        String::from_utf8_lossy(&after.stderr)
+    );
 }
