@@ -67,6 +67,8 @@ fn bind(path: &Path, mode: u32) -> Result<tokio::net::UnixListener, String> {
 }
 
 fn main() -> ExitCode {
+    // Before any thread exists (issue 29: what berthd keeps while it idles).
+    berth_daemon::memory::tune_allocator();
     exit::finish("berthd", run(Args::parse()))
 }
 

@@ -3,7 +3,8 @@
 //! - files: `config` (berthd.conf), `store` (containers.conf), `state` (state.json),
 //!   `atomic` (how each is written), `container_log` (container output),
 //!   `daemon_log` (berthd's own log), `policy` (the restart policy);
-//! - `home`: the working path and its files, under their locks; `error`;
+//! - `home`: the working path and its files, under their locks; `error`; `memory`
+//!   (what the allocator keeps while berthd idles);
 //! - `driver`: one per runtime — how a payload becomes a container and is recovered;
 //! - `daemon`: the shared state (home, drivers, locks, supervision records);
 //! - `ops` (one operation per file), `supervise` (events, monitor tick), `server`
@@ -19,6 +20,7 @@ pub mod daemon_log;
 pub mod driver;
 pub mod error;
 pub mod home;
+pub mod memory;
 pub mod ops;
 pub mod policy;
 pub mod server;

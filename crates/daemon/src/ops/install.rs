@@ -41,6 +41,18 @@ impl Daemon {
         force: bool,
         detached_signature: Option<Vec<u8>>,
     ) -> Result<Installed, OpError> {
+        let result = self.install_stream(body, force, detached_signature);
+        // The install's buffers are freed; their pages go back to the device.
+        crate::memory::release_free_memory();
+        result
+    }
+
+    fn install_stream(
+        &self,
+        body: impl Read + Send + 'static,
+        force: bool,
+        detached_signature: Option<Vec<u8>>,
+    ) -> Result<Installed, OpError> {
         let staging_root = self.home.staging_root();
         std::fs::create_dir_all(&staging_root)
             .map_err(io(format!("creating {}", staging_root.display())))?;
