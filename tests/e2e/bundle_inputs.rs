@@ -207,3 +207,58 @@ fn an_image_from_a_registry_that_needs_credentials_takes_them_from_c_or_the_envi
         read_config(&dir.path().join("env"))
     );
 }
+
+/// Issue 21: the hostile layer corpus (`image_unpack::hostile_layers`) through `berth
+/// bundle generate`: whatever the outcome, nothing outside the bundle changes.
+#[test]
+fn hostile_layers_through_bundle_generate_change_nothing_outside() {
+    use crate::image_unpack::{hostile_layers, make_sentinel, sentinel};
+    use berth_e2e::images::{put_image, tag_manifest, LayerTar};
+    let dir = tempfile::tempdir().unwrap();
+    let outside = make_sentinel(dir.path());
+    let before = sentinel(&outside);
+    let search = dir.path().join("templates");
+    std::fs::create_dir_all(&search).unwrap();
+    std::fs::write(
+        search.join("berth_corpus.json"),
+        dobby_platform("berth_corpus").to_string(),
+    )
+    .unwrap();
+    let mut app = full_app("com.example.corpus");
+    app["graphics"] = json!(false);
+    let app_file = dir.path().join("app.json");
+    std::fs::write(&app_file, app.to_string()).unwrap();
+    let base = LayerTar::new()
+        .dir("etc", 0o755)
+        .file("etc/hostname", b"box\n", 0o644)
+        .finish();
+    for (name, layer) in hostile_layers(&outside.display().to_string()) {
+        let layout_dir = dir.path().join(format!("layout-{name}"));
+        let layout = berth_image::Layout::create(&layout_dir).unwrap();
+        let (digest, size) = put_image(
+            &layout,
+            &[base.clone(), layer],
+            false,
+            "amd64",
+            None,
+            json!({}),
+        );
+        tag_manifest(&layout, "v1", &digest, size);
+        let image = format!("oci:{}:v1", layout_dir.display());
+        let out_dir = dir.path().join(format!("out-{name}"));
+        let out = berth_bundle(
+            &image,
+            &out_dir,
+            "berth_corpus",
+            &search,
+            &["-a", app_file.to_str().unwrap()],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(0..=2)),
+            "{name}: {:?} {stderr}",
+            out.status
+        );
+        assert_eq!(sentinel(&outside), before, "{name}: outside changed");
+    }
+}

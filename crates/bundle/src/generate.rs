@@ -28,6 +28,8 @@ pub struct GenerateRequest {
     pub options: Options,
     /// Clamp for the archive's mtimes (SOURCE_DATE_EPOCH), if any.
     pub epoch: Option<i64>,
+    /// How far the image's layers may expand.
+    pub limits: berth_image::unpack::ExpansionLimits,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -78,6 +80,7 @@ pub fn generate(
     let unpack_options = UnpackOptions {
         platform: image_platform(&platform),
         rootless: true,
+        limits: req.limits,
     };
     let unpacked = unpack(source, &bundle, &unpack_options, progress)?;
     let rootfs = Rootfs::new(bundle.join("rootfs"));

@@ -5,6 +5,7 @@
 //! as a stream in the calling thread, so every gzip stream reads, as fast as before
 //! or faster.
 
+use crate::exact::{ExactInflater, InflateError};
 use crate::member::{indexed_len, INDEXED_HEADER_LEN, TRAILER_LEN};
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read};
@@ -41,7 +42,7 @@ impl Pool {
             let job_rx = Arc::clone(&job_rx);
             let done_tx = done_tx.clone();
             std::thread::spawn(move || {
-                let mut inflater = libdeflater::Decompressor::new();
+                let mut inflater = ExactInflater::new();
                 loop {
                     let job = match job_rx.lock().map(|rx| rx.recv()) {
                         Ok(Ok(job)) => job,
@@ -65,11 +66,7 @@ fn corrupt(offset: u64, why: &str) -> io::Error {
     )
 }
 
-fn inflate_member(
-    inflater: &mut libdeflater::Decompressor,
-    member: &[u8],
-    offset: u64,
-) -> io::Result<Vec<u8>> {
+fn inflate_member(inflater: &mut ExactInflater, member: &[u8], offset: u64) -> io::Result<Vec<u8>> {
     let trailer = &member[member.len() - TRAILER_LEN..];
     let crc = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
     let size = u32::from_le_bytes(trailer[4..].try_into().expect("4 bytes")) as usize;
@@ -81,23 +78,31 @@ fn inflate_member(
     }
     let mut out = vec![0u8; size];
     let deflated = &member[INDEXED_HEADER_LEN..member.len() - TRAILER_LEN];
-    match inflater.deflate_decompress(deflated, &mut out) {
-        Ok(n) if n == size => {}
-        Ok(n) => {
+    match inflater.inflate(deflated, &mut out) {
+        Ok((taken, n)) if n == size && taken == deflated.len() => {}
+        Ok((taken, n)) if n == size => {
+            // Every other gzip reader reads the trailer where the deflate data ends.
+            return Err(corrupt(
+                offset,
+                &format!(
+                    "its deflate data ends {} bytes before its trailer",
+                    deflated.len() - taken
+                ),
+            ));
+        }
+        Ok((_, n)) => {
             return Err(corrupt(
                 offset,
                 &format!("inflates to {n} bytes, its trailer says {size}"),
             ))
         }
-        Err(libdeflater::DecompressionError::InsufficientSpace) => {
+        Err(InflateError::InsufficientSpace) => {
             return Err(corrupt(
                 offset,
                 &format!("inflates to more than the {size} bytes its trailer says"),
             ))
         }
-        Err(libdeflater::DecompressionError::BadData) => {
-            return Err(corrupt(offset, "invalid deflate data"))
-        }
+        Err(InflateError::BadData) => return Err(corrupt(offset, "invalid deflate data")),
     }
     if libdeflater::crc32(&out) != crc {
         return Err(corrupt(offset, "CRC-32 mismatch"));

@@ -8,6 +8,7 @@
 
 mod decode;
 mod encode;
+mod exact;
 pub mod member;
 
 pub use decode::ParallelGunzip;

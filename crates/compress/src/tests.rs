@@ -167,3 +167,43 @@ fn broken_members_are_refused_with_their_offset() {
     garbage.extend_from_slice(b"not gzip at all");
     assert!(gunzip_parallel(&garbage, 2).is_err());
 }
+
+/// Issue 21, finding 8: an indexed member whose deflate data ends before its
+/// trailer. berth read the member by its declared length; GNU gzip and Python read a
+/// trailer where the deflate data ends, and the rest as more members: one layer,
+/// three tars. Here it is refused.
+#[test]
+fn a_member_whose_deflate_data_ends_before_its_trailer_is_refused() {
+    let data = sample(1000);
+    let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
+    let mut deflated = vec![0; c.deflate_compress_bound(data.len())];
+    let n = c.deflate_compress(&data, &mut deflated).unwrap();
+    deflated.truncate(n);
+    let crc = libdeflater::crc32(&data).to_le_bytes();
+    let size = (data.len() as u32).to_le_bytes();
+    // [header][deflate][a trailer others read][hidden bytes][the trailer berth reads]
+    let hidden = b"\x1f\x8b more members, for other readers";
+    let len = member::INDEXED_HEADER_LEN + n + 8 + hidden.len() + 8;
+    let mut crafted = member::indexed_header(len as u32).to_vec();
+    crafted.extend_from_slice(&deflated);
+    crafted.extend_from_slice(&crc);
+    crafted.extend_from_slice(&size);
+    crafted.extend_from_slice(hidden);
+    crafted.extend_from_slice(&crc);
+    crafted.extend_from_slice(&size);
+    assert_eq!(crafted.len(), len);
+    let e = error_of(&crafted);
+    let gap = 8 + hidden.len();
+    assert!(
+        e.contains(&format!(
+            "byte 0: its deflate data ends {gap} bytes before its trailer"
+        )),
+        "{e}"
+    );
+    // The same member made honestly reads.
+    let mut honest = member::indexed_header((member::INDEXED_HEADER_LEN + n + 8) as u32).to_vec();
+    honest.extend_from_slice(&deflated);
+    honest.extend_from_slice(&crc);
+    honest.extend_from_slice(&size);
+    assert_eq!(gunzip_parallel(&honest, 2).unwrap(), data);
+}

@@ -103,6 +103,7 @@ pub fn lxc_bundle(
     let unpack_options = UnpackOptions {
         platform: options.platform.clone(),
         rootless: false,
+        ..UnpackOptions::default()
     };
     let report = unpack(source, &bundle, &unpack_options, progress)?;
     let rootfs = bundle.join("rootfs");

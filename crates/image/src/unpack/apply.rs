@@ -4,7 +4,9 @@
 //! modes and times are set once the layer is done, so that a read-only directory can
 //! still be filled by later entries of the same layer.
 
-use super::inside::{clean, resolve};
+use super::confined::RootDir;
+use super::guard::{LayerLimits, Refusal, TarGuard};
+use super::inside::{clean, resolve_within, MAX_STEPS};
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -12,10 +14,10 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 const WHITEOUT: &str = ".wh.";
+/// Path components resolved per entry, on average over a layer, at most (real
+/// layers need their depth, a few dozen).
+const STEPS_PER_ENTRY: u64 = 256;
 const OPAQUE: &str = ".wh..wh..opq";
-
-/// Entries a layer may have at most.
-const MAX_ENTRIES: u64 = 5_000_000;
 
 pub struct Options {
     /// Take ownership, device nodes and trusted/security xattrs from the layer
@@ -26,6 +28,16 @@ pub struct Options {
     /// `trusted.overlay.opaque` xattr (a layer's own `diff` directory in podman's or
     /// Docker's overlay storage).
     pub overlay_whiteouts: bool,
+    /// What the layer may cost (`guard`).
+    pub limits: LayerLimits,
+}
+
+/// What a layer held.
+#[derive(Debug, Clone, Copy)]
+pub struct Applied {
+    pub entries: u64,
+    /// Bytes of entry data.
+    pub expanded: u64,
 }
 
 /// A fault in a layer's content, naming the entry.
@@ -47,35 +59,38 @@ struct Applier<'a> {
     /// Directories this layer changed without an entry for them: their mtime before,
     /// put back at the end (as umoci does), so a layer's entries alone set times.
     touched: std::collections::HashMap<PathBuf, rustix::fs::Timespec>,
+    /// Components the layer may still resolve (`inside::resolve_within`).
+    budget: u64,
 }
 
-/// Applies the tar stream `layer` to `root`; returns the entries applied.
-pub fn apply(root: &Path, layer: impl Read, options: &Options) -> Result<u64> {
-    let mut archive = tar::Archive::new(layer);
+/// Applies the tar stream `layer` to `root`, within `options.limits`.
+pub fn apply(root: &Path, layer: impl Read, options: &Options) -> Result<Applied> {
+    let mut archive = tar::Archive::new(TarGuard::new(layer, options.limits));
     let mut applier = Applier {
         root,
         options,
         made: HashSet::new(),
         dirs: Vec::new(),
         touched: std::collections::HashMap::new(),
+        budget: MAX_STEPS,
     };
     let mut count = 0;
-    let entries = archive.entries().map_err(|e| EntryError {
-        entry: "(layer)".into(),
-        why: format!("not a tar stream: {e}"),
-    })?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| EntryError {
+    let mut expanded = 0;
+    let broken = |e: io::Error| match Refusal::of(&e) {
+        Some(refusal) => EntryError {
+            entry: "(layer)".into(),
+            why: refusal.0.clone(),
+        },
+        None => EntryError {
             entry: "(layer)".into(),
             why: format!("not a tar stream: {e}"),
-        })?;
+        },
+    };
+    let entries = archive.entries().map_err(broken)?;
+    for entry in entries {
+        let mut entry = entry.map_err(broken)?;
         count += 1;
-        if count > MAX_ENTRIES {
-            return Err(EntryError {
-                entry: "(layer)".into(),
-                why: format!("more than {MAX_ENTRIES} entries"),
-            });
-        }
+        expanded += entry.size();
         let name = entry
             .path()
             .map(|p| p.into_owned())
@@ -89,7 +104,10 @@ pub fn apply(root: &Path, layer: impl Read, options: &Options) -> Result<u64> {
             .map_err(|why| EntryError { entry: label, why })?;
     }
     applier.finish_dirs()?;
-    Ok(count)
+    Ok(Applied {
+        entries: count,
+        expanded,
+    })
 }
 
 fn err(what: &str) -> impl Fn(io::Error) -> String + '_ {
@@ -107,7 +125,11 @@ impl Applier<'_> {
             return Ok(()); // the root itself: its metadata is the caller's
         };
         let parent_rel = rel.parent().unwrap_or(Path::new(""));
-        let parent = resolve(self.root, parent_rel, true).map_err(|e| e.why.to_string())?;
+        // Each entry earns the layer `STEPS_PER_ENTRY` more components to resolve:
+        // what resolving a layer's names costs grows with its entries, not faster.
+        self.budget = self.budget.saturating_add(STEPS_PER_ENTRY);
+        let parent = resolve_within(self.root, parent_rel, true, &mut self.budget)
+            .map_err(|e| e.why.to_string())?;
         let base_str = base.to_string_lossy();
         for a in parent.ancestors() {
             self.remember(a);
@@ -175,9 +197,13 @@ impl Applier<'_> {
                     .map_err(|e| format!("link target: {e}"))?
                     .ok_or("a hard link with no target")?;
                 let target = clean(&target);
-                let target_parent =
-                    resolve(self.root, target.parent().unwrap_or(Path::new("")), true)
-                        .map_err(|e| e.why.to_string())?;
+                let target_parent = resolve_within(
+                    self.root,
+                    target.parent().unwrap_or(Path::new("")),
+                    true,
+                    &mut self.budget,
+                )
+                .map_err(|e| e.why.to_string())?;
                 let source = self
                     .root
                     .join(target_parent)
@@ -346,8 +372,7 @@ impl Applier<'_> {
                 else {
                     continue;
                 };
-                let privileged_name = name.starts_with("trusted.") || name.starts_with("security.");
-                if privileged_name && !self.options.privileged {
+                if !layer_may_set(name, self.options.privileged) {
                     continue;
                 }
                 rustix::fs::lsetxattr(
@@ -368,35 +393,50 @@ impl Applier<'_> {
         Ok(())
     }
 
-    /// Directory modes and times, deepest first (a child's times change its parent's).
+    /// Directory modes and times, deepest first (a child's times change its parent's),
+    /// through directory descriptors: a directory that a later entry replaced with a
+    /// symlink is skipped, never followed (`confined`).
     fn finish_dirs(&mut self) -> Result<()> {
+        let root = RootDir::open(self.root).map_err(|e| EntryError {
+            entry: "(root)".into(),
+            why: format!("open: {e}"),
+        })?;
+        let failed = |rel: &Path, what: &str, e: io::Error| EntryError {
+            entry: rel.display().to_string(),
+            why: format!("{what}: {e}"),
+        };
         for (rel, mtime) in &self.touched {
-            let path = self.root.join(rel);
-            if rustix::fs::lstat(&path).is_ok() {
-                set_times(&path, *mtime).map_err(|why| EntryError {
-                    entry: rel.display().to_string(),
-                    why,
-                })?;
-            }
+            root.set_dir_metadata(rel, None, *mtime)
+                .map_err(|e| failed(rel, "utimes", e))?;
         }
         self.dirs
             .sort_by_key(|d| std::cmp::Reverse(d.0.components().count()));
         for (rel, mode, mtime) in &self.dirs {
-            let path = self.root.join(rel);
-            let label = || rel.display().to_string();
-            fs::set_permissions(&path, fs::Permissions::from_mode(*mode)).map_err(|e| {
-                EntryError {
-                    entry: label(),
-                    why: format!("chmod: {e}"),
-                }
-            })?;
-            set_mtime(&path, *mtime).map_err(|why| EntryError {
-                entry: label(),
-                why,
-            })?;
+            let time = rustix::fs::Timespec {
+                tv_sec: *mtime,
+                tv_nsec: 0,
+            };
+            root.set_dir_metadata(rel, Some(*mode), time)
+                .map_err(|e| failed(rel, "chmod", e))?;
         }
         Ok(())
     }
+}
+
+/// Whether a layer's xattr `name` is written. `trusted.overlay.*` never: overlayfs
+/// reads them as its own redirect, metacopy and opaque marks, which berth writes
+/// itself where a layer asks for them by a whiteout; of `security.*` only
+/// `security.capability` (file capabilities), not SELinux labels or IMA/EVM
+/// signatures an image would choose for the host; the rest of `trusted.*` and
+/// `security.capability` only as root (issue 21, finding 10; docs/security.md).
+fn layer_may_set(name: &str, privileged: bool) -> bool {
+    if name.starts_with("trusted.overlay.") {
+        return false;
+    }
+    if name.starts_with("security.") && name != "security.capability" {
+        return false;
+    }
+    privileged || !(name.starts_with("trusted.") || name.starts_with("security."))
 }
 
 /// A new regular file at `path` (never through a symlink: the name was removed
@@ -459,5 +499,27 @@ fn remove(path: &Path) -> std::result::Result<(), String> {
         Ok(m) if m.is_dir() => fs::remove_dir_all(path).map_err(err("remove")),
         Ok(_) => fs::remove_file(path).map_err(err("remove")),
         Err(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::layer_may_set;
+
+    #[test]
+    fn layers_set_no_overlay_marks_and_no_security_labels() {
+        for (name, root, rootless) in [
+            ("user.berth", true, true),
+            ("security.capability", true, false),
+            ("trusted.md5", true, false),
+            ("trusted.overlay.opaque", false, false),
+            ("trusted.overlay.redirect", false, false),
+            ("trusted.overlay.metacopy", false, false),
+            ("security.selinux", false, false),
+            ("security.ima", false, false),
+        ] {
+            assert_eq!(layer_may_set(name, true), root, "{name} as root");
+            assert_eq!(layer_may_set(name, false), rootless, "{name} rootless");
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! --populate-storage`). The uncompressed stream is checked against its diff_id.
 
 use super::apply;
+use super::guard::LayerLimits;
 use crate::copy::engine::digest;
 use crate::copy::Source;
 use crate::digest::{Digest, VerifyingReader};
@@ -20,17 +21,20 @@ pub struct LayerDiff {
     /// Bytes of the uncompressed layer tar.
     pub size: u64,
     pub entries: u64,
+    /// Bytes of entry data.
+    pub expanded: u64,
     /// The layer's tar-split metadata (gzip-compressed JSON lines).
     pub tar_split: Vec<u8>,
 }
 
 /// Extracts layer `d` of `source` (its uncompressed digest `diff_id`) into `dir`,
-/// an empty directory, as root would (owners, devices, xattrs).
+/// an empty directory, as root would (owners, devices, xattrs), within `limits`.
 pub fn extract_layer_diff(
     source: &dyn Source,
     d: &Descriptor,
     diff_id: &Digest,
     dir: &Path,
+    limits: LayerLimits,
 ) -> Result<LayerDiff, ImageError> {
     let layer_digest = digest(d)?;
     let label = dir.display().to_string();
@@ -38,6 +42,7 @@ pub fn extract_layer_diff(
     let options = apply::Options {
         privileged: true,
         overlay_whiteouts: true,
+        limits,
     };
     crate::pipe::pipelined(&mut plain, |plain| {
         let mut counted = Count {
@@ -46,7 +51,7 @@ pub fn extract_layer_diff(
             split: TarSplit::new(),
         };
         let mut checked = VerifyingReader::new(&mut counted, diff_id.clone(), None);
-        let entries = apply::apply(dir, &mut checked, &options).map_err(|e| ImageError::Layer {
+        let applied = apply::apply(dir, &mut checked, &options).map_err(|e| ImageError::Layer {
             layer: layer_digest.clone(),
             why: format!("{}: {}", e.entry, e.why),
         })?;
@@ -54,7 +59,8 @@ pub fn extract_layer_diff(
         drop(checked);
         Ok(LayerDiff {
             size: counted.n,
-            entries,
+            entries: applied.entries,
+            expanded: applied.expanded,
             tar_split: counted.split.finish().map_err(ImageError::io(&label))?,
         })
     })

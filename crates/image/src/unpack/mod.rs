@@ -4,11 +4,14 @@
 //! at any step leaves no DIR. Every entry is kept inside the rootfs (`inside`).
 
 mod apply;
+mod confined;
 mod diff;
+mod guard;
 pub mod inside;
 mod spec;
 
 pub use diff::{extract_layer_diff, LayerDiff};
+pub use guard::LayerLimits;
 pub use spec::runtime_spec;
 
 use crate::copy::chosen::{read_image, ChosenImage};
@@ -27,6 +30,47 @@ pub struct UnpackOptions {
     /// As a user without privileges: no ownership, no device nodes, and umoci's
     /// rootless runtime spec. Implied when not running as root.
     pub rootless: bool,
+    pub limits: ExpansionLimits,
+}
+
+/// How far an untrusted image's layers may expand (docs/security.md): each layer to
+/// `max_ratio` times its compressed size plus `ALLOWANCE`, the image to `max_total`
+/// bytes of entry data in all.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpansionLimits {
+    pub max_ratio: u64,
+    pub max_total: u64,
+}
+
+impl ExpansionLimits {
+    /// What any layer may expand to beyond the ratio (small layers of zeros).
+    pub const ALLOWANCE: u64 = 256 << 20;
+    /// Extension headers (PAX, GNU long names): xattrs and names, never megabytes.
+    pub const MAX_EXTENSION_HEADER: u64 = 1 << 20;
+    /// Entries one layer may have.
+    pub const MAX_ENTRIES: u64 = 5_000_000;
+
+    /// The limits of a layer of `compressed` bytes, `used` bytes of the image's total
+    /// being taken by the layers before it.
+    pub fn layer(&self, compressed: u64, used: u64) -> LayerLimits {
+        let by_ratio = compressed
+            .saturating_mul(self.max_ratio)
+            .saturating_add(Self::ALLOWANCE);
+        LayerLimits {
+            max_extension_header: Self::MAX_EXTENSION_HEADER,
+            max_entries: Self::MAX_ENTRIES,
+            max_expanded: by_ratio.min(self.max_total.saturating_sub(used)),
+        }
+    }
+}
+
+impl Default for ExpansionLimits {
+    fn default() -> Self {
+        ExpansionLimits {
+            max_ratio: 100,
+            max_total: 64 << 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -39,6 +83,25 @@ pub struct UnpackReport {
     /// The image config's `architecture` and `variant` (GOARCH terms).
     pub architecture: Option<String>,
     pub variant: Option<String>,
+}
+
+/// One untrusted layer's tar stream applied to `root` as `image unpack` applies it
+/// (as root when `privileged`), within `limits`: the entries applied, or the entry
+/// and rule it broke. The fuzz target's way in.
+pub fn apply_layer(
+    root: &Path,
+    layer: impl std::io::Read,
+    privileged: bool,
+    limits: LayerLimits,
+) -> Result<u64, String> {
+    let options = apply::Options {
+        privileged,
+        overlay_whiteouts: false,
+        limits,
+    };
+    apply::apply(root, layer, &options)
+        .map(|a| a.entries)
+        .map_err(|e| format!("{}: {}", e.entry, e.why))
 }
 
 /// Unpacks `source` into `dir` (which must not exist, or be an empty directory).
@@ -69,20 +132,26 @@ pub fn unpack(
         _ => Path::new("."),
     };
     fs::create_dir_all(parent).map_err(ImageError::io(parent))?;
+    // DIR is 0700, as umoci makes it: the rootfs holds the image's device nodes and
+    // setuid files, which no other local user should reach (issue 21, finding 6).
     let work = tempfile::Builder::new()
         .prefix(".berth-unpack-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir_in(parent)
         .map_err(ImageError::io(parent))?;
     let rootfs = work.path().join("rootfs");
     fs::create_dir(&rootfs).map_err(ImageError::io(&rootfs))?;
-    let apply_options = apply::Options {
+    let mut apply_options = apply::Options {
         privileged: !rootless,
         overlay_whiteouts: false,
+        limits: options.limits.layer(0, 0),
     };
     let mut entries = 0;
+    let mut expanded = 0;
     for (i, (d, diff_id)) in image.layers().iter().zip(&diff_ids).enumerate() {
         let handle = progress.started(d, &format!("layer {}", i + 1));
         let layer_digest = digest(d)?;
+        apply_options.limits = options.limits.layer(d.size(), expanded);
         let counted = crate::copy::Counting {
             inner: source.blob(d)?,
             progress,
@@ -102,7 +171,11 @@ pub fn unpack(
             })?;
             // Whatever the tar stream left unread (padding, trailing data) is hashed too.
             std::io::copy(&mut checked, &mut std::io::sink()).map_err(ImageError::io(&label))?;
-            Ok::<u64, ImageError>(applied)
+            Ok::<_, ImageError>(applied)
+        })
+        .map(|applied| {
+            expanded += applied.expanded;
+            applied.entries
         })?;
         progress.finished(handle, false);
     }

@@ -1,7 +1,7 @@
 //! `berth bundle generate`: a drop-in for `bundlegen generate`.
 
 use super::failure;
-use crate::cmd::image::{parse_ref, Bars};
+use crate::cmd::image::{parse_ref, Bars, ExpansionArgs};
 use crate::exit::{print, print_json, Failure};
 use berth_bundle::process::{LibMode, Options};
 use berth_bundle::GenerateRequest;
@@ -81,6 +81,8 @@ pub struct GenerateArgs {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    expansion: ExpansionArgs,
 }
 
 pub fn run(args: GenerateArgs) -> Result<(), Failure> {
@@ -127,6 +129,7 @@ pub fn run(args: GenerateArgs) -> Result<(), Failure> {
             },
         },
         epoch,
+        limits: args.expansion.limits(),
     };
     let bars = Bars::new(args.json);
     let report = berth_bundle::generate(&*source, &args.output, &req, &bars).map_err(failure)?;

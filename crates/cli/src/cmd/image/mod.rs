@@ -42,6 +42,44 @@ pub fn run(command: ImageCommand) -> Result<(), Failure> {
     }
 }
 
+/// How far an untrusted image's layers may expand (docs/security.md).
+#[derive(clap::Args, Clone)]
+pub struct ExpansionArgs {
+    /// A layer may expand to N times its compressed size (plus 256 MiB); more is
+    /// refused as a decompression bomb.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_expansion_ratio: u64,
+    /// The image's layers may hold this many bytes of file data in all (suffixes K,
+    /// M, G, T: powers of 1024).
+    #[arg(long, value_name = "BYTES", default_value = "64G", value_parser = parse_bytes)]
+    pub max_unpacked_size: u64,
+}
+
+impl ExpansionArgs {
+    pub fn limits(&self) -> berth_image::unpack::ExpansionLimits {
+        berth_image::unpack::ExpansionLimits {
+            max_ratio: self.max_expansion_ratio,
+            max_total: self.max_unpacked_size,
+        }
+    }
+}
+
+/// `123`, `64G`, `512M`, `10K`, `1T`.
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let (digits, shift) = match text.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&text[..i], 10),
+        Some((i, 'M' | 'm')) => (&text[..i], 20),
+        Some((i, 'G' | 'g')) => (&text[..i], 30),
+        Some((i, 'T' | 't')) => (&text[..i], 40),
+        _ => (text, 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .ok_or_else(|| format!("{text:?}: a number of bytes, with K, M, G or T"))
+}
+
 /// How to reach registries.
 #[derive(clap::Args, Clone)]
 pub struct RegistryArgs {

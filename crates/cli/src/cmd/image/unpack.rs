@@ -1,6 +1,6 @@
 //! `berth image unpack REF DIR`.
 
-use super::{failure, parse_ref, Bars, RegistryArgs};
+use super::{failure, parse_ref, Bars, ExpansionArgs, RegistryArgs};
 use crate::exit::{print, print_json, Failure};
 use berth_image::unpack::{unpack, UnpackOptions};
 use berth_image::Platform;
@@ -31,6 +31,8 @@ pub struct UnpackArgs {
     #[arg(long, short)]
     quiet: bool,
     #[command(flatten)]
+    expansion: ExpansionArgs,
+    #[command(flatten)]
     registry: RegistryArgs,
 }
 
@@ -40,6 +42,7 @@ pub fn run(args: UnpackArgs) -> Result<(), Failure> {
     let options = UnpackOptions {
         platform: args.platform.clone(),
         rootless: args.rootless,
+        limits: args.expansion.limits(),
     };
     let bars = Bars::new(args.quiet || args.json);
     let report = unpack(&*source, &args.dir, &options, &bars).map_err(failure)?;
