@@ -413,3 +413,132 @@ fn a_second_dockerd_leaves_the_host_dockerds_default_bridge_working() {
         String::from_utf8_lossy(&after.stderr)
     );
 }
+
+/// Issue 21, finding 2: only the storage root was resolved inside the rootfs; names
+/// below it followed the rootfs's symlinks on the build host, and a `layers.json`
+/// that linked to a host file had that file's JSON copied into the device image.
+/// Here every store path of both engines is a symlink out of the rootfs.
+#[test]
+fn populate_follows_the_rootfs_symlinks_inside_it_never_on_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    for d in ["l", "images", "layerdb", "imagedb"] {
+        std::fs::create_dir_all(outside.join(d)).unwrap();
+    }
+    std::fs::write(outside.join("host.json"), r#"[{"id": "host-secret"}]"#).unwrap();
+    std::fs::write(
+        outside.join("repos.json"),
+        r#"{"Repositories": {"host-secret": {}}}"#,
+    )
+    .unwrap();
+    let before = crate::image_unpack::sentinel(&outside);
+    let o = outside.display().to_string();
+    let up = "../../../../../../../../../..";
+    let root = dir.path().join("rootfs");
+    let link = |inside: &str, target: String| {
+        let path = root.join(inside);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, path).unwrap();
+    };
+    let small = vec![
+        LayerTar::new().file("a", b"a\n", 0o644).finish(),
+        LayerTar::new().file("b", b"b\n", 0o644).finish(),
+    ];
+    let storage = "var/lib/containers/storage";
+    link(
+        &format!("{storage}/overlay-layers/layers.json"),
+        format!("{o}/host.json"),
+    );
+    link(&format!("{storage}/overlay/l"), format!("{o}/l"));
+    link(
+        &format!("{storage}/overlay-images"),
+        format!("{up}{o}/images"),
+    );
+    let docker = "var/lib/docker/image/overlay2";
+    let first_chain = berth_image::Digest::of(&small[0]).hex().to_string();
+    link(
+        &format!("{docker}/layerdb/sha256/{first_chain}"),
+        format!("{o}/layerdb"),
+    );
+    link(&format!("{docker}/imagedb"), format!("{up}{o}/imagedb"));
+    link(
+        &format!("{docker}/repositories.json"),
+        format!("{o}/repos.json"),
+    );
+    for runtime in ["podman", "docker"] {
+        let work = dir.path().join(runtime);
+        std::fs::create_dir_all(&work).unwrap();
+        let pkg = package(
+            &work,
+            &small,
+            "localhost/berth-populate-links:1",
+            runtime,
+            "amd64",
+        );
+        let populated = populate(&root, &pkg);
+        assert_eq!(populated["layers_written"], 2, "{runtime}");
+    }
+    assert_eq!(
+        crate::image_unpack::sentinel(&outside),
+        before,
+        "nothing outside the rootfs changed"
+    );
+    // What the links named was made inside the rootfs, and no host JSON came in.
+    let layers =
+        std::fs::read_to_string(root.join(storage).join("overlay-layers/layers.json")).unwrap();
+    assert!(!layers.contains("host-secret"), "{layers}");
+    let inside = root.join(outside.strip_prefix("/").unwrap());
+    assert!(inside.join("images/images.json").is_file());
+    assert_eq!(inside.join("l").read_dir().unwrap().count(), 2);
+    assert!(inside.join("layerdb/cache-id").is_file());
+    let repos = std::fs::read_to_string(root.join(docker).join("repositories.json")).unwrap();
+    assert!(!repos.contains("host-secret"), "{repos}");
+}
+
+/// Issue 21: the hostile layer corpus (`image_unpack::hostile_layers`) written into
+/// podman's and Docker's storage: refused or written inside the rootfs, never
+/// anything outside it.
+#[test]
+fn hostile_layers_populated_change_nothing_outside_the_rootfs() {
+    use crate::image_unpack::{hostile_layers, make_sentinel, sentinel};
+    let dir = tempfile::tempdir().unwrap();
+    let outside = make_sentinel(dir.path());
+    let before = sentinel(&outside);
+    let base = LayerTar::new()
+        .dir("etc", 0o755)
+        .file("etc/hostname", b"box\n", 0o644)
+        .finish();
+    for runtime in ["podman", "docker"] {
+        for (name, layer) in hostile_layers(&outside.display().to_string()) {
+            let work = dir.path().join(format!("{runtime}-{name}"));
+            let root = work.join("rootfs");
+            std::fs::create_dir_all(&root).unwrap();
+            let pkg = package(
+                &work,
+                &[base.clone(), layer],
+                "localhost/corpus:1",
+                runtime,
+                "amd64",
+            );
+            let out = crate::image_copy::berth(&[
+                "rootfs",
+                "install",
+                "--rootfs",
+                root.to_str().unwrap(),
+                "--populate-storage",
+                pkg.to_str().unwrap(),
+            ]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                matches!(out.status.code(), Some(0 | 2)),
+                "{runtime} {name}: {:?} {stderr}",
+                out.status
+            );
+            assert_eq!(
+                sentinel(&outside),
+                before,
+                "{runtime} {name}: outside changed"
+            );
+        }
+    }
+}

@@ -43,6 +43,47 @@ impl Root {
         Ok(self.dir.join(resolved))
     }
 
+    /// The content of file `inside` (its symlinks followed inside the root), `None`
+    /// when there is none. Anything but a regular file of at most `limit` bytes is
+    /// refused: the rootfs is a stranger's tree, and a store file that is a device,
+    /// a FIFO or a huge file would hang or exhaust the build.
+    pub fn read_regular(&self, inside: &str, limit: u64) -> Result<Option<Vec<u8>>, RootfsError> {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.path(inside, true)?;
+        let file = match std::fs::File::options()
+            .read(true)
+            .custom_flags(
+                (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+            )
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(RootfsError::io(&path, "cannot read")(e)),
+        };
+        let meta = file
+            .metadata()
+            .map_err(RootfsError::io(&path, "cannot read"))?;
+        if !meta.is_file() {
+            return Err(RootfsError::invalid(inside, "not a regular file"));
+        }
+        if meta.len() > limit {
+            return Err(RootfsError::invalid(
+                inside,
+                format!(
+                    "{} bytes, more than the {limit} a store file may have",
+                    meta.len()
+                ),
+            ));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(RootfsError::io(&path, "cannot read"))?;
+        Ok(Some(bytes))
+    }
+
     /// Creates directory `inside` (and its parents), each inside the root.
     pub fn create_dir_all(&self, inside: &str) -> Result<PathBuf, RootfsError> {
         let path = self.path(inside, true)?;

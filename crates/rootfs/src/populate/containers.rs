@@ -6,7 +6,7 @@
 //! first layer's is its diff_id, each next one `sha256(parent + "+" + diff_id)`; so
 //! a later pull of the same image on the device finds them.
 
-use super::overlay::{write, Overlay};
+use super::overlay::{Overlay, StoreDir};
 use super::{timestamp, PayloadImage, Populated};
 use crate::error::RootfsError;
 use crate::root::Root;
@@ -87,22 +87,23 @@ fn big_data_name(key: &str) -> String {
     }
 }
 
-fn read_array(path: &std::path::Path) -> Result<Vec<Value>, RootfsError> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            RootfsError::invalid(path.display().to_string(), format!("not a JSON array: {e}"))
+fn read_array(store: &StoreDir, sub: &str) -> Result<Vec<Value>, RootfsError> {
+    match store.read(sub)? {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            RootfsError::invalid(
+                format!("{}/{sub}", store.base),
+                format!("not a JSON array: {e}"),
+            )
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(RootfsError::io(path, "cannot read")(e)),
+        None => Ok(Vec::new()),
     }
 }
 
 pub fn populate(root: &Root, image: &PayloadImage) -> Result<Populated, RootfsError> {
-    let conf_path = root.path(STORAGE_CONF, true)?;
-    let (driver, graphroot) = match std::fs::read_to_string(&conf_path) {
-        Ok(text) => storage_conf(&text)
+    let (driver, graphroot) = match root.read_regular(STORAGE_CONF, 1 << 20)? {
+        Some(bytes) => storage_conf(&String::from_utf8_lossy(&bytes))
             .map_err(|why| RootfsError::invalid(format!("the rootfs's {STORAGE_CONF}"), why))?,
-        Err(_) => (None, None),
+        None => (None, None),
     };
     let driver = driver.unwrap_or_else(|| "overlay".into());
     if driver != "overlay" {
@@ -112,15 +113,16 @@ pub fn populate(root: &Root, image: &PayloadImage) -> Result<Populated, RootfsEr
         ));
     }
     let graphroot = graphroot.unwrap_or_else(|| DEFAULT_GRAPHROOT.into());
-    let inside = |sub: &str| root.path(&format!("{graphroot}/{sub}"), true);
-    let mut overlay = Overlay::open(inside("overlay")?)?;
-    let layers_dir = inside("overlay-layers")?;
-    let images_dir = inside("overlay-images")?;
-    for dir in [&layers_dir, &images_dir] {
-        std::fs::create_dir_all(dir).map_err(RootfsError::io(dir, "cannot create"))?;
-    }
-    let layers_json = layers_dir.join("layers.json");
-    let mut layers = read_array(&layers_json)?;
+    let mut overlay = Overlay::open(root, format!("{graphroot}/overlay"))?;
+    let layers_dir = StoreDir {
+        root,
+        base: format!("{graphroot}/overlay-layers"),
+    };
+    let images_dir = StoreDir {
+        root,
+        base: format!("{graphroot}/overlay-images"),
+    };
+    let mut layers = read_array(&layers_dir, "layers.json")?;
     let ids = layer_ids(image.diff_ids());
     let created = timestamp();
     let mut written = 0;
@@ -130,11 +132,8 @@ pub fn populate(root: &Root, image: &PayloadImage) -> Result<Populated, RootfsEr
             continue;
         }
         let lower: Vec<String> = ids[..i].iter().rev().cloned().collect();
-        let diff = overlay.add(id, &lower, &*image.source, d, diff_id)?;
-        write(
-            &layers_dir.join(format!("{id}.tar-split.gz")),
-            &diff.tar_split,
-        )?;
+        let diff = overlay.add(id, &lower, &*image.source, d, diff_id, &image.limits)?;
+        layers_dir.write(&format!("{id}.tar-split.gz"), &diff.tar_split)?;
         written += 1;
         layers.retain(|l| l["id"] != id.as_str());
         let mut entry = json!({
@@ -153,14 +152,12 @@ pub fn populate(root: &Root, image: &PayloadImage) -> Result<Populated, RootfsEr
         }
         layers.push(entry);
     }
-    write(&layers_json, &serde_json::to_vec(&layers).expect("json"))?;
+    layers_dir.write("layers.json", &serde_json::to_vec(&layers).expect("json"))?;
 
     // The image: config and manifest as big data, then its record.
     let config_digest = image.config_digest();
     let id = config_digest.hex().to_string();
     let manifest_digest = image.image.top.digest.to_string();
-    let image_dir = images_dir.join(&id);
-    std::fs::create_dir_all(&image_dir).map_err(RootfsError::io(&image_dir, "cannot create"))?;
     let manifest = &image.image.top.bytes;
     let big: [(String, &[u8]); 3] = [
         (config_digest.to_string(), &image.image.config),
@@ -170,15 +167,14 @@ pub fn populate(root: &Root, image: &PayloadImage) -> Result<Populated, RootfsEr
     let mut sizes = Map::new();
     let mut digests = Map::new();
     for (key, bytes) in &big {
-        write(&image_dir.join(big_data_name(key)), bytes)?;
+        images_dir.write(&format!("{id}/{}", big_data_name(key)), bytes)?;
         sizes.insert(key.clone(), json!(bytes.len()));
         digests.insert(
             key.clone(),
             json!(berth_image::Digest::of(bytes).to_string()),
         );
     }
-    let images_json = images_dir.join("images.json");
-    let mut images = read_array(&images_json)?;
+    let mut images = read_array(&images_dir, "images.json")?;
     // A name belongs to one image: taken from any other that had it.
     for other in images.iter_mut() {
         if let Some(names) = other["names"].as_array_mut() {
@@ -199,7 +195,7 @@ pub fn populate(root: &Root, image: &PayloadImage) -> Result<Populated, RootfsEr
         "big-data-digests": digests,
         "created": config["created"].as_str().map_or(created.clone(), str::to_string),
     }));
-    write(&images_json, &serde_json::to_vec(&images).expect("json"))?;
+    images_dir.write("images.json", &serde_json::to_vec(&images).expect("json"))?;
     overlay.keep();
     Ok(Populated {
         store: "containers-storage",

@@ -4,7 +4,7 @@
 //! `image/overlay2/repositories.json` (names). The data root and driver come from the
 //! rootfs's `/etc/docker/daemon.json` (defaults `/var/lib/docker`, overlay2).
 
-use super::overlay::{write, Overlay};
+use super::overlay::{Overlay, StoreDir};
 use super::{PayloadImage, Populated};
 use crate::error::RootfsError;
 use crate::root::Root;
@@ -43,12 +43,11 @@ fn familiar(name: &str) -> String {
 }
 
 pub fn populate(root: &Root, image: &PayloadImage) -> Result<Populated, RootfsError> {
-    let conf_path = root.path(DAEMON_JSON, true)?;
-    let conf: Value = match std::fs::read(&conf_path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+    let conf: Value = match root.read_regular(DAEMON_JSON, 1 << 20)? {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
             RootfsError::invalid(format!("the rootfs's {DAEMON_JSON}"), e.to_string())
         })?,
-        Err(_) => Value::Null,
+        None => Value::Null,
     };
     let driver = conf["storage-driver"]
         .as_str()
@@ -64,45 +63,45 @@ pub fn populate(root: &Root, image: &PayloadImage) -> Result<Populated, RootfsEr
         .as_str()
         .unwrap_or(DEFAULT_DATA_ROOT)
         .to_string();
-    let inside = |sub: &str| root.path(&format!("{data_root}/{sub}"), true);
-    let mut overlay = Overlay::open(inside("overlay2")?)?;
-    let layerdb = inside("image/overlay2/layerdb/sha256")?;
-    let imagedb = inside("image/overlay2/imagedb/content/sha256")?;
-    for dir in [&layerdb, &imagedb] {
-        std::fs::create_dir_all(dir).map_err(RootfsError::io(dir, "cannot create"))?;
-    }
+    let mut overlay = Overlay::open(root, format!("{data_root}/overlay2"))?;
+    let store = StoreDir {
+        root,
+        base: format!("{data_root}/image/overlay2"),
+    };
     let chains = chain_ids(image.diff_ids());
     let mut cache_ids: Vec<String> = Vec::new();
     let mut written = 0;
     for (i, (d, diff_id)) in image.layers().enumerate() {
         let chain = &chains[i];
-        let meta = layerdb.join(chain.trim_start_matches("sha256:"));
+        let meta = format!("layerdb/sha256/{}", chain.trim_start_matches("sha256:"));
         // Docker picks cache ids at random; derived here, so a rebuild is the same.
         let cache_id = hex(&sha2::Sha256::digest(format!("berth-cache:{chain}")));
-        if meta.join("cache-id").is_file() && overlay.has(&cache_id) {
+        if store.is_file(&format!("{meta}/cache-id")) && overlay.has(&cache_id) {
             cache_ids.push(cache_id);
             continue;
         }
         let lower: Vec<String> = cache_ids.iter().rev().cloned().collect();
-        let diff = overlay.add(&cache_id, &lower, &*image.source, d, diff_id)?;
+        let diff = overlay.add(&cache_id, &lower, &*image.source, d, diff_id, &image.limits)?;
         written += 1;
-        std::fs::create_dir_all(&meta).map_err(RootfsError::io(&meta, "cannot create"))?;
-        write(&meta.join("diff"), diff_id.to_string().as_bytes())?;
-        write(&meta.join("size"), diff.size.to_string().as_bytes())?;
-        write(&meta.join("tar-split.json.gz"), &diff.tar_split)?;
+        let file = |name: &str| format!("{meta}/{name}");
+        store.write(&file("diff"), diff_id.to_string().as_bytes())?;
+        store.write(&file("size"), diff.size.to_string().as_bytes())?;
+        store.write(&file("tar-split.json.gz"), &diff.tar_split)?;
         if i > 0 {
-            write(&meta.join("parent"), chains[i - 1].as_bytes())?;
+            store.write(&file("parent"), chains[i - 1].as_bytes())?;
         }
         // Last: Docker takes a layer with its cache-id as complete.
-        write(&meta.join("cache-id"), cache_id.as_bytes())?;
+        store.write(&file("cache-id"), cache_id.as_bytes())?;
         cache_ids.push(cache_id);
     }
     let image_id = image.config_digest();
-    write(&imagedb.join(image_id.hex()), &image.image.config)?;
-    let repositories = inside("image/overlay2/repositories.json")?;
-    let mut repos: Value = match std::fs::read(&repositories) {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({})),
-        Err(_) => json!({}),
+    store.write(
+        &format!("imagedb/content/sha256/{}", image_id.hex()),
+        &image.image.config,
+    )?;
+    let mut repos: Value = match store.read("repositories.json")? {
+        Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({})),
+        None => json!({}),
     };
     if !repos["Repositories"].is_object() {
         repos["Repositories"] = json!({});
@@ -116,7 +115,10 @@ pub fn populate(root: &Root, image: &PayloadImage) -> Result<Populated, RootfsEr
         };
         repos["Repositories"][repo][name.as_str()] = Value::String(image_id.to_string());
     }
-    write(&repositories, &serde_json::to_vec(&repos).expect("json"))?;
+    store.write(
+        "repositories.json",
+        &serde_json::to_vec(&repos).expect("json"),
+    )?;
     overlay.keep();
     Ok(Populated {
         store: "docker",

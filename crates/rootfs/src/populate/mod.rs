@@ -14,6 +14,7 @@ use crate::error::RootfsError;
 use crate::root::Root;
 use berth_image::copy::chosen::{read_image, ChosenImage};
 use berth_image::copy::Source;
+use berth_image::unpack::ExpansionLimits;
 use berth_image::{Digest, ImageRef};
 use berth_package::{read_package_into, Manifest, PayloadSink, ReadOptions, SinkError};
 use std::io::{Read, Write};
@@ -42,6 +43,7 @@ pub(crate) struct PayloadImage {
     pub image: ChosenImage,
     /// `RepoTags` of a docker-archive (names the engine would give it).
     pub names: Vec<String>,
+    pub limits: ExpansionLimits,
 }
 
 impl PayloadImage {
@@ -69,14 +71,20 @@ impl PayloadImage {
     }
 }
 
-/// Populates the storage of `root` with the image in `package`'s payload.
-pub fn populate(root: &Root, package: &Path) -> Result<Populated, RootfsError> {
+/// Populates the storage of `root` with the image in `package`'s payload, its layers
+/// expanding no further than `limits`.
+pub fn populate(
+    root: &Root,
+    package: &Path,
+    limits: &ExpansionLimits,
+) -> Result<Populated, RootfsError> {
     let scratch = tempfile::Builder::new()
         .prefix(".berth-populate-")
         .tempdir_in(root.dir())
         .map_err(RootfsError::io(root.dir(), "cannot create a directory in"))?;
     let (runtime, payload) = payload_of(package, scratch.path())?;
-    let image = open_image(&payload, package)?;
+    let mut image = open_image(&payload, package)?;
+    image.limits = *limits;
     match runtime.as_str() {
         "podman" => containers::populate(root, &image),
         "docker" => docker::populate(root, &image),
@@ -144,6 +152,7 @@ fn open_image(payload: &Path, package: &Path) -> Result<PayloadImage, RootfsErro
         source,
         image,
         names,
+        limits: ExpansionLimits::default(),
     })
 }
 

@@ -5,8 +5,9 @@
 //! page), and `<id>/lower` the short names of the layers below, nearest first.
 
 use crate::error::RootfsError;
+use crate::root::Root;
 use berth_image::copy::Source;
-use berth_image::unpack::{extract_layer_diff, LayerDiff};
+use berth_image::unpack::{extract_layer_diff, ExpansionLimits, LayerDiff};
 use berth_image::Digest;
 use oci_spec::image::Descriptor;
 use sha2::Digest as _;
@@ -31,27 +32,79 @@ pub fn short_name(id: &str) -> String {
     out
 }
 
-/// A driver directory being filled; what it created is removed again unless
-/// `keep` is called.
-pub struct Overlay {
-    pub dir: PathBuf,
-    created: Vec<PathBuf>,
-    kept: bool,
+/// A store's directory inside the rootfs. Every name below it is resolved inside the
+/// rootfs, symlinks followed as the device would follow them, never on the build
+/// host: a rootfs whose `overlay-images/<id>`, `overlay/l` or `layers.json` was a
+/// symlink to a host path had berth write there or copy the host file's JSON into
+/// the image (issue 21, finding 2).
+pub struct StoreDir<'a> {
+    pub root: &'a Root,
+    /// The directory, as a path inside the rootfs.
+    pub base: String,
 }
 
-impl Overlay {
-    pub fn open(dir: PathBuf) -> Result<Overlay, RootfsError> {
-        std::fs::create_dir_all(dir.join("l")).map_err(RootfsError::io(&dir, "cannot create"))?;
+/// The most a store's JSON file (layers.json, images.json, repositories.json) may be.
+const MAX_STORE_FILE: u64 = 64 << 20;
+
+impl StoreDir<'_> {
+    /// Directory `sub` (made if missing, with its parents), on the build host.
+    pub fn dir(&self, sub: &str) -> Result<PathBuf, RootfsError> {
+        self.root.create_dir_all(&format!("{}/{sub}", self.base))
+    }
+
+    /// Where file `sub` is written (its directory made): a symlink there is replaced
+    /// by the write, never followed.
+    pub fn file(&self, sub: &str) -> Result<PathBuf, RootfsError> {
+        let path = self.root.path(&format!("{}/{sub}", self.base), false)?;
+        let parent = path.parent().expect("a file inside the root has a parent");
+        std::fs::create_dir_all(parent).map_err(RootfsError::io(parent, "cannot create"))?;
+        Ok(path)
+    }
+
+    /// Writes file `sub` atomically.
+    pub fn write(&self, sub: &str, bytes: &[u8]) -> Result<(), RootfsError> {
+        write(&self.file(sub)?, bytes)
+    }
+
+    /// File `sub`'s content if it is a regular file in the rootfs (`None` if absent).
+    pub fn read(&self, sub: &str) -> Result<Option<Vec<u8>>, RootfsError> {
+        self.root
+            .read_regular(&format!("{}/{sub}", self.base), MAX_STORE_FILE)
+    }
+
+    /// Whether `sub` is a regular file in the rootfs.
+    pub fn is_file(&self, sub: &str) -> bool {
+        self.root
+            .path(&format!("{}/{sub}", self.base), false)
+            .is_ok_and(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+    }
+}
+
+/// A driver directory being filled; what it created is removed again unless
+/// `keep` is called.
+pub struct Overlay<'a> {
+    store: StoreDir<'a>,
+    created: Vec<PathBuf>,
+    kept: bool,
+    /// Bytes of file data the layers added so far hold.
+    expanded: u64,
+}
+
+impl<'a> Overlay<'a> {
+    pub fn open(root: &'a Root, base: String) -> Result<Overlay<'a>, RootfsError> {
+        let store = StoreDir { root, base };
+        store.dir("l")?;
         Ok(Overlay {
-            dir,
+            store,
             created: Vec::new(),
             kept: false,
+            expanded: 0,
         })
     }
 
     /// Whether layer `id` is there already (a complete one: its link exists).
     pub fn has(&self, id: &str) -> bool {
-        self.dir.join(id).join("link").is_file()
+        self.store.is_file(&format!("{id}/link"))
     }
 
     /// Writes layer `id` from `d` of `source` on top of the layers `lower` (ids,
@@ -63,8 +116,11 @@ impl Overlay {
         source: &dyn Source,
         d: &Descriptor,
         diff_id: &Digest,
+        limits: &ExpansionLimits,
     ) -> Result<LayerDiff, RootfsError> {
-        let layer = self.dir.join(id);
+        // `<id>` itself is removed if present (a symlink too, not followed) and made
+        // anew: everything below it is berth's own.
+        let layer = self.store.file(id)?;
         if std::fs::symlink_metadata(&layer).is_ok() {
             // Half a layer (no link yet) from an interrupted run: started again.
             std::fs::remove_dir_all(&layer).map_err(RootfsError::io(&layer, "cannot remove"))?;
@@ -75,7 +131,9 @@ impl Overlay {
             let path = layer.join(sub);
             std::fs::create_dir(&path).map_err(RootfsError::io(&path, "cannot create"))?;
         }
-        let diff = extract_layer_diff(source, d, diff_id, &layer.join("diff"))?;
+        let layer_limits = limits.layer(d.size(), self.expanded);
+        let diff = extract_layer_diff(source, d, diff_id, &layer.join("diff"), layer_limits)?;
+        self.expanded += diff.expanded;
         if !lower.is_empty() {
             let text: Vec<String> = lower
                 .iter()
@@ -84,7 +142,7 @@ impl Overlay {
             write(&layer.join("lower"), text.join(":").as_bytes())?;
         }
         let short = short_name(id);
-        let link = self.dir.join("l").join(&short);
+        let link = self.store.file(&format!("l/{short}"))?;
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(format!("../{id}/diff"), &link)
             .map_err(RootfsError::io(&link, "cannot create"))?;
@@ -99,7 +157,7 @@ impl Overlay {
     }
 }
 
-impl Drop for Overlay {
+impl Drop for Overlay<'_> {
     fn drop(&mut self) {
         if self.kept {
             return;

@@ -48,6 +48,8 @@ pub struct InstallArgs {
     /// Print what was placed as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    expansion: crate::cmd::image::ExpansionArgs,
     /// Packages (.tar.gz or .tar.zst).
     #[arg(value_name = "PKG", required = true)]
     packages: Vec<PathBuf>,
@@ -121,7 +123,7 @@ pub fn run(args: InstallArgs) -> Result<(), Failure> {
         let populated = match args.populate_storage {
             true => {
                 let on_host = root.path(&placed.device_path, false)?;
-                match populate(&root, &on_host) {
+                match populate(&root, &on_host, &args.expansion.limits()) {
                     Ok(p) => Some(p),
                     Err(e) => {
                         // Not half done: the package goes again with its storage.
