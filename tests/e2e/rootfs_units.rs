@@ -173,6 +173,13 @@ fn units_refuse_bad_entries_and_write_nothing_outside_the_rootfs() {
         ("web", "no RUNTIME"),
         ("web:docker:sometimes", "POLICY"),
         ("Web:docker", "NAME"),
+        // Issue 21, finding 9: a newline in the host injected a line into the unit,
+        // spaces arguments into `docker run`.
+        (
+            "reg.io\nExecStartPre=/bin/touch /tmp/pwned/web:docker",
+            "registry host",
+        ),
+        ("reg.io:5000 --privileged/web:docker", "registry host"),
     ] {
         let out = berth(&[
             "rootfs",

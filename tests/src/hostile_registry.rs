@@ -39,6 +39,13 @@ pub enum Reply {
     },
     /// A chunked body that never ends.
     Endless { headers: Vec<(String, String)> },
+    /// Declares `declared` bytes and sends one every `every`, for ever: never silent
+    /// long enough for a read timeout, never done.
+    Drip {
+        headers: Vec<(String, String)>,
+        declared: u64,
+        every: Duration,
+    },
 }
 
 impl Reply {
@@ -203,6 +210,18 @@ fn serve(stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<Request>>) {
                 ]
                 .concat();
                 while out.write_all(&framed).is_ok() {}
+                return;
+            }
+            Reply::Drip {
+                headers,
+                declared,
+                every,
+            } => {
+                let extra = format!("Content-Length: {declared}\r\n");
+                let _ = out.write_all(head(200, &headers, &extra).as_bytes());
+                while out.write_all(b" ").and_then(|_| out.flush()).is_ok() {
+                    std::thread::sleep(every);
+                }
                 return;
             }
         };

@@ -135,6 +135,7 @@ impl RegistryRef {
             }
             _ => (DEFAULT_REGISTRY.to_string(), name.to_string()),
         };
+        check_host(&registry)?;
         if path.is_empty() {
             return Err("no repository name".into());
         }
@@ -209,6 +210,57 @@ impl fmt::Display for RegistryRef {
         }
         Ok(())
     }
+}
+
+/// The distribution spec's host: a DNS name (labels of letters, digits and inner
+/// `-`, joined by `.`), an IPv4 address or `[IPv6]`, with an optional `:PORT`. A host
+/// is written into URLs, unit files and engine arguments: a newline or a space in it
+/// injected `ExecStartPre=` into a unit and arguments into `docker run` (issue 21,
+/// finding 9).
+fn check_host(host: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("registry host {host:?}: {why}"));
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return bad("an IPv6 address needs its closing ]");
+        };
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return bad("not an IPv6 address");
+        }
+        match after {
+            "" => (None, None),
+            _ => match after.strip_prefix(':') {
+                Some(p) => (None, Some(p)),
+                None => return bad("only :PORT may follow an IPv6 address"),
+            },
+        }
+    } else {
+        match host.split_once(':') {
+            Some((n, p)) => (Some(n), Some(p)),
+            None => (Some(host), None),
+        }
+    };
+    if let Some(port) = port {
+        let digits =
+            !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());
+        if !digits || port.parse::<u32>().map_or(true, |p| p == 0 || p > 65535) {
+            return bad("the port must be a number from 1 to 65535");
+        }
+    }
+    let Some(name) = name else {
+        return Ok(());
+    };
+    let label_ok = |l: &str| {
+        let b = l.as_bytes();
+        !b.is_empty()
+            && b.len() <= 63
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    };
+    if name.len() > 253 || !name.split('.').all(label_ok) {
+        return bad("must be a DNS name, an IPv4 address or [IPv6], with an optional :PORT");
+    }
+    Ok(())
 }
 
 /// `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}` (the distribution spec's tag rule).

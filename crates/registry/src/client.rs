@@ -25,6 +25,35 @@ pub struct Options {
     pub parallel: usize,
     /// How to give credentials, in the error when a registry wants some.
     pub creds_hint: &'static str,
+    /// How long a connection may stay silent.
+    pub stall_timeout: Duration,
+    /// When everything must be done (berthd's per-install deadline); each request
+    /// gets what is left.
+    pub deadline: Option<std::time::Instant>,
+    /// Hosts redirects may lead to (`host_allowed` patterns); empty: any.
+    pub allowed_hosts: Vec<String>,
+}
+
+/// Whether `host` (`name[:port]`) matches one of `patterns`: `name:port` exactly,
+/// `name` with any port, `*.domain` any name below the domain. No patterns: any host.
+pub fn host_allowed(patterns: &[String], host: &str) -> bool {
+    if patterns.is_empty() {
+        return true;
+    }
+    let host = host.to_ascii_lowercase();
+    let name = match host.strip_prefix('[') {
+        Some(rest) => format!("[{}]", rest.split(']').next().unwrap_or(rest)),
+        None => host
+            .rsplit_once(':')
+            .map_or(host.clone(), |(n, _)| n.to_string()),
+    };
+    patterns.iter().any(|p| {
+        let p = p.to_ascii_lowercase();
+        match p.strip_prefix("*.") {
+            Some(domain) => name.ends_with(&format!(".{domain}")),
+            None => p == host || p == name,
+        }
+    })
 }
 
 impl Default for Options {
@@ -37,6 +66,9 @@ impl Default for Options {
             max_backoff: Duration::from_secs(60),
             parallel: 4,
             creds_hint: "give --creds USER:PASS or log in with podman/skopeo/docker",
+            stall_timeout: Duration::from_secs(60),
+            deadline: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -104,11 +136,20 @@ impl Client {
             "docker.io" => "registry-1.docker.io",
             other => other,
         };
+        // With an allow-list, redirects are followed by `call`, which checks each host.
+        let redirects = if options.allowed_hosts.is_empty() {
+            5
+        } else {
+            0
+        };
         let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(30))
-            .timeout_read(Duration::from_secs(60))
-            .timeout_write(Duration::from_secs(60))
-            .redirects(5)
+            .timeout_connect(options.stall_timeout.min(Duration::from_secs(30)))
+            .timeout_read(options.stall_timeout)
+            .timeout_write(options.stall_timeout)
+            .redirects(redirects)
+            // A redirect (a blob on a CDN, say) gets no Authorization: credentials stay
+            // with the registry's own origin (ureq's default, stated).
+            .redirect_auth_headers(ureq::RedirectAuthHeaders::Never)
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
             .build();
         let creds = options
@@ -138,6 +179,29 @@ impl Client {
         }
     }
 
+    /// A `Location` the registry answered to a request for `request_path`, resolved
+    /// as RFC 3986 says (relative to the request's URL, not glued to the host).
+    pub fn resolve(&self, request_path: &str, location: &str) -> Result<String, RegistryError> {
+        let request = self.url(request_path);
+        url::Url::parse(&request)
+            .and_then(|u| u.join(location))
+            .map(String::from)
+            .map_err(|e| RegistryError::Protocol {
+                url: request,
+                why: format!("Location {location:?}: {e}"),
+            })
+    }
+
+    /// Whether `url` is on the registry's own scheme, host and port: only there are
+    /// its credentials and tokens sent (an upload `Location` on another host got them,
+    /// issue 21, finding 7).
+    fn own_origin(&self, url: &str) -> bool {
+        match (url::Url::parse(url), url::Url::parse(&self.base)) {
+            (Ok(a), Ok(b)) => a.origin() == b.origin(),
+            _ => false,
+        }
+    }
+
     /// Sends a request, answering an auth challenge and retrying what may pass on a
     /// second try. Statuses of 400 and more are errors unless listed in `accept`.
     pub fn call(
@@ -148,17 +212,31 @@ impl Client {
         body: Body<'_>,
         accept: &[u16],
     ) -> Result<ureq::Response, RegistryError> {
-        let url = self.url(path);
+        let mut url = self.url(path);
         let mut wait = self.options.backoff;
         let mut tries = 0;
+        let mut redirects = 0;
         let mut authenticated = false;
         loop {
             let mut request = self.agent.request(method, &url);
+            if let Some(deadline) = self.options.deadline {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Err(RegistryError::Transport {
+                        method: method.into(),
+                        url,
+                        why: "the deadline passed".into(),
+                    });
+                }
+                request = request.timeout(left);
+            }
             for (k, v) in headers {
                 request = request.set(k, v);
             }
             if let Some(auth) = self.authorization.lock().expect("unpoisoned").clone() {
-                request = request.set("Authorization", &auth);
+                if self.own_origin(&url) {
+                    request = request.set("Authorization", &auth);
+                }
             }
             let result = match body {
                 Body::Empty if method == "PUT" || method == "POST" || method == "PATCH" => {
@@ -168,11 +246,41 @@ impl Client {
                 Body::Bytes(b) => request.send_bytes(b),
             };
             let retry_after = match result {
+                Ok(response) if (300..400).contains(&response.status()) && redirects < 5 => {
+                    // Only with an allow-list (ureq follows redirects itself otherwise).
+                    let Some(location) = response.header("Location") else {
+                        return Ok(response);
+                    };
+                    let next = url::Url::parse(&url)
+                        .and_then(|u| u.join(location))
+                        .map_err(|e| RegistryError::Protocol {
+                            url: url.clone(),
+                            why: format!("redirect to {location:?}: {e}"),
+                        })?;
+                    let host = match (next.host_str(), next.port()) {
+                        (Some(h), Some(p)) => format!("{h}:{p}"),
+                        (Some(h), None) => h.to_string(),
+                        (None, _) => String::new(),
+                    };
+                    if !host_allowed(&self.options.allowed_hosts, &host) {
+                        return Err(RegistryError::Protocol {
+                            url,
+                            why: format!(
+                                "redirects to {host:?}, which registry.allow does not list"
+                            ),
+                        });
+                    }
+                    url = next.into();
+                    redirects += 1;
+                    continue;
+                }
                 Ok(response) => return Ok(response),
                 Err(ureq::Error::Status(status, response)) if accept.contains(&status) => {
                     return Ok(response)
                 }
-                Err(ureq::Error::Status(401, response)) if !authenticated => {
+                Err(ureq::Error::Status(401, response))
+                    if !authenticated && self.own_origin(&url) =>
+                {
                     authenticated = true;
                     self.answer_challenge(&url, &response)?;
                     continue;
@@ -271,6 +379,16 @@ impl Client {
             }
         }
         if let Some(creds) = &self.creds {
+            // The realm may be another host (Docker Hub's is), but a registry reached
+            // over https must not have the password sent in the clear.
+            if plain_realm_for_tls(&self.base, realm) {
+                return Err(RegistryError::Auth {
+                    url: realm.into(),
+                    why: "the registry (https) names a plain-http token realm; \
+                          credentials are not sent over plain http"
+                        .into(),
+                });
+            }
             request = request.set("Authorization", &format!("Basic {}", basic(creds)));
         }
         let response = request.call().map_err(|e| match e {
@@ -301,12 +419,18 @@ impl Client {
     }
 }
 
+/// A token realm over plain http for a registry over https.
+fn plain_realm_for_tls(base: &str, realm: &str) -> bool {
+    base.starts_with("https://") && !realm.starts_with("https://")
+}
+
 fn basic(c: &Credentials) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password))
 }
 
-/// `realm="https://a",service="b",scope="c,d"` as pairs.
-fn parse_params(s: &str) -> Vec<(String, String)> {
+/// `realm="https://a",service="b",scope="c,d"` (a `WWW-Authenticate` challenge's
+/// parameters) as pairs.
+pub fn parse_params(s: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut rest = s.trim();
     while let Some((key, after)) = rest.split_once('=') {
@@ -395,5 +519,25 @@ mod tests {
         assert!(is_loopback("127.8.9.1"));
         assert!(!is_loopback("quay.io"));
         assert!(!is_loopback("10.0.0.1:5000"));
+    }
+}
+
+#[cfg(test)]
+mod allow_tests {
+    use super::host_allowed;
+
+    #[test]
+    fn hosts_are_allowed_by_name_port_or_domain() {
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(host_allowed(&[], "anything:1"));
+        let list = p(&["registry.example.com", "127.0.0.1:5000", "*.cdn.example"]);
+        assert!(host_allowed(&list, "registry.example.com"));
+        assert!(host_allowed(&list, "Registry.Example.com:443"));
+        assert!(host_allowed(&list, "127.0.0.1:5000"));
+        assert!(!host_allowed(&list, "127.0.0.1:5001"));
+        assert!(host_allowed(&list, "eu.cdn.example"));
+        assert!(!host_allowed(&list, "cdn.example"));
+        assert!(!host_allowed(&list, "evil.example.com"));
+        assert!(!host_allowed(&list, "registry.example.com.evil"));
     }
 }

@@ -24,6 +24,24 @@ pub const RUNTIME: &str = "org.berth.package.runtime";
 /// A signature is a few hundred bytes; anything much larger is not one.
 pub const MAX_SIGNATURE: u64 = 64 * 1024;
 
+/// A package's file name as an artifact's title: a plain name (`safe_title`) that is
+/// a package's, `NAME.tar.gz` or `NAME.tar.zst` without a leading dot. A registry's
+/// title is a stranger's input, written as a file by `berth pull` (issue 21, finding
+/// 3: a title `.bashrc` replaced the user's file); `berth push` holds itself to it.
+pub fn package_file_name(title: &str) -> Result<&str, String> {
+    let title = safe_title(title)?;
+    let stem = title
+        .strip_suffix(".tar.gz")
+        .or_else(|| title.strip_suffix(".tar.zst"));
+    match stem {
+        Some(stem) if !stem.is_empty() && !title.starts_with('.') => Ok(title),
+        _ => Err(format!(
+            "{TITLE} {title:?} is not a package file name (NAME.tar.gz or NAME.tar.zst, \
+             without a leading dot)"
+        )),
+    }
+}
+
 /// The package behind a reference.
 pub struct PackageArtifact {
     /// The artifact manifest's digest (what its signature refers to).
@@ -70,7 +88,7 @@ impl PackageArtifact {
             .as_ref()
             .and_then(|a| a.get(TITLE))
             .ok_or_else(|| not_a_package(&what, format!("the layer has no {TITLE}")))?;
-        let file_name = safe_title(title)
+        let file_name = package_file_name(title)
             .map_err(|e| not_a_package(&what, e))?
             .to_string();
         Ok(PackageArtifact {
@@ -81,40 +99,76 @@ impl PackageArtifact {
         })
     }
 
-    /// The package's signature from its referrers (the first signature referrer
-    /// whose file fetches), or none.
-    pub fn signature(&self, source: &RegistrySource) -> Result<Option<Vec<u8>>, ImageError> {
+    /// The package's signatures from its referrers: every signature referrer's
+    /// file (at most `MAX_SIGNATURES` of them). One that cannot be fetched, is not
+    /// a one-file artifact or is too large for a signature is passed over: a trusted
+    /// signature listed after it must still count (issue 21, finding 11).
+    pub fn signatures(&self, source: &RegistrySource) -> Result<Vec<Vec<u8>>, ImageError> {
+        let mut found = Vec::new();
         for referrer in referrers::list(source, &self.manifest_digest)? {
             if referrer.get("artifactType").and_then(|t| t.as_str()) != Some(SIGNATURE_TYPE) {
                 continue;
             }
-            let descriptor: Descriptor = serde_json::from_value(referrer).map_err(|e| {
-                not_a_package(&source.name(), format!("a referrer's descriptor: {e}"))
-            })?;
-            let bytes = source.manifest(&descriptor)?;
-            let what = format!("{} (signature {})", source.name(), descriptor.digest());
-            let Manifest::Image(m) = manifest::parse(&bytes, &what)? else {
-                continue;
-            };
-            let [file] = m.layers().as_slice() else {
-                continue;
-            };
-            if file.size() > MAX_SIGNATURE {
-                return Err(not_a_package(
-                    &what,
-                    format!(
-                        "{} bytes, more than {MAX_SIGNATURE} for a signature",
-                        file.size()
-                    ),
-                ));
+            if found.len() == MAX_SIGNATURES {
+                break;
             }
-            let mut sig = Vec::new();
-            source
-                .blob(file)?
-                .read_to_end(&mut sig)
-                .map_err(ImageError::io(what))?;
-            return Ok(Some(sig));
+            if let Some(sig) = signature_of(source, referrer) {
+                found.push(sig);
+            }
         }
-        Ok(None)
+        Ok(found)
+    }
+}
+
+/// Signature referrers looked at, at most: a registry could list thousands.
+pub const MAX_SIGNATURES: usize = 16;
+
+/// A signature referrer's one file, if it is one.
+fn signature_of(source: &RegistrySource, referrer: serde_json::Value) -> Option<Vec<u8>> {
+    let descriptor: Descriptor = serde_json::from_value(referrer).ok()?;
+    let bytes = source.manifest(&descriptor).ok()?;
+    let what = format!("{} (signature {})", source.name(), descriptor.digest());
+    let Manifest::Image(m) = manifest::parse(&bytes, &what).ok()? else {
+        return None;
+    };
+    let [file] = m.layers().as_slice() else {
+        return None;
+    };
+    if file.size() > MAX_SIGNATURE {
+        return None;
+    }
+    let mut sig = Vec::new();
+    source
+        .blob(file)
+        .ok()?
+        .take(MAX_SIGNATURE)
+        .read_to_end(&mut sig)
+        .ok()?;
+    Some(sig)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::package_file_name;
+
+    #[test]
+    fn only_package_file_names_are_taken_from_a_registry() {
+        for good in ["app-podman-dvk.tar.gz", "a.tar.zst", "a.b.tar.gz"] {
+            assert_eq!(package_file_name(good), Ok(good));
+        }
+        for bad in [
+            ".bashrc",
+            ".x.tar.gz",
+            ".tar.gz",
+            "a.tar",
+            "a.tgz",
+            "a.tar.gz.sh",
+            "tar.zst",
+            "../a.tar.gz",
+            "d/a.tar.gz",
+            "-a.tar.gz",
+        ] {
+            assert!(package_file_name(bad).is_err(), "{bad}");
+        }
     }
 }

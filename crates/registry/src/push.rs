@@ -30,16 +30,20 @@ impl RegistryDest {
         &self.reference.repository
     }
 
-    fn location(&self, response: &ureq::Response, what: &str) -> Result<String, RegistryError> {
-        response
+    /// The answer's `Location`, resolved against the URL of the request (`asked`).
+    fn location(
+        &self,
+        response: &ureq::Response,
+        asked: &str,
+        what: &str,
+    ) -> Result<String, RegistryError> {
+        let location = response
             .header("Location")
-            .map(str::to_string)
             .ok_or_else(|| RegistryError::Protocol {
-                url: self
-                    .client
-                    .url(&format!("/v2/{}/blobs/uploads/", self.repo())),
+                url: self.client.url(asked),
                 why: format!("{what}: no Location in the answer"),
-            })
+            })?;
+        self.client.resolve(asked, location)
     }
 
     /// Uploads a blob; `content` is read to its end (so a verifying reader checks it)
@@ -59,7 +63,7 @@ impl RegistryDest {
         if response.status() == 201 {
             return Ok(()); // mounted
         }
-        let mut location = self.location(&response, "starting an upload")?;
+        let mut location = self.location(&response, &start, "starting an upload")?;
         let octets = [("Content-Type", "application/octet-stream")];
         let mut buffer = Vec::with_capacity((size as usize).min(CHUNK));
         let read_err = |e| ImageError::io(format!("blob {digest}"))(e);
@@ -85,7 +89,7 @@ impl RegistryDest {
             let response =
                 self.client
                     .call("PATCH", &location, &headers, Body::Bytes(&buffer), &[])?;
-            location = self.location(&response, "a chunk")?;
+            location = self.location(&response, &location, "a chunk")?;
             sent += buffer.len() as u64;
         }
         self.client.call(
@@ -117,9 +121,20 @@ impl RegistryDest {
     }
 }
 
+/// The upload's URL with `digest=` added to its query (a URL library's job: a
+/// Location may carry a query, a fragment or escapes of its own).
 fn with_digest(location: &str, digest: &Digest) -> String {
-    let sep = if location.contains('?') { '&' } else { '?' };
-    format!("{location}{sep}digest={digest}")
+    match url::Url::parse(location) {
+        Ok(mut u) => {
+            u.query_pairs_mut()
+                .append_pair("digest", &digest.to_string());
+            u.into()
+        }
+        Err(_) => {
+            let sep = if location.contains('?') { '&' } else { '?' };
+            format!("{location}{sep}digest={digest}")
+        }
+    }
 }
 
 impl Dest for RegistryDest {

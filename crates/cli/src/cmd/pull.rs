@@ -2,9 +2,10 @@
 
 use super::image::{failure, RegistryArgs};
 use super::push::registry_ref;
-use crate::exit::{print, print_json, Failure};
+use crate::exit::{chain, print, print_json, Failure};
 use berth_image::copy::Source;
 use berth_image::ImageError;
+use berth_package::{read_package, Limits, ReadError, ReadOptions};
 use berth_registry::package::PackageArtifact;
 use berth_registry::RegistrySource;
 use std::path::PathBuf;
@@ -12,9 +13,12 @@ use std::path::PathBuf;
 /// Pull a package that `berth push` (or ORAS) put in a registry.
 ///
 /// The package arrives byte for byte as pushed, under the file name it was pushed
-/// with (the layer's org.opencontainers.image.title, which must be a plain file
-/// name). It is written to a temporary file in the output directory, its digest
-/// checked, and only then renamed into place: a failed pull leaves nothing.
+/// with (the layer's org.opencontainers.image.title), which must be a package's:
+/// `NAME.tar.gz` or `NAME.tar.zst`, no directory, no leading dot. It is written to a
+/// temporary file in the output directory, its digest checked, read as a package
+/// (checksums, manifest, payload digest, a signature if it has one), and only then
+/// put in place; an existing file of that name is kept unless --force. A failed pull
+/// leaves nothing.
 #[derive(clap::Args)]
 pub struct PullArgs {
     /// docker://HOST/REPO:TAG or docker://HOST/REPO@sha256:…
@@ -23,6 +27,9 @@ pub struct PullArgs {
     /// Where to put the package.
     #[arg(long, short = 'o', value_name = "DIR", default_value = ".")]
     output_dir: PathBuf,
+    /// Replace a file of the same name in the output directory.
+    #[arg(long)]
+    force: bool,
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -33,6 +40,7 @@ pub fn run(args: PullArgs) -> Result<(), Failure> {
     let reference = registry_ref(&args.reference)?;
     let source = RegistrySource::new(reference, &args.registry.options());
     let artifact = PackageArtifact::locate(&source).map_err(failure)?;
+    // locate() took the file name only if it is a package's (package_file_name).
     let (layer, name) = (&artifact.layer, artifact.file_name.as_str());
     let dir = &args.output_dir;
     std::fs::create_dir_all(dir).map_err(|e| Failure::failed(format!("{}: {e}", dir.display())))?;
@@ -45,7 +53,41 @@ pub fn run(args: PullArgs) -> Result<(), Failure> {
     let size = std::io::copy(&mut blob, &mut temp).map_err(io_fail)?;
     temp.as_file().sync_all().map_err(io_fail)?;
     let path = dir.join(name);
-    temp.persist(&path).map_err(|e| io_fail(e.error))?;
+    // The bytes are what the registry said; now check they are a package at all.
+    read_package(
+        std::fs::File::open(temp.path()).map_err(io_fail)?,
+        &ReadOptions {
+            limits: Limits::build_host(),
+            compressed_len: Some(size),
+            ..ReadOptions::default()
+        },
+    )
+    .map_err(|e| match e {
+        ReadError::Invalid(p) => Failure::BadInput(
+            p.0.iter()
+                .map(|l| format!("{} ({name}): {l}", args.reference))
+                .collect(),
+        ),
+        other => Failure::failed(format!("{} ({name}): {}", args.reference, chain(&other))),
+    })?;
+    if args.force {
+        temp.persist(&path).map_err(|e| io_fail(e.error))?;
+    } else {
+        temp.persist_noclobber(&path).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                Failure::failed(format!(
+                    "{}: exists; pass --force to replace it",
+                    path.display()
+                ))
+            } else {
+                io_fail(e.error)
+            }
+        })?;
+    }
+    // The rename is durable only once the directory is on disk.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     if args.json {
         return print_json(&serde_json::json!({
             "path": path,

@@ -109,7 +109,7 @@ pub fn run(args: PushArgs) -> Result<(), Failure> {
     let title = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
         Failure::bad_input(format!("{}: needs a file name in UTF-8", path.display()))
     })?;
-    artifact::safe_title(title).map_err(Failure::bad_input)?;
+    berth_registry::package::package_file_name(title).map_err(Failure::bad_input)?;
     let options = args.registry.options();
     let dest = RegistryDest::new(reference.clone(), &options);
     let source = RegistrySource::new(reference.clone(), &options);

@@ -105,3 +105,35 @@ fn bad_references_name_the_rule() {
         }
     }
 }
+
+#[test]
+fn registry_hosts_follow_the_distribution_grammar() {
+    for good in [
+        "127.0.0.1:5000/a",
+        "localhost/a",
+        "my-registry.example.com/a/b",
+        "[::1]:5000/a",
+        "[fd00::1]/a",
+        "REG.Example.COM:443/a",
+    ] {
+        assert!(RegistryRef::parse(good).is_ok(), "{good}");
+    }
+    // Issue 21, finding 9: a newline injected a unit line, spaces engine arguments.
+    for bad in [
+        "reg.io\nExecStartPre=/bin/sh/a",
+        "reg .io/a",
+        "reg.io:5000 --privileged/a",
+        "reg.io:0/a",
+        "reg.io:65536/a",
+        "reg.io:/a",
+        "-reg.io/a",
+        "reg..io/a",
+        "[::1/a",
+        "[not-v6]:1/a",
+        "[::1]x/a",
+        "reg_io.com/a",
+    ] {
+        let e = RegistryRef::parse(bad).unwrap_err();
+        assert!(e.contains("registry host"), "{bad}: {e}");
+    }
+}
