@@ -161,6 +161,18 @@ fn a_signature_from_the_referrers_counts_when_the_package_holds_none() {
         other_sig.to_str().unwrap(),
     ]);
     berth_ok(&["push", unsigned.to_str().unwrap(), &none]);
+    // Two referrers, the untrusted one listed first (issue 21, finding 11: the first
+    // signature referrer won, and blocked the trusted one after it).
+    let mixed = format!("{base}/apps/mixed:1");
+    for signature in [&other_sig, &sig] {
+        berth_ok(&[
+            "push",
+            unsigned.to_str().unwrap(),
+            &mixed,
+            "--signature",
+            signature.to_str().unwrap(),
+        ]);
+    }
     let d = start_with(
         dir.path(),
         json!({"trust": {"keys": [public], "require_signature": true}}),
@@ -173,8 +185,71 @@ fn a_signature_from_the_referrers_counts_when_the_package_holds_none() {
     );
     assert!(!crate::install::exists("container", id));
     assert_eq!(
+        ctl_ok(&d, &["install", &mixed]),
+        format!("installed {id} 1.0.0, running\n")
+    );
+    ctl_ok(&d, &["uninstall", id]);
+    assert_eq!(
         ctl_ok(&d, &["install", &good]),
         format!("installed {id} 1.0.0, running\n")
     );
     ctl_ok(&d, &["uninstall", id]);
+}
+
+/// Issue 21, finding 11: any host an API caller named was fetched from, and a
+/// registry that drips its answer held the install (and the container's lock) for
+/// ever. `registry.allow` limits the hosts; `registry.deadline` bounds an install.
+#[test]
+fn berthd_fetches_only_from_allowed_registries_and_gives_up_at_its_deadline() {
+    use berth_e2e::hostile_registry::{HostileRegistry, Reply};
+    let dir = tempfile::tempdir().unwrap();
+    let drip = HostileRegistry::start(|_| Reply::Drip {
+        headers: vec![(
+            "Content-Type".into(),
+            "application/vnd.oci.image.manifest.v1+json".into(),
+        )],
+        declared: 1 << 20,
+        every: std::time::Duration::from_millis(200),
+    });
+    let reference = format!("{}:1", drip.image("apps/slow"));
+    let d = start_with(
+        dir.path(),
+        json!({"registry": {"allow": ["registry.example", "*.example.net"]}}),
+    );
+    refused(
+        &ctl(&d.socket, &["install", &reference]),
+        2,
+        "registry_not_allowed",
+    );
+    assert!(
+        drip.seen().is_empty(),
+        "nothing asked of a registry not allowed"
+    );
+    let check: Value = serde_json::from_str(&ok(cmd(
+        berth_bin()
+            .parent()
+            .unwrap()
+            .join("berthd")
+            .to_str()
+            .unwrap(),
+        &["--check-config", "--config"],
+    )
+    .arg(dir.path().join("berthd.conf"))))
+    .unwrap();
+    assert_eq!(
+        check["registry"]["allow"],
+        json!(["registry.example", "*.example.net"])
+    );
+    drop(d);
+    let d = start_with(
+        dir.path(),
+        json!({"registry": {"allow": [drip.host.clone()], "stall_timeout": 2, "deadline": 3}}),
+    );
+    let started = std::time::Instant::now();
+    let out = ctl(&d.socket, &["install", &reference]);
+    let took = started.elapsed();
+    refused(&out, 1, "registry_failed");
+    assert!(!drip.seen().is_empty());
+    // Ended by the 3 s deadline, not by the registry (which drips for ever).
+    assert!(took < std::time::Duration::from_secs(60), "{took:?}");
 }

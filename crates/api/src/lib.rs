@@ -28,6 +28,8 @@ pub mod codes {
     pub const BAD_REQUEST: &str = "bad_request";
     /// A registry could not be reached or answered wrongly (`docker://` installs).
     pub const REGISTRY_FAILED: &str = "registry_failed";
+    /// A `docker://` install names a registry berthd's `registry.allow` does not list.
+    pub const REGISTRY_NOT_ALLOWED: &str = "registry_not_allowed";
     /// This berthd was built without what the request needs (a cargo feature).
     pub const NOT_BUILT: &str = "not_built";
 }

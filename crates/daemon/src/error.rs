@@ -28,6 +28,9 @@ pub enum OpError {
     /// A registry failed (network, HTTP, credentials) during a `docker://` install.
     #[error("{0}")]
     Registry(String),
+    /// A `docker://` install from a registry `registry.allow` does not list.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{context}")]
     Runtime {
         context: String,

@@ -175,24 +175,32 @@ fn a_detached_signature_counts_when_the_package_has_none() {
     let key = test_key(1);
     let sums = parts.sums();
     let manifest = berth_package::testkit::pretty(&parts.packaged_manifest());
-    let strict = |detached: Option<Vec<u8>>| ReadOptions {
+    let strict = |detached: Vec<Vec<u8>>| ReadOptions {
         trusted_keys: vec![key.verifying_key()],
-        detached_signature: detached,
+        detached_signatures: detached,
         ..Default::default()
     };
     let good = berth_package::sign::sign(&key, &sums, &manifest);
-    read_with_sink(parts.package(), &strict(Some(good)))
+    read_with_sink(parts.package(), &strict(vec![good.clone()]))
         .0
         .unwrap();
     let other = berth_package::sign::sign(&test_key(2), &sums, &manifest);
-    let err = read_with_sink(parts.package(), &strict(Some(other)))
+    // Issue 21, finding 11: an untrusted or broken signature listed first does not
+    // hide the trusted one after it.
+    read_with_sink(
+        parts.package(),
+        &strict(vec![b"garbage".to_vec(), other.clone(), good]),
+    )
+    .0
+    .unwrap();
+    let err = read_with_sink(parts.package(), &strict(vec![other]))
         .0
         .unwrap_err();
     assert!(
         err.to_string().contains("not among the trusted keys"),
         "{err}"
     );
-    let err = read_with_sink(parts.package(), &strict(None))
+    let err = read_with_sink(parts.package(), &strict(Vec::new()))
         .0
         .unwrap_err();
     assert!(err.to_string().contains("unsigned package"), "{err}");

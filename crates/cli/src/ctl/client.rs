@@ -56,7 +56,7 @@ fn talk(e: std::io::Error) -> Failure {
 /// Turns an error answer into a failure: exit 2 for what the request got wrong.
 fn failure(status: u16, body: &[u8]) -> Failure {
     match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(e) if status == 400 || status == 409 => {
+        Ok(e) if status == 400 || status == 403 || status == 409 => {
             Failure::bad_input(format!("{} ({})", e.message, e.code))
         }
         Ok(e) => Failure::failed(format!("{} ({})", e.message, e.code)),

@@ -225,7 +225,17 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("api", &["socket", "socket_mode"]),
     ("trust", &["keys", "require_signature"]),
     ("runtimes", &["image_engine", "oci_runtime"]),
-    ("registry", &["tls_verify", "credentials", "auth_file"]),
+    (
+        "registry",
+        &[
+            "tls_verify",
+            "credentials",
+            "auth_file",
+            "allow",
+            "stall_timeout",
+            "deadline",
+        ],
+    ),
 ];
 
 /// Objects whose keys are data (registry hosts), not settings.

@@ -5,14 +5,22 @@
 //!     "registry": {
 //!         "tls_verify": true,
 //!         "credentials": {"registry.example:5000": "USER:PASSWORD"},
-//!         "auth_file": "/etc/berth/auth.json"
+//!         "auth_file": "/etc/berth/auth.json",
+//!         "allow": ["registry.example:5000", "*.blobs.example"],
+//!         "stall_timeout": 60,
+//!         "deadline": 1800
 //!     }
 //!
 //! `tls_verify: false` speaks plain HTTP to every registry (loopback registries always
 //! get plain HTTP); otherwise HTTPS with the web's root certificates. Credentials by
 //! registry host, else the auth file (podman's auth.json / docker's config.json form).
+//! `allow`: the hosts an install may name and redirects may lead to (`host:port`,
+//! `host` with any port, `*.domain`); empty, any host (`--check-config` says so).
+//! `stall_timeout`: seconds a connection may stay silent; `deadline`: seconds one
+//! install from a registry may take in all, so that a registry that drips its answer
+//! cannot hold the container's lock for ever.
 
-use super::{absolute_path, describe, optional_bool, section, Checker};
+use super::{absolute_path, describe, optional_bool, optional_int, section, Checker};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,6 +31,12 @@ pub struct Registry {
     /// Registry host → `USER:PASSWORD`.
     pub credentials: BTreeMap<String, String>,
     pub auth_file: Option<PathBuf>,
+    /// Host patterns installs may fetch from; empty: any.
+    pub allow: Vec<String>,
+    /// Seconds a connection may stay silent.
+    pub stall_timeout: u32,
+    /// Seconds one install from a registry may take.
+    pub deadline: u32,
 }
 
 impl Default for Registry {
@@ -31,6 +45,9 @@ impl Default for Registry {
             tls_verify: true,
             credentials: BTreeMap::new(),
             auth_file: None,
+            allow: Vec::new(),
+            stall_timeout: 60,
+            deadline: 1800,
         }
     }
 }
@@ -50,6 +67,13 @@ impl serde::Serialize for Registry {
             "tls_verify": self.tls_verify,
             "credentials": hidden,
             "auth_file": self.auth_file,
+            "allow": if self.allow.is_empty() {
+                serde_json::json!("any host (registry.allow is empty)")
+            } else {
+                serde_json::json!(self.allow)
+            },
+            "stall_timeout": self.stall_timeout,
+            "deadline": self.deadline,
         })
         .serialize(s)
     }
@@ -61,6 +85,29 @@ pub(super) fn parse(c: &mut Checker, root: &Map<String, Value>) -> Registry {
         return out;
     };
     out.tls_verify = optional_bool(c, r, "registry", "tls_verify", true);
+    out.stall_timeout = optional_int(c, r, "registry", "stall_timeout", 1, out.stall_timeout);
+    out.deadline = optional_int(c, r, "registry", "deadline", 1, out.deadline);
+    match r.get("allow") {
+        None => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str() {
+                    Some(p) if host_pattern_ok(p) => out.allow.push(p.to_string()),
+                    _ => c.fail(
+                        &format!("registry.allow[{i}]"),
+                        format!(
+                            "must be a host pattern (HOST, HOST:PORT or *.DOMAIN), got {}",
+                            describe(item)
+                        ),
+                    ),
+                }
+            }
+        }
+        Some(other) => c.fail(
+            "registry.allow",
+            format!("must be a list of host patterns, got {}", describe(other)),
+        ),
+    }
     out.auth_file = absolute_path(c, r, "registry.auth_file", "auth_file");
     match r.get("credentials") {
         None => {}
@@ -88,4 +135,14 @@ pub(super) fn parse(c: &mut Checker, root: &Map<String, Value>) -> Registry {
         ),
     }
     out
+}
+
+/// `HOST`, `HOST:PORT`, `[IPv6]:PORT` or `*.DOMAIN`: letters, digits, `.-:[]`, and a
+/// leading `*.` only.
+fn host_pattern_ok(p: &str) -> bool {
+    let rest = p.strip_prefix("*.").unwrap_or(p);
+    !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }

@@ -30,7 +30,7 @@ impl Daemon {
         body: impl Read + Send + 'static,
         force: bool,
     ) -> Result<Installed, OpError> {
-        self.install_signed(body, force, None)
+        self.install_signed(body, force, Vec::new())
     }
 
     /// `install`, with a signature that came beside the package (a registry's
@@ -39,9 +39,9 @@ impl Daemon {
         &self,
         body: impl Read + Send + 'static,
         force: bool,
-        detached_signature: Option<Vec<u8>>,
+        detached_signatures: Vec<Vec<u8>>,
     ) -> Result<Installed, OpError> {
-        let result = self.install_stream(body, force, detached_signature);
+        let result = self.install_stream(body, force, detached_signatures);
         // The install's buffers are freed; their pages go back to the device.
         crate::memory::release_free_memory();
         result
@@ -51,7 +51,7 @@ impl Daemon {
         &self,
         body: impl Read + Send + 'static,
         force: bool,
-        detached_signature: Option<Vec<u8>>,
+        detached_signatures: Vec<Vec<u8>>,
     ) -> Result<Installed, OpError> {
         let staging_root = self.home.staging_root();
         std::fs::create_dir_all(&staging_root)
@@ -73,7 +73,7 @@ impl Daemon {
         let opts = ReadOptions {
             trusted_keys: self.trusted_keys.clone(),
             allow_unsigned: !self.config().trust.require_signature,
-            detached_signature,
+            detached_signatures,
             ..Default::default()
         };
         let read = read_package_into(body, &opts, Some(&mut sink));

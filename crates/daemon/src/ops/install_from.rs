@@ -26,6 +26,14 @@ impl Daemon {
         })?;
         let r = RegistryRef::parse(name)
             .map_err(|why| OpError::BadRequest(format!("{reference}: {why}")))?;
+        let allow = &self.config().registry.allow;
+        if !berth_registry::client::host_allowed(allow, &r.registry) {
+            return Err(OpError::Forbidden(format!(
+                "{reference}: registry {} is not in registry.allow ({})",
+                r.registry,
+                allow.join(", ")
+            )));
+        }
         let source = RegistrySource::new(r.clone(), &self.registry_options(&r.registry));
         // What the registry got wrong is about the package; what failed around it
         // (network, HTTP status, credentials) is the registry's.
@@ -34,13 +42,13 @@ impl Daemon {
             e => OpError::Package(format!("{reference}: {}", crate::error::error_chain(&e))),
         };
         let artifact = PackageArtifact::locate(&source).map_err(failed)?;
-        let signature = if self.trusted_keys.is_empty() {
-            None
+        let signatures = if self.trusted_keys.is_empty() {
+            Vec::new()
         } else {
-            artifact.signature(&source).map_err(failed)?
+            artifact.signatures(&source).map_err(failed)?
         };
         let body = source.into_blob(&artifact.layer).map_err(failed)?;
-        self.install_signed(body, force, signature)
+        self.install_signed(body, force, signatures)
     }
 
     /// The registry client's options for `registry` from berthd's config.
@@ -58,6 +66,12 @@ impl Daemon {
             creds,
             tls_verify: settings.tls_verify,
             creds_hint: "set registry.credentials or registry.auth_file in berthd's configuration",
+            stall_timeout: std::time::Duration::from_secs(settings.stall_timeout.into()),
+            deadline: Some(
+                std::time::Instant::now()
+                    + std::time::Duration::from_secs(settings.deadline.into()),
+            ),
+            allowed_hosts: settings.allow.clone(),
             ..Default::default()
         }
     }

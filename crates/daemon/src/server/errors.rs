@@ -18,6 +18,7 @@ pub fn op_error(e: &OpError) -> Answer {
         OpError::Unsupported(_) => (StatusCode::NOT_IMPLEMENTED, codes::RUNTIME_UNAVAILABLE),
         OpError::NotBuilt(_) => (StatusCode::NOT_IMPLEMENTED, codes::NOT_BUILT),
         OpError::Registry(_) => (StatusCode::BAD_GATEWAY, codes::REGISTRY_FAILED),
+        OpError::Forbidden(_) => (StatusCode::FORBIDDEN, codes::REGISTRY_NOT_ALLOWED),
         OpError::Runtime {
             source: RuntimeError::Command(CommandError::Timeout { .. }),
             ..

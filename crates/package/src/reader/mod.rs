@@ -36,9 +36,10 @@ pub struct ReadOptions {
     /// The package's size on disk when known: lets absurd entry sizes be refused at
     /// their header, before anything is decompressed.
     pub compressed_len: Option<u64>,
-    /// A signature (`sha256sums.txt.sig`'s content) that came beside the package,
-    /// checked as if it were inside when the package holds none.
-    pub detached_signature: Option<Vec<u8>>,
+    /// Signatures (`sha256sums.txt.sig`'s content) that came beside the package (a
+    /// registry's signature referrers), checked when the package holds none: one by
+    /// a trusted key is enough, wherever it is listed.
+    pub detached_signatures: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

@@ -10,21 +10,34 @@ pub(super) fn signature_verdict(
     opts: &ReadOptions,
     problems: &mut Vec<String>,
 ) -> SignatureStatus {
-    // A signature inside the package wins; else one delivered beside it (a
-    // registry's signature referrer).
-    let sig = st.sig.as_ref().or(opts.detached_signature.as_ref());
-    let signature = match (sig, &st.sums, &st.manifest_bytes) {
-        (None, _, _) => SignatureStatus::Unsigned,
-        (Some(sig), Some(sums), Some(manifest)) => {
-            match check_signature(sig, sums, manifest, &opts.trusted_keys) {
-                Ok(s) => s,
-                Err(e) => {
-                    problems.push(e.to_string());
+    // A signature inside the package wins; else those delivered beside it (a
+    // registry's signature referrers), every one tried: one that fails or is by an
+    // unknown key must not hide a trusted one listed after it (issue 21, finding 11).
+    let candidates: Vec<&Vec<u8>> = match &st.sig {
+        Some(sig) => vec![sig],
+        None => opts.detached_signatures.iter().collect(),
+    };
+    let signature = match (&st.sums, &st.manifest_bytes) {
+        _ if candidates.is_empty() => SignatureStatus::Unsigned,
+        (Some(sums), Some(manifest)) => {
+            let mut verdicts = candidates
+                .iter()
+                .map(|sig| check_signature(sig, sums, manifest, &opts.trusted_keys));
+            let all: Vec<_> = verdicts.by_ref().collect();
+            let trusted = all
+                .iter()
+                .position(|v| matches!(v, Ok(SignatureStatus::Valid { trusted: true, .. })));
+            let valid = all.iter().position(|v| v.is_ok());
+            match trusted.or(valid) {
+                Some(i) => all.into_iter().nth(i).expect("an index of it").expect("ok"),
+                None => {
+                    let first = all.into_iter().next().expect("a candidate");
+                    problems.push(first.expect_err("none valid").to_string());
                     SignatureStatus::Unsigned
                 }
             }
         }
-        (Some(_), _, _) => SignatureStatus::Unsigned, // missing files reported elsewhere
+        _ => SignatureStatus::Unsigned, // missing files reported elsewhere
     };
     if !opts.trusted_keys.is_empty() && problems.is_empty() {
         match &signature {
