@@ -82,6 +82,9 @@ export BERTH_SOCKET=$work/berthd.sock
 cleanup() {
   for i in $(seq "$n"); do "$bin/berthctl" uninstall "fp$i" >/dev/null 2>&1 || true; done
   kill $pid 2>/dev/null || true
+  wait $pid 2>/dev/null || true
+  # The image the bench made (the machine is left as it was: scripts/host-guard.sh).
+  [ -z "${image:-}" ] || podman rmi -f "$image" >/dev/null 2>&1 || true
   [ -z "$dockerd_pid" ] || bash scripts/dockerd.sh stop "$dockerd_pid"
 }
 trap cleanup EXIT

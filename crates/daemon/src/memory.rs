@@ -4,11 +4,15 @@
 //! berthd idled at 13–15 MiB with 20 containers, against 7–9 MiB before the parallel
 //! reader. Measured with bench/footprint.sh (figures in the note resolving issue 29):
 //!
-//! - at start, two arenas at most (`M_ARENA_MAX`) and a fixed mmap threshold
-//!   (`M_MMAP_THRESHOLD`), so a freed block of 128 KiB or more goes back to the
-//!   kernel at once: glibc would otherwise raise the threshold to the largest block
-//!   freed and keep every later 1 MiB block on its heaps;
-//! - after each install, `malloc_trim(0)` returns the free pages of every arena.
+//! - at start, one arena for every thread (`M_ARENA_MAX`): the inflate workers
+//!   allocate a block per 1 MiB member, too few calls to contend on one lock;
+//! - after each install, `malloc_trim(0)` returns the arena's free pages (glibc
+//!   gives back whole free pages anywhere in the heap, not only at its top).
+//!
+//! Also measured, and not kept: a fixed mmap threshold (128 or 512 KiB, so that a
+//! freed 1 MiB block is unmapped at once) held idle RSS lowest but made Docker and
+//! runc installs about 10% slower; two arenas without it let the peak during podman
+//! installs pass 12 MiB.
 //!
 //! Only glibc has these calls; with another libc both are no-ops.
 
@@ -35,15 +39,13 @@ mod glibc {
     }
 
     // malloc.h
-    const M_MMAP_THRESHOLD: c_int = -3;
     const M_ARENA_MAX: c_int = -8;
 
     pub fn tune() {
         // SAFETY: mallopt takes two integers and changes only allocator settings; it
         // is called before berthd starts any thread.
         unsafe {
-            mallopt(M_ARENA_MAX, 2);
-            mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+            mallopt(M_ARENA_MAX, 1);
         }
     }
 
