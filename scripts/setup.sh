@@ -68,3 +68,9 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "setup.sh: cargo is missing: install the Rust toolchain (rustup) first" >&2
   exit 1
 fi
+
+# cargo-fuzz for scripts/fuzz.sh (the fuzz targets CI runs for a bounded time).
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  echo "setup.sh: installing cargo-fuzz from crates.io"
+  cargo install --quiet --locked cargo-fuzz
+fi
