@@ -9,10 +9,11 @@
 //! - after each install, `malloc_trim(0)` returns the arena's free pages (glibc
 //!   gives back whole free pages anywhere in the heap, not only at its top).
 //!
-//! Also measured, and not kept: a fixed mmap threshold (128 or 512 KiB, so that a
-//! freed 1 MiB block is unmapped at once) held idle RSS lowest but made Docker and
-//! runc installs about 10% slower; two arenas without it let the peak during podman
-//! installs pass 12 MiB.
+//! Also measured, and not kept (bench/footprint.sh, 20 installs): a fixed 128 KiB
+//! mmap threshold, so that a freed 1 MiB block is unmapped at once, made LXC
+//! installs 20% slower (every read-ahead buffer mapped and unmapped); at 512 KiB it
+//! cost nothing measurable but gained nothing over one arena; two arenas without it
+//! let berthd's peak during podman installs pass 12 MiB.
 //!
 //! Only glibc has these calls; with another libc both are no-ops.
 
