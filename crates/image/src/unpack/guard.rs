@@ -193,13 +193,16 @@ impl<R: Read> Read for TarGuard<R> {
                     Err(e) => return Err(e),
                 }
             }
+            if got == 0 {
+                return Ok(0); // the stream ends where a header would be
+            }
             block.truncate(got);
-            if got == BLOCK as usize {
-                if block.iter().all(|b| *b == 0) {
-                    self.ended = true; // the tar reader stops here too
-                } else {
-                    self.header(&block)?;
-                }
+            if got < BLOCK as usize || block.iter().all(|b| *b == 0) {
+                // A short header (the tar reader reports it), or the end of the
+                // archive, where the tar reader stops too: what follows is passed on.
+                self.ended = true;
+            } else {
+                self.header(&block)?;
             }
             self.pos += got as u64;
             self.block = block;
@@ -279,6 +282,23 @@ mod tests {
             read_all(&bytes, LIMITS).unwrap(),
             vec![long, "pax/name".into()]
         );
+    }
+
+    /// Found by the fuzz target: a stream that ended where a header would start
+    /// recursed for ever, and a short header made the next read underflow.
+    #[test]
+    fn a_stream_that_ends_at_or_inside_a_header_ends_the_archive() {
+        let mut bytes = tar_of(&[("a", tar::EntryType::Regular, b"abc")]);
+        bytes.truncate(bytes.len() - 1024); // no end blocks
+        assert_eq!(read_all(&bytes, LIMITS).unwrap(), vec!["a"]);
+        assert!(read_all(&[], LIMITS).unwrap().is_empty());
+        bytes.extend_from_slice(&[b'x'; 100]); // half a header
+        assert!(read_all(&bytes, LIMITS).is_err());
+        let mut out = Vec::new();
+        TarGuard::new(&bytes[..], LIMITS)
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, bytes, "the guard passes every byte on");
     }
 
     #[test]
