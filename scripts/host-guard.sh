@@ -22,7 +22,9 @@ snapshot() {
     echo "## netns"
     ip netns list 2>/dev/null | awk '{print $1}' | sort
     echo "## mounts"
-    findmnt -rn -o TARGET | sort
+    # Less dockerd's handle on its default network namespace, which it makes at its
+    # first container and keeps while it runs (the suite's dockerd stops after this).
+    findmnt -rn -o TARGET | grep -vx '/run/docker/netns/default' | sort
     echo "## podman containers"
     podman ps -a --format '{{.Names}} {{.Image}}' 2>/dev/null | sort
     echo "## podman images"

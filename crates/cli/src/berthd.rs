@@ -177,6 +177,8 @@ fn run(args: Args) -> Result<(), Failure> {
         let _ = std::fs::remove_file(&socket);
         outcome
     });
+    // The event streams' commands end with berthd (their threads are not unwound).
+    berth_runtime::command::stop_followers();
     result.map_err(Failure::failed)
 }
 

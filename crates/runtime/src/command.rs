@@ -99,8 +99,29 @@ impl Iterator for Followed {
     }
 }
 
+/// The long-running commands started and not yet ended. A thread reading one is
+/// never unwound when berthd exits, so its command (`podman events`, found running
+/// after berthd by scripts/host-guard.sh) would outlive berthd: `stop_followers`.
+static FOLLOWERS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Ends every long-running command still running (berthd calls it as it exits).
+pub fn stop_followers() {
+    let pids = std::mem::take(&mut *FOLLOWERS.lock().unwrap_or_else(|e| e.into_inner()));
+    for pid in pids {
+        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+    }
+}
+
 impl Drop for Followed {
     fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            FOLLOWERS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|p| *p != pid);
+        }
         if let Some(child) = &mut self.child {
             let _ = child.kill();
             let _ = child.wait();
@@ -163,6 +184,10 @@ impl CommandRunner for SystemRunner {
             .split(b'\n')
             .map_while(Result::ok)
             .map(|l| String::from_utf8_lossy(&l).into_owned());
+        FOLLOWERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(child.id());
         Ok(Followed {
             pid: Some(child.id()),
             lines: Box::new(lines),

@@ -1,11 +1,10 @@
 //! `berth pull docker://HOST/REPO:TAG|@DIGEST`: a package pushed by `berth push`.
 
 use super::image::{failure, RegistryArgs};
-use super::push::registry_ref;
-use crate::exit::{chain, print, print_json, Failure};
+use super::push::{checked_package, registry_ref};
+use crate::exit::{print, print_json, Failure};
 use berth_image::copy::Source;
 use berth_image::ImageError;
-use berth_package::{read_package, Limits, ReadError, ReadOptions};
 use berth_registry::package::PackageArtifact;
 use berth_registry::RegistrySource;
 use std::path::PathBuf;
@@ -54,22 +53,7 @@ pub fn run(args: PullArgs) -> Result<(), Failure> {
     temp.as_file().sync_all().map_err(io_fail)?;
     let path = dir.join(name);
     // The bytes are what the registry said; now check they are a package at all.
-    read_package(
-        std::fs::File::open(temp.path()).map_err(io_fail)?,
-        &ReadOptions {
-            limits: Limits::build_host(),
-            compressed_len: Some(size),
-            ..ReadOptions::default()
-        },
-    )
-    .map_err(|e| match e {
-        ReadError::Invalid(p) => Failure::BadInput(
-            p.0.iter()
-                .map(|l| format!("{} ({name}): {l}", args.reference))
-                .collect(),
-        ),
-        other => Failure::failed(format!("{} ({name}): {}", args.reference, chain(&other))),
-    })?;
+    checked_package(temp.path(), &format!("{} ({name})", args.reference))?;
     if args.force {
         temp.persist(&path).map_err(|e| io_fail(e.error))?;
     } else {

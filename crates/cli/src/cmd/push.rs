@@ -82,24 +82,8 @@ pub fn run(args: PushArgs) -> Result<(), Failure> {
     let reference = registry_ref(&args.dest)?;
     let path = &args.package;
     let io_fail = |e: std::io::Error| Failure::failed(format!("{}: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(io_fail)?;
-    let size = file.metadata().map_err(io_fail)?.len();
-    let report = read_package(
-        file,
-        &ReadOptions {
-            limits: Limits::build_host(),
-            compressed_len: Some(size),
-            ..ReadOptions::default()
-        },
-    )
-    .map_err(|e| match e {
-        ReadError::Invalid(p) => Failure::BadInput(
-            p.0.iter()
-                .map(|l| format!("{}: {l}", path.display()))
-                .collect(),
-        ),
-        other => Failure::failed(format!("{}: {}", path.display(), chain(&other))),
-    })?;
+    let report = checked_package(path, &path.display().to_string())?;
+    let size = std::fs::metadata(path).map_err(io_fail)?.len();
     let digest = {
         let file = std::fs::File::open(path).map_err(io_fail)?;
         let mut hashing = berth_image::digest::HashingReader::new(file);
@@ -221,4 +205,26 @@ fn upload(
         return Ok(());
     }
     dest.upload(digest, size, content, None).map_err(failure)
+}
+
+/// Reads the package file at `path` with every build-host check; a problem is one
+/// line per rule, each starting with `label`.
+pub fn checked_package(
+    path: &std::path::Path,
+    label: &str,
+) -> Result<berth_package::PackageReport, Failure> {
+    let io_fail = |e: std::io::Error| Failure::failed(format!("{label}: {e}"));
+    let file = std::fs::File::open(path).map_err(io_fail)?;
+    let size = file.metadata().map_err(io_fail)?.len();
+    let options = ReadOptions {
+        limits: Limits::build_host(),
+        compressed_len: Some(size),
+        ..ReadOptions::default()
+    };
+    read_package(file, &options).map_err(|e| match e {
+        ReadError::Invalid(p) => {
+            Failure::BadInput(p.0.iter().map(|l| format!("{label}: {l}")).collect())
+        }
+        other => Failure::failed(format!("{label}: {}", chain(&other))),
+    })
 }

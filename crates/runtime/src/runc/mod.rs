@@ -337,10 +337,18 @@ impl Runtime for Runc {
             return Err(RuntimeError::NoSuchContainer(id.into()));
         }
         self.exits.forget(id);
+        let cgroup = cgroups_path(&dir);
         match self.run(&["delete", "--force", id]) {
             Ok(_) => {}
             Err(CommandError::Failed { stderr, .. }) if stderr.contains("does not exist") => {}
             Err(e) => return Err(e.into()),
+        }
+        if let Some(parent) = cgroup
+            .as_deref()
+            .and_then(|c| c.rsplit_once('/'))
+            .map(|(p, _)| p)
+        {
+            remove_empty_cgroup(parent);
         }
         let _ = std::fs::remove_file(self.pid_file(id));
         let _ = std::fs::remove_file(self.state_root.join(format!("{id}.log")));
@@ -432,3 +440,29 @@ pub fn crun_unavailable(program: &str, mounts: &crate::cgroup::Mounts) -> Option
 
 #[cfg(test)]
 mod tests;
+
+/// The bundle's `linux.cgroupsPath` (berthd writes `/berth[-TAG]/ID`).
+fn cgroups_path(bundle: &std::path::Path) -> Option<String> {
+    let text = std::fs::read(bundle.join("config.json")).ok()?;
+    let spec: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    spec["linux"]["cgroupsPath"].as_str().map(str::to_string)
+}
+
+/// Removes cgroup `parent` (`/berth-TAG`) from every hierarchy where no container's
+/// cgroup is left in it: runc removes a container's own cgroup, not the parent it
+/// made for it, which stayed on the host after its last container (found by
+/// scripts/host-guard.sh). A parent still holding a cgroup is not removed (rmdir
+/// fails), and runc makes it again for the next container.
+fn remove_empty_cgroup(parent: &str) {
+    let parent = parent.trim_start_matches('/');
+    if parent.is_empty() || parent.contains("..") {
+        return;
+    }
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    let _ = std::fs::remove_dir(root.join(parent)); // the unified hierarchy
+    if let Ok(hierarchies) = std::fs::read_dir(root) {
+        for h in hierarchies.flatten() {
+            let _ = std::fs::remove_dir(h.path().join(parent));
+        }
+    }
+}
