@@ -212,7 +212,7 @@ fn an_image_from_a_registry_that_needs_credentials_takes_them_from_c_or_the_envi
 /// bundle generate`: whatever the outcome, nothing outside the bundle changes.
 #[test]
 fn hostile_layers_through_bundle_generate_change_nothing_outside() {
-    use crate::image_unpack::{hostile_layers, make_sentinel, sentinel};
+    use crate::unpack_hostile::{hostile_layers, make_sentinel, sentinel};
     use berth_e2e::images::{put_image, tag_manifest, LayerTar};
     let dir = tempfile::tempdir().unwrap();
     let outside = make_sentinel(dir.path());

@@ -263,12 +263,31 @@ fn accepting(r: &Request) -> Reply {
     }
 }
 
+/// A one-layer image made in an OCI layout at `dir`, copied to `up/load:1` of `r`
+/// (with `extra` arguments); the copy must succeed.
+fn push_layout(dir: &std::path::Path, layer: Vec<u8>, r: &HostileRegistry, extra: &[&str]) {
+    let layout = berth_image::Layout::create(dir).unwrap();
+    let (digest, size) =
+        berth_e2e::images::put_image(&layout, &[layer], true, "amd64", None, json!({}));
+    berth_e2e::images::tag_manifest(&layout, "1", &digest, size);
+    let src = format!("oci:{}:1", dir.display());
+    let dest = format!("{}:1", r.image("up/load"));
+    let mut args = vec!["image", "copy", "--quiet"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[&src, &dest]);
+    let out = berth(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn a_large_blob_is_uploaded_in_chunks_and_a_blob_of_the_same_registry_is_mounted() {
     let r = HostileRegistry::start(accepting);
     // A layout with a 20 MiB layer (random bytes: gzip cannot shrink them).
     let dir = tempfile::tempdir().unwrap();
-    let layout = berth_image::Layout::create(&dir.path().join("big")).unwrap();
     let mut noise = vec![0u8; 20 << 20];
     let mut x: u64 = 0x9E3779B97F4A7C15;
     for b in noise.iter_mut() {
@@ -278,22 +297,7 @@ fn a_large_blob_is_uploaded_in_chunks_and_a_blob_of_the_same_registry_is_mounted
         *b = x as u8;
     }
     let layer = LayerTar::new().file("noise", &noise, 0o644).finish();
-    let (digest, size) =
-        berth_e2e::images::put_image(&layout, &[layer], true, "amd64", None, json!({}));
-    berth_e2e::images::tag_manifest(&layout, "1", &digest, size);
-    let src = format!("oci:{}:1", dir.path().join("big").display());
-    let out = berth(&[
-        "image",
-        "copy",
-        "--quiet",
-        &src,
-        &format!("{}:1", r.image("up/load")),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    push_layout(&dir.path().join("big"), layer, &r, &[]);
     let ranges: Vec<String> = r
         .seen()
         .iter()
@@ -495,26 +499,8 @@ fn credentials_stay_with_the_registry_that_asked_for_them() {
         }
     });
     let dir = tempfile::tempdir().unwrap();
-    let layout = berth_image::Layout::create(&dir.path().join("img")).unwrap();
     let layer = LayerTar::new().file("a", b"a", 0o644).finish();
-    let (digest, size) =
-        berth_e2e::images::put_image(&layout, &[layer], true, "amd64", None, json!({}));
-    berth_e2e::images::tag_manifest(&layout, "1", &digest, size);
-    let src = format!("oci:{}:1", dir.path().join("img").display());
-    let out = berth(&[
-        "image",
-        "copy",
-        "--quiet",
-        "--creds",
-        "alice:pw",
-        &src,
-        &format!("{}:1", r.image("up/load")),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    push_layout(&dir.path().join("img"), layer, &r, &["--creds", "alice:pw"]);
     let there = elsewhere.seen();
     assert!(
         there

@@ -28,4 +28,5 @@ mod runtime_podman;
 mod runtimes;
 mod subjects;
 mod supervise;
+mod unpack_hostile;
 mod upgrade;

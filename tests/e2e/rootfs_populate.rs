@@ -382,18 +382,7 @@ fn a_populated_docker_data_root_is_read_by_dockerd() {
 fn a_second_dockerd_leaves_the_host_dockerds_default_bridge_working() {
     require_docker();
     let dir = tempfile::tempdir().unwrap();
-    let rootfs = busybox_rootfs(dir.path());
-    let tarball = dir.path().join("rootfs.tar");
-    ok(cmd(
-        "tar",
-        &[
-            "-C",
-            rootfs.to_str().unwrap(),
-            "-cf",
-            tarball.to_str().unwrap(),
-            ".",
-        ],
-    ));
+    let tarball = rootfs_tar(dir.path(), &busybox_rootfs(dir.path()));
     let tag = "localhost/berth-e2e-bridge:1";
     ok(cmd("docker", &["import", tarball.to_str().unwrap(), tag]));
     let run_on_default_bridge = || run(cmd("docker", &["run", "--rm", tag, "/bin/true"]));
@@ -431,7 +420,7 @@ fn populate_follows_the_rootfs_symlinks_inside_it_never_on_the_host() {
         r#"{"Repositories": {"host-secret": {}}}"#,
     )
     .unwrap();
-    let before = crate::image_unpack::sentinel(&outside);
+    let before = crate::unpack_hostile::sentinel(&outside);
     let o = outside.display().to_string();
     let up = "../../../../../../../../../..";
     let root = dir.path().join("rootfs");
@@ -479,7 +468,7 @@ fn populate_follows_the_rootfs_symlinks_inside_it_never_on_the_host() {
         assert_eq!(populated["layers_written"], 2, "{runtime}");
     }
     assert_eq!(
-        crate::image_unpack::sentinel(&outside),
+        crate::unpack_hostile::sentinel(&outside),
         before,
         "nothing outside the rootfs changed"
     );
@@ -500,7 +489,7 @@ fn populate_follows_the_rootfs_symlinks_inside_it_never_on_the_host() {
 /// anything outside it.
 #[test]
 fn hostile_layers_populated_change_nothing_outside_the_rootfs() {
-    use crate::image_unpack::{hostile_layers, make_sentinel, sentinel};
+    use crate::unpack_hostile::{hostile_layers, make_sentinel, sentinel};
     let dir = tempfile::tempdir().unwrap();
     let outside = make_sentinel(dir.path());
     let before = sentinel(&outside);

@@ -106,6 +106,22 @@ pub fn busybox_rootfs(dir: &Path) -> PathBuf {
     rootfs
 }
 
+/// `rootfs` as a plain tar (`tar -C rootfs -cf dir/rootfs.tar .`); its path.
+pub fn rootfs_tar(dir: &Path, rootfs: &Path) -> PathBuf {
+    let tarball = dir.join("rootfs.tar");
+    ok(cmd(
+        "tar",
+        &[
+            "-C",
+            rootfs.to_str().unwrap(),
+            "-cf",
+            tarball.to_str().unwrap(),
+            ".",
+        ],
+    ));
+    tarball
+}
+
 /// A podman image `tag` made from busybox-static, whose default command is `cmd`.
 /// Removed again when the guard drops.
 pub struct TestImage {
@@ -119,17 +135,7 @@ impl TestImage {
         // parallel, and removing one image must not remove a layer another is loading.
         std::fs::create_dir_all(rootfs.join("etc")).unwrap();
         std::fs::write(rootfs.join("etc/berth-test-image"), tag).unwrap();
-        let tarball = dir.join("rootfs.tar");
-        ok(cmd(
-            "tar",
-            &[
-                "-C",
-                rootfs.to_str().unwrap(),
-                "-cf",
-                tarball.to_str().unwrap(),
-                ".",
-            ],
-        ));
+        let tarball = rootfs_tar(dir, &rootfs);
         let _ = run(&mut cmd("podman", &["rmi", "-f", tag]));
         let change = format!(
             "CMD [\"/bin/sh\", \"-c\", {}]",
