@@ -4,6 +4,12 @@
 #   host-guard.sh snapshot FILE      writes what the tests could leave behind to FILE
 #   host-guard.sh compare BEFORE AFTER
 #                                    exits 1 naming every difference
+#   host-guard.sh sweep              removes what an earlier run of the suite left
+#                                    when it was killed (engine containers named
+#                                    berth-*, images localhost/berth-*, LXC
+#                                    containers berth-*), naming each; run before
+#                                    the snapshot, so debris of our own is not taken
+#                                    for the host's state
 # What it records: network links and namespaces, mounts, the containers and images of
 # podman and (when it answers) Docker, LXC containers under the default lxcpath, the
 # processes the tests start (daemons, registries, berthd, runtimes' monitors), and
@@ -66,11 +72,36 @@ compare() {
   return 1
 }
 
+# Every container and image the suite makes is named berth-* (images
+# localhost/berth-*); a run killed midway (a machine restarted under it) leaves them,
+# with their mounts, network namespaces and links.
+sweep() {
+  local name engine
+  for engine in podman docker; do
+    if [ "$engine" = docker ] && ! docker info >/dev/null 2>&1; then continue; fi
+    "$engine" ps -a --format '{{.Names}}' 2>/dev/null | { grep '^berth-' || true; } | while read -r name; do
+      echo "host-guard: removing $engine container $name, left by an earlier run" >&2
+      "$engine" rm -f "$name" >/dev/null
+    done
+    "$engine" images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | { grep '^localhost/berth-' || true; } |
+      while read -r name; do
+        echo "host-guard: removing $engine image $name, left by an earlier run" >&2
+        "$engine" rmi -f "$name" >/dev/null
+      done
+  done
+  lxc-ls -1 2>/dev/null | { grep '^berth-' || true; } | while read -r name; do
+    echo "host-guard: removing LXC container $name, left by an earlier run" >&2
+    lxc-stop -k -n "$name" >/dev/null 2>&1 || true
+    lxc-destroy -n "$name" >/dev/null
+  done
+}
+
 case "${1:-}" in
+  sweep) sweep ;;
   snapshot) snapshot "${2:?usage: host-guard.sh snapshot FILE}" ;;
   compare) compare "${2:?usage: host-guard.sh compare BEFORE AFTER}" "${3:?}" ;;
   *)
-    echo "usage: host-guard.sh snapshot FILE | compare BEFORE AFTER" >&2
+    echo "usage: host-guard.sh snapshot FILE | compare BEFORE AFTER | sweep" >&2
     exit 2
     ;;
 esac

@@ -23,6 +23,7 @@ trap '[ -z "$dockerd_pid" ] || bash scripts/dockerd.sh stop "$dockerd_pid"' EXIT
 # The tests leave the machine as they found it: links, namespaces, mounts, engine
 # containers and images, daemons (scripts/host-guard.sh).
 guard=$(mktemp -d)
+bash scripts/host-guard.sh sweep
 bash scripts/host-guard.sh snapshot "$guard/before"
 cargo test "${flags[@]}" -- --skip "$trials"
 # Only the e2e binary (the same one the step above built).
