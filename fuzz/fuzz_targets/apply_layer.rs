@@ -13,6 +13,7 @@ const LIMITS: LayerLimits = LayerLimits {
     max_extension_header: 1 << 20,
     max_entries: 10_000,
     max_expanded: 64 << 20,
+    raise_with: "",
 };
 
 /// Everything about the scratch directory's entries but the root's content.

@@ -6,6 +6,7 @@ mod bundle_inputs;
 mod bundle_libs;
 mod crash;
 mod daemon;
+mod device_bundle;
 mod digi;
 mod fleet;
 mod image;

@@ -20,6 +20,10 @@ pub enum BundleError {
     },
     #[error(transparent)]
     Image(#[from] berth_image::ImageError),
+    /// A path from a template, app metadata or the image that leads nowhere inside
+    /// the rootfs, or a write into it that failed.
+    #[error("in the rootfs: {0}")]
+    Fs(#[from] berth_fs::FsError),
 }
 
 impl BundleError {

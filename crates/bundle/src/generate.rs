@@ -10,7 +10,7 @@ use crate::libs::LibMatcher;
 use crate::output::{self, TarOptions};
 use crate::platform::{self, Platform};
 use crate::process::{self, Options, Processor};
-use crate::rootfs::Rootfs;
+use berth_fs::Root;
 use berth_image::copy::Progress;
 use berth_image::unpack::{unpack, UnpackOptions};
 use berth_image::Source;
@@ -83,7 +83,7 @@ pub fn generate(
         limits: req.limits,
     };
     let unpacked = unpack(source, &bundle, &unpack_options, progress)?;
-    let rootfs = Rootfs::new(bundle.join("rootfs"));
+    let rootfs = Root::open(&bundle.join("rootfs"))?;
     let metadata =
         crate::metadata::load(req.app_metadata.as_deref(), &rootfs, req.app_id.as_deref())?;
     let config_path = bundle.join("config.json");

@@ -13,7 +13,6 @@ pub mod metadata;
 pub mod output;
 pub mod platform;
 pub mod process;
-pub mod rootfs;
 pub mod schema;
 pub mod size;
 

@@ -5,8 +5,8 @@
 //! storage images, log files).
 
 use crate::error::BundleError;
-use crate::rootfs::Rootfs;
 use crate::schema::{validate, Schema};
+use berth_fs::Root;
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -18,7 +18,7 @@ pub struct Metadata {
 
 pub fn load(
     given: Option<&Path>,
-    rootfs: &Rootfs,
+    rootfs: &Root,
     app_id: Option<&str>,
 ) -> Result<Metadata, BundleError> {
     let (mut value, file) = match given {
@@ -34,7 +34,7 @@ pub fn load(
         }
         None => {
             let inside = "/appmetadata.json";
-            let path = rootfs.resolve(inside)?;
+            let path = rootfs.path(inside, true)?;
             if !path.is_file() {
                 return Err(BundleError::invalid(
                     "app metadata",
@@ -43,7 +43,7 @@ pub fn load(
             }
             let value = crate::platform::read_json(&path)?;
             // The name itself goes (a symlink, not what it leads to), as BundleGen does.
-            let entry = rootfs.root().join("appmetadata.json");
+            let entry = rootfs.dir().join("appmetadata.json");
             std::fs::remove_file(&entry).map_err(BundleError::io(&entry))?;
             (value, "the image's /appmetadata.json".to_string())
         }

@@ -1,28 +1,17 @@
 //! Atomic replacement of the files the daemon owns: a reader sees the old content or
-//! the new, never a mix, whatever kills the daemon and whenever.
+//! the new, never a mix, whatever kills the daemon and whenever. berth-fs does the
+//! work (temporary file, fsync, rename, directory fsync), as for every other file
+//! berth replaces; here as `io::Result` for the daemon's callers.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
-/// Writes `bytes` to `path`: a temporary file in the same directory, fsync, rename
-/// over `path`, fsync the directory (so the rename itself survives a power cut).
+/// Writes `bytes` to `path` atomically and durably, mode 0600 (berthd's own files).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    std::fs::File::open(dir)?.sync_all()
+    berth_fs::write_atomic(path, |f| io::Write::write_all(f, bytes), 0o600).map_err(|e| match e {
+        berth_fs::FsError::Io { source, .. } => source,
+        other => io::Error::other(other.to_string()),
+    })
 }
 
 #[cfg(test)]

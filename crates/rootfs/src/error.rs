@@ -17,6 +17,10 @@ pub enum RootfsError {
     },
     #[error(transparent)]
     Image(#[from] berth_image::ImageError),
+    /// A path the rootfs resolves outside itself, or a file it must not be (exit 2),
+    /// or the host failing to write it (exit 1).
+    #[error(transparent)]
+    Fs(#[from] berth_fs::FsError),
 }
 
 impl RootfsError {
@@ -42,6 +46,10 @@ impl RootfsError {
 
     /// Whether this is bad input (exit 2) rather than a failure (exit 1).
     pub fn is_invalid(&self) -> bool {
-        matches!(self, RootfsError::Invalid { .. })
+        match self {
+            RootfsError::Invalid { .. } => true,
+            RootfsError::Fs(e) => e.is_invalid(),
+            _ => false,
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! device would refuse never lands in the image.
 
 use crate::error::RootfsError;
-use crate::root::{write_atomic, Root};
+use berth_fs::{write_atomic, Root};
 use berth_package::preinstalled::{DELETE_AFTER_INSTALL, PREINSTALLED_DIR};
 use berth_package::sign::SignatureStatus;
 use berth_package::{read_package, Compression, ReadOptions};

@@ -8,7 +8,7 @@ pub mod error;
 pub mod install;
 pub mod loader;
 pub mod populate;
-pub mod root;
+pub use berth_fs::root;
 pub mod units;
 
 pub use error::RootfsError;

@@ -13,8 +13,8 @@
 
 use crate::bundled::Engine;
 use crate::error::RootfsError;
-use crate::root::Root;
 use crate::units::WANTS_DIR;
+use berth_fs::Root;
 
 /// One image the loader loads.
 #[derive(Debug, Clone, serde::Serialize)]

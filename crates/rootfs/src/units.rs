@@ -10,7 +10,7 @@
 
 use crate::bundled::{Bundled, Engine};
 use crate::error::RootfsError;
-use crate::root::Root;
+use berth_fs::Root;
 use std::path::{Path, PathBuf};
 
 pub const DOCKER_UNIT_DIR: &str = "/lib/systemd/system";

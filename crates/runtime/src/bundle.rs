@@ -1,8 +1,12 @@
 //! Unpacking a bundle (.tar.gz) that arrives as a stream, without a copy of the
 //! archive: LXC's (`config` + `rootfs/`) and OCI runtime bundles (`config.json` + the
-//! root filesystem it names), at the top of the archive or in one directory.
+//! root filesystem it names), at the top of the archive or in one directory. The
+//! archive is a stranger's: it is applied by the same root-confined applier as image
+//! layers on the build host (berth-fs), every name and link kept inside `dest`,
+//! within limits.
 
 use crate::RuntimeError;
+use berth_fs::layer::{self, LayerLimits, Whiteouts};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -17,25 +21,34 @@ pub fn unpack(
     holds: impl Fn(&Path) -> bool,
 ) -> Result<PathBuf, RuntimeError> {
     std::fs::create_dir_all(dest).map_err(RuntimeError::Scratch)?;
-    // Every member of the stream: berth writes bundles as many (berth-compress).
-    let gz =
-        berth_compress::ParallelGunzip::new(std::io::BufReader::with_capacity(256 * 1024, input));
-    let mut archive = tar::Archive::new(gz);
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_ownerships(true);
-    archive.set_unpack_xattrs(false);
-    let bad = |e: std::io::Error| {
-        if e.kind() == std::io::ErrorKind::Other || e.kind() == std::io::ErrorKind::InvalidData {
-            RuntimeError::Archive(format!("{what}: {e}"))
-        } else {
-            RuntimeError::Input(e)
-        }
+    // A bundle expands to at most the space left where it goes: refused with one
+    // line naming the limit rather than filling the device's disk.
+    let free = rustix::fs::statvfs(dest)
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+        .map_err(|e| RuntimeError::Scratch(e.into()))?;
+    let mut stream = RecordingReader {
+        inner: input,
+        error: None,
     };
-    for entry in archive.entries().map_err(bad)? {
-        let mut entry = entry.map_err(bad)?;
-        // unpack_in refuses paths that leave `dest` (.., absolute, through symlinks).
-        entry.unpack_in(dest).map_err(bad)?;
+    // Every member of the stream: berth writes bundles as many (berth-compress).
+    let gz = berth_compress::ParallelGunzip::new(std::io::BufReader::with_capacity(
+        256 * 1024,
+        &mut stream,
+    ));
+    let options = layer::Options {
+        privileged: rustix::process::geteuid().is_root(),
+        whiteouts: Whiteouts::None,
+        // As before berth-fs: a device's store need not support user xattrs.
+        xattrs: false,
+        limits: LayerLimits::expanding_to(free),
+    };
+    let applied = layer::apply(dest, gz, &options);
+    if let Some(e) = stream.error.take() {
+        // The package (or the connection) failed under the archive: its error, not
+        // the tar reader's view of a stream cut short.
+        return Err(RuntimeError::Input(e));
     }
+    applied.map_err(|e| RuntimeError::Archive(format!("{what}: {}: {}", e.entry, e.why)))?;
     if holds(dest) {
         return Ok(dest.to_path_buf());
     }
@@ -48,5 +61,24 @@ pub fn unpack(
     match dirs.as_slice() {
         [one] if holds(one) => Ok(one.clone()),
         _ => Err(RuntimeError::Archive(String::new())),
+    }
+}
+
+/// The input, keeping its first error: the reader above it sees only a message.
+struct RecordingReader<'a> {
+    inner: &'a mut dyn Read,
+    error: Option<std::io::Error>,
+}
+
+impl Read for RecordingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                return e;
+            }
+            let copy = std::io::Error::new(e.kind(), e.to_string());
+            self.error.get_or_insert(e);
+            copy
+        })
     }
 }

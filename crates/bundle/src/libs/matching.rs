@@ -10,7 +10,7 @@
 use super::elf;
 use crate::error::BundleError;
 use crate::process::LibMode;
-use crate::rootfs::Rootfs;
+use berth_fs::Root;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 
@@ -136,7 +136,7 @@ impl LibMatcher {
     /// The host's `src` at `dst`, whatever the image has (gfxLibs).
     pub fn mount(
         &mut self,
-        rootfs: &Rootfs,
+        rootfs: &Root,
         src: &str,
         dst: &str,
         binds: &mut Vec<(String, String)>,
@@ -148,7 +148,7 @@ impl LibMatcher {
     /// The host's `src` or the image's `dst`, as the mode and versions decide.
     pub fn mount_or_use_rootfs(
         &mut self,
-        rootfs: &Rootfs,
+        rootfs: &Root,
         src: &str,
         dst: &str,
         binds: &mut Vec<(String, String)>,
@@ -182,7 +182,7 @@ impl LibMatcher {
             }
             LibMode::Normal => {
                 let host: BTreeSet<String> = info.apiversions.iter().cloned().collect();
-                let path = rootfs.resolve(dst)?;
+                let path = rootfs.path(dst, true)?;
                 let image: BTreeSet<String> = elf::read(&path)
                     .map_err(BundleError::io(&path))?
                     .map(|e| e.version_definitions.into_iter().collect())
@@ -211,7 +211,7 @@ impl LibMatcher {
 
     fn take_host(
         &mut self,
-        rootfs: &Rootfs,
+        rootfs: &Root,
         src: &str,
         dst: &str,
         info: Option<&LibInfo>,

@@ -6,7 +6,7 @@
 
 use super::elf;
 use crate::error::BundleError;
-use crate::rootfs::Rootfs;
+use berth_fs::Root;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,7 +33,7 @@ pub struct Listing {
 }
 
 pub fn platform_libs(root: &Path) -> Result<Listing, BundleError> {
-    let rootfs = Rootfs::new(root.to_path_buf());
+    let rootfs = Root::open(root)?;
     let mut found: BTreeMap<String, elf::ElfInfo> = BTreeMap::new();
     let mut stack = vec![String::new()];
     while let Some(dir) = stack.pop() {
@@ -57,7 +57,7 @@ pub fn platform_libs(root: &Path) -> Result<Listing, BundleError> {
             if !library_name(&name) {
                 continue;
             }
-            let Ok(path) = rootfs.resolve(&rel) else {
+            let Ok(path) = rootfs.path(&rel, true) else {
                 continue;
             };
             if let Ok(Some(info)) = elf::read(&path) {

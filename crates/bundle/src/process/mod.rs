@@ -19,7 +19,7 @@ pub use capabilities::{known_capability, DEFAULT_CAPABILITIES};
 
 use crate::error::BundleError;
 use crate::libs::LibMatcher;
-use crate::rootfs::Rootfs;
+use berth_fs::Root;
 use serde_json::{json, Map, Value};
 
 /// How a library that both the host and the image have is chosen (`-m`).
@@ -49,7 +49,7 @@ pub struct Processor<'a> {
     pub platform_name: String,
     pub app: Value,
     pub config: Value,
-    pub rootfs: Rootfs,
+    pub rootfs: Root,
     pub options: Options,
     pub libs: LibMatcher,
     /// What BundleGen logs as warnings, in order.
@@ -128,7 +128,7 @@ impl Processor<'_> {
         let options = options.unwrap_or_else(|| vec!["rbind", "nosuid", "nodev", "ro"]);
         let mount = json!({"source": src, "destination": dst, "type": "bind", "options": options});
         if create {
-            self.rootfs.write_file(dst, b"", 0o644)?;
+            self.rootfs.write(dst, b"", 0o644)?;
         }
         let mounts = self.config_array(&["mounts"]);
         if !mounts.contains(&mount) {

@@ -20,7 +20,7 @@ pub fn create_umoci_mount_points(p: &mut Processor) -> Result<(), BundleError> {
         .iter()
         .filter(|d| d.as_str() != "/etc/resolv.conf")
     {
-        p.rootfs.create_dir(d)?;
+        p.rootfs.create_dir_all(d)?;
     }
     Ok(())
 }
@@ -51,9 +51,9 @@ pub fn add_mount(p: &mut Processor, mount: &Value, from: &str) -> Result<(), Bun
     let options = options_of(&mount);
     if p.options.create_mount_points {
         if options.iter().any(|o| o == "X-mount.mkdir") {
-            p.rootfs.create_dir(&destination)?;
+            p.rootfs.create_dir_all(&destination)?;
         } else {
-            p.rootfs.write_file(&destination, b"", 0o644)?;
+            p.rootfs.write(&destination, b"", 0o644)?;
         }
     }
     if !options.iter().any(|o| o == "X-mount.no") {

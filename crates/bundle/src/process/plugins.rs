@@ -46,15 +46,15 @@ pub fn network(p: &mut Processor) -> Result<(), BundleError> {
         "networking".into(),
         json!({"required": true, "data": network}),
     );
-    p.rootfs.write_file(
+    p.rootfs.write(
         "etc/nsswitch.conf",
         b"hosts:     files mdns4_minimal [NOTFOUND=return] dns mdns4\nprotocols: files\n",
         0o644,
     )?;
     p.rootfs
-        .write_file("etc/hosts", b"127.0.0.1\tlocalhost\n", 0o644)?;
+        .write("etc/hosts", b"127.0.0.1\tlocalhost\n", 0o644)?;
     if p.options.create_mount_points {
-        p.rootfs.write_file("etc/resolv.conf", b"", 0o644)?;
+        p.rootfs.write("etc/resolv.conf", b"", 0o644)?;
     }
     Ok(())
 }

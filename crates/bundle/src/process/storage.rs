@@ -56,9 +56,9 @@ pub fn storage(p: &mut Processor) -> Result<(), BundleError> {
                 "source": format!("{dir}/{}/{image}.img", p.id()),
                 "imgsize": size,
             }));
-            p.rootfs.create_dir(path)?;
+            p.rootfs.create_dir_all(path)?;
             if p.options.create_mount_points {
-                p.rootfs.create_dir(&format!("{path}.temp"))?;
+                p.rootfs.create_dir_all(&format!("{path}.temp"))?;
             }
         }
         p.config_object(&["rdkPlugins"]).insert(
@@ -95,7 +95,7 @@ pub fn storage(p: &mut Processor) -> Result<(), BundleError> {
         p.config_array(&["mounts"]).push(json!({
             "destination": path, "type": "tmpfs", "source": "tmpfs", "options": options,
         }));
-        p.rootfs.create_dir(path)?;
+        p.rootfs.create_dir_all(path)?;
     }
     optional_mounts(p);
     Ok(())

@@ -3,14 +3,13 @@
 //! Docker's overlay storage, written at build time (`berth rootfs install
 //! --populate-storage`). The uncompressed stream is checked against its diff_id.
 
-use super::apply;
-use super::guard::LayerLimits;
 use crate::copy::engine::digest;
 use crate::copy::Source;
 use crate::digest::{Digest, VerifyingReader};
 use crate::error::ImageError;
 use crate::layer;
 use crate::tar_split::TarSplit;
+use berth_fs::layer::{self as apply, LayerLimits};
 use oci_spec::image::Descriptor;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -41,7 +40,8 @@ pub fn extract_layer_diff(
     let mut plain = layer::decompressed_send(source.blob(d)?).map_err(ImageError::io(&label))?;
     let options = apply::Options {
         privileged: true,
-        overlay_whiteouts: true,
+        whiteouts: apply::Whiteouts::OverlayMarks,
+        xattrs: true,
         limits,
     };
     crate::pipe::pipelined(&mut plain, |plain| {

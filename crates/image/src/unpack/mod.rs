@@ -3,16 +3,15 @@
 //! work happens in a sibling directory renamed to DIR only when complete: a failure
 //! at any step leaves no DIR. Every entry is kept inside the rootfs (`inside`).
 
-mod apply;
-mod confined;
 mod diff;
-mod guard;
-pub mod inside;
 mod spec;
 
+pub use berth_fs::inside;
+pub use berth_fs::layer::LayerLimits;
 pub use diff::{extract_layer_diff, LayerDiff};
-pub use guard::LayerLimits;
 pub use spec::runtime_spec;
+
+use berth_fs::layer as apply;
 
 use crate::copy::chosen::{read_image, ChosenImage};
 use crate::copy::{engine::digest, Progress, Source};
@@ -45,10 +44,6 @@ pub struct ExpansionLimits {
 impl ExpansionLimits {
     /// What any layer may expand to beyond the ratio (small layers of zeros).
     pub const ALLOWANCE: u64 = 256 << 20;
-    /// Extension headers (PAX, GNU long names): xattrs and names, never megabytes.
-    pub const MAX_EXTENSION_HEADER: u64 = 1 << 20;
-    /// Entries one layer may have.
-    pub const MAX_ENTRIES: u64 = 5_000_000;
 
     /// The limits of a layer of `compressed` bytes, `used` bytes of the image's total
     /// being taken by the layers before it.
@@ -57,9 +52,8 @@ impl ExpansionLimits {
             .saturating_mul(self.max_ratio)
             .saturating_add(Self::ALLOWANCE);
         LayerLimits {
-            max_extension_header: Self::MAX_EXTENSION_HEADER,
-            max_entries: Self::MAX_ENTRIES,
-            max_expanded: by_ratio.min(self.max_total.saturating_sub(used)),
+            raise_with: " (raise it with --max-expansion-ratio or --max-unpacked-size)",
+            ..LayerLimits::expanding_to(by_ratio.min(self.max_total.saturating_sub(used)))
         }
     }
 }
@@ -96,7 +90,8 @@ pub fn apply_layer(
 ) -> Result<u64, String> {
     let options = apply::Options {
         privileged,
-        overlay_whiteouts: false,
+        whiteouts: apply::Whiteouts::Apply,
+        xattrs: true,
         limits,
     };
     apply::apply(root, layer, &options)
@@ -143,7 +138,8 @@ pub fn unpack(
     fs::create_dir(&rootfs).map_err(ImageError::io(&rootfs))?;
     let mut apply_options = apply::Options {
         privileged: !rootless,
-        overlay_whiteouts: false,
+        whiteouts: apply::Whiteouts::Apply,
+        xattrs: true,
         limits: options.limits.layer(0, 0),
     };
     let mut entries = 0;

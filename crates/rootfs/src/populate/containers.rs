@@ -9,7 +9,7 @@
 use super::overlay::{Overlay, StoreDir};
 use super::{timestamp, PayloadImage, Populated};
 use crate::error::RootfsError;
-use crate::root::Root;
+use berth_fs::Root;
 use serde_json::{json, Map, Value};
 use sha2::Digest as _;
 

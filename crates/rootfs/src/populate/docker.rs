@@ -7,7 +7,7 @@
 use super::overlay::{Overlay, StoreDir};
 use super::{PayloadImage, Populated};
 use crate::error::RootfsError;
-use crate::root::Root;
+use berth_fs::Root;
 use serde_json::{json, Value};
 use sha2::Digest as _;
 

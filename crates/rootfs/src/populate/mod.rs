@@ -11,7 +11,7 @@ mod docker;
 mod overlay;
 
 use crate::error::RootfsError;
-use crate::root::Root;
+use berth_fs::Root;
 use berth_image::copy::chosen::{read_image, ChosenImage};
 use berth_image::copy::Source;
 use berth_image::unpack::ExpansionLimits;

@@ -5,7 +5,7 @@
 //! page), and `<id>/lower` the short names of the layers below, nearest first.
 
 use crate::error::RootfsError;
-use crate::root::Root;
+use berth_fs::Root;
 use berth_image::copy::Source;
 use berth_image::unpack::{extract_layer_diff, ExpansionLimits, LayerDiff};
 use berth_image::Digest;
@@ -49,7 +49,7 @@ const MAX_STORE_FILE: u64 = 64 << 20;
 impl StoreDir<'_> {
     /// Directory `sub` (made if missing, with its parents), on the build host.
     pub fn dir(&self, sub: &str) -> Result<PathBuf, RootfsError> {
-        self.root.create_dir_all(&format!("{}/{sub}", self.base))
+        Ok(self.root.create_dir_all(&format!("{}/{sub}", self.base))?)
     }
 
     /// Where file `sub` is written (its directory made): a symlink there is replaced
@@ -68,8 +68,9 @@ impl StoreDir<'_> {
 
     /// File `sub`'s content if it is a regular file in the rootfs (`None` if absent).
     pub fn read(&self, sub: &str) -> Result<Option<Vec<u8>>, RootfsError> {
-        self.root
-            .read_regular(&format!("{}/{sub}", self.base), MAX_STORE_FILE)
+        Ok(self
+            .root
+            .read_regular(&format!("{}/{sub}", self.base), MAX_STORE_FILE)?)
     }
 
     /// Whether `sub` is a regular file in the rootfs.
@@ -172,7 +173,11 @@ impl Drop for Overlay<'_> {
 }
 
 pub fn write(path: &Path, bytes: &[u8]) -> Result<(), RootfsError> {
-    crate::root::write_atomic(path, |f| std::io::Write::write_all(f, bytes), 0o644)
+    Ok(berth_fs::write_atomic(
+        path,
+        |f| std::io::Write::write_all(f, bytes),
+        0o644,
+    )?)
 }
 
 #[cfg(test)]

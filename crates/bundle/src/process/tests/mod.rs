@@ -30,7 +30,7 @@ impl Case {
             platform_name: "test".into(),
             app,
             config,
-            rootfs: Rootfs::new(self.dir.path().to_path_buf()),
+            rootfs: Root::open(self.dir.path()).unwrap(),
             options: Options {
                 crun,
                 create_mount_points: false,

@@ -29,8 +29,8 @@ pub fn run(command: RootfsCommand) -> Result<(), Failure> {
 }
 
 /// Exit 2 for input that breaks a rule, 1 for the rest.
-pub fn failure(e: RootfsError) -> Failure {
-    match e {
+pub fn failure(e: impl Into<RootfsError>) -> Failure {
+    match e.into() {
         RootfsError::Image(e) => super::image::failure(e),
         e if e.is_invalid() => Failure::bad_input(chain(&e)),
         e => Failure::failed(chain(&e)),

@@ -4,9 +4,9 @@
 //! modes and times are set once the layer is done, so that a read-only directory can
 //! still be filled by later entries of the same layer.
 
-use super::confined::RootDir;
 use super::guard::{LayerLimits, Refusal, TarGuard};
-use super::inside::{clean, resolve_within, MAX_STEPS};
+use crate::confined::RootDir;
+use crate::inside::{clean, resolve_within, MAX_STEPS};
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -23,13 +23,26 @@ pub struct Options {
     /// Take ownership, device nodes and trusted/security xattrs from the layer
     /// (root); rootless leaves files owned by the caller and skips device nodes.
     pub privileged: bool,
-    /// Keep whiteouts as overlayfs marks them instead of applying them: a whiteout
-    /// becomes a 0:0 character device, an opaque directory gets the
-    /// `trusted.overlay.opaque` xattr (a layer's own `diff` directory in podman's or
-    /// Docker's overlay storage).
-    pub overlay_whiteouts: bool,
+    pub whiteouts: Whiteouts,
+    /// Take the xattrs the layer gives (those `layer_may_set` allows); without,
+    /// none (a device's bundle store may not support user xattrs).
+    pub xattrs: bool,
     /// What the layer may cost (`guard`).
     pub limits: LayerLimits,
+}
+
+/// What `.wh.NAME` and `.wh..wh..opq` entries mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whiteouts {
+    /// An image layer applied over the ones below: NAME removed, the directory
+    /// emptied of lower layers' content.
+    Apply,
+    /// Kept as overlayfs marks them: a whiteout becomes a 0:0 character device, an
+    /// opaque directory gets the `trusted.overlay.opaque` xattr (a layer's own
+    /// `diff` directory in podman's or Docker's overlay storage).
+    OverlayMarks,
+    /// A plain archive (a bundle), not a layer: such names are files like any other.
+    None,
 }
 
 /// What a layer held.
@@ -134,7 +147,8 @@ impl Applier<'_> {
         for a in parent.ancestors() {
             self.remember(a);
         }
-        if base_str == OPAQUE && self.options.overlay_whiteouts {
+        let whiteouts = self.options.whiteouts;
+        if base_str == OPAQUE && whiteouts == Whiteouts::OverlayMarks {
             self.make_parents(&parent)?;
             rustix::fs::lsetxattr(
                 self.root.join(&parent),
@@ -146,14 +160,17 @@ impl Applier<'_> {
             self.mark(&parent);
             return Ok(());
         }
-        if base_str == OPAQUE {
+        if base_str == OPAQUE && whiteouts == Whiteouts::Apply {
             return self.opaque(&parent);
         }
-        if let Some(hidden) = base_str.strip_prefix(WHITEOUT) {
+        if let Some(hidden) = base_str
+            .strip_prefix(WHITEOUT)
+            .filter(|_| whiteouts != Whiteouts::None)
+        {
             if hidden.is_empty() || hidden == "." || hidden == ".." || hidden.contains('/') {
                 return Err("a whiteout that names no file".into());
             }
-            if self.options.overlay_whiteouts {
+            if whiteouts == Whiteouts::OverlayMarks {
                 return self.overlay_whiteout(&parent, hidden);
             }
             return remove(&self.root.join(&parent).join(hidden));
@@ -338,7 +355,7 @@ impl Applier<'_> {
     ) -> std::result::Result<(), String> {
         use rustix::fs::{AtFlags, CWD};
         let header = entry.header();
-        if !self.options.privileged {
+        if !self.options.privileged && self.options.xattrs {
             // Rootless: the owner the layer gave is kept where umoci keeps it, in the
             // rootlesscontainers xattr (a protobuf: uid = 1, gid = 2), for any owner
             // but root.
@@ -366,7 +383,11 @@ impl Applier<'_> {
             )
             .map_err(|e| format!("chown: {e}"))?;
         }
-        if let Some(extensions) = entry.pax_extensions().ok().flatten() {
+        let extensions = match self.options.xattrs {
+            true => entry.pax_extensions().ok().flatten(),
+            false => None,
+        };
+        if let Some(extensions) = extensions {
             for ext in extensions.flatten() {
                 let Some(name) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr."))
                 else {

@@ -21,6 +21,26 @@ pub struct LayerLimits {
     pub max_entries: u64,
     /// Bytes of entry data the layer may hold in all.
     pub max_expanded: u64,
+    /// How the user raises `max_expanded`, told with the refusal ("" when they
+    /// cannot).
+    pub raise_with: &'static str,
+}
+
+impl LayerLimits {
+    /// Extension headers (PAX, GNU long names): xattrs and names, never megabytes.
+    pub const MAX_EXTENSION_HEADER: u64 = 1 << 20;
+    /// Entries one layer may have.
+    pub const MAX_ENTRIES: u64 = 5_000_000;
+
+    /// Those limits, and `max_expanded` bytes of entry data.
+    pub const fn expanding_to(max_expanded: u64) -> LayerLimits {
+        LayerLimits {
+            max_extension_header: Self::MAX_EXTENSION_HEADER,
+            max_entries: Self::MAX_ENTRIES,
+            max_expanded,
+            raise_with: "",
+        }
+    }
 }
 
 /// A limit the layer broke (told apart from a tar stream that is broken).
@@ -128,9 +148,8 @@ impl<R: Read> TarGuard<R> {
                 return Err(self.refuse(
                     header,
                     format!(
-                        "the layer's entries expand to more than the limit of {} bytes \
-                         (raise it with --max-expansion-ratio or --max-unpacked-size)",
-                        self.limits.max_expanded
+                        "the layer's entries expand to more than the limit of {} bytes{}",
+                        self.limits.max_expanded, self.limits.raise_with
                     ),
                 ));
             }
@@ -232,6 +251,7 @@ mod tests {
         max_extension_header: 1 << 20,
         max_entries: 100,
         max_expanded: 10_000,
+        raise_with: "",
     };
 
     fn read_all(tar: &[u8], limits: LayerLimits) -> io::Result<Vec<String>> {
