@@ -125,62 +125,67 @@ fn layer_counts_are_one_by_default_base_plus_one_and_one_per_named_layer() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// meta-virtualization's OCI_IMAGE_ENTRYPOINT_ARGS (issue 22): the entrypoint's
+/// default arguments are the image's CMD, so podman and Docker both run the
+/// entrypoint with them, and with the run's arguments instead when it gives some.
 #[test]
-fn podman_runs_built_images_with_cmd_and_entrypoint_semantics_and_umoci_unpacks_them() {
+fn podman_and_docker_run_built_images_with_entrypoint_args_as_cmd_and_umoci_unpacks_them() {
     require(&["podman", "skopeo", "umoci"]);
+    require_docker();
     let dir = tempfile::tempdir().unwrap();
     let rootfs = app_rootfs(dir.path());
     let layout = dir.path().join("img");
+    let tag = "localhost/berth-e2e-built:1";
     build_json(&[
         "--rootfs",
         &rootfs.display().to_string(),
         "--entrypoint",
         "/bin/echo",
         "--entrypoint-args",
-        "from-entrypoint",
-        "--cmd",
-        r#"["default arg"]"#,
+        "hello",
         "--env",
         "APP=1",
         "--workdir",
         "/opt/app",
         &format!("oci:{}:1", layout.display()),
     ]);
-    ok(cmd("skopeo", &["copy", "--quiet"])
-        .arg(format!("oci:{}:1", layout.display()))
-        .arg("containers-storage:localhost/berth-e2e-built:1"));
-    let plain = ok(cmd(
-        "podman",
-        &["run", "--rm", "localhost/berth-e2e-built:1"],
-    ));
-    let given = ok(cmd(
-        "podman",
-        &["run", "--rm", "localhost/berth-e2e-built:1", "other"],
-    ));
-    let pwd = ok(cmd(
+    let source = format!("oci:{}:1", layout.display());
+    ok(cmd("skopeo", &["copy", "--quiet", &source]).arg(format!("containers-storage:{tag}")));
+    ok(cmd("skopeo", &["copy", "--quiet", &source]).arg(format!("docker-daemon:{tag}")));
+    let mut runs = Vec::new();
+    for engine in ["podman", "docker"] {
+        let plain = run(cmd(engine, &["run", "--rm", tag]));
+        let given = run(cmd(engine, &["run", "--rm", tag, "world"]));
+        runs.push((engine, plain, given));
+    }
+    let pwd = run(cmd(
         "podman",
         &[
             "run",
             "--rm",
             "--entrypoint",
             "/bin/sh",
-            "localhost/berth-e2e-built:1",
+            tag,
             "-c",
             "pwd; echo $APP; cat hello",
         ],
     ));
-    let _ = run(cmd("podman", &["rmi", "-f", "localhost/berth-e2e-built:1"]));
+    let _ = run(cmd("podman", &["rmi", "-f", tag]));
+    let _ = run(cmd("docker", &["rmi", "-f", tag]));
+    for (engine, plain, given) in runs {
+        let out = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).trim().to_string();
+        assert!(plain.status.success() && given.status.success(), "{engine}");
+        assert_eq!(
+            out(&plain),
+            "hello",
+            "{engine}: the entrypoint runs with its args"
+        );
+        assert_eq!(out(&given), "world", "{engine}: run arguments replace them");
+    }
     assert_eq!(
-        plain.trim(),
-        "from-entrypoint default arg",
-        "CMD follows ENTRYPOINT and its args"
+        String::from_utf8_lossy(&pwd.stdout).trim(),
+        "/opt/app\n1\nhello from a built image"
     );
-    assert_eq!(
-        given.trim(),
-        "from-entrypoint other",
-        "run arguments replace CMD, not ENTRYPOINT"
-    );
-    assert_eq!(pwd.trim(), "/opt/app\n1\nhello from a built image");
     let bundle = dir.path().join("bundle");
     ok(cmd("umoci", &["unpack", "--image"])
         .arg(format!("{}:1", layout.display()))

@@ -129,19 +129,22 @@ pub fn image_config(
         .or_insert_with(|| json!({}))
         .as_object_mut()
         .ok_or("config.config is not an object")?;
-    if let Some(cmd) = &o.cmd {
-        run.insert("Cmd".into(), json!(argv(cmd, "--cmd")?));
-    }
-    if o.entrypoint.is_some() || o.entrypoint_args.is_some() {
-        let mut ep = match &o.entrypoint {
-            Some(e) => argv(e, "--entrypoint")?,
-            None => serde_json::from_value(run.get("Entrypoint").cloned().unwrap_or(json!([])))
-                .unwrap_or_default(),
-        };
-        if let Some(args) = &o.entrypoint_args {
-            ep.extend(argv(args, "--entrypoint-args")?);
+    // meta-virtualization's OCI_IMAGE_ENTRYPOINT_ARGS are the image's CMD: what the
+    // entrypoint runs with unless the run gives arguments of its own.
+    match (&o.cmd, &o.entrypoint_args) {
+        (Some(_), Some(_)) => {
+            return Err("--cmd and --entrypoint-args both set the image's CMD: give one".into())
         }
-        run.insert("Entrypoint".into(), json!(ep));
+        (Some(cmd), None) => {
+            run.insert("Cmd".into(), json!(argv(cmd, "--cmd")?));
+        }
+        (None, Some(args)) => {
+            run.insert("Cmd".into(), json!(argv(args, "--entrypoint-args")?));
+        }
+        (None, None) => {}
+    }
+    if let Some(e) = &o.entrypoint {
+        run.insert("Entrypoint".into(), json!(argv(e, "--entrypoint")?));
     }
     if !o.env.is_empty() {
         let mut env: Vec<String> =
@@ -237,11 +240,10 @@ mod tests {
     }
 
     #[test]
-    fn entrypoint_args_follow_the_entrypoint_and_env_replaces_by_key() {
+    fn entrypoint_args_are_the_cmd_and_env_replaces_by_key() {
         let o = ConfigOptions {
             entrypoint: Some("/app".into()),
             entrypoint_args: Some("--serve --port 80".into()),
-            cmd: Some("--verbose".into()),
             env: vec!["A=2".into(), "B=1".into()],
             os: "linux".into(),
             architecture: "arm64".into(),
@@ -255,13 +257,21 @@ mod tests {
             "1970-01-01T00:00:00Z",
         )
         .unwrap();
-        assert_eq!(
-            c["config"]["Entrypoint"],
-            json!(["/app", "--serve", "--port", "80"])
-        );
-        assert_eq!(c["config"]["Cmd"], json!(["--verbose"]));
+        assert_eq!(c["config"]["Entrypoint"], json!(["/app"]));
+        assert_eq!(c["config"]["Cmd"], json!(["--serve", "--port", "80"]));
         assert_eq!(c["config"]["Env"], json!(["PATH=/bin", "A=2", "B=1"]));
         assert_eq!(c["rootfs"]["diff_ids"], json!(["sha256:aa", "sha256:bb"]));
         assert_eq!(c["architecture"], "arm64");
+    }
+
+    #[test]
+    fn cmd_and_entrypoint_args_together_are_refused() {
+        let o = ConfigOptions {
+            entrypoint_args: Some("a".into()),
+            cmd: Some("b".into()),
+            ..ConfigOptions::default()
+        };
+        let e = image_config(None, &o, &[], "1970-01-01T00:00:00Z").unwrap_err();
+        assert!(e.contains("--cmd and --entrypoint-args"), "{e}");
     }
 }

@@ -48,10 +48,13 @@ pub struct BuildArgs {
     /// CMD: a JSON array, or a string split as sh does. Replaced by run arguments.
     #[arg(long)]
     cmd: Option<String>,
-    /// ENTRYPOINT: always runs, with --entrypoint-args and then run arguments appended.
+    /// ENTRYPOINT: always runs, with the CMD (or the run's arguments) appended.
     #[arg(long)]
     entrypoint: Option<String>,
-    #[arg(long)]
+    /// The entrypoint's default arguments, as meta-virtualization's
+    /// OCI_IMAGE_ENTRYPOINT_ARGS: the image's CMD, replaced by run arguments (so
+    /// another name for --cmd; give one of them).
+    #[arg(long, conflicts_with = "cmd")]
     entrypoint_args: Option<String>,
     /// KEY=VALUE (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
