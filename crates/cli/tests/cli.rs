@@ -183,15 +183,48 @@ fn bad_arguments_exit_2_with_a_clear_line() {
     // Unreadable input (a missing file too) is exit 1, as docs/cli.md says.
     let o = run(berth().args(["verify", "/nonexistent.tar.gz"]));
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let o = run(berth().env("SOURCE_DATE_EPOCH", "yesterday").args([
-        "pack",
-        "--manifest",
-        "m",
-        "--payload",
-        "p",
-    ]));
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("SOURCE_DATE_EPOCH"));
+}
+
+/// One reading of SOURCE_DATE_EPOCH for every command that writes times (issue 22):
+/// anything but whole seconds in digits is exit 2 naming it, before any other work.
+#[test]
+fn a_malformed_source_date_epoch_is_refused_by_every_command_that_reads_it() {
+    let commands: [&[&str]; 3] = [
+        &["pack", "--manifest", "m", "--payload", "p"],
+        &[
+            "image",
+            "build",
+            "--rootfs",
+            "/nonexistent",
+            "oci:/nonexistent/l:1",
+        ],
+        &[
+            "bundle",
+            "generate",
+            "--platform",
+            "x",
+            "--searchpath",
+            "/nonexistent",
+            "oci:/nonexistent/l:1",
+            "/nonexistent/out",
+        ],
+    ];
+    for args in commands {
+        for epoch in ["yesterday", " 1700000000", "-1", "1.5"] {
+            let o = run(berth().env("SOURCE_DATE_EPOCH", epoch).args(args));
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{args:?} {epoch:?}: {}",
+                stderr(&o)
+            );
+            assert!(
+                stderr(&o).contains(&format!("SOURCE_DATE_EPOCH must be whole seconds since 1970 in decimal digits, got {epoch:?}")),
+                "{args:?}: {}",
+                stderr(&o)
+            );
+        }
+    }
 }
 
 #[test]

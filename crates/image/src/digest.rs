@@ -1,67 +1,11 @@
-//! Content digests (`sha256:<64 hex>`) and a reader that checks one while the content
-//! streams: a blob is hashed as it is read, never read twice, and a wrong size or
-//! digest is an error at the moment it shows (more bytes than declared stop the read
-//! at once, so an endless body costs nothing).
+//! A reader that checks a content digest while the content streams: a blob is hashed
+//! as it is read, never read twice, and a wrong size or digest is an error at the
+//! moment it shows (more bytes than declared stop the read at once, so an endless
+//! body costs nothing). The digest itself is berth-format's.
 
+pub use berth_format::digest::{BadDigest, Digest};
 use sha2::{Digest as _, Sha256};
-use std::fmt;
 use std::io::{self, Read};
-
-/// A sha256 content digest. Only well-formed ones exist, so the hex can name a file
-/// (`blobs/sha256/<hex>`) without any other check.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Digest {
-    hex: String,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{value:?} is not a digest: {why}")]
-pub struct BadDigest {
-    pub value: String,
-    pub why: &'static str,
-}
-
-impl Digest {
-    /// The digest of `bytes`.
-    pub fn of(bytes: &[u8]) -> Digest {
-        Digest {
-            hex: hex::encode(Sha256::digest(bytes)),
-        }
-    }
-
-    /// The 64 lower-case hex digits.
-    pub fn hex(&self) -> &str {
-        &self.hex
-    }
-}
-
-impl std::str::FromStr for Digest {
-    type Err = BadDigest;
-
-    /// `sha256:` and 64 lower-case hex digits, as the OCI image spec writes them.
-    fn from_str(value: &str) -> Result<Digest, BadDigest> {
-        let bad = |why| BadDigest {
-            value: value.chars().take(80).collect(),
-            why,
-        };
-        let (algorithm, hex) = value
-            .split_once(':')
-            .ok_or_else(|| bad("no algorithm (sha256:...)"))?;
-        if algorithm != "sha256" {
-            return Err(bad("only sha256 is supported"));
-        }
-        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(bad("sha256 needs 64 lower-case hex digits"));
-        }
-        Ok(Digest { hex: hex.into() })
-    }
-}
-
-impl fmt::Display for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.hex)
-    }
-}
 
 /// What a verified read found wrong.
 #[derive(Debug, thiserror::Error)]
@@ -141,9 +85,7 @@ impl<R: Read> Read for VerifyingReader<R> {
                 got: self.read,
             }));
         }
-        let got = Digest {
-            hex: hex::encode(self.hasher.clone().finalize()),
-        };
+        let got = Digest::from_sha256(self.hasher.clone().finalize().into());
         if got != self.expected {
             return Err(self.fail(VerifyError::Mismatch {
                 expected: self.expected.clone(),
@@ -176,9 +118,7 @@ impl<R: Read> HashingReader<R> {
 
     /// The digest of what was read.
     pub fn digest(&self) -> Digest {
-        Digest {
-            hex: hex::encode(self.hasher.clone().finalize()),
-        }
+        Digest::from_sha256(self.hasher.clone().finalize().into())
     }
 }
 

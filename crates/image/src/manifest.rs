@@ -7,15 +7,10 @@ use crate::digest::Digest;
 use crate::platform::Platform;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-/// The layer type skopeo gives a docker-archive's layers, uncompressed as they are.
-pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub use berth_format::media_type::{
+    DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_LIST, DOCKER_MANIFEST, OCI_CONFIG, OCI_EMPTY,
+    OCI_INDEX, OCI_MANIFEST,
+};
 
 /// What berth reads of a manifest or index at most: registries cap them at 4 MiB.
 pub const MAX_MANIFEST: u64 = 4 << 20;

@@ -18,9 +18,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-pub const MANIFEST_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const CONFIG_TYPE: &str = "application/vnd.docker.container.image.v1+json";
-pub const LAYER_TYPE: &str = "application/vnd.docker.image.rootfs.diff.tar";
+use berth_format::media_type::{DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST};
 
 /// Where a blob's bytes come from.
 pub enum Blob<'a> {
@@ -53,13 +51,13 @@ pub fn manifest(config: (&str, u64), layers: &[(String, u64)]) -> Vec<u8> {
     let layers: Vec<serde_json::Value> = layers
         .iter()
         .map(|(digest, size)| {
-            serde_json::json!({"mediaType": LAYER_TYPE, "size": size, "digest": digest})
+            serde_json::json!({"mediaType": DOCKER_LAYER, "size": size, "digest": digest})
         })
         .collect();
     serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,
-        "mediaType": MANIFEST_TYPE,
-        "config": {"mediaType": CONFIG_TYPE, "size": config.1, "digest": config.0},
+        "mediaType": DOCKER_MANIFEST,
+        "config": {"mediaType": DOCKER_CONFIG, "size": config.1, "digest": config.0},
         "layers": layers,
     }))
     .expect("JSON of strings and numbers")
@@ -399,7 +397,7 @@ mod tests {
         let layer_digest = sha256_digest(&layer);
         let mut image = Image {
             manifest: manifest(("sha256:c", 2), &[(layer_digest.clone(), 11)]),
-            manifest_type: MANIFEST_TYPE.into(),
+            manifest_type: DOCKER_MANIFEST.into(),
             blobs: HashMap::from([
                 ("sha256:c".to_string(), Blob::Bytes(b"{}".to_vec())),
                 (
@@ -419,7 +417,7 @@ mod tests {
             (ping, man, blob, again)
         });
         assert!(seen.0 .0.starts_with("HTTP/1.1 200"), "{}", seen.0 .0);
-        assert!(seen.1 .0.contains(MANIFEST_TYPE));
+        assert!(seen.1 .0.contains(DOCKER_MANIFEST));
         assert!(serde_json::from_slice::<serde_json::Value>(&seen.1 .1).is_ok());
         assert_eq!(seen.2 .1, layer);
         assert!(seen.3 .0.starts_with("HTTP/1.1 404"), "{}", seen.3 .0);
@@ -432,7 +430,7 @@ mod tests {
         let mut src: &[u8] = b"short";
         let mut image = Image {
             manifest: Vec::new(),
-            manifest_type: MANIFEST_TYPE.into(),
+            manifest_type: DOCKER_MANIFEST.into(),
             blobs: HashMap::from([(
                 "sha256:l".to_string(),
                 Blob::Stream {
@@ -452,7 +450,7 @@ mod tests {
         let (listener, port) = bind().unwrap();
         let mut image = Image {
             manifest: Vec::new(),
-            manifest_type: MANIFEST_TYPE.into(),
+            manifest_type: DOCKER_MANIFEST.into(),
             blobs: HashMap::new(),
         };
         let (answer, _) = serve_during(&listener, &mut image, || {
@@ -471,7 +469,7 @@ mod tests {
         let (listener, port) = bind().unwrap();
         let mut image = Image {
             manifest: Vec::new(),
-            manifest_type: MANIFEST_TYPE.into(),
+            manifest_type: DOCKER_MANIFEST.into(),
             blobs: HashMap::new(),
         };
         let (waited, _) = serve_during(&listener, &mut image, || {
@@ -501,7 +499,7 @@ mod stall_tests {
         let (listener, port) = bind().unwrap();
         let mut image = Image {
             manifest: b"{}".to_vec(),
-            manifest_type: MANIFEST_TYPE.into(),
+            manifest_type: DOCKER_MANIFEST.into(),
             blobs: HashMap::new(),
         };
         let started = std::time::Instant::now();

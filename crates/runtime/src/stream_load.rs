@@ -180,8 +180,7 @@ fn read_error(e: io::Error) -> RuntimeError {
 /// `<64 hex>.tar` at the top of the archive: a layer named by its digest.
 fn digest_named_layer(name: &str) -> Option<String> {
     let hex = name.strip_suffix(".tar")?;
-    (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-        .then(|| format!("sha256:{hex}"))
+    berth_format::digest::is_sha256_hex(hex).then(|| format!("sha256:{hex}"))
 }
 
 /// A relative path with plain components only, or None.
@@ -334,7 +333,7 @@ impl Loader<'_> {
         let config_digest = registry::sha256_digest(&config);
         let mut image = Image {
             manifest: registry::manifest((&config_digest, config.len() as u64), &self.chain),
-            manifest_type: registry::MANIFEST_TYPE.into(),
+            manifest_type: berth_format::media_type::DOCKER_MANIFEST.into(),
             blobs: HashMap::from([
                 (config_digest, Blob::Bytes(config)),
                 (
@@ -419,7 +418,7 @@ impl Loader<'_> {
         blobs.insert(config_digest.clone(), Blob::Bytes(config));
         let mut image = Image {
             manifest,
-            manifest_type: registry::MANIFEST_TYPE.into(),
+            manifest_type: berth_format::media_type::DOCKER_MANIFEST.into(),
             blobs,
         };
         let existed = self.exists(&config_digest);

@@ -86,18 +86,9 @@ pub struct PackArgs {
 
 /// `created_at` in ms: SOURCE_DATE_EPOCH when set, else now.
 fn created_at_ms() -> Result<u64, Failure> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => v
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .and_then(|s| s.checked_mul(1000))
-            .ok_or_else(|| {
-                Failure::bad_input(format!(
-                    "SOURCE_DATE_EPOCH must be whole seconds since 1970, got {v:?}"
-                ))
-            }),
-        Err(_) => Ok(std::time::SystemTime::now()
+    match super::epoch_seconds()? {
+        Some(secs) => Ok(secs as u64 * 1000),
+        None => Ok(std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0)),

@@ -475,11 +475,7 @@ pub fn check_restart(c: &mut Checker, r: &Map<String, Value>, path: &str) -> Opt
 
 fn check_digest(c: &mut Checker, obj: &Map<String, Value>) -> Option<String> {
     let digest = c.string(obj, "digest", true)?;
-    let ok = digest.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64
-            && h.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    });
+    let ok = digest.parse::<berth_format::Digest>().is_ok();
     if ok {
         Some(digest)
     } else {

@@ -66,13 +66,10 @@ pub(super) fn parse_sums(text: &[u8]) -> Result<Vec<(String, String)>, String> {
         }
         let parsed = line.split_once(' ').and_then(|(hex, rest)| {
             let path = rest.strip_prefix(' ').or_else(|| rest.strip_prefix('*'))?;
-            let ok = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
-            ok.then(|| {
-                (
-                    hex.to_ascii_lowercase(),
-                    path.trim_start_matches("./").to_string(),
-                )
-            })
+            // sha256sum's lines; upper-case digits are read too.
+            let hex = hex.to_ascii_lowercase();
+            berth_format::digest::is_sha256_hex(&hex)
+                .then(|| (hex, path.trim_start_matches("./").to_string()))
         });
         match parsed {
             Some(p) => out.push(p),

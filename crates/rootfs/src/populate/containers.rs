@@ -124,7 +124,7 @@ pub fn populate(root: &Root, image: &PayloadImage) -> Result<Populated, RootfsEr
     };
     let mut layers = read_array(&layers_dir, "layers.json")?;
     let ids = layer_ids(image.diff_ids());
-    let created = timestamp();
+    let created = timestamp()?;
     let mut written = 0;
     for (i, (d, diff_id)) in image.layers().enumerate() {
         let id = &ids[i];

@@ -179,15 +179,19 @@ fn repo_tags(payload: &Path) -> Option<Vec<String>> {
 }
 
 /// Now (or SOURCE_DATE_EPOCH), as the stores write times.
-pub(crate) fn timestamp() -> String {
-    let secs = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs())
-        });
+pub(crate) fn timestamp() -> Result<String, RootfsError> {
+    let secs = match berth_format::epoch::source_date_epoch() {
+        Ok(Some(secs)) => secs,
+        Ok(None) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        Err(e) => {
+            return Err(RootfsError::invalid(
+                berth_format::epoch::VAR,
+                e.to_string(),
+            ))
+        }
+    };
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
-    humantime::format_rfc3339_seconds(t).to_string()
+    Ok(humantime::format_rfc3339_seconds(t).to_string())
 }

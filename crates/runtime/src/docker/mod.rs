@@ -203,7 +203,7 @@ impl crate::stream_load::PullEngine for Docker {
         self.run(vec!["pull".into(), "-q".into(), reference.into()], timeout)?;
         let out = self.cmd(&["image", "inspect", "--format", "{{.Id}}", reference])?;
         let id = bare(out.trim());
-        if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !berth_format::digest::is_sha256_hex(&id) {
             return Err(output("pull", format!("no image id in {:?}", out.trim())));
         }
         Ok(id)

@@ -179,7 +179,7 @@ impl crate::stream_load::PullEngine for Podman {
             .push(("TMPDIR".into(), staging.to_string_lossy().into_owned()));
         let out = self.runner.run(&inv)?;
         let id = out.trim().lines().last().unwrap_or_default().to_string();
-        if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !berth_format::digest::is_sha256_hex(&id) {
             return Err(RuntimeError::Output {
                 runtime: "podman",
                 what: "pull".into(),

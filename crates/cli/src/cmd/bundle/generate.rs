@@ -108,10 +108,8 @@ pub fn run(args: GenerateArgs) -> Result<(), Failure> {
         creds: args.creds.clone(),
         ..berth_registry::Options::default()
     };
+    let epoch = crate::cmd::epoch_seconds()?;
     let source = berth_registry::source(&reference, &options).map_err(|e| failure(e.into()))?;
-    let epoch = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.trim().parse::<i64>().ok());
     let req = GenerateRequest {
         platform: args.platform.clone(),
         search_paths: args.searchpath.clone(),

@@ -126,19 +126,13 @@ fn retagged(dest: &ImageRef, tag: &str) -> Result<ImageRef, Failure> {
 }
 
 pub fn run(args: BuildArgs) -> Result<(), Failure> {
+    // Unset: 0, so that a build is reproducible without it (docs/image.md).
+    let epoch = crate::cmd::epoch_seconds()?.unwrap_or(0);
     let dest_ref = parse_ref(&args.dest)?;
     let options = args.registry.options();
     let base = match &args.base {
         Some(text) => Some(berth_registry::source(&parse_ref(text)?, &options).map_err(failure)?),
         None => None,
-    };
-    let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => v.trim().parse::<i64>().map_err(|_| {
-            Failure::bad_input(format!(
-                "SOURCE_DATE_EPOCH {v:?} is not a number of seconds"
-            ))
-        })?,
-        Err(_) => 0,
     };
     let host = Platform::host();
     let spec = BuildSpec {
