@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# berth bundle generate against the real RDK BundleGen (../shared/peers/bundlegen),
+# berth bundle generate against the real RDK BundleGen (BUNDLEGEN_DIR, by default
+# ../shared/peers/bundlegen),
 # side by side in one run.
 #
 #   realistic image: busybox, 300 shared libraries of this host (tens of MiB) and
@@ -15,7 +16,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release --quiet --bin berth
 berth=$PWD/target/release/berth
-bundlegen=$(readlink -f ../shared/peers/bundlegen/run.sh)
+bundlegen=$(readlink -f "${BUNDLEGEN_DIR:-../shared/peers/bundlegen}/run.sh")
+[ -f "$bundlegen" ] || { echo "bench/bundle.sh: no BundleGen run.sh in ${BUNDLEGEN_DIR:-../shared/peers/bundlegen} (set BUNDLEGEN_DIR)" >&2; exit 1; }
 work=${BENCH_DIR:-/var/tmp/berth-bench-bundle}
 mkdir -p "$work"
 runs=${RUNS:-3}

@@ -1,10 +1,10 @@
 //! berth bundle generate's inputs: incompatible apps and broken metadata (exit codes
 //! as BundleGen's), hostile images, registries that need credentials.
 
-use crate::bundle::{
+use berth_e2e::bundlegen::{
     app_image, berth_bundle, bundlegen, dobby_platform, full_app, read_config, succeeded,
 };
-use crate::image_copy::berth;
+use berth_e2e::cli::berth;
 use berth_e2e::*;
 use serde_json::json;
 
@@ -212,7 +212,7 @@ fn an_image_from_a_registry_that_needs_credentials_takes_them_from_c_or_the_envi
 /// bundle generate`: whatever the outcome, nothing outside the bundle changes.
 #[test]
 fn hostile_layers_through_bundle_generate_change_nothing_outside() {
-    use crate::unpack_hostile::{hostile_layers, make_sentinel, sentinel};
+    use berth_e2e::hostile::{hostile_layers, make_sentinel, sentinel};
     use berth_e2e::images::{put_image, tag_manifest, LayerTar};
     let dir = tempfile::tempdir().unwrap();
     let outside = make_sentinel(dir.path());

@@ -2,10 +2,10 @@
 //! libc6-armhf-cross and libc6-arm64-cross), and `berth bundle platform-libs`
 //! against a readelf listing of the same rootfs.
 
-use crate::bundle::{
-    app_image, berth_bundle, bundlegen, config_differences, read_config, succeeded, tree,
+use berth_e2e::bundlegen::{
+    app_image, berth_bundle, bundle_tree, bundlegen, config_differences, read_config, succeeded,
 };
-use crate::image_copy::berth;
+use berth_e2e::cli::berth;
 use berth_e2e::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -117,8 +117,8 @@ fn library_matching_on_arm_and_aarch64_matches_bundlegen_in_every_mode() {
                 "{label}"
             );
             assert_eq!(
-                tree(&theirs),
-                tree(&ours),
+                bundle_tree(&theirs),
+                bundle_tree(&ours),
                 "{label}: the libraries removed from the rootfs"
             );
             if mode.is_empty() {

@@ -9,9 +9,11 @@
 //! these trials, one in about 150): `recovery_removes_containers_a_killed_create_left_in_storage`
 //! covers that case deterministically.
 
-use crate::daemon::{ctl, start, Daemon};
-use crate::install::{assert_no_scratch_files, manifest, pack, remove_container, status, wait_for};
-use crate::subjects::{podman_ok, registered_version, Subject};
+use berth_e2e::daemon::{ctl, start, Daemon};
+use berth_e2e::install::{
+    assert_no_scratch_files, manifest, pack, remove_container, status, wait_for,
+};
+use berth_e2e::subjects::{podman_ok, registered_version, Subject};
 use berth_e2e::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -253,7 +255,7 @@ fn recovery_removes_containers_a_killed_create_left_in_storage() {
     }
     let (image, tar, pkg) = sleeping_package(dir.path(), id);
     let mut d = start(dir.path());
-    crate::install::ctl_ok(&d, &["install", pkg.to_str().unwrap()]);
+    berth_e2e::install::ctl_ok(&d, &["install", pkg.to_str().unwrap()]);
     let image_id = ok(&mut cmd(
         "podman",
         &["image", "inspect", "--format", "{{.Id}}", &image.tag],
@@ -334,8 +336,8 @@ fn recovery_removes_containers_a_killed_create_left_in_storage() {
         &manifest(id, "2", &format!("--init {}", image.tag), true),
         &tar,
     );
-    crate::install::ctl_ok(&d, &["install", pkg2.to_str().unwrap()]);
-    crate::install::ctl_ok(&d, &["uninstall", id]);
+    berth_e2e::install::ctl_ok(&d, &["install", pkg2.to_str().unwrap()]);
+    berth_e2e::install::ctl_ok(&d, &["uninstall", id]);
     remove_container(foreign);
     std::mem::forget(other); // its image is gone with its transient name
 }
@@ -348,10 +350,10 @@ fn an_interrupted_lxc_upgrade_is_undone_before_its_commit_and_finished_after() {
     let dir = tempfile::tempdir().unwrap();
     let id = "berth-e2e-lxc-upgrade";
     let bundle =
-        crate::supervise::lxc_bundle(dir.path(), id, "exec sleep 1000", "lxc.net.0.type = none");
-    let pkg = pack(dir.path(), &crate::supervise::lxc_manifest(id), &bundle);
+        berth_e2e::lxc::lxc_bundle(dir.path(), id, "exec sleep 1000", "lxc.net.0.type = none");
+    let pkg = pack(dir.path(), &berth_e2e::lxc::lxc_manifest(id), &bundle);
     let mut d = start(dir.path());
-    crate::install::ctl_ok(&d, &["install", pkg.to_str().unwrap()]);
+    berth_e2e::install::ctl_ok(&d, &["install", pkg.to_str().unwrap()]);
     let place = dir.path().join("work/lxc").join(id);
     let aside = dir.path().join("work/lxc-previous").join(id);
     let lxcpath = dir.path().join("work/lxc");
@@ -394,5 +396,5 @@ fn an_interrupted_lxc_upgrade_is_undone_before_its_commit_and_finished_after() {
     let log = std::fs::read_to_string(dir.path().join("berthd.log")).unwrap();
     assert!(log.contains("undid an interrupted LXC upgrade"), "{log}");
     assert!(log.contains("finished an interrupted LXC upgrade"), "{log}");
-    crate::install::ctl_ok(&d, &["uninstall", id]);
+    berth_e2e::install::ctl_ok(&d, &["uninstall", id]);
 }

@@ -3,10 +3,10 @@
 //! root-confined applier (berth-fs), run here on the hostile layer corpus and on a
 //! bundle that would fill the disk.
 
-use crate::unpack_hostile::{hostile_layers, make_sentinel, sentinel};
+use berth_e2e::hostile::{hostile_layers, make_sentinel, sentinel};
 use berth_e2e::images::{gzip, LayerTar};
 use berth_e2e::*;
-use berth_runtime::{bundle, RuntimeError};
+use berth_runtime::{bundle_unpack as bundle, RuntimeError};
 use std::path::Path;
 
 /// berthd's unpack of an LXC bundle (`config` + `rootfs/`) from the .tar.gz `tgz`.

@@ -1,8 +1,8 @@
 //! Digi's manifests as Digi documents and writes them: `create_args` holds podman
 //! options only and the manager supplies the payload's image.
 
-use crate::daemon::start;
-use crate::install::{ctl_ok, status};
+use berth_e2e::daemon::start;
+use berth_e2e::install::{ctl_ok, status};
 use berth_e2e::*;
 use std::path::{Path, PathBuf};
 
@@ -44,13 +44,7 @@ fn digi_package(dir: &Path, manifest_text: &str, image: &TestImage) -> PathBuf {
     image.save("docker-archive", &image_tar);
     let manifest = dir.join("manifest.json");
     std::fs::write(&manifest, manifest_text).unwrap();
-    let printed = ok(cmd(berth_bin().to_str().unwrap(), &["pack", "--manifest"])
-        .arg(&manifest)
-        .arg("--payload")
-        .arg(&image_tar)
-        .arg("--output-dir")
-        .arg(dir.join("out")));
-    PathBuf::from(printed.trim())
+    berth_e2e::cli::berth_pack(&manifest, &image_tar, &dir.join("out"), &[])
 }
 
 #[test]

@@ -94,6 +94,29 @@ fn a_layout_skopeo_writes_is_read_by_berth_with_every_blob_verified() {
             .unwrap_or_else(|e| panic!("blob {digest}: {e}"));
     }
     assert!(!manifest.layers().is_empty());
+    // Verified, not just read: one byte changed in a layer skopeo wrote is an error
+    // naming its digest, and so is a layer cut short.
+    let layer = &manifest.layers()[0];
+    let digest: Digest = layer.digest().to_string().parse().unwrap();
+    let file = path.join("blobs/sha256").join(digest.hex());
+    let mut bytes = std::fs::read(&file).unwrap();
+    let read_all = || -> Result<(), String> {
+        let mut reader = layout
+            .open_blob(&digest, Some(layer.size()))
+            .map_err(|e| e.to_string())?;
+        std::io::copy(&mut reader, &mut std::io::sink())
+            .map(drop)
+            .map_err(|e| e.to_string())
+    };
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+    let e = read_all().expect_err("a changed blob is refused");
+    assert!(e.contains(digest.hex()), "{e}");
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&file, &bytes).unwrap();
+    let e = read_all().expect_err("a short blob is refused");
+    assert!(e.contains(digest.hex()), "{e}");
 }
 
 /// The bundle generator (berth_bundle, goblin, jsonschema), the image builder and
@@ -102,7 +125,8 @@ fn a_layout_skopeo_writes_is_read_by_berth_with_every_blob_verified() {
 /// feature, which the test build turns on (--all-features): berthctl never links it
 /// (the check can fail: berth itself links all of them).
 #[test]
-fn device_binaries_link_no_registry_client_or_bundle_generator() {
+fn device_binaries_link_no_build_host_code_and_only_berthd_with_device_registry_a_registry_client()
+{
     // Code linked in, by its defined function symbols (a debug binary's debug
     // info names types of every crate in the graph, linked or not).
     let code_of = |name: &str| -> std::collections::BTreeSet<String> {

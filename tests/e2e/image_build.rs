@@ -2,7 +2,7 @@
 //! ENTRYPOINT semantics, umoci unpacks; reproducible digests; rootfs split by the
 //! rootfs's own dpkg and opkg databases.
 
-use crate::image_copy::{berth, berth_ok};
+use berth_e2e::cli::{berth, berth_ok};
 use berth_e2e::images::skopeo_raw_digest;
 use berth_e2e::*;
 use serde_json::Value;
@@ -233,20 +233,35 @@ fn the_same_rootfs_gives_the_same_digest_on_any_thread_count_and_after_a_copy() 
         first,
         "after copying the rootfs elsewhere"
     );
-    // SOURCE_DATE_EPOCH is the date and the clamp: another epoch, another digest.
-    let dest = format!("oci:{}:1", dir.path().join("e").display());
-    let out = run(std::process::Command::new(berth_bin())
-        .args([
-            "image",
-            "build",
-            "--json",
-            "--rootfs",
-            rootfs.to_str().unwrap(),
-            &dest,
-        ])
-        .env("SOURCE_DATE_EPOCH", "1700000000"));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_ne!(v["digest"].as_str().unwrap(), first);
+    // SOURCE_DATE_EPOCH is the date and the clamp: the same build at two epochs is
+    // two digests, each the same every time, and skopeo reads the epoch's date.
+    let at_epoch = |epoch: &str, out: &str| -> (String, String) {
+        let dest = format!("oci:{}:1", dir.path().join(out).display());
+        let mut args = vec!["image", "build", "--json", "--no-cache", "--rootfs"];
+        args.push(rootfs.to_str().unwrap());
+        args.extend_from_slice(&layers);
+        args.push(&dest);
+        let built = run(std::process::Command::new(berth_bin())
+            .args(&args)
+            .env("SOURCE_DATE_EPOCH", epoch));
+        assert!(built.status.success(), "{built:?}");
+        let v: Value = serde_json::from_slice(&built.stdout).unwrap();
+        let inspect: Value = serde_json::from_str(&ok(cmd("skopeo", &["inspect", &dest]))).unwrap();
+        assert_eq!(inspect["Layers"].as_array().unwrap().len(), 3, "{inspect}");
+        (
+            v["digest"].as_str().unwrap().to_string(),
+            inspect["Created"].as_str().unwrap().to_string(),
+        )
+    };
+    let (e1, e1_again, e2) = (
+        at_epoch("1700000000", "e1"),
+        at_epoch("1700000000", "e1-again"),
+        at_epoch("1800000000", "e2"),
+    );
+    assert_eq!(e1, e1_again, "the same epoch, the same digest");
+    assert_eq!(e1.1, "2023-11-14T22:13:20Z");
+    assert_eq!(e2.1, "2027-01-15T08:00:00Z");
+    assert_ne!(e1.0, e2.0, "another epoch, another digest");
 }
 
 /// A `packages` layer naming a package the rootfs's database lacks: exit 2, the

@@ -2,30 +2,13 @@
 //! docker-registry), with skopeo and podman as second opinions: every pair of
 //! transports, a multi-platform index, Isar's pinning rules, credentials.
 
+use berth_e2e::cli::*;
 use berth_e2e::images::*;
 use berth_e2e::*;
 use berth_image::{Digest, Layout};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Output};
-
-pub fn berth(args: &[&str]) -> Output {
-    run(Command::new(berth_bin()).args(args))
-}
-
-pub fn berth_ok(args: &[&str]) -> String {
-    ok(Command::new(berth_bin()).args(args))
-}
-
-/// A two-layer busybox image tagged `v1` in a new layout `dir/src`; its digest.
-pub fn source_layout(dir: &Path) -> (String, Digest) {
-    let layout = Layout::create(&dir.join("src")).unwrap();
-    let layers = busybox_layers(dir);
-    let run = json!({"Cmd": ["/app/run.sh"], "Env": ["APP=1"], "WorkingDir": "/app", "Labels": {"org.example": "yes"}});
-    let (digest, size) = put_image(&layout, &layers, true, "amd64", None, run);
-    tag_manifest(&layout, "v1", &digest, size);
-    (format!("oci:{}:v1", dir.join("src").display()), digest)
-}
 
 #[test]
 fn every_pair_of_transports_keeps_the_image() {

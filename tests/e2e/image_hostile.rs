@@ -2,7 +2,7 @@
 //! refused with one clear line and nothing is left behind; the honest-but-flaky
 //! ones (a cut connection, 429 with Retry-After, a token service) are ridden out.
 
-use crate::image_copy::berth;
+use berth_e2e::cli::berth;
 use berth_e2e::hostile_registry::{HostileRegistry, Reply, Request};
 use berth_e2e::images::{gzip, LayerTar};
 use berth_image::Digest;
@@ -452,7 +452,7 @@ fn pull_writes_only_verified_packages_under_package_names_and_replaces_nothing()
     assert_eq!(names(dir.path()), vec![".bashrc".to_string()]);
     // A real package is not written over a file of its name without --force.
     let work = tempfile::tempdir().unwrap();
-    let (path, _) = crate::push_pull::signed_package(work.path());
+    let (path, _) = berth_e2e::signing::signed_app_package(work.path());
     let package = std::fs::read(path).unwrap();
     let r = package_registry("app.tar.gz", package.clone(), package.clone());
     let existing = dir.path().join("app.tar.gz");

@@ -1,72 +1,14 @@
 //! `berth image unpack` against `umoci unpack` of the same image, file by file (the
 //! hostile corpus is in `unpack_hostile`).
 
-use crate::image_copy::{berth, berth_ok};
+use berth_e2e::cli::{berth, berth_ok};
 use berth_e2e::images::*;
 use berth_e2e::*;
 use berth_image::Layout;
 use serde_json::json;
-use std::collections::BTreeMap;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use tar::EntryType;
-
-/// Every path under `root`: type, mode, owner, size, content hash, link target,
-/// device, mtime and user xattrs.
-pub fn tree(root: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            let m = std::fs::symlink_metadata(&path).unwrap();
-            let t = m.file_type();
-            let kind = if t.is_dir() {
-                stack.push(path.clone());
-                "dir".to_string()
-            } else if t.is_symlink() {
-                format!(
-                    "symlink -> {}",
-                    std::fs::read_link(&path).unwrap().display()
-                )
-            } else if t.is_file() {
-                format!("file {} bytes {}", m.len(), sha256_hex(&path))
-            } else if t.is_fifo() {
-                "fifo".into()
-            } else if t.is_char_device() {
-                format!("char {}", m.rdev())
-            } else {
-                format!("other {}", m.rdev())
-            };
-            let mut xattrs = Vec::new();
-            let mut names = vec![0u8; 4096];
-            if let Ok(n) = rustix::fs::llistxattr(&path, &mut names) {
-                for name in names[..n]
-                    .split(|b| *b == 0)
-                    .filter(|n| n.starts_with(b"user."))
-                {
-                    let mut value = vec![0u8; 4096];
-                    let name = std::str::from_utf8(name).unwrap();
-                    let len = rustix::fs::lgetxattr(&path, name, &mut value).unwrap();
-                    xattrs.push(format!("{name}={}", String::from_utf8_lossy(&value[..len])));
-                }
-            }
-            let mode = if t.is_symlink() { 0 } else { m.mode() & 0o7777 };
-            let rel = path.strip_prefix(root).unwrap().display().to_string();
-            out.insert(
-                rel,
-                format!(
-                    "{kind} mode {mode:o} owner {}:{} mtime {} {}",
-                    m.uid(),
-                    m.gid(),
-                    m.mtime(),
-                    xattrs.join(",")
-                ),
-            );
-        }
-    }
-    out
-}
 
 #[test]
 fn unpack_matches_umoci_file_by_file() {

@@ -3,11 +3,11 @@
 //! credentials, verified and signature-checked as it streams, its signature taken
 //! from the registry's referrers when the package holds none.
 
-use crate::daemon::{ctl, start_with};
-use crate::image_copy::berth_ok;
-use crate::install::{ctl_ok, manifest, refused, remove_container, status};
-use crate::rootfs_install::{keygen, signed_package};
+use berth_e2e::cli::berth_ok;
+use berth_e2e::daemon::{ctl, start_with};
 use berth_e2e::images::Registry;
+use berth_e2e::install::{ctl_ok, manifest, refused, remove_container, status};
+use berth_e2e::signing::{keygen, signed_package};
 use berth_e2e::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -183,7 +183,7 @@ fn a_signature_from_the_referrers_counts_when_the_package_holds_none() {
         2,
         "not among the trusted keys",
     );
-    assert!(!crate::install::exists("container", id));
+    assert!(!berth_e2e::install::exists("container", id));
     assert_eq!(
         ctl_ok(&d, &["install", &mixed]),
         format!("installed {id} 1.0.0, running\n")

@@ -12,16 +12,9 @@ fn berth_pack(dir: &Path, runtime: &str, payload_name: &str, payload: &[u8]) -> 
     write_manifest(&m, &source_manifest(runtime));
     let p = dir.join(payload_name);
     std::fs::write(&p, payload).unwrap();
-    ok(cmd(
-        berth_bin().to_str().unwrap(),
-        &["pack", "--output-dir", dir.join("out").to_str().unwrap()],
-    )
-    .arg("--manifest")
-    .arg(&m)
-    .arg("--payload")
-    .arg(&p))
-    .trim()
-    .to_string()
+    berth_e2e::cli::berth_pack(&m, &p, &dir.join("out"), &[])
+        .display()
+        .to_string()
 }
 
 #[test]

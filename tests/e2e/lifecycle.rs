@@ -2,9 +2,9 @@
 //! restarted by policy, config set, upgrade, uninstall, and nothing left behind. The
 //! next runtime adds a line at the bottom (and its `Subject` constructor).
 
-use crate::daemon::start;
-use crate::install::{assert_no_scratch_files, ctl_ok, status, wait_for};
-use crate::subjects::Subject;
+use berth_e2e::daemon::start;
+use berth_e2e::install::{assert_no_scratch_files, ctl_ok, status, wait_for};
+use berth_e2e::subjects::Subject;
 use berth_e2e::*;
 use serde_json::Value;
 use std::path::Path;
@@ -128,7 +128,7 @@ fn failed_upgrade(dir: &Path, subject: Subject, broken: &Path) {
     let id = subject.id;
     let d = start(dir);
     ctl_ok(&d, &["install", subject.packages[0].to_str().unwrap()]);
-    let out = crate::daemon::ctl(&d.socket, &["install", broken.to_str().unwrap()]);
+    let out = berth_e2e::daemon::ctl(&d.socket, &["install", broken.to_str().unwrap()]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -151,9 +151,9 @@ fn a_failed_upgrade_on_docker_leaves_the_old_version_running() {
     let subject = Subject::docker(dir.path(), id, quick_restarts);
     // Version 2's image, with a command that does not exist: docker start fails.
     let mut m =
-        crate::install::manifest(id, "3", &format!("localhost/{id}:2 /no/such/program"), true);
+        berth_e2e::install::manifest(id, "3", &format!("localhost/{id}:2 /no/such/program"), true);
     m["runtime"] = "docker".into();
-    let broken = crate::install::pack(dir.path(), &m, &dir.path().join("v2.tar"));
+    let broken = berth_e2e::install::pack(dir.path(), &m, &dir.path().join("v2.tar"));
     failed_upgrade(dir.path(), subject, &broken);
 }
 
@@ -164,10 +164,10 @@ fn a_failed_upgrade_on_runc_leaves_the_old_version_running() {
     let subject = Subject::runc(dir.path(), id, quick_restarts);
     // A bundle whose command does not exist: runc run fails.
     let bundle =
-        crate::subjects::oci_bundle_running(&dir.path().join("3"), id, &["/no/such/program"]);
-    let mut m = crate::supervise::lxc_manifest(id);
+        berth_e2e::subjects::oci_bundle_running(&dir.path().join("3"), id, &["/no/such/program"]);
+    let mut m = berth_e2e::lxc::lxc_manifest(id);
     m["runtime"] = "runc".into();
     m["version"] = "3".into();
-    let broken = crate::install::pack(dir.path(), &m, &bundle);
+    let broken = berth_e2e::install::pack(dir.path(), &m, &bundle);
     failed_upgrade(dir.path(), subject, &broken);
 }

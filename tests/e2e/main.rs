@@ -27,7 +27,6 @@ mod rootfs_populate;
 mod rootfs_units;
 mod runtime_podman;
 mod runtimes;
-mod subjects;
 mod supervise;
 mod unpack_hostile;
 mod upgrade;

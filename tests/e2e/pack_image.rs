@@ -2,11 +2,11 @@
 //! package kinds, installed and run on berthd; the podman payload read by skopeo as
 //! the archive skopeo itself writes; broken images leave no package behind.
 
-use crate::daemon::start;
-use crate::image_copy::{berth, berth_ok};
-use crate::install::{ctl_ok, remove_container, status, wait_for};
-use crate::supervise::lxc_manifest;
+use berth_e2e::cli::{berth, berth_ok};
+use berth_e2e::daemon::start;
 use berth_e2e::images::*;
+use berth_e2e::install::{ctl_ok, remove_container, status, wait_for};
+use berth_e2e::lxc::lxc_manifest;
 use berth_e2e::*;
 use berth_image::{Digest, Layout};
 use serde_json::{json, Value};
@@ -225,7 +225,7 @@ fn a_layer_that_is_not_its_diff_id_fails_the_pack_and_leaves_nothing() {
 #[test]
 fn a_podman_package_from_a_local_image_is_named_after_the_package_by_default() {
     let dir = tempfile::tempdir().unwrap();
-    let (image, _) = crate::image_copy::source_layout(dir.path());
+    let (image, _) = berth_e2e::cli::source_layout(dir.path());
     let pkg = pack_image(
         dir.path(),
         &podman_manifest("berth-e2e-named", "--tty"),

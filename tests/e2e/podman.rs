@@ -7,16 +7,9 @@ use std::path::Path;
 fn pack(dir: &Path, manifest: &serde_json::Value, payload: &Path, extra: &[&str]) -> String {
     let m = dir.join("manifest.json");
     write_manifest(&m, manifest);
-    let out = ok(cmd(
-        berth_bin().to_str().unwrap(),
-        &["pack", "--output-dir", dir.join("out").to_str().unwrap()],
-    )
-    .arg("--manifest")
-    .arg(&m)
-    .arg("--payload")
-    .arg(payload)
-    .args(extra));
-    out.trim().to_string()
+    berth_e2e::cli::berth_pack(&m, payload, &dir.join("out"), extra)
+        .display()
+        .to_string()
 }
 
 fn load_and_run(pkg: &str, image: &TestImage, dir: &Path, decompress: &str) -> String {

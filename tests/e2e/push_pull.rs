@@ -2,54 +2,17 @@
 //! back byte for byte by berth and by ORAS (PyPI's `oras`, installed by setup.sh), the
 //! signature found as a referrer.
 
-use crate::image_copy::{berth, berth_ok, source_layout};
+use berth_e2e::cli::{berth, berth_ok, source_layout};
 use berth_e2e::images::Registry;
+use berth_e2e::signing::signed_app_package;
 use berth_e2e::*;
 use berth_image::Digest;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// The Python with PyPI's `oras` that scripts/setup.sh installs.
 const ORAS_PYTHON: &str = "/opt/berth-test/oras/bin/python";
-
-/// A signed podman package of a small image made by code; (package, public key).
-pub fn signed_package(dir: &Path) -> (PathBuf, PathBuf) {
-    let (src, _) = source_layout(dir);
-    let payload = dir.join("payload.tar");
-    berth_ok(&[
-        "image",
-        "copy",
-        "--quiet",
-        &src,
-        &format!("docker-archive:{}:localhost/app:1", payload.display()),
-    ]);
-    let manifest = dir.join("manifest.json");
-    write_manifest(
-        &manifest,
-        &json!({"package_id": "app", "version": "1.2", "runtime": "podman",
-        "create_args": "localhost/app:1", "device_types": ["any"],
-        "registration_defaults": {"autostart": true, "monitor": true,
-            "restart": {"enabled": false, "max_retries": 0, "window": 1, "retry_delay": 0}}}),
-    );
-    let key = dir.join("release");
-    berth_ok(&["keygen", "--out", &key.display().to_string()]);
-    let out = berth_ok(&[
-        "pack",
-        "--manifest",
-        &manifest.display().to_string(),
-        "--payload",
-        &payload.display().to_string(),
-        "--sign",
-        &format!("{}.key", key.display()),
-        "--output-dir",
-        &dir.join("pkg").display().to_string(),
-    ]);
-    (
-        PathBuf::from(out.trim()),
-        PathBuf::from(format!("{}.pub", key.display())),
-    )
-}
 
 fn oras(script: &str, args: &[&str]) -> String {
     assert!(
@@ -64,7 +27,7 @@ fn a_pushed_package_is_pulled_byte_for_byte_by_berth_and_by_oras() {
     require(&["docker-registry"]);
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::start();
-    let (package, public) = signed_package(dir.path());
+    let (package, public) = signed_app_package(dir.path());
     let remote = format!("{}:1.2", registry.image("fleet/app"));
     let pushed: Value = serde_json::from_str(&berth_ok(&[
         "push",
@@ -139,7 +102,8 @@ c = oras.client.OrasClient(hostname=sys.argv[1], insecure=True)
 idx = c.get_manifest(sys.argv[2])
 ref = idx["manifests"][0]
 sig = c.get_manifest(sys.argv[3] + "@" + ref["digest"])
-print(json.dumps({"index": idx, "signature": sig}))
+blob = c.get_blob(sys.argv[3], sig["layers"][0]["digest"]).content
+print(json.dumps({"index": idx, "signature": sig, "content": blob.decode("latin-1")}))
 "#;
     let referrers: Value = serde_json::from_str(&oras(
         index_script,
@@ -162,6 +126,11 @@ print(json.dumps({"index": idx, "signature": sig}))
         referrers["signature"]["artifactType"],
         "application/vnd.berth.signature.v1"
     );
+    let inside = ok(cmd("tar", &["-xzOf"])
+        .arg(&package)
+        .arg("checksums/sha256sums.txt.sig"));
+    assert!(inside.starts_with("berth-signature-v1"), "{inside}");
+    assert_eq!(referrers["content"].as_str().unwrap(), inside);
 }
 
 #[test]

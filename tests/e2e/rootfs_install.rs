@@ -3,42 +3,13 @@
 //! start and only then, kept or deleted as asked, and never downgrade what the
 //! device installed since.
 
-use crate::daemon::{start_with, Daemon};
-use crate::image_copy::{berth, berth_ok};
-use crate::install::{ctl_ok, manifest, remove_container, status, wait_for};
+use berth_e2e::cli::berth;
+use berth_e2e::daemon::{start_with, Daemon};
+use berth_e2e::install::{ctl_ok, remove_container, status, wait_for};
+use berth_e2e::signing::*;
 use berth_e2e::*;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-
-/// `berth keygen` of `dir/name`: (secret key, public key).
-pub fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    berth_ok(&["keygen", "--out", dir.join(name).to_str().unwrap()]);
-    (
-        dir.join(format!("{name}.key")),
-        dir.join(format!("{name}.pub")),
-    )
-}
-
-/// A signed package of a busybox image running `command`, as `id` `version`.
-pub fn signed_package(dir: &Path, key: &Path, id: &str, version: &str, command: &str) -> PathBuf {
-    let tag = format!("localhost/{id}:{version}");
-    let image = TestImage::build(dir, &tag, command);
-    let tar = dir.join(format!("{id}-{version}.tar"));
-    image.save("docker-archive", &tar);
-    image.remove();
-    let m = dir.join(format!("{id}-{version}.json"));
-    write_manifest(&m, &manifest(id, version, &tag, true));
-    let out = dir.join(format!("out-{id}-{version}-{}", sha256_hex(&tar)));
-    let printed = ok(cmd(berth_bin().to_str().unwrap(), &["pack", "--manifest"])
-        .arg(&m)
-        .arg("--payload")
-        .arg(&tar)
-        .arg("--sign")
-        .arg(key)
-        .arg("--output-dir")
-        .arg(&out));
-    PathBuf::from(printed.trim())
-}
+use std::path::Path;
 
 /// A device rootfs whose berthd.conf trusts `public` and requires signatures.
 fn device_rootfs(root: &Path, public: &Path) {

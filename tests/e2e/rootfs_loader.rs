@@ -2,7 +2,7 @@
 //! Docker Engine: loads what is absent or changed, leaves what is present, goes on
 //! past a broken image, deletes archives when asked.
 
-use crate::image_copy::berth;
+use berth_e2e::cli::berth;
 use berth_e2e::*;
 use std::path::Path;
 

@@ -4,10 +4,10 @@
 //! too (nothing of it runs at build time);
 //! berthd's first start on that storage installs without copying a layer.
 
-use crate::daemon::start_with_env;
-use crate::image_copy::berth_ok;
-use crate::install::{ctl_ok, wait_for};
+use berth_e2e::cli::berth_ok;
+use berth_e2e::daemon::start_with_env;
 use berth_e2e::images::{busybox_layers, put_image, tag_manifest, LayerTar};
+use berth_e2e::install::{ctl_ok, wait_for};
 use berth_e2e::*;
 use berth_image::Layout;
 use serde_json::{json, Value};
@@ -39,16 +39,7 @@ fn package(dir: &Path, layers: &[Vec<u8>], name: &str, runtime: &str, arch: &str
             "registration_defaults": {"autostart": true, "monitor": true,
                 "restart": {"enabled": false, "max_retries": 0, "window": 1, "retry_delay": 0}}}),
     );
-    let out = berth_ok(&[
-        "pack",
-        "--manifest",
-        m.to_str().unwrap(),
-        "--payload",
-        archive.to_str().unwrap(),
-        "--output-dir",
-        dir.join(format!("pkg-{id}")).to_str().unwrap(),
-    ]);
-    PathBuf::from(out.trim())
+    berth_e2e::cli::berth_pack(&m, &archive, &dir.join(format!("pkg-{id}")), &[])
 }
 
 fn layers(dir: &Path) -> Vec<Vec<u8>> {
@@ -420,7 +411,7 @@ fn populate_follows_the_rootfs_symlinks_inside_it_never_on_the_host() {
         r#"{"Repositories": {"host-secret": {}}}"#,
     )
     .unwrap();
-    let before = crate::unpack_hostile::sentinel(&outside);
+    let before = berth_e2e::hostile::sentinel(&outside);
     let o = outside.display().to_string();
     let up = "../../../../../../../../../..";
     let root = dir.path().join("rootfs");
@@ -468,7 +459,7 @@ fn populate_follows_the_rootfs_symlinks_inside_it_never_on_the_host() {
         assert_eq!(populated["layers_written"], 2, "{runtime}");
     }
     assert_eq!(
-        crate::unpack_hostile::sentinel(&outside),
+        berth_e2e::hostile::sentinel(&outside),
         before,
         "nothing outside the rootfs changed"
     );
@@ -489,7 +480,7 @@ fn populate_follows_the_rootfs_symlinks_inside_it_never_on_the_host() {
 /// anything outside it.
 #[test]
 fn hostile_layers_populated_change_nothing_outside_the_rootfs() {
-    use crate::unpack_hostile::{hostile_layers, make_sentinel, sentinel};
+    use berth_e2e::hostile::{hostile_layers, make_sentinel, sentinel};
     let dir = tempfile::tempdir().unwrap();
     let outside = make_sentinel(dir.path());
     let before = sentinel(&outside);
@@ -509,7 +500,7 @@ fn hostile_layers_populated_change_nothing_outside_the_rootfs() {
                 runtime,
                 "amd64",
             );
-            let out = crate::image_copy::berth(&[
+            let out = berth_e2e::cli::berth(&[
                 "rootfs",
                 "install",
                 "--rootfs",

@@ -2,7 +2,7 @@
 //! `systemd-analyze verify` on every unit, podman's own Quadlet generator on the
 //! Quadlet files, and the loader script run against real podman and Docker Engine.
 
-use crate::image_copy::berth;
+use berth_e2e::cli::berth;
 use berth_e2e::*;
 use std::path::{Path, PathBuf};
 

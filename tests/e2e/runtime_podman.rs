@@ -89,7 +89,7 @@ fn shell_tricks_in_create_args_arrive_as_literal_argv() {
 
 /// Images left behind by the streaming loader's runs labelled `label`.
 fn leftover_load_images(label: &str) -> Vec<String> {
-    crate::install::image_names("podman")
+    berth_e2e::install::image_names("podman")
         .into_iter()
         .filter(|l| l.contains(&format!("berth-load/{label}/")))
         .collect()

@@ -1,7 +1,8 @@
 //! The restart policy with real containers that crash on purpose.
 
-use crate::daemon::{start, Daemon};
-use crate::install::{ctl_ok, manifest, pack, remove_container, status, wait_for};
+use berth_e2e::daemon::{start, Daemon};
+use berth_e2e::install::{ctl_ok, manifest, pack, remove_container, status, wait_for};
+use berth_e2e::lxc::*;
 use berth_e2e::*;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -256,18 +257,18 @@ fn a_hung_runtime_command_is_killed_at_command_timeout_and_the_api_stays_respons
         "restart": {"enabled": false, "max_retries": 0, "retry_delay": 0, "window": 1}}]});
     std::fs::write(dir.path().join("work/containers.conf"), conf.to_string()).unwrap();
     let path = format!("{}:{}", stub.display(), std::env::var("PATH").unwrap());
-    let d = crate::daemon::start_with_env(
+    let d = berth_e2e::daemon::start_with_env(
         dir.path(),
         json!({"service": {"working_path": dir.path().join("work"), "command_timeout": 2, "monitor_interval": 60}}),
         &[("PATH", &path)],
     );
     std::thread::scope(|s| {
-        let status = s.spawn(|| crate::daemon::ctl(&d.socket, &["status", "hung"]));
+        let status = s.spawn(|| berth_e2e::daemon::ctl(&d.socket, &["status", "hung"]));
         std::thread::sleep(Duration::from_millis(300));
         // While the status call hangs, the API answers other requests.
-        let info = crate::daemon::ctl(&d.socket, &["info"]);
+        let info = berth_e2e::daemon::ctl(&d.socket, &["info"]);
         assert!(info.status.success());
-        let list = crate::daemon::ctl(&d.socket, &["list", "--json"]);
+        let list = berth_e2e::daemon::ctl(&d.socket, &["list", "--json"]);
         assert!(list.status.success());
         assert!(!status.is_finished(), "the hung call is still waiting");
         let out = status.join().unwrap();
@@ -294,39 +295,6 @@ fn a_hung_runtime_command_is_killed_at_command_timeout_and_the_api_stays_respons
                 .contains(") Z"),
         "the hung command was not killed"
     );
-}
-
-/// An LXC bundle made by code: busybox-static, an init script, a config with the
-/// network mode this host supports (none: no lxcbr0 here), as a .tar.gz in one
-/// top-level directory.
-pub(crate) fn lxc_bundle(dir: &Path, id: &str, init: &str, net: &str) -> std::path::PathBuf {
-    let top = dir.join(format!("bundle-{id}"));
-    let rootfs = busybox_rootfs(&top);
-    for d in ["proc", "sys", "dev", "tmp"] {
-        std::fs::create_dir_all(rootfs.join(d)).unwrap();
-    }
-    std::fs::write(rootfs.join("init.sh"), format!("#!/bin/sh\n{init}\n")).unwrap();
-    std::fs::write(
-        top.join("config"),
-        format!(
-            "lxc.uts.name = {id}\n{net}\nlxc.init.cmd = /bin/sh /init.sh\nlxc.mount.auto = proc:mixed sys:ro\nlxc.rootfs.path = dir:/somewhere/else/rootfs\nlxc.start.auto = 1\n"
-        ),
-    )
-    .unwrap();
-    let out = dir.join(format!("{id}.tar.gz"));
-    ok(cmd(
-        "tar",
-        &["-C", dir.to_str().unwrap(), "-czf", out.to_str().unwrap()],
-    )
-    .arg(format!("bundle-{id}")));
-    out
-}
-
-pub(crate) fn lxc_manifest(id: &str) -> Value {
-    json!({"package_id": id, "version": "1", "runtime": "lxc",
-        "registration_defaults": {"autostart": true, "monitor": true,
-            "restart": {"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 0}},
-        "device_types": ["e2e"]})
 }
 
 #[test]
@@ -407,7 +375,7 @@ fn an_lxc_bundle_needing_a_missing_bridge_is_refused_naming_it() {
         "lxc.net.0.type = veth\nlxc.net.0.link = lxcbr0",
     );
     let pkg = pack(dir.path(), &lxc_manifest(id), &bundle);
-    let out = crate::daemon::ctl(&d.socket, &["install", pkg.to_str().unwrap()]);
+    let out = berth_e2e::daemon::ctl(&d.socket, &["install", pkg.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(

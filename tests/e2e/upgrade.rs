@@ -1,8 +1,8 @@
 //! Upgrades through berthd against real podman: a failed one changes nothing, a good
 //! one swaps; the same version is refused unless forced.
 
-use crate::daemon::{ctl, start};
-use crate::install::{ctl_ok, exists, manifest, pack, refused, remove_container, status};
+use berth_e2e::daemon::{ctl, start};
+use berth_e2e::install::{ctl_ok, exists, manifest, pack, refused, remove_container, status};
 use berth_e2e::*;
 use serde_json::Value;
 

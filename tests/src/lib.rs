@@ -2,8 +2,19 @@
 //! installed: a missing one fails the test with the command that installs it), and
 //! images made by code from busybox-static.
 
+pub mod bundlegen;
+pub mod cli;
+pub mod daemon;
+pub mod hostile;
 pub mod hostile_registry;
 pub mod images;
+pub mod install;
+pub mod lxc;
+pub mod signing;
+pub mod subjects;
+pub mod tree;
+
+pub use tree::{tree, tree_contents};
 
 use std::borrow::BorrowMut;
 use std::path::{Path, PathBuf};

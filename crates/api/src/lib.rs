@@ -120,6 +120,11 @@ pub struct Removed {
 /// The longest stop grace (`time`) the API takes, in seconds: a day.
 pub const MAX_STOP_SECONDS: u64 = 86_400;
 
+/// The settings `config set` changes, as berthd and berthctl name them to a user
+/// who gave another.
+pub const SETTINGS: &str =
+    "autostart, monitor, restart.enabled, restart.max_retries, restart.window, restart.retry_delay";
+
 /// Paths and queries of the API, built the same way by both ends.
 pub mod paths {
     use super::PREFIX;

@@ -8,8 +8,8 @@
 use crate::error::BundleError;
 use crate::libs::LibMatcher;
 use crate::output::{self, TarOptions};
-use crate::platform::{self, Platform};
 use crate::process::{self, Options, Processor};
+use crate::template::{self, Template};
 use berth_fs::Root;
 use berth_image::copy::Progress;
 use berth_image::unpack::{unpack, UnpackOptions};
@@ -42,24 +42,32 @@ pub struct GenerateReport {
     pub warnings: Vec<String>,
 }
 
-/// The image platform BundleGen asks skopeo for: the template's os/arch/variant.
-fn image_platform(p: &Platform) -> Option<berth_image::Platform> {
-    let arch = p.config.get("arch")?;
+/// The image platform BundleGen asks skopeo for: the template's os/arch/variant;
+/// none (the host's) when the template names no architecture. One it names that
+/// does not read as a platform is the template's error, never the host's platform.
+fn image_platform(p: &Template) -> Result<Option<berth_image::Platform>, BundleError> {
+    let Some(arch) = p.config.get("arch") else {
+        return Ok(None);
+    };
+    let bad = |why: String| BundleError::invalid(process::PLATFORM, format!("arch: {why}"));
     let os = p
         .config
         .get("os")
         .and_then(Value::as_str)
         .unwrap_or("linux");
-    let mut text = format!("{os}/{}", arch["arch"].as_str()?);
+    let name = arch["arch"]
+        .as_str()
+        .ok_or_else(|| bad(format!("arch.arch must be a string, got {}", arch["arch"])))?;
+    let mut text = format!("{os}/{name}");
     if let Some(v) = arch["variant"].as_str().filter(|v| !v.is_empty()) {
         text.push('/');
         text.push_str(v);
     }
-    text.parse().ok()
+    text.parse().map(Some).map_err(|e| bad(format!("{e}")))
 }
 
-pub fn load_platform(req: &GenerateRequest) -> Result<Platform, BundleError> {
-    platform::find(&req.platform, &req.search_paths)
+pub fn load_template(req: &GenerateRequest) -> Result<Template, BundleError> {
+    template::find(&req.platform, &req.search_paths)
 }
 
 pub fn generate(
@@ -68,7 +76,8 @@ pub fn generate(
     req: &GenerateRequest,
     progress: &dyn Progress,
 ) -> Result<GenerateReport, BundleError> {
-    let platform = load_platform(req)?;
+    let platform = load_template(req)?;
+    let image_platform = image_platform(&platform)?;
     let out = std::path::absolute(out).map_err(BundleError::io(out))?;
     let parent = out.parent().unwrap_or(Path::new("/"));
     fs::create_dir_all(parent).map_err(BundleError::io(parent))?;
@@ -78,7 +87,7 @@ pub fn generate(
         .map_err(BundleError::io(parent))?;
     let bundle = work.path().join("bundle");
     let unpack_options = UnpackOptions {
-        platform: image_platform(&platform),
+        platform: image_platform,
         rootless: true,
         limits: req.limits,
     };
@@ -87,7 +96,7 @@ pub fn generate(
     let metadata =
         crate::metadata::load(req.app_metadata.as_deref(), &rootfs, req.app_id.as_deref())?;
     let config_path = bundle.join("config.json");
-    let config = platform::read_json(&config_path)?;
+    let config = template::read_json(&config_path)?;
     let libs = LibMatcher::new(
         platform.config.get("libs").unwrap_or(&Value::Null),
         req.options.dep_walking,
@@ -117,19 +126,11 @@ pub fn generate(
         out.display(),
         if req.ipk { "ipk" } else { "tar.gz" }
     ));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".berth-bundle-")
-        .tempfile_in(parent)
-        .map_err(BundleError::io(parent))?;
+    let mut temp = berth_fs::AtomicFile::create(&archive)?;
     if req.ipk {
         let control = output::control_file(&processor.app, &platform.config);
-        output::write_ipk(
-            &bundle,
-            &control,
-            temp.as_file_mut(),
-            req.epoch.unwrap_or(0),
-        )
-        .map_err(BundleError::io(&archive))?;
+        output::write_ipk(&bundle, &control, temp.file(), req.epoch.unwrap_or(0))
+            .map_err(BundleError::io(&archive))?;
     } else {
         let tarball = &platform.config.get("tarball").cloned().unwrap_or_default();
         let mut options = TarOptions {
@@ -147,12 +148,8 @@ pub fn generate(
                     .map_err(|why| BundleError::invalid(process::PLATFORM, why))?,
             );
         }
-        output::write_tgz(&bundle, temp.as_file_mut(), &options)
-            .map_err(BundleError::io(&archive))?;
+        output::write_tgz(&bundle, temp.file(), &options).map_err(BundleError::io(&archive))?;
     }
-    temp.as_file()
-        .sync_all()
-        .map_err(BundleError::io(&archive))?;
 
     // In place: the old OUTPUTDIR goes only now.
     if fs::symlink_metadata(&out).is_ok() {
@@ -162,10 +159,7 @@ pub fn generate(
     use std::os::unix::fs::PermissionsExt;
     // As umoci leaves a bundle directory: the owner's only.
     fs::set_permissions(&out, fs::Permissions::from_mode(0o700)).map_err(BundleError::io(&out))?;
-    fs::set_permissions(temp.path(), fs::Permissions::from_mode(0o644))
-        .map_err(BundleError::io(&archive))?;
-    temp.persist(&archive)
-        .map_err(|e| BundleError::io(&archive)(e.error))?;
+    temp.commit(0o644)?;
     Ok(GenerateReport {
         bundle: out,
         archive,
@@ -174,4 +168,36 @@ pub fn generate(
         platform: platform.name,
         warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn template(config: Value) -> Template {
+        Template {
+            name: "t".into(),
+            config: config.as_object().unwrap().clone(),
+            files: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_templates_arch_is_the_images_platform_and_a_bad_one_is_its_error() {
+        let p = image_platform(&template(json!({"arch": {"arch": "arm", "variant": "v7"}})));
+        assert_eq!(p.unwrap().unwrap().to_string(), "linux/arm/v7");
+        assert!(image_platform(&template(json!({"os": "linux"})))
+            .unwrap()
+            .is_none());
+        for bad in [
+            json!({"arch": {"arch": 7}}),
+            json!({"arch": {"arch": "arm/x/y/z"}}),
+        ] {
+            let e = image_platform(&template(bad.clone()))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("platform template: arch: "), "{bad}: {e}");
+        }
+    }
 }

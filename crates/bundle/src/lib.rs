@@ -11,10 +11,10 @@ pub mod generate;
 pub mod libs;
 pub mod metadata;
 pub mod output;
-pub mod platform;
 pub mod process;
 pub mod schema;
 pub mod size;
+pub mod template;
 
 pub use error::BundleError;
 pub use generate::{generate, GenerateReport, GenerateRequest};

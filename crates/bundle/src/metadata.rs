@@ -30,7 +30,7 @@ pub fn load(
                     "app metadata file does not exist",
                 ));
             }
-            (crate::platform::read_json(path)?, shown)
+            (crate::template::read_json(path)?, shown)
         }
         None => {
             let inside = "/appmetadata.json";
@@ -41,7 +41,7 @@ pub fn load(
                     "none given (-a) and the image has no /appmetadata.json",
                 ));
             }
-            let value = crate::platform::read_json(&path)?;
+            let value = crate::template::read_json(&path)?;
             // The name itself goes (a symlink, not what it leads to), as BundleGen does.
             let entry = rootfs.dir().join("appmetadata.json");
             std::fs::remove_file(&entry).map_err(BundleError::io(&entry))?;

@@ -33,6 +33,25 @@ impl Failure {
         Failure::Failed(text.lines().map(String::from).collect())
     }
 
+    /// Its lines.
+    pub fn into_lines(self) -> Vec<String> {
+        let (Failure::Failed(lines) | Failure::BadInput(lines) | Failure::Unreachable(lines)) =
+            self;
+        lines
+    }
+
+    /// Several failures as one: every line, and the worst code (bad input over a
+    /// failure, as a refused package makes the whole run's input bad).
+    pub fn all(failures: Vec<Failure>) -> Option<Failure> {
+        let code = failures.iter().map(Failure::code).max()?;
+        let lines = failures.into_iter().flat_map(Failure::into_lines).collect();
+        Some(match code {
+            2 => Failure::BadInput(lines),
+            3 => Failure::Unreachable(lines),
+            _ => Failure::Failed(lines),
+        })
+    }
+
     pub fn code(&self) -> u8 {
         match self {
             Failure::Failed(_) => 1,

@@ -1,10 +1,67 @@
 //! Files written atomically: a temporary file beside the target, filled, fsynced,
 //! given its mode, renamed over the target (a rename replaces a symlink at the name,
 //! it never follows one), and the directory fsynced so the rename survives a crash.
+//! Every file berth writes whole goes through here.
 
 use crate::FsError;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// A file being written in place of `path`: a temporary file beside it until
+/// `commit`; dropped without a commit, it is removed and `path` is as it was.
+pub struct AtomicFile {
+    temp: tempfile::NamedTempFile,
+    path: PathBuf,
+    dir: PathBuf,
+}
+
+impl AtomicFile {
+    /// Starts writing `path` (its directory must exist).
+    pub fn create(path: &Path) -> Result<AtomicFile, FsError> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let temp = tempfile::Builder::new()
+            .prefix(".berth-")
+            .tempfile_in(dir)
+            .map_err(FsError::io(dir, "cannot create a file in"))?;
+        Ok(AtomicFile {
+            temp,
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The temporary file, to write.
+    pub fn file(&mut self) -> &mut File {
+        self.temp.as_file_mut()
+    }
+
+    /// The path it will have.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Syncs the content, gives it `mode`, renames it over the path and syncs the
+    /// directory.
+    pub fn commit(self, mode: u32) -> Result<(), FsError> {
+        use std::os::unix::fs::PermissionsExt;
+        let AtomicFile { temp, path, dir } = self;
+        temp.as_file()
+            .sync_all()
+            .and_then(|()| {
+                temp.as_file()
+                    .set_permissions(std::fs::Permissions::from_mode(mode))
+            })
+            .map_err(FsError::io(&path, "cannot write"))?;
+        temp.persist(&path)
+            .map_err(|e| FsError::io(&path, "cannot write")(e.error))?;
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(FsError::io(&dir, "cannot sync"))
+    }
+}
 
 /// Writes `path` through `fill`, atomically, with `mode`.
 pub fn write_atomic(
@@ -12,27 +69,9 @@ pub fn write_atomic(
     fill: impl FnOnce(&mut File) -> std::io::Result<()>,
     mode: u32,
 ) -> Result<(), FsError> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".berth-")
-        .tempfile_in(dir)
-        .map_err(FsError::io(dir, "cannot create a file in"))?;
-    fill(tmp.as_file_mut())
-        .and_then(|()| tmp.as_file().sync_all())
-        .and_then(|()| {
-            tmp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(mode))
-        })
-        .map_err(FsError::io(path, "cannot write"))?;
-    tmp.persist(path)
-        .map_err(|e| FsError::io(path, "cannot write")(e.error))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(FsError::io(dir, "cannot sync"))
+    let mut file = AtomicFile::create(path)?;
+    fill(file.file()).map_err(FsError::io(path, "cannot write"))?;
+    file.commit(mode)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ pub mod inside;
 pub mod layer;
 pub mod root;
 
-pub use atomic::write_atomic;
+pub use atomic::{write_atomic, AtomicFile};
 pub use root::Root;
 
 use std::path::PathBuf;

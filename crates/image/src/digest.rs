@@ -102,33 +102,7 @@ pub fn verify_error(e: &io::Error) -> Option<&VerifyError> {
     e.get_ref()?.downcast_ref()
 }
 
-/// Hashes what is read through it (content whose digest is learnt as it goes).
-pub struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> HashingReader<R> {
-    pub fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Sha256::new(),
-        }
-    }
-
-    /// The digest of what was read.
-    pub fn digest(&self) -> Digest {
-        Digest::from_sha256(self.hasher.clone().finalize().into())
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
+pub use berth_format::stream::HashingReader;
 
 #[cfg(test)]
 mod tests {
@@ -198,13 +172,5 @@ mod tests {
             ),
             "{err}"
         );
-    }
-
-    #[test]
-    fn the_hashing_reader_learns_the_digest_of_what_passes() {
-        let mut r = HashingReader::new(&b"hello"[..]);
-        let mut out = Vec::new();
-        r.read_to_end(&mut out).unwrap();
-        assert_eq!((r.digest(), out), (Digest::of(b"hello"), b"hello".to_vec()));
     }
 }

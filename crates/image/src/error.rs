@@ -13,6 +13,8 @@ pub enum ImageError {
     #[error(transparent)]
     Layout(#[from] LayoutError),
     #[error(transparent)]
+    Fs(#[from] berth_fs::FsError),
+    #[error(transparent)]
     Manifest(#[from] BadManifest),
     #[error("blob {0}")]
     Verify(#[source] VerifyError),

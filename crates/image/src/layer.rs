@@ -13,12 +13,11 @@ pub enum Compression {
 impl Compression {
     /// The compression `head` (a stream's first bytes) starts with.
     pub fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else {
-            Compression::None
+        use berth_format::compression::{sniff, Compressed};
+        match sniff(head) {
+            Some(Compressed::Gzip) => Compression::Gzip,
+            Some(Compressed::Zstd) => Compression::Zstd,
+            None => Compression::None,
         }
     }
 

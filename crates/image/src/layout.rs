@@ -37,6 +37,8 @@ pub enum LayoutError {
     },
     #[error("{path}: no image named {name:?} in index.json")]
     NoSuchName { path: PathBuf, name: String },
+    #[error(transparent)]
+    Fs(#[from] berth_fs::FsError),
 }
 
 #[derive(Debug)]
@@ -312,11 +314,9 @@ impl Layout {
     }
 
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
-        let mut temp = tempfile::NamedTempFile::new_in(&self.dir).map_err(io_at(&self.dir))?;
-        temp.write_all(bytes).map_err(io_at(path))?;
-        temp.as_file().sync_all().map_err(io_at(path))?;
-        temp.persist(path).map_err(|e| io_at(path)(e.error))?;
-        sync_dir(&self.dir)
+        // 0644, as skopeo and umoci leave index.json and oci-layout.
+        berth_fs::write_atomic(path, |f| f.write_all(bytes), 0o644)?;
+        Ok(())
     }
 }
 

@@ -17,7 +17,7 @@ pub mod digest;
 pub mod error;
 pub mod layer;
 pub mod layout;
-pub mod lxc;
+pub mod lxc_bundle;
 pub mod manifest;
 pub mod pipe;
 pub mod platform;

@@ -3,79 +3,34 @@
 //! caller consumes what it produced. Chunks pass through a small bounded channel, so
 //! memory stays a few MiB; an error on either side stops both.
 
+use berth_format::stream::{channel, ChannelReader, Chunk, ReadAhead};
 use std::io::{self, Read, Write};
-use std::sync::mpsc::{sync_channel, Receiver};
 
 const CHUNK: usize = 1 << 20;
 const DEPTH: usize = 4;
 
 /// Runs `consume` on a reader of what `input` gives, `input` being read in another
-/// thread.
+/// thread (berth-format's read-ahead stage, with the build host's buffers).
 pub fn pipelined<T>(input: &mut (dyn Read + Send), consume: impl FnOnce(&mut dyn Read) -> T) -> T {
-    std::thread::scope(|scope| {
-        let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(DEPTH);
-        scope.spawn(move || loop {
-            let mut chunk = vec![0u8; CHUNK];
-            let mut filled = 0;
-            // Fill the chunk (a short read is not the end).
-            let result = loop {
-                match input.read(&mut chunk[filled..]) {
-                    Ok(0) => break Ok(()),
-                    Ok(n) => {
-                        filled += n;
-                        if filled == CHUNK {
-                            break Ok(());
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => break Err(e),
-                }
-            };
-            chunk.truncate(filled);
-            let end = filled < CHUNK;
-            let sent = match result {
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
-                Ok(()) if filled > 0 => tx.send(Ok(chunk)).is_ok(),
-                Ok(()) => true,
-            };
-            if end || !sent {
-                return; // the end, or the consumer stopped
-            }
-        });
-        let mut reader = ChannelReader {
-            rx,
-            chunk: Vec::new(),
-            at: 0,
-        };
-        let out = consume(&mut reader);
-        drop(reader); // a producer still sending sees the channel closed and stops
-        out
-    })
+    berth_format::stream::pipelined(input, ReadAhead::LARGE, consume)
 }
 
 /// A pipe between two threads: what one writes, the other reads, through a small
 /// bounded channel. The writer must `finish`: a writer dropped without it (its thread
 /// failed or panicked) gives the reader an error, never a clean end.
 pub fn pipe() -> (PipeWriter, PipeReader) {
-    let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(DEPTH);
+    let (tx, rx) = channel(DEPTH);
     (
         PipeWriter {
             tx: Some(tx),
             chunk: Vec::with_capacity(CHUNK),
         },
-        PipeReader(ChannelReader {
-            rx,
-            chunk: Vec::new(),
-            at: 0,
-        }),
+        PipeReader(rx),
     )
 }
 
 pub struct PipeWriter {
-    tx: Option<std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>>,
+    tx: Option<std::sync::mpsc::SyncSender<Chunk>>,
     chunk: Vec<u8>,
 }
 
@@ -126,31 +81,6 @@ pub struct PipeReader(ChannelReader);
 impl Read for PipeReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.read(buf)
-    }
-}
-
-struct ChannelReader {
-    rx: Receiver<io::Result<Vec<u8>>>,
-    chunk: Vec<u8>,
-    at: usize,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.at == self.chunk.len() {
-            match self.rx.recv() {
-                Ok(Ok(chunk)) => {
-                    self.chunk = chunk;
-                    self.at = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len() - self.at);
-        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
     }
 }
 

@@ -3,6 +3,7 @@
 //! CPU also runs (v8 → v7 → v6 → v5); arm64 with no variant is arm64/v8. Debian's
 //! architecture names are read as Isar maps them (armhf = arm/v7, armel = arm/v6).
 
+use berth_format::arch::go_arch;
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,21 +73,6 @@ impl Platform {
             }
         }
         None
-    }
-}
-
-/// Rust's (and Debian's) architecture names as Go and OCI write them.
-fn go_arch(arch: &str) -> (&str, Option<&str>) {
-    match arch {
-        "x86_64" | "amd64" => ("amd64", None),
-        "aarch64" | "arm64" => ("arm64", Some("v8")),
-        "armhf" => ("arm", Some("v7")),
-        "armel" => ("arm", Some("v6")),
-        "arm" => ("arm", Some("v7")),
-        "x86" | "i386" | "i686" => ("386", None),
-        "powerpc64" | "ppc64el" => ("ppc64le", None),
-        "mipsel" => ("mipsle", None),
-        other => (other, None),
     }
 }
 

@@ -52,13 +52,11 @@ impl Compression {
 
     /// Recognises a stream by its magic bytes.
     pub fn sniff(head: &[u8]) -> Option<Compression> {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Some(Compression::Gzip)
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Some(Compression::Zstd)
-        } else {
-            None
-        }
+        use berth_format::compression::{sniff, Compressed};
+        sniff(head).map(|c| match c {
+            Compressed::Gzip => Compression::Gzip,
+            Compressed::Zstd => Compression::Zstd,
+        })
     }
 
     /// Size of `stored(n bytes)`: the uncompressed member `stored` writes.

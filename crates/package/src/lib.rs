@@ -9,7 +9,6 @@ pub mod limits;
 pub mod manifest;
 pub mod oci_bundle;
 pub mod payload;
-pub mod pipe;
 pub mod preinstalled;
 pub mod reader;
 pub mod sign;

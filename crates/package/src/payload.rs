@@ -7,7 +7,10 @@
 
 use crate::limits::{ExpansionGuard, Limits};
 use crate::manifest::RuntimeKind;
-use serde_json::Value;
+use berth_format::archive::{
+    parse_docker_manifest, parse_oci_index, Descriptor, Index, Manifest, DOCKER_MANIFEST_FILE,
+    OCI_INDEX_FILE, OCI_LAYOUT_FILE,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 
@@ -187,46 +190,30 @@ fn inspect_image_archive<R: Read>(
         file: file.into(),
         why: why.into(),
     };
-    let parse = |file: &str| -> Result<Value, PayloadError> {
-        let bytes = json_files
+    let bytes_of = |file: &str| {
+        json_files
             .get(file)
-            .ok_or_else(|| bad_json(file, "missing or too large"))?;
-        serde_json::from_slice(bytes).map_err(|e| bad_json(file, &e.to_string()))
+            .map(Vec::as_slice)
+            .ok_or_else(|| bad_json(file, "missing or too large"))
+    };
+    let layer = |file: &str, member: &str| -> Result<Layer, PayloadError> {
+        let size = *sizes
+            .get(&entry_name(member.as_bytes()))
+            .ok_or_else(|| bad_json(file, &format!("layer {member} is not in the archive")))?;
+        Ok(Layer {
+            name: member.into(),
+            size,
+        })
     };
 
-    if sizes.contains_key("manifest.json") {
-        let manifest = parse("manifest.json")?;
-        let items = manifest
-            .as_array()
-            .ok_or_else(|| bad_json("manifest.json", "expected a list of images"))?;
+    if sizes.contains_key(DOCKER_MANIFEST_FILE) {
+        let manifest = parse_docker_manifest(bytes_of(DOCKER_MANIFEST_FILE)?)
+            .map_err(|e| bad_json(e.file, &e.why))?;
         let (mut images, mut layers) = (Vec::new(), Vec::new());
-        for item in items {
-            for tag in item
-                .get("RepoTags")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                images.extend(tag.as_str().map(String::from));
-            }
-            let item_layers = item
-                .get("Layers")
-                .and_then(Value::as_array)
-                .ok_or_else(|| bad_json("manifest.json", "an image without a Layers list"))?;
-            for layer in item_layers {
-                let layer = layer.as_str().ok_or_else(|| {
-                    bad_json("manifest.json", "a layer name that is not a string")
-                })?;
-                let size = *sizes.get(&entry_name(layer.as_bytes())).ok_or_else(|| {
-                    bad_json(
-                        "manifest.json",
-                        &format!("layer {layer} is not in the archive"),
-                    )
-                })?;
-                layers.push(Layer {
-                    name: layer.into(),
-                    size,
-                });
+        for image in &manifest {
+            images.extend(image.tags().iter().cloned());
+            for member in &image.layers {
+                layers.push(layer(DOCKER_MANIFEST_FILE, member)?);
             }
         }
         return Ok(PayloadSummary {
@@ -237,58 +224,39 @@ fn inspect_image_archive<R: Read>(
         });
     }
 
-    if sizes.contains_key("oci-layout") && sizes.contains_key("index.json") {
-        let index = parse("index.json")?;
+    if sizes.contains_key(OCI_LAYOUT_FILE) && sizes.contains_key(OCI_INDEX_FILE) {
+        let index =
+            parse_oci_index(bytes_of(OCI_INDEX_FILE)?).map_err(|e| bad_json(e.file, &e.why))?;
+        let blob_of = |file: &str, desc: &Descriptor| {
+            desc.blob_path()
+                .ok_or_else(|| bad_json(file, &format!("digest {:?} names no blob", desc.digest)))
+        };
+        let parse = |file: &str, desc: &Descriptor| -> Result<(String, Vec<u8>), PayloadError> {
+            let path = blob_of(file, desc)?;
+            let bytes = bytes_of(&path)?.to_vec();
+            Ok((path, bytes))
+        };
         let (mut images, mut layers) = (Vec::new(), Vec::new());
-        let descriptors = index
-            .get("manifests")
-            .and_then(Value::as_array)
-            .ok_or_else(|| bad_json("index.json", "no manifests list"))?;
-        for desc in descriptors {
-            let annotations = desc.get("annotations");
-            for key in [
-                "io.containerd.image.name",
-                "org.opencontainers.image.ref.name",
-            ] {
-                if let Some(r) = annotations.and_then(|a| a.get(key)).and_then(Value::as_str) {
-                    images.push(r.to_string());
-                    break;
-                }
-            }
-            let blob = |d: &Value| {
-                d.get("digest")
-                    .and_then(Value::as_str)
-                    .and_then(|d| d.split_once(':'))
-                    .map(|(alg, hex)| format!("blobs/{alg}/{hex}"))
-            };
-            let manifest_path =
-                blob(desc).ok_or_else(|| bad_json("index.json", "a manifest without a digest"))?;
-            let manifest = parse(&manifest_path)?;
+        for desc in &index.manifests {
+            images.extend(desc.image_name().map(String::from));
             // An index may point at a nested index (multi-platform); list its layers too.
-            let manifests = match manifest.get("manifests").and_then(Value::as_array) {
-                Some(nested) => nested
+            let manifests = if desc.is_index() {
+                let (path, bytes) = parse(OCI_INDEX_FILE, desc)?;
+                let nested: Index =
+                    serde_json::from_slice(&bytes).map_err(|e| bad_json(&path, &e.to_string()))?;
+                nested
+                    .manifests
                     .iter()
-                    .filter_map(blob)
-                    .map(|p| parse(&p))
-                    .collect::<Result<Vec<_>, _>>()?,
-                None => vec![manifest],
+                    .map(|d| parse(&path, d))
+                    .collect::<Result<Vec<_>, _>>()?
+            } else {
+                vec![parse(OCI_INDEX_FILE, desc)?]
             };
-            for m in manifests {
-                for layer in m
-                    .get("layers")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let path = blob(layer)
-                        .ok_or_else(|| bad_json(&manifest_path, "a layer without a digest"))?;
-                    let size = *sizes.get(&path).ok_or_else(|| {
-                        bad_json(
-                            &manifest_path,
-                            &format!("layer {path} is not in the archive"),
-                        )
-                    })?;
-                    layers.push(Layer { name: path, size });
+            for (path, bytes) in manifests {
+                let manifest: Manifest =
+                    serde_json::from_slice(&bytes).map_err(|e| bad_json(&path, &e.to_string()))?;
+                for desc in &manifest.layers {
+                    layers.push(layer(&path, &blob_of(&path, desc)?)?);
                 }
             }
         }
@@ -316,14 +284,12 @@ impl BundleTree {
     /// The directory ("" = top, or the one top-level directory) for which `holds`
     /// is true.
     pub fn bundle_dir(&self, holds: impl Fn(&str) -> bool) -> Option<String> {
-        if holds("") {
-            return Some(String::new());
-        }
-        if self.top_dirs.len() != 1 {
-            return None;
-        }
-        let dir = self.top_dirs.iter().next().expect("one").clone();
-        holds(&format!("{dir}/")).then_some(dir)
+        let top_dirs = self.top_dirs.iter().cloned().collect();
+        berth_format::archive::locate_bundle(top_dirs, |dir| match dir {
+            None => holds(""),
+            Some(dir) => holds(&format!("{dir}/")),
+        })
+        .map(Option::unwrap_or_default)
     }
 }
 

@@ -15,8 +15,8 @@ use crate::manifest::{
     MAX_MANIFEST_BYTES,
 };
 use crate::payload::{inspect_payload, PayloadError, PayloadSummary};
-use crate::pipe::{channel, Chunk, HashingReader};
 use crate::reader::{MANIFEST_PATH, SIG_PATH, SUMS_PATH};
+use berth_format::stream::{channel, Chunk, HashingReader};
 use ed25519_dalek::SigningKey;
 use serde_json::{Map, Value};
 use std::fs::File;
@@ -91,7 +91,9 @@ impl PackError {
     pub fn is_bad_input(&self) -> bool {
         match self {
             PackError::Manifest(_) | PackError::BadInput { .. } => true,
-            PackError::Input { source, .. } => source.kind() == io::ErrorKind::NotFound,
+            // A file that cannot be read (a missing one too) is a failure, exit 1,
+            // in every command (docs/cli.md).
+            PackError::Input { .. } => false,
             PackError::Payload(PayloadError::Io(_)) => false,
             PackError::Payload(_) => true,
             PackError::PayloadChanged { .. } | PackError::Output { .. } => false,
@@ -537,6 +539,7 @@ fn write_payload_member(
     drop(stream);
     // Dropping the tee closes the checker's input, so it can finish.
     let (digest, read_len) = hashed.finish();
+    let digest = digest.hex().to_string();
     let check = checker.join().expect("payload checker thread panicked");
     // A failed payload check explains a stopped read; report it first.
     let summary = check.map_err(PackError::Payload)?;

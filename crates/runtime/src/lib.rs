@@ -6,13 +6,13 @@
 //! fake.
 
 pub mod args;
-pub mod bundle;
+pub mod bundle_unpack;
 pub mod cgroup;
 pub mod command;
 pub mod docker;
+pub mod loopback_registry;
 pub mod lxc;
 pub mod podman;
-pub mod registry;
 pub mod runc;
 pub mod stream_load;
 #[cfg(any(test, feature = "testkit"))]

@@ -233,7 +233,7 @@ impl Runtime for Lxc {
 /// Unpacks an LXC bundle (.tar.gz) read from `input` under `dest`; returns the
 /// directory holding `config` and `rootfs/` (`dest`, or its one subdirectory).
 pub fn unpack_bundle(input: &mut dyn Read, dest: &Path) -> Result<PathBuf, RuntimeError> {
-    crate::bundle::unpack(input, dest, "LXC bundle", |dir| {
+    crate::bundle_unpack::unpack(input, dest, "LXC bundle", |dir| {
         dir.join("config").is_file() && dir.join("rootfs").is_dir()
     })
     .map_err(|e| match e {

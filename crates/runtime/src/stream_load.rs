@@ -6,7 +6,7 @@
 //! temporary directory first. Here a docker-archive is read entry by entry, and each
 //! layer (`<sha256>.tar`, as podman and skopeo write them) goes straight from the
 //! stream into the engine's storage: a pull of a one-step image from the loopback
-//! registry in `registry.rs`, whose config lists the layers so far. Layers already
+//! registry in `loopback_registry.rs`, whose config lists the layers so far. Layers already
 //! stored are reused by podman, so each step fetches exactly one new layer, and the
 //! only extra copy on disk at any time is podman's own temporary copy of that layer.
 //! When the archive's `manifest.json` arrives (last, in these archives), the real
@@ -20,8 +20,12 @@
 //! (Docker's are dockerd's, under its root). The engine's side is `PullEngine`.
 
 use crate::command::CommandError;
-use crate::registry::{self, Blob, Image};
+use crate::loopback_registry::{self, Blob, Image};
 use crate::{ImageStore, RuntimeError};
+use berth_format::archive::{
+    parse_docker_manifest, parse_oci_index, DockerImage, Manifest, DOCKER_MANIFEST_FILE,
+    OCI_INDEX_FILE, OCI_LAYOUT_FILE,
+};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -206,17 +210,6 @@ fn resolve_link(from: &str, target: &str) -> String {
     parts.join("/")
 }
 
-/// Go's name for this machine's architecture, as image configs spell it.
-fn go_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    }
-}
-
 impl Loader<'_> {
     fn run(&mut self, input: &mut dyn Read) -> Result<(), RuntimeError> {
         let mut archive = tar::Archive::new(input);
@@ -258,18 +251,14 @@ impl Loader<'_> {
                 self.spool(name, &mut entry)?;
             }
         }
-        if self.small.contains_key("oci-layout") {
+        if self.small.contains_key(OCI_LAYOUT_FILE) {
             return self.load_oci_layout();
         }
         let manifest = self
             .small
-            .get("manifest.json")
+            .get(DOCKER_MANIFEST_FILE)
             .ok_or_else(|| archive_error("no manifest.json: not a docker-archive"))?;
-        let manifest: Vec<ArchiveImage> = serde_json::from_slice(manifest)
-            .map_err(|e| archive_error(format!("manifest.json: {e}")))?;
-        if manifest.is_empty() {
-            return Err(archive_error("manifest.json lists no image"));
-        }
+        let manifest = parse_docker_manifest(manifest).map_err(|e| archive_error(e.to_string()))?;
         for (n, image) in manifest.iter().enumerate() {
             self.pull_final(n, image)?;
         }
@@ -294,7 +283,7 @@ impl Loader<'_> {
         tag: &str,
         image: &mut Image<'_>,
     ) -> Result<(String, String), RuntimeError> {
-        let (listener, port) = registry::bind().map_err(RuntimeError::Input)?;
+        let (listener, port) = loopback_registry::bind().map_err(RuntimeError::Input)?;
         let label = if self.label.is_empty() {
             "x"
         } else {
@@ -302,7 +291,7 @@ impl Loader<'_> {
         };
         let reference = format!("127.0.0.1:{port}/berth-load/{label}/{repo}:{tag}");
         let timeout = self.remaining()?;
-        let (result, report) = registry::serve_during(&listener, image, || {
+        let (result, report) = loopback_registry::serve_during(&listener, image, || {
             self.engine.pull_loopback(&reference, timeout, self.staging)
         });
         if let Some(e) = report.source_error {
@@ -325,14 +314,17 @@ impl Loader<'_> {
         self.chain.push((digest.clone(), size));
         let diff_ids: Vec<&str> = self.chain.iter().map(|(d, _)| d.as_str()).collect();
         let config = serde_json::to_vec(&serde_json::json!({
-            "architecture": go_arch(),
+            "architecture": berth_format::arch::host_go_arch(),
             "os": "linux",
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
         }))
         .expect("JSON of strings");
-        let config_digest = registry::sha256_digest(&config);
+        let config_digest = loopback_registry::sha256_digest(&config);
         let mut image = Image {
-            manifest: registry::manifest((&config_digest, config.len() as u64), &self.chain),
+            manifest: loopback_registry::manifest(
+                (&config_digest, config.len() as u64),
+                &self.chain,
+            ),
             manifest_type: berth_format::media_type::DOCKER_MANIFEST.into(),
             blobs: HashMap::from([
                 (config_digest, Blob::Bytes(config)),
@@ -379,7 +371,7 @@ impl Loader<'_> {
         Ok(())
     }
 
-    fn pull_final(&mut self, n: usize, entry: &ArchiveImage) -> Result<(), RuntimeError> {
+    fn pull_final(&mut self, n: usize, entry: &DockerImage) -> Result<(), RuntimeError> {
         let config = match self.small.get(&entry.config) {
             Some(bytes) => bytes.clone(),
             None => {
@@ -389,7 +381,7 @@ impl Loader<'_> {
                 )))
             }
         };
-        let config_digest = registry::sha256_digest(&config);
+        let config_digest = loopback_registry::sha256_digest(&config);
         let mut layers = Vec::new();
         let mut blobs: HashMap<String, Blob<'_>> = HashMap::new();
         for layer in &entry.layers {
@@ -405,7 +397,7 @@ impl Loader<'_> {
                 layers.push((sp.digest.clone(), sp.size));
                 blobs.insert(sp.digest.clone(), Blob::File(sp.path.clone()));
             } else if let Some(bytes) = self.small.get(resolved) {
-                let digest = registry::sha256_digest(bytes);
+                let digest = loopback_registry::sha256_digest(bytes);
                 layers.push((digest.clone(), bytes.len() as u64));
                 blobs.insert(digest, Blob::Bytes(bytes.clone()));
             } else {
@@ -414,7 +406,7 @@ impl Loader<'_> {
                 )));
             }
         }
-        let manifest = registry::manifest((&config_digest, config.len() as u64), &layers);
+        let manifest = loopback_registry::manifest((&config_digest, config.len() as u64), &layers);
         blobs.insert(config_digest.clone(), Blob::Bytes(config));
         let mut image = Image {
             manifest,
@@ -423,12 +415,7 @@ impl Loader<'_> {
         };
         let existed = self.exists(&config_digest);
         let (id, temporary) = self.pull(FINAL_REPO, &n.to_string(), &mut image)?;
-        self.name(
-            id,
-            entry.repo_tags.clone().unwrap_or_default(),
-            &temporary,
-            existed,
-        )
+        self.name(id, entry.tags().to_vec(), &temporary, existed)
     }
 
     /// An OCI layout's blob by digest, from memory or the spool.
@@ -445,13 +432,11 @@ impl Loader<'_> {
     /// Pulls each image of an OCI layout (index.json's manifests) through the loopback
     /// registry, from its spooled blobs, and names it by its ref name annotation.
     fn load_oci_layout(&mut self) -> Result<(), RuntimeError> {
-        let index: OciIndex = self
+        let index = self
             .small
-            .get("index.json")
+            .get(OCI_INDEX_FILE)
             .ok_or_else(|| archive_error("an OCI layout without index.json"))
-            .and_then(|b| {
-                serde_json::from_slice(b).map_err(|e| archive_error(format!("index.json: {e}")))
-            })?;
+            .and_then(|b| parse_oci_index(b).map_err(|e| archive_error(e.to_string())))?;
         for (n, desc) in index.manifests.iter().enumerate() {
             let missing = |what: &str| {
                 archive_error(format!(
@@ -463,7 +448,7 @@ impl Loader<'_> {
                 Some(Blob::Bytes(b)) => b,
                 _ => return Err(missing("manifest")),
             };
-            let parsed: OciManifest = serde_json::from_slice(&manifest)
+            let parsed: Manifest = serde_json::from_slice(&manifest)
                 .map_err(|e| archive_error(format!("manifest {}: {e}", desc.digest)))?;
             let mut blobs = HashMap::new();
             for digest in std::iter::once(&parsed.config.digest)
@@ -479,12 +464,7 @@ impl Loader<'_> {
             };
             let existed = self.exists(&parsed.config.digest);
             let (id, temporary) = self.pull(FINAL_REPO, &n.to_string(), &mut image)?;
-            let references: Vec<String> = desc
-                .annotations
-                .get("org.opencontainers.image.ref.name")
-                .cloned()
-                .into_iter()
-                .collect();
+            let references: Vec<String> = desc.image_name().map(String::from).into_iter().collect();
             self.name(id, references, &temporary, existed)?;
         }
         Ok(())
@@ -518,41 +498,6 @@ impl Loader<'_> {
         }
         Ok(())
     }
-}
-
-#[derive(serde::Deserialize)]
-struct ArchiveImage {
-    #[serde(rename = "Config")]
-    config: String,
-    #[serde(rename = "RepoTags")]
-    repo_tags: Option<Vec<String>>,
-    #[serde(rename = "Layers")]
-    layers: Vec<String>,
-}
-
-#[derive(serde::Deserialize)]
-struct OciIndex {
-    manifests: Vec<OciDescriptor>,
-}
-
-#[derive(serde::Deserialize)]
-struct OciDescriptor {
-    #[serde(rename = "mediaType", default = "oci_manifest_type")]
-    media_type: String,
-    digest: String,
-    #[serde(default)]
-    annotations: HashMap<String, String>,
-}
-
-fn oci_manifest_type() -> String {
-    "application/vnd.oci.image.manifest.v1+json".into()
-}
-
-#[derive(serde::Deserialize)]
-struct OciManifest {
-    config: OciDescriptor,
-    #[serde(default)]
-    layers: Vec<OciDescriptor>,
 }
 
 #[cfg(test)]

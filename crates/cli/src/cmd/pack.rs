@@ -1,7 +1,7 @@
 use super::image::RegistryArgs;
 use super::pack_image::{pack_image, ImageInput};
 use crate::exit::{chain, print, print_json, Failure};
-use berth_image::lxc::LxcNetwork;
+use berth_image::lxc_bundle::LxcNetwork;
 use berth_image::Platform;
 use berth_package::sign::read_signing_key;
 use berth_package::{pack, Compression, Limits, PackError, PackRequest};

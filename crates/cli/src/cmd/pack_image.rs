@@ -6,7 +6,7 @@
 
 use super::image::{failure, parse_ref, Bars, RegistryArgs};
 use crate::exit::Failure;
-use berth_image::lxc::{lxc_bundle, LxcNetwork, LxcOptions};
+use berth_image::lxc_bundle::{lxc_bundle, LxcNetwork, LxcOptions};
 use berth_image::transport::docker_archive_stream;
 use berth_image::{CopyOptions, ImageRef, Platform, RegistryRef, Source};
 use berth_package::manifest::{Manifest, RuntimeKind, Stage};
@@ -30,7 +30,7 @@ pub fn pack_image(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Result<PackReport, PackError>, Failure> {
     let manifest_bytes = std::fs::read(&req.manifest)
-        .map_err(|e| Failure::bad_input(format!("{}: cannot read: {e}", req.manifest.display())))?;
+        .map_err(|e| Failure::failed(format!("{}: cannot read: {e}", req.manifest.display())))?;
     let manifest = Manifest::parse(&manifest_bytes, Stage::Source)
         .map_err(|issues| Failure::bad_input_lines(&issues.to_string()))?;
     let reference = parse_ref(input.reference)?;

@@ -51,33 +51,6 @@ pub fn registry_ref(text: &str) -> Result<RegistryRef, Failure> {
     }
 }
 
-/// The signature file inside a package, if it has one.
-fn signature_of(path: &PathBuf) -> Result<Option<Vec<u8>>, Failure> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
-    let plain = berth_image::layer::decompressed(std::io::BufReader::new(file))
-        .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
-    let mut archive = tar::Archive::new(plain);
-    let entries = archive
-        .entries()
-        .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
-        let is_sig = entry.path().is_ok_and(|p| {
-            p.to_str().map(|s| s.trim_start_matches("./")) == Some(berth_package::reader::SIG_PATH)
-        });
-        if is_sig {
-            let mut bytes = Vec::new();
-            (&mut entry)
-                .take(64 * 1024)
-                .read_to_end(&mut bytes)
-                .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
-            return Ok(Some(bytes));
-        }
-    }
-    Ok(None)
-}
-
 pub fn run(args: PushArgs) -> Result<(), Failure> {
     let reference = registry_ref(&args.dest)?;
     let path = &args.package;
@@ -128,7 +101,7 @@ pub fn run(args: PushArgs) -> Result<(), Failure> {
     let mut signature_digest = None;
     let signature = match &args.signature {
         Some(file) => Some(detached_signature(file)?),
-        None => signature_of(path)?,
+        None => report.signature_file.clone(),
     };
     if let Some(sig) = signature {
         let sig_digest = Digest::of(&sig);

@@ -13,13 +13,16 @@ pub struct Client {
     socket: PathBuf,
 }
 
-/// A request body streamed from a reader, and what to tell of the bytes sent.
-pub type Upload<'a> = (&'a mut dyn Read, &'a mut dyn FnMut(u64));
+/// A request body streamed from a reader (named in errors: a file's path), and what
+/// to tell of the bytes sent.
+pub type Upload<'a> = (&'a str, &'a mut dyn Read, &'a mut dyn FnMut(u64));
 
 /// An answer: its status, and its body as it arrives.
 pub struct Answer {
     pub status: u16,
     pub body: Box<dyn Read>,
+    /// The request and the socket it went to, for errors: `POST /v1/packages at /run/berthd.sock`.
+    request: String,
 }
 
 impl Answer {
@@ -31,12 +34,16 @@ impl Answer {
 
     /// The answer as `T`, or the error it carries.
     pub fn decode<T: DeserializeOwned>(self) -> Result<T, Failure> {
+        let request = self.request.clone();
         let (status, body) = self.bytes()?;
         if !(200..300).contains(&status) {
-            return Err(failure(status, &body));
+            return Err(failure(status, &body, &request));
         }
-        serde_json::from_slice(&body)
-            .map_err(|e| Failure::failed(format!("unexpected answer from berthd: {e}")))
+        serde_json::from_slice(&body).map_err(|e| {
+            Failure::failed(format!(
+                "berthd's answer to {request} is not what berthctl reads: {e}"
+            ))
+        })
     }
 
     /// The body to stream on success; the error it carries otherwise.
@@ -44,8 +51,9 @@ impl Answer {
         if self.status == 200 {
             return Ok(self.body);
         }
+        let request = self.request.clone();
         let (status, body) = self.bytes()?;
-        Err(failure(status, &body))
+        Err(failure(status, &body, &request))
     }
 }
 
@@ -54,13 +62,15 @@ fn talk(e: std::io::Error) -> Failure {
 }
 
 /// Turns an error answer into a failure: exit 2 for what the request got wrong.
-fn failure(status: u16, body: &[u8]) -> Failure {
+fn failure(status: u16, body: &[u8], request: &str) -> Failure {
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(e) if status == 400 || status == 403 || status == 409 => {
             Failure::bad_input(format!("{} ({})", e.message, e.code))
         }
         Ok(e) => Failure::failed(format!("{} ({})", e.message, e.code)),
-        Err(_) => Failure::failed(format!("berthd answered {status}")),
+        Err(_) => Failure::failed(format!(
+            "berthd answered {request} with HTTP {status} and no error document"
+        )),
     }
 }
 
@@ -118,15 +128,18 @@ impl Client {
         if let Some(b) = &json_bytes {
             stream.write_all(b).map_err(talk)?;
         }
-        if let Some((input, progress)) = body {
-            upload(&mut stream, input, progress)?;
+        if let Some((name, input, progress)) = body {
+            upload(&mut stream, name, input, progress)?;
         }
-        read_answer(BufReader::new(stream))
+        let mut answer = read_answer(BufReader::new(stream))?;
+        answer.request = format!("{method} {path} at {}", self.socket.display());
+        Ok(answer)
     }
 }
 
 fn upload(
     stream: &mut UnixStream,
+    name: &str,
     input: &mut dyn Read,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(), Failure> {
@@ -135,7 +148,7 @@ fn upload(
     loop {
         let n = input
             .read(&mut buf)
-            .map_err(|e| Failure::bad_input(format!("reading the package: {e}")))?;
+            .map_err(|e| Failure::failed(format!("{name}: cannot read: {e}")))?;
         let chunk = if n == 0 {
             Vec::from(&b"0\r\n\r\n"[..])
         } else {
@@ -186,7 +199,11 @@ fn read_answer(mut reader: BufReader<UnixStream>) -> Result<Answer, Failure> {
         (false, Some(n)) => Box::new(reader.take(n)),
         (false, None) => Box::new(reader),
     };
-    Ok(Answer { status, body })
+    Ok(Answer {
+        status,
+        body,
+        request: String::new(),
+    })
 }
 
 /// A chunked body, decoded as it is read (so followed logs print as they come). A

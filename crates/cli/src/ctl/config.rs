@@ -44,7 +44,10 @@ pub fn run(ctx: &Ctx, command: ConfigCommand) -> Result<String, Failure> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
             {
-                return Err(Failure::bad_input(format!("{key:?} is not a setting")));
+                return Err(Failure::bad_input(format!(
+                    "{key:?} is not a setting: use one of {}",
+                    berth_api::SETTINGS
+                )));
             }
             let saved: Container = ctx.client.call(
                 "PUT",
@@ -68,7 +71,8 @@ pub fn run(ctx: &Ctx, command: ConfigCommand) -> Result<String, Failure> {
                     for part in k.split('.') {
                         v = v.get(part).ok_or_else(|| {
                             Failure::bad_input(format!(
-                                "unknown key {k:?}: use autostart, monitor, restart or restart.<enabled|max_retries|window|retry_delay>"
+                                "{k:?} is not a setting: use one of restart, {}",
+                                berth_api::SETTINGS
                             ))
                         })?;
                     }

@@ -40,7 +40,7 @@ pub fn run(ctx: &Ctx, args: InstallArgs) -> Result<String, Failure> {
         (Box::new(std::io::stdin().lock()), None)
     } else {
         let file = std::fs::File::open(package)
-            .map_err(|e| Failure::bad_input(format!("{}: {e}", package.display())))?;
+            .map_err(|e| Failure::failed(format!("{}: cannot read: {e}", package.display())))?;
         let len = file.metadata().ok().map(|m| m.len());
         (Box::new(file), len)
     };
@@ -48,7 +48,7 @@ pub fn run(ctx: &Ctx, args: InstallArgs) -> Result<String, Failure> {
     let answer = ctx.client.request(
         "POST",
         &paths::packages(args.force),
-        Some((&mut *input, &mut progress)),
+        Some((&package.display().to_string(), &mut *input, &mut progress)),
         None,
     );
     end_progress();

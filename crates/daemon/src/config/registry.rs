@@ -2,14 +2,16 @@
 //! `docker://` references (only with the `registry` feature; parsed always, so a
 //! configuration is valid or not whatever the build).
 //!
-//!     "registry": {
-//!         "tls_verify": true,
-//!         "credentials": {"registry.example:5000": "USER:PASSWORD"},
-//!         "auth_file": "/etc/berth/auth.json",
-//!         "allow": ["registry.example:5000", "*.blobs.example"],
-//!         "stall_timeout": 60,
-//!         "deadline": 1800
-//!     }
+//! ```json
+//! "registry": {
+//!     "tls_verify": true,
+//!     "credentials": {"registry.example:5000": "USER:PASSWORD"},
+//!     "auth_file": "/etc/berth/auth.json",
+//!     "allow": ["registry.example:5000", "*.blobs.example"],
+//!     "stall_timeout": 60,
+//!     "deadline": 1800
+//! }
+//! ```
 //!
 //! `tls_verify: false` speaks plain HTTP to every registry (loopback registries always
 //! get plain HTTP); otherwise HTTPS with the web's root certificates. Credentials by

@@ -52,9 +52,10 @@ pub fn apply_setting(entry: &mut ContainerEntry, key: &str, value: &Value) -> Re
                 "retry_delay": entry.restart.retry_delay,
             });
             if r.get(field).is_none() {
-                return Err(bad(
-                    "is not a setting: use autostart, monitor or restart.<enabled|max_retries|window|retry_delay>".into(),
-                ));
+                return Err(bad(format!(
+                    "is not a setting: use one of {}",
+                    berth_api::SETTINGS
+                )));
             }
             r[field] = value.clone();
             let mut c = Checker::default();
@@ -69,8 +70,9 @@ pub fn apply_setting(entry: &mut ContainerEntry, key: &str, value: &Value) -> Re
                 (None, None) => Err(bad("is invalid".into())),
             }
         }
-        _ => Err(bad(
-            "is not a setting: use autostart, monitor or restart.<enabled|max_retries|window|retry_delay>".into(),
-        )),
+        _ => Err(bad(format!(
+            "is not a setting: use one of {}",
+            berth_api::SETTINGS
+        ))),
     }
 }

@@ -10,7 +10,7 @@ use crate::driver::{Driver, Plan, Staged};
 use crate::error::{io, runtime, OpError};
 use crate::store::ContainerEntry;
 use berth_api::Installed;
-use berth_package::pipe::{channel, ChannelReader, Chunk};
+use berth_format::stream::{channel, ChannelReader, Chunk};
 use berth_package::{read_package_into, Manifest, PayloadSink, ReadError, ReadOptions, SinkError};
 use berth_runtime::RuntimeError;
 use serde_json::Value;

@@ -246,10 +246,11 @@ impl Cache {
     pub fn save(&self) -> Result<PruneReport, ImageError> {
         let _lock = self.lock()?;
         let bytes = serde_json::to_vec(&*self.files.lock().expect("unpoisoned")).expect("json");
-        let mut temp = tempfile::NamedTempFile::new_in(&self.dir).map_err(io_err(&self.dir))?;
-        io::Write::write_all(&mut temp, &bytes).map_err(io_err(&self.dir))?;
-        temp.persist(self.dir.join("files.json"))
-            .map_err(|e| io_err(&self.dir)(e.error))?;
+        berth_fs::write_atomic(
+            &self.dir.join("files.json"),
+            |f| io::Write::write_all(f, &bytes),
+            0o600,
+        )?;
         self.evict(self.max_size)
     }
 

@@ -15,7 +15,7 @@ fn blob_files(layout: &Layout) -> Vec<String> {
 }
 
 #[test]
-fn a_new_layout_is_what_skopeo_and_umoci_expect_and_opens_again() {
+fn a_new_layout_has_the_version_marker_of_the_spec_and_opens_again() {
     let dir = tempfile::tempdir().unwrap();
     let layout = Layout::create(dir.path()).unwrap();
     let marker: serde_json::Value =

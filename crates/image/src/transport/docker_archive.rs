@@ -13,20 +13,11 @@ use crate::error::ImageError;
 use crate::manifest::{self, MAX_CONFIG, MAX_MANIFEST};
 use crate::reference::RegistryRef;
 use crate::{layer, pipe};
+use berth_format::archive::{parse_docker_manifest, DockerImage, DOCKER_MANIFEST_FILE};
 use oci_spec::image::Descriptor;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-
-#[derive(serde::Deserialize, serde::Serialize)]
-pub(super) struct Entry {
-    #[serde(rename = "Config")]
-    pub(super) config: String,
-    #[serde(rename = "RepoTags", default)]
-    pub(super) repo_tags: Option<Vec<String>>,
-    #[serde(rename = "Layers")]
-    pub(super) layers: Vec<String>,
-}
 
 /// The manifest skopeo synthesises for a docker-archive (same fields, same order).
 pub fn synthesised_manifest(config: (&Digest, u64), layers: &[(Digest, u64)]) -> Vec<u8> {
@@ -68,18 +59,17 @@ impl DockerArchiveSource {
     ) -> Result<DockerArchiveSource, ImageError> {
         let tar = TarIndex::open(file)?;
         let label = format!("docker-archive:{}", file.display());
-        let bad = |why: String| ImageError::format(format!("{label}: manifest.json"), why);
-        let entries: Vec<Entry> = serde_json::from_slice(&tar.read("manifest.json", MAX_MANIFEST)?)
-            .map_err(|e| bad(format!("not docker's manifest.json: {e}")))?;
+        let bad = |why: String| ImageError::format(format!("{label}: {DOCKER_MANIFEST_FILE}"), why);
+        let entries = parse_docker_manifest(&tar.read(DOCKER_MANIFEST_FILE, MAX_MANIFEST)?)
+            .map_err(|e| bad(e.why))?;
         let entry = match name {
             Some(name) => {
                 let wanted = tag_of(name);
                 entries
                     .iter()
                     .find(|e| {
-                        e.repo_tags
+                        e.tags()
                             .iter()
-                            .flatten()
                             .any(|t| RegistryRef::parse(t).is_ok_and(|r| tag_of(&r) == wanted))
                     })
                     .ok_or_else(|| bad(format!("no image tagged {wanted}")))?
@@ -307,13 +297,13 @@ impl Dest for DockerArchiveDest {
             .take()
             .ok_or_else(|| ImageError::format(&name, "no config was written"))?;
         let layers: Vec<(String, Digest, u64)> = state.layers.into_iter().flatten().collect();
-        let entry = Entry {
+        let entry = DockerImage {
             config,
             repo_tags: Some(self.name.iter().map(tag_of).collect()),
             layers: layers.iter().map(|l| l.0.clone()).collect(),
         };
         let bytes = serde_json::to_vec(&[entry]).expect("json serialises");
-        state.out.add_bytes("manifest.json", &bytes)?;
+        state.out.add_bytes(DOCKER_MANIFEST_FILE, &bytes)?;
         let (dest, temp) = state.out.finish()?;
         if zstd {
             compress(temp, &dest)?;

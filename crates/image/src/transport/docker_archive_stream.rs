@@ -6,7 +6,7 @@
 //! each layer once to count it (on every core for berth's own layers); `write` then
 //! inflates it again into the stream, checked against its diff_id.
 
-use super::docker_archive::{synthesised_manifest, tag_of, Entry};
+use super::docker_archive::{synthesised_manifest, tag_of};
 use super::tar_out::header;
 use crate::copy::chosen::{read_image, ChosenImage};
 use crate::copy::engine::digest;
@@ -16,6 +16,7 @@ use crate::error::ImageError;
 use crate::platform::Platform;
 use crate::reference::RegistryRef;
 use crate::{layer, pipe};
+use berth_format::archive::DockerImage;
 use oci_spec::image::Descriptor;
 use std::io::{self, Write};
 
@@ -66,7 +67,7 @@ pub fn plan(
         size += member_len(n);
         layers.push((d.clone(), diff_id.clone(), n));
     }
-    let entry = Entry {
+    let entry = DockerImage {
         config: format!("{}.json", config_digest.hex()),
         repo_tags: Some(name.into_iter().map(tag_of).collect()),
         layers: diff_ids

@@ -10,9 +10,8 @@ use crate::compress::Compression;
 use crate::limits::{is_guard_error, is_source_error, CountingReader, ExpansionGuard, Limits};
 use crate::manifest::{Manifest, RuntimeKind, Stage};
 use crate::payload::{inspect_payload, PayloadError, PayloadSummary};
-use crate::pipe::read_ahead;
-use crate::pipe::HashingReader;
 use crate::sign::{check_signature, SignatureStatus};
+use berth_format::stream::{read_ahead, HashingReader, ReadAhead};
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -69,6 +68,10 @@ pub struct PackageReport {
     pub payload: PayloadInfo,
     pub metadata: Vec<FileInfo>,
     pub signature: SignatureStatus,
+    /// The package's own signature file (`checksums/sha256sums.txt.sig`), as it
+    /// holds it: what `berth push` sends as the package's signature referrer.
+    #[serde(skip)]
+    pub signature_file: Option<Vec<u8>>,
     /// Entry names in archive order.
     pub entries: Vec<String>,
     pub warnings: Vec<String>,
@@ -252,7 +255,7 @@ pub fn read_package_into<R: Read + Send + 'static>(
     };
     let guarded = ExpansionGuard::new(decoder, compressed.clone(), limits.max_expansion_ratio)
         .with_allowance(limits.expansion_allowance);
-    let mut archive = tar::Archive::new(read_ahead(Box::new(guarded)));
+    let mut archive = tar::Archive::new(read_ahead(Box::new(guarded), ReadAhead::SMALL));
 
     let mut st = State {
         problems: Vec::new(),
@@ -472,6 +475,7 @@ fn read_payload<R: Read, S: PayloadSink + ?Sized>(
         Err(e) => return Err(ReadError::invalid(e.to_string())),
     };
     let (digest, len) = hashing.finish();
+    let digest = digest.hex().to_string();
     st.hashes.insert(name.to_string(), digest.clone());
     st.payload = Some(PayloadInfo {
         name: file_name.to_string(),

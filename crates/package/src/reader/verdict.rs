@@ -190,6 +190,7 @@ pub(super) fn finish(
         payload: st.payload.expect("checked"),
         metadata: st.metadata,
         signature,
+        signature_file: st.sig,
         entries: st.order,
         warnings,
     })

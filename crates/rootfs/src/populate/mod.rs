@@ -133,7 +133,7 @@ fn payload_of(package: &Path, dir: &Path) -> Result<(String, PathBuf), RootfsErr
 /// The payload as an image: a docker-archive, else an oci-archive.
 fn open_image(payload: &Path, package: &Path) -> Result<PayloadImage, RootfsError> {
     let what = package.display().to_string();
-    let names = repo_tags(payload).unwrap_or_default();
+    let names = repo_tags(payload, &what)?;
     let docker = ImageRef::DockerArchive {
         file: payload.to_path_buf(),
         name: None,
@@ -156,27 +156,37 @@ fn open_image(payload: &Path, package: &Path) -> Result<PayloadImage, RootfsErro
     })
 }
 
-/// The first image's `RepoTags` in a docker-archive's manifest.json.
-fn repo_tags(payload: &Path) -> Option<Vec<String>> {
-    let file = std::fs::File::open(payload).ok()?;
+/// The first image's `RepoTags` in a docker-archive's manifest.json; none for an
+/// OCI archive. A manifest.json that does not read is the payload's error.
+fn repo_tags(payload: &Path, what: &str) -> Result<Vec<String>, RootfsError> {
+    use berth_format::archive::{parse_docker_manifest, DOCKER_MANIFEST_FILE};
+    let bad = |why: String| RootfsError::invalid(what, format!("payload: {why}"));
+    let file =
+        std::fs::File::open(payload).map_err(RootfsError::io(payload, "opening the payload"))?;
     let mut archive = tar::Archive::new(file);
-    for entry in archive.entries().ok()? {
-        let mut entry = entry.ok()?;
-        if entry.path().ok()?.as_os_str() != "manifest.json" || entry.size() > 1 << 20 {
+    for entry in archive.entries().map_err(|e| bad(e.to_string()))? {
+        let mut entry = entry.map_err(|e| bad(e.to_string()))?;
+        if entry.path_bytes().as_ref() != DOCKER_MANIFEST_FILE.as_bytes() {
             continue;
         }
+        if entry.size() > MAX_MANIFEST {
+            return Err(bad(format!(
+                "{DOCKER_MANIFEST_FILE}: larger than {MAX_MANIFEST} bytes"
+            )));
+        }
         let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).ok()?;
-        let manifest: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-        let tags = manifest.get(0)?.get("RepoTags")?.as_array()?;
-        return Some(
-            tags.iter()
-                .filter_map(|t| t.as_str().map(str::to_string))
-                .collect(),
-        );
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|e| bad(e.to_string()))?;
+        let images = parse_docker_manifest(&bytes).map_err(|e| bad(e.to_string()))?;
+        return Ok(images[0].tags().to_vec());
     }
-    None
+    Ok(Vec::new())
 }
+
+/// A docker-archive's manifest.json larger than this is refused (real ones are a
+/// few hundred bytes per image).
+const MAX_MANIFEST: u64 = 1 << 20;
 
 /// Now (or SOURCE_DATE_EPOCH), as the stores write times.
 pub(crate) fn timestamp() -> Result<String, RootfsError> {

@@ -372,7 +372,7 @@ impl Runtime for Runc {
 /// Unpacks an OCI runtime bundle (.tar.gz) read from `input` under `dest`; returns
 /// the directory holding `config.json` (`dest`, or its one subdirectory).
 pub fn unpack_bundle(input: &mut dyn std::io::Read, dest: &Path) -> Result<PathBuf, RuntimeError> {
-    crate::bundle::unpack(input, dest, "OCI runtime bundle", |dir| {
+    crate::bundle_unpack::unpack(input, dest, "OCI runtime bundle", |dir| {
         dir.join("config.json").is_file()
     })
     .map_err(|e| match e {

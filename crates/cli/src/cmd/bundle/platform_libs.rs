@@ -1,6 +1,6 @@
 //! `berth bundle platform-libs`: a device rootfs's `_libs.json`.
 
-use crate::exit::{print, Failure};
+use crate::exit::{chain, print, Failure};
 use std::path::PathBuf;
 
 /// Write the _libs.json of a device root filesystem (every shared library: name,
@@ -16,11 +16,20 @@ pub struct PlatformLibsArgs {
 }
 
 pub fn run(args: PlatformLibsArgs) -> Result<(), Failure> {
-    if !args.rootfs.is_dir() {
-        return Err(Failure::bad_input(format!(
-            "{}: not a directory",
-            args.rootfs.display()
-        )));
+    match std::fs::metadata(&args.rootfs) {
+        Err(e) => {
+            return Err(Failure::failed(format!(
+                "{}: cannot read: {e}",
+                args.rootfs.display()
+            )))
+        }
+        Ok(m) if !m.is_dir() => {
+            return Err(Failure::bad_input(format!(
+                "{}: not a directory",
+                args.rootfs.display()
+            )))
+        }
+        Ok(_) => {}
     }
     let listing =
         berth_bundle::libs::platform_libs::platform_libs(&args.rootfs).map_err(super::failure)?;
@@ -30,19 +39,8 @@ pub fn run(args: PlatformLibsArgs) -> Result<(), Failure> {
     let mut text = berth_bundle::output::config_json(&listing.libs);
     text.push(b'\n');
     match &args.output {
-        Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let mut temp = tempfile::NamedTempFile::new_in(dir)
-                .map_err(|e| Failure::failed(format!("{}: {e}", dir.display())))?;
-            std::io::Write::write_all(&mut temp, &text)
-                .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
-            temp.persist(path)
-                .map_err(|e| Failure::failed(format!("{}: {}", path.display(), e.error)))?;
-            Ok(())
-        }
+        Some(path) => berth_fs::write_atomic(path, |f| std::io::Write::write_all(f, &text), 0o644)
+            .map_err(|e| Failure::failed(chain(&e))),
         None => print(&String::from_utf8_lossy(&text)),
     }
 }

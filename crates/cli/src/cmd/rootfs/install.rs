@@ -117,6 +117,7 @@ pub fn run(args: InstallArgs) -> Result<(), Failure> {
         populated: Option<Populated>,
     }
     let mut placed: Vec<Done> = Vec::new();
+    let mut lines = String::new();
     let mut failures: Vec<Failure> = Vec::new();
     let place_one = |package: &PathBuf| -> Result<Done, RootfsError> {
         let placed = place(&root, &opts, package)?;
@@ -139,48 +140,33 @@ pub fn run(args: InstallArgs) -> Result<(), Failure> {
     for package in &args.packages {
         match place_one(package) {
             Ok(done) => {
-                if !args.json {
-                    let p = &done.placed;
-                    eprintln!(
-                        "placed {} {} ({}, {}) at {}",
-                        p.id, p.version, p.runtime, p.signature, p.device_path
+                let p = &done.placed;
+                lines += &format!(
+                    "placed {} {} ({}, {}) at {}\n",
+                    p.id, p.version, p.runtime, p.signature, p.device_path
+                );
+                if let Some(s) = &done.populated {
+                    lines += &format!(
+                        "  image {} in {} ({}, {}): {} of {} layers written\n",
+                        s.image_id, s.root, s.store, s.driver, s.layers_written, s.layers
                     );
-                    if let Some(s) = &done.populated {
-                        eprintln!(
-                            "  image {} in {} ({}, {}): {} of {} layers written",
-                            s.image_id, s.root, s.store, s.driver, s.layers_written, s.layers
-                        );
-                    }
                 }
                 placed.push(done);
             }
-            Err(e) => {
-                let f = failure(e);
-                let (Failure::Failed(lines)
-                | Failure::BadInput(lines)
-                | Failure::Unreachable(lines)) = &f;
-                for line in lines {
-                    eprintln!("berth: error: {line}");
-                }
-                failures.push(f);
-            }
+            // A refused package does not stop the others; its lines come at the end.
+            Err(e) => failures.push(failure(e)),
         }
     }
     if args.json {
         print_json(&placed)?;
     } else if !placed.is_empty() {
         print(&format!(
-            "{} of {} packages placed under {} in {}\n",
+            "{lines}{} of {} packages placed under {} in {}\n",
             placed.len(),
             args.packages.len(),
             opts.working_path,
             args.rootfs.display()
         ))?;
     }
-    // Each failure is printed already; the exit code is the worst one's.
-    match failures.iter().map(Failure::code).max() {
-        None => Ok(()),
-        Some(2) => Err(Failure::BadInput(Vec::new())),
-        Some(_) => Err(Failure::Failed(Vec::new())),
-    }
+    Failure::all(failures).map_or(Ok(()), Err)
 }

@@ -49,19 +49,15 @@ pub fn unpack(
         return Err(RuntimeError::Input(e));
     }
     applied.map_err(|e| RuntimeError::Archive(format!("{what}: {}: {}", e.entry, e.why)))?;
-    if holds(dest) {
-        return Ok(dest.to_path_buf());
-    }
-    let dirs: Vec<PathBuf> = std::fs::read_dir(dest)
+    let top_dirs: Vec<PathBuf> = std::fs::read_dir(dest)
         .map_err(RuntimeError::Scratch)?
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.is_dir())
         .collect();
-    match dirs.as_slice() {
-        [one] if holds(one) => Ok(one.clone()),
-        _ => Err(RuntimeError::Archive(String::new())),
-    }
+    berth_format::archive::locate_bundle(top_dirs, |dir| holds(dir.map_or(dest, PathBuf::as_path)))
+        .map(|dir| dir.unwrap_or_else(|| dest.to_path_buf()))
+        .ok_or_else(|| RuntimeError::Archive(String::new()))
 }
 
 /// The input, keeping its first error: the reader above it sees only a message.

@@ -4,7 +4,7 @@
 //! A new runtime adds a variant and a constructor here.
 
 use crate::install::{assert_no_transient_images_in, manifest, pack, remove_container};
-use berth_e2e::*;
+use crate::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -87,7 +87,7 @@ impl Subject {
                 id,
                 &format!("trap 'exit 0' TERM; echo version {v}; sleep 1000 & wait"),
             );
-            let mut m = crate::supervise::lxc_manifest(id);
+            let mut m = crate::lxc::lxc_manifest(id);
             m["runtime"] = "runc".into();
             m["version"] = v.into();
             policy(&mut m);
@@ -104,13 +104,13 @@ impl Subject {
     pub fn lxc(dir: &Path, id: &'static str, policy: fn(&mut Value)) -> Subject {
         let mut packages = Vec::new();
         for v in ["1", "2"] {
-            let bundle = crate::supervise::lxc_bundle(
+            let bundle = crate::lxc::lxc_bundle(
                 &dir.join(v),
                 id,
                 &format!("echo version {v}; exec sleep 1000"),
                 "lxc.net.0.type = none",
             );
-            let mut m = crate::supervise::lxc_manifest(id);
+            let mut m = crate::lxc::lxc_manifest(id);
             m["version"] = v.into();
             policy(&mut m);
             packages.push(pack(dir, &m, &bundle));

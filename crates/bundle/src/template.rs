@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 const MAX_TEMPLATE: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
-pub struct Platform {
+pub struct Template {
     pub name: String,
     /// The merged template.
     pub config: Map<String, Value>,
@@ -24,7 +24,7 @@ pub struct Platform {
 }
 
 /// Finds, checks and merges the templates of platform `name`.
-pub fn find(name: &str, search_paths: &[PathBuf]) -> Result<Platform, BundleError> {
+pub fn find(name: &str, search_paths: &[PathBuf]) -> Result<Template, BundleError> {
     if name.is_empty() || name.contains('/') {
         return Err(BundleError::invalid(
             "--platform",
@@ -79,7 +79,7 @@ pub fn find(name: &str, search_paths: &[PathBuf]) -> Result<Platform, BundleErro
         config.extend(object);
         files.push(path);
     }
-    Ok(Platform {
+    Ok(Template {
         name: name.to_string(),
         config,
         files,

@@ -184,23 +184,16 @@ pub fn lxc_bundle(
             name: PathBuf::from("rootfs").join(rel),
         });
     }
-    let mut temp = tempfile::Builder::new()
-        .prefix(".berth-lxc-")
-        .tempfile_in(parent)
-        .map_err(ImageError::io(parent))?;
+    let mut temp = berth_fs::AtomicFile::create(out)?;
     {
-        let file = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
+        let file = std::io::BufWriter::with_capacity(1 << 20, temp.file());
         let gz = berth_compress::ParallelGzipWriter::new(file, options.level, options.threads)
             .map_err(ImageError::io(out))?;
         let gz = layer_tar::write(&items, options.epoch, gz).map_err(ImageError::io(out))?;
         let mut file = gz.finish().map_err(ImageError::io(out))?;
         file.flush().map_err(ImageError::io(out))?;
     }
-    fs::set_permissions(temp.path(), fs::Permissions::from_mode(0o644))
-        .map_err(ImageError::io(out))?;
-    temp.as_file().sync_all().map_err(ImageError::io(out))?;
-    temp.persist(out)
-        .map_err(|e| ImageError::io(out)(e.error))?;
+    temp.commit(0o644)?;
     Ok(LxcReport {
         digest: report.digest,
         platform: report.platform,
