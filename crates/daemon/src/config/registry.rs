@@ -22,7 +22,8 @@
 //! install from a registry may take in all, so that a registry that drips its answer
 //! cannot hold the container's lock for ever.
 
-use super::{absolute_path, describe, optional_bool, optional_int, section, Checker};
+use super::fields::{absolute_path, optional_bool, optional_int, section};
+use berth_package::manifest::{describe, Checker};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

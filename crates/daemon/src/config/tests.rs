@@ -1,5 +1,6 @@
 use super::*;
 use serde_json::json;
+use serde_json::Value;
 
 fn lines(v: Value) -> Vec<String> {
     match parse(&serde_json::to_vec(&v).unwrap()) {

@@ -1,7 +1,7 @@
 //! The manifest's unit tests.
 
 use super::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn podman() -> Value {
     json!({
