@@ -92,6 +92,13 @@ fn the_restart_budget_survives_a_restart_of_berthd() {
         Some(2),
         "{record}"
     );
+    // The API says "failed" only once state.json holds it: a kill -9 now keeps it.
+    assert!(
+        record["failed_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("2 restarts within 300s")),
+        "{record}"
+    );
 
     d.child.kill().unwrap(); // SIGKILL
     d.child.wait().unwrap();

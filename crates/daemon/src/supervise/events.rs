@@ -144,9 +144,6 @@ pub fn on_exit(daemon: &Daemon, id: &str, code: Option<i32>) {
             s.running_seen = false;
             let d = s.history.on_unexpected_exit(&entry.restart, now);
             s.pending = matches!(d, Decision::RestartAfter(_));
-            if let Decision::GiveUp(reason) = &d {
-                s.failed = Some(reason.clone());
-            }
             (d, s.generation)
         };
         let code_text = code.map_or("unknown".into(), |c| c.to_string());
@@ -159,7 +156,7 @@ pub fn on_exit(daemon: &Daemon, id: &str, code: Option<i32>) {
             }
             Decision::GiveUp(reason) => {
                 crate::daemon_log::error(format!("{id}: failed: {reason}"));
-                daemon.persist_supervision(id);
+                daemon.record_failure(id, reason);
                 return;
             }
             Decision::RestartAfter(delay) => {

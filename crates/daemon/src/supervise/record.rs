@@ -52,6 +52,19 @@ impl Daemon {
         });
     }
 
+    /// berthd gives up on `id`: the failure goes to state.json first and only then
+    /// into what the API answers, so that nobody is told "failed" that a kill -9
+    /// could still take back.
+    pub fn record_failure(&self, id: &str, reason: String) {
+        self.home.update_state(|st| {
+            st.containers.entry(id.to_string()).or_default().failed_reason = Some(reason.clone());
+        });
+        self.supervision()
+            .entry(id.to_string())
+            .or_default()
+            .failed = Some(reason);
+    }
+
     /// At start, after recovery: the restart histories state.json kept.
     pub fn restore_supervision(&self) {
         let state = self.home.state();
@@ -103,18 +116,15 @@ impl Daemon {
             .unwrap_or_default()
     }
 
-    /// The monitor tick's samples into state.json.
+    /// The monitor tick's samples into state.json. The restart count and the failure
+    /// are the supervisor's to write (persist_supervision, record_failure): a tick
+    /// that copied them from a snapshot taken before its write could take back a
+    /// failure written in between.
     pub fn record_samples(&self, samples: Vec<(String, Sample)>) {
-        let summaries: Vec<(u32, Option<String>)> = samples
-            .iter()
-            .map(|(id, _)| self.supervision_summary(id))
-            .collect();
         self.home.update_state(|s| {
-            for ((id, sample), (restarts, reason)) in samples.into_iter().zip(summaries) {
+            for (id, sample) in samples {
                 let r = s.containers.entry(id).or_default();
                 r.last_status = Some(sample.status.clone());
-                r.restart_count = restarts;
-                r.failed_reason = reason;
                 r.sample = Some(sample);
             }
         });
