@@ -369,8 +369,7 @@ fn read_request(reader: &mut impl BufRead) -> Option<(String, String)> {
 }
 
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    berth_format::Digest::of(bytes).to_string()
 }
 
 #[cfg(test)]

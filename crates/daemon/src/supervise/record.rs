@@ -57,12 +57,12 @@ impl Daemon {
     /// could still take back.
     pub fn record_failure(&self, id: &str, reason: String) {
         self.home.update_state(|st| {
-            st.containers.entry(id.to_string()).or_default().failed_reason = Some(reason.clone());
+            st.containers
+                .entry(id.to_string())
+                .or_default()
+                .failed_reason = Some(reason.clone());
         });
-        self.supervision()
-            .entry(id.to_string())
-            .or_default()
-            .failed = Some(reason);
+        self.supervision().entry(id.to_string()).or_default().failed = Some(reason);
     }
 
     /// At start, after recovery: the restart histories state.json kept.

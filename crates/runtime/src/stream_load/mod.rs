@@ -20,16 +20,11 @@
 //! (Docker's are dockerd's, under its root). The engine's side is `PullEngine`.
 
 use crate::command::CommandError;
-use crate::loopback_registry::{self, Blob, Image};
+use crate::loopback_registry::{self, Image};
 use crate::{ImageStore, RuntimeError};
-use berth_format::archive::{
-    parse_docker_manifest, parse_oci_index, DockerImage, Manifest, DOCKER_MANIFEST_FILE,
-    OCI_INDEX_FILE, OCI_LAYOUT_FILE,
-};
-use sha2::{Digest, Sha256};
+use berth_format::archive::{parse_docker_manifest, DOCKER_MANIFEST_FILE, OCI_LAYOUT_FILE};
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -300,176 +295,6 @@ impl Loader<'_> {
         Ok((result?, reference))
     }
 
-    fn stream_layer(
-        &mut self,
-        name: String,
-        digest: String,
-        size: u64,
-        entry: &mut dyn Read,
-    ) -> Result<(), RuntimeError> {
-        if self.chain.iter().any(|(d, _)| *d == digest) {
-            self.streamed.insert(name, digest);
-            return Ok(()); // the same layer twice in one archive
-        }
-        self.chain.push((digest.clone(), size));
-        let diff_ids: Vec<&str> = self.chain.iter().map(|(d, _)| d.as_str()).collect();
-        let config = serde_json::to_vec(&serde_json::json!({
-            "architecture": berth_format::arch::host_go_arch(),
-            "os": "linux",
-            "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        }))
-        .expect("JSON of strings");
-        let config_digest = loopback_registry::sha256_digest(&config);
-        let mut image = Image {
-            manifest: loopback_registry::manifest(
-                (&config_digest, config.len() as u64),
-                &self.chain,
-            ),
-            manifest_type: berth_format::media_type::DOCKER_MANIFEST.into(),
-            blobs: HashMap::from([
-                (config_digest, Blob::Bytes(config)),
-                (
-                    digest.clone(),
-                    Blob::Stream {
-                        reader: entry,
-                        size,
-                    },
-                ),
-            ]),
-        };
-        let step = self.chain.len().to_string();
-        let (_, reference) = self.pull(STEP_REPO, &step, &mut image)?;
-        self.steps.push(reference);
-        self.streamed.insert(name, digest);
-        Ok(())
-    }
-
-    fn spool(&mut self, name: String, entry: &mut dyn Read) -> Result<(), RuntimeError> {
-        let rel = safe_relative(&name)
-            .ok_or_else(|| archive_error(format!("entry {name:?}: not a plain relative path")))?;
-        let path = self.staging.join("tree").join(rel);
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(RuntimeError::Scratch)?;
-        }
-        let mut file = File::create(&path).map_err(RuntimeError::Scratch)?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut size = 0u64;
-        loop {
-            let n = match entry.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(read_error(e)),
-            };
-            hasher.update(&buf[..n]);
-            file.write_all(&buf[..n]).map_err(RuntimeError::Scratch)?;
-            size += n as u64;
-        }
-        let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
-        self.spooled.insert(name, Spooled { path, digest, size });
-        Ok(())
-    }
-
-    fn pull_final(&mut self, n: usize, entry: &DockerImage) -> Result<(), RuntimeError> {
-        let config = match self.small.get(&entry.config) {
-            Some(bytes) => bytes.clone(),
-            None => {
-                return Err(archive_error(format!(
-                    "manifest.json names config {}, which the archive does not hold",
-                    entry.config
-                )))
-            }
-        };
-        let config_digest = loopback_registry::sha256_digest(&config);
-        let mut layers = Vec::new();
-        let mut blobs: HashMap<String, Blob<'_>> = HashMap::new();
-        for layer in &entry.layers {
-            let resolved = self.links.get(layer).unwrap_or(layer);
-            if let Some(digest) = self.streamed.get(resolved) {
-                let size = self
-                    .chain
-                    .iter()
-                    .find(|(d, _)| d == digest)
-                    .map_or(0, |(_, s)| *s);
-                layers.push((digest.clone(), size));
-            } else if let Some(sp) = self.spooled.get(resolved) {
-                layers.push((sp.digest.clone(), sp.size));
-                blobs.insert(sp.digest.clone(), Blob::File(sp.path.clone()));
-            } else if let Some(bytes) = self.small.get(resolved) {
-                let digest = loopback_registry::sha256_digest(bytes);
-                layers.push((digest.clone(), bytes.len() as u64));
-                blobs.insert(digest, Blob::Bytes(bytes.clone()));
-            } else {
-                return Err(archive_error(format!(
-                    "manifest.json names layer {layer}, which the archive does not hold"
-                )));
-            }
-        }
-        let manifest = loopback_registry::manifest((&config_digest, config.len() as u64), &layers);
-        blobs.insert(config_digest.clone(), Blob::Bytes(config));
-        let mut image = Image {
-            manifest,
-            manifest_type: berth_format::media_type::DOCKER_MANIFEST.into(),
-            blobs,
-        };
-        let existed = self.exists(&config_digest);
-        let (id, temporary) = self.pull(FINAL_REPO, &n.to_string(), &mut image)?;
-        self.name(id, entry.tags().to_vec(), &temporary, existed)
-    }
-
-    /// An OCI layout's blob by digest, from memory or the spool.
-    fn oci_blob(&self, digest: &str) -> Option<Blob<'static>> {
-        let name = format!("blobs/{}", digest.replacen(':', "/", 1));
-        if let Some(bytes) = self.small.get(&name) {
-            return Some(Blob::Bytes(bytes.clone()));
-        }
-        self.spooled
-            .get(&name)
-            .map(|sp| Blob::File(sp.path.clone()))
-    }
-
-    /// Pulls each image of an OCI layout (index.json's manifests) through the loopback
-    /// registry, from its spooled blobs, and names it by its ref name annotation.
-    fn load_oci_layout(&mut self) -> Result<(), RuntimeError> {
-        let index = self
-            .small
-            .get(OCI_INDEX_FILE)
-            .ok_or_else(|| archive_error("an OCI layout without index.json"))
-            .and_then(|b| parse_oci_index(b).map_err(|e| archive_error(e.to_string())))?;
-        for (n, desc) in index.manifests.iter().enumerate() {
-            let missing = |what: &str| {
-                archive_error(format!(
-                    "index.json names {what} {}, which the archive does not hold",
-                    desc.digest
-                ))
-            };
-            let manifest = match self.oci_blob(&desc.digest) {
-                Some(Blob::Bytes(b)) => b,
-                _ => return Err(missing("manifest")),
-            };
-            let parsed: Manifest = serde_json::from_slice(&manifest)
-                .map_err(|e| archive_error(format!("manifest {}: {e}", desc.digest)))?;
-            let mut blobs = HashMap::new();
-            for digest in std::iter::once(&parsed.config.digest)
-                .chain(parsed.layers.iter().map(|l| &l.digest))
-            {
-                let blob = self.oci_blob(digest).ok_or_else(|| missing("a blob of"))?;
-                blobs.insert(digest.clone(), blob);
-            }
-            let mut image = Image {
-                manifest,
-                manifest_type: desc.media_type.clone(),
-                blobs,
-            };
-            let existed = self.exists(&parsed.config.digest);
-            let (id, temporary) = self.pull(FINAL_REPO, &n.to_string(), &mut image)?;
-            let references: Vec<String> = desc.image_name().map(String::from).into_iter().collect();
-            self.name(id, references, &temporary, existed)?;
-        }
-        Ok(())
-    }
-
     /// Whether the engine has the image whose config has this digest.
     fn exists(&self, config_digest: &str) -> bool {
         self.engine
@@ -499,6 +324,9 @@ impl Loader<'_> {
         Ok(())
     }
 }
+
+mod docker_archive;
+mod oci_layout;
 
 #[cfg(test)]
 mod tests {
