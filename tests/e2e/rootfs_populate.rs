@@ -509,11 +509,16 @@ fn hostile_layers_populated_change_nothing_outside_the_rootfs() {
                 pkg.to_str().unwrap(),
             ]);
             let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(
-                matches!(out.status.code(), Some(0 | 2)),
-                "{runtime} {name}: {:?} {stderr}",
-                out.status
-            );
+            match berth_e2e::hostile::refusal(name) {
+                None => assert_eq!(out.status.code(), Some(0), "{runtime} {name}: {stderr}"),
+                Some(rule) => {
+                    assert_eq!(out.status.code(), Some(2), "{runtime} {name}: {stderr}");
+                    assert!(
+                        stderr.contains("layer sha256:") && stderr.contains(rule),
+                        "{runtime} {name}: names the layer and {rule:?}: {stderr}"
+                    );
+                }
+            }
             assert_eq!(
                 sentinel(&outside),
                 before,

@@ -204,6 +204,24 @@ pub fn hostile_layers(o: &str) -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// The cases of `hostile_layers` berth refuses, each with the rule its one error line
+/// names; every other case is applied inside the root (the names cleaned, the links
+/// resolved there). Whatever the outcome, nothing outside the root changes.
+pub const REFUSED: &[(&str, &str)] = &[
+    ("hardlink-to-outside", "hard link target"),
+    ("hardlink-through-symlink", "hard link target"),
+    ("symlink-loop", "too many levels of symbolic links"),
+    ("whiteout-of-the-root", "a whiteout that names no file"),
+];
+
+/// The rule berth refuses hostile case `name` by, or None when it applies it inside.
+pub fn refusal(name: &str) -> Option<&'static str> {
+    REFUSED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, rule)| *rule)
+}
+
 /// What an escape would hit: a directory `outside` in `work` with a secret file and
 /// a directory, with modes and times of their own.
 pub fn make_sentinel(work: &Path) -> std::path::PathBuf {
