@@ -33,9 +33,9 @@ pub(crate) fn needs_oci(top: &Top) -> bool {
 
 fn layer_type(c: Compression) -> &'static str {
     match c {
-        Compression::None => "application/vnd.oci.image.layer.v1.tar",
-        Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
-        Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+        Compression::None => berth_format::media_type::OCI_LAYER,
+        Compression::Gzip => berth_format::media_type::OCI_LAYER_GZIP,
+        Compression::Zstd => berth_format::media_type::OCI_LAYER_ZSTD,
     }
 }
 

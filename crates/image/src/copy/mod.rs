@@ -8,7 +8,11 @@
 pub mod chosen;
 mod convert;
 pub(crate) mod engine;
+#[cfg(any(test, feature = "testkit"))]
+pub mod memory;
 mod progress;
+#[cfg(test)]
+mod tests;
 pub(crate) use progress::Counting;
 
 pub use engine::{choose_image, copy, CopyOptions, CopyReport, LayerReport};

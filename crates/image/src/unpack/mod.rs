@@ -5,6 +5,8 @@
 
 mod diff;
 mod spec;
+#[cfg(test)]
+mod tests;
 
 pub use berth_fs::inside;
 pub use berth_fs::layer::LayerLimits;
