@@ -6,7 +6,10 @@ pub mod bundlegen;
 pub mod cli;
 pub mod daemon;
 pub mod hostile;
-pub mod hostile_registry;
+/// The scripted registry lives beside the client it tests (berth-registry's testkit).
+pub mod hostile_registry {
+    pub use berth_registry::testkit::*;
+}
 pub mod images;
 pub mod install;
 pub mod lxc;

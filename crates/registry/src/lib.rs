@@ -12,6 +12,8 @@ pub mod package;
 pub mod pull;
 pub mod push;
 pub mod referrers;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 pub use client::{Options, RegistryError};
 pub use creds::Credentials;

@@ -253,3 +253,7 @@ impl<C: Borrow<Client>> Read for Resuming<C> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "pull_tests.rs"]
+mod tests;

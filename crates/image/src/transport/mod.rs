@@ -6,6 +6,8 @@ pub mod docker_archive_stream;
 mod oci;
 mod tar_index;
 pub(crate) mod tar_out;
+#[cfg(test)]
+mod tests;
 
 pub use docker_archive::{synthesised_manifest, DockerArchiveDest, DockerArchiveSource};
 pub use oci::{LayoutDest, OciArchiveDest, OciSource};
