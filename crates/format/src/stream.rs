@@ -191,6 +191,39 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// Counts every byte read through it and shows each chunk to `on_read` (a progress
+/// bar, a shared counter, a tar-split writer); an error `on_read` returns is the
+/// read's.
+pub struct CountingReader<R, F> {
+    inner: R,
+    on_read: F,
+    count: u64,
+}
+
+impl<R: Read, F: FnMut(&[u8]) -> io::Result<()>> CountingReader<R, F> {
+    pub fn new(inner: R, on_read: F) -> Self {
+        CountingReader {
+            inner,
+            on_read,
+            count: 0,
+        }
+    }
+
+    /// The number of bytes read so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+impl<R: Read, F: FnMut(&[u8]) -> io::Result<()>> Read for CountingReader<R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        (self.on_read)(&buf[..n])?;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,5 +307,20 @@ mod tests {
             // printf hello | sha256sum
             "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
         );
+    }
+
+    #[test]
+    fn counting_reader_counts_shows_every_chunk_and_fails_with_its_observer() {
+        let mut seen = Vec::new();
+        let mut r = CountingReader::new(&b"hello world"[..], |chunk: &[u8]| {
+            seen.extend_from_slice(chunk);
+            Ok(())
+        });
+        io::copy(&mut r, &mut io::sink()).unwrap();
+        assert_eq!(r.count(), 11);
+        assert_eq!(seen, b"hello world");
+        let mut failing = CountingReader::new(&b"x"[..], |_: &[u8]| Err(io::Error::other("full")));
+        let e = failing.read(&mut [0; 4]).unwrap_err();
+        assert_eq!(e.to_string(), "full");
     }
 }

@@ -1,6 +1,7 @@
 //! Limits that keep hostile packages from costing unbounded memory, disk or time,
 //! and the reader adapters that enforce them.
 
+use berth_format::stream::CountingReader;
 use std::error::Error as StdError;
 use std::fmt;
 use std::io::{self, Read};
@@ -133,47 +134,28 @@ pub fn is_guard_error(e: &io::Error) -> bool {
     find_in_chain::<ExpansionError>(e)
 }
 
-/// Counts the bytes read through it; with `source`, tags its errors as source errors.
-pub struct CountingReader<R> {
+/// `inner`, with the count of bytes read through it kept in `count` (read by the
+/// expansion guard while the stream is consumed elsewhere).
+pub fn counted<R: Read>(
     inner: R,
     count: Arc<AtomicU64>,
-    tag_errors: bool,
+) -> CountingReader<R, impl FnMut(&[u8]) -> io::Result<()> + Send> {
+    CountingReader::new(inner, move |chunk: &[u8]| {
+        count.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        Ok(())
+    })
 }
 
-impl<R: Read> CountingReader<R> {
-    pub fn new(inner: R) -> Self {
-        CountingReader {
-            inner,
-            count: Arc::new(AtomicU64::new(0)),
-            tag_errors: false,
-        }
-    }
+/// The package file or stream itself: its read errors are tagged as the source's
+/// (`is_source_error`), told apart from the payload's own.
+pub struct SourceReader<R>(pub R);
 
-    /// For the package file or stream itself.
-    pub fn source(inner: R) -> Self {
-        CountingReader {
-            tag_errors: true,
-            ..Self::new(inner)
-        }
-    }
-
-    pub fn counter(&self) -> Arc<AtomicU64> {
-        Arc::clone(&self.count)
-    }
-}
-
-impl<R: Read> Read for CountingReader<R> {
+impl<R: Read> Read for SourceReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.inner.read(buf) {
-            Ok(n) => {
-                self.count.fetch_add(n as u64, Ordering::Relaxed);
-                Ok(n)
-            }
-            Err(e) if self.tag_errors && e.kind() != io::ErrorKind::Interrupted => {
-                Err(io::Error::new(e.kind(), SourceError(e)))
-            }
-            Err(e) => Err(e),
-        }
+        self.0.read(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::Interrupted => e,
+            kind => io::Error::new(kind, SourceError(e)),
+        })
     }
 }
 
@@ -228,12 +210,11 @@ mod tests {
 
     #[test]
     fn guard_stops_a_stream_that_expands_too_far() {
-        let counted = CountingReader::new(io::repeat(0).take(10));
-        let counter = counted.counter();
+        let counter = Arc::new(AtomicU64::new(0));
+        let mut counted = counted(io::repeat(0).take(10), Arc::clone(&counter));
         // Pretend 10 compressed bytes become unlimited zeros.
         let mut guard = ExpansionGuard::new(io::repeat(0), counter, 100).with_allowance(1000);
-        let mut c = counted;
-        io::copy(&mut c, &mut io::sink()).unwrap();
+        io::copy(&mut counted, &mut io::sink()).unwrap();
         let err = io::copy(&mut guard, &mut io::sink()).unwrap_err();
         assert!(is_guard_error(&err), "{err}");
     }
@@ -246,13 +227,11 @@ mod tests {
                 Err(io::Error::other("disk on fire"))
             }
         }
-        let err = CountingReader::source(Failing)
-            .read(&mut [0; 4])
-            .unwrap_err();
+        let err = SourceReader(Failing).read(&mut [0; 4]).unwrap_err();
         assert!(is_source_error(&err));
         let wrapped = io::Error::other(err);
         assert!(is_source_error(&wrapped));
-        let plain = CountingReader::new(Failing).read(&mut [0; 4]).unwrap_err();
+        let plain = Failing.read(&mut [0; 4]).unwrap_err();
         assert!(!is_source_error(&plain));
     }
 }

@@ -301,8 +301,8 @@ fn read_bundle_tree<R: Read>(
     input: &mut R,
     limits: &Limits,
 ) -> Result<BundleTree, PayloadError> {
-    let counted = crate::limits::CountingReader::new(&mut *input);
-    let compressed = counted.counter();
+    let compressed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = crate::limits::counted(&mut *input, std::sync::Arc::clone(&compressed));
     let decoder = ExpansionGuard::new(
         berth_compress::ParallelGunzip::new(io::BufReader::with_capacity(256 * 1024, counted)),
         compressed,

@@ -9,22 +9,6 @@ use crate::error::ImageError;
 use crate::layer::Compression;
 use crate::manifest::{DOCKER_LIST, DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
 use serde_json::{json, Value};
-use std::io::{self, Read};
-
-/// Records the first bytes that pass, to tell the content's compression.
-pub(crate) struct Sniff<R> {
-    pub inner: R,
-    pub head: Vec<u8>,
-}
-
-impl<R: Read> Read for Sniff<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let want = 4usize.saturating_sub(self.head.len()).min(n);
-        self.head.extend_from_slice(&buf[..want]);
-        Ok(n)
-    }
-}
 
 /// Whether `top` must be rewritten for an OCI-only destination.
 pub(crate) fn needs_oci(top: &Top) -> bool {

@@ -1,14 +1,15 @@
 //! The copy itself: choose the manifest, copy config and layers (in parallel where
 //! both ends allow), then manifests, then commit.
 
-use super::convert::{self, Sniff};
-use super::progress::Counting;
+use super::convert;
+use super::progress::reporting;
 use super::{Dest, Progress, Role, Source, Top};
 use crate::digest::Digest;
 use crate::error::ImageError;
 use crate::layer::Compression;
 use crate::manifest::{self, Manifest, MAX_CONFIG};
 use crate::platform::Platform;
+use berth_format::stream::CountingReader;
 use oci_spec::image::Descriptor;
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -278,17 +279,17 @@ fn copy_blob(
         }
     }
     let blob = source.blob(d)?;
-    let mut reader = Sniff {
-        inner: Counting {
-            inner: blob,
-            progress,
-            blob: handle,
-        },
-        head: Vec::new(),
-    };
+    // The first bytes that pass tell the content's compression.
+    let mut head = Vec::with_capacity(4);
+    let mut reader = CountingReader::new(reporting(blob, progress, handle), |chunk: &[u8]| {
+        let want = 4usize.saturating_sub(head.len()).min(chunk.len());
+        head.extend_from_slice(&chunk[..want]);
+        Ok(())
+    });
     dest.put_blob(d, role, &mut reader, origin)?;
+    drop(reader);
     progress.finished(handle, false);
-    Ok((false, Compression::sniff(&reader.head)))
+    Ok((false, Compression::sniff(&head)))
 }
 
 /// The digest `d` declares, as berth's type.

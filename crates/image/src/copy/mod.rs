@@ -13,7 +13,7 @@ pub mod memory;
 mod progress;
 #[cfg(test)]
 mod tests;
-pub(crate) use progress::Counting;
+pub(crate) use progress::reporting;
 
 pub use engine::{choose_image, copy, CopyOptions, CopyReport, LayerReport};
 pub use progress::{NoProgress, Progress};

@@ -1,5 +1,6 @@
 //! What a copy reports as it goes: the CLI draws bars from it, tests ignore it.
 
+use berth_format::stream::CountingReader;
 use oci_spec::image::Descriptor;
 use std::io::{self, Read};
 
@@ -21,17 +22,14 @@ impl Progress for NoProgress {
     fn finished(&self, _: usize, _: bool) {}
 }
 
-/// Reports each read to a `Progress`.
-pub struct Counting<'a, R> {
-    pub inner: R,
-    pub progress: &'a dyn Progress,
-    pub blob: usize,
-}
-
-impl<R: Read> Read for Counting<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.progress.advanced(self.blob, n as u64);
-        Ok(n)
-    }
+/// `inner`, each read reported to `progress` as blob `handle`'s.
+pub(crate) fn reporting<'a, R: Read>(
+    inner: R,
+    progress: &'a dyn Progress,
+    handle: usize,
+) -> CountingReader<R, impl FnMut(&[u8]) -> io::Result<()> + Send + 'a> {
+    CountingReader::new(inner, move |chunk: &[u8]| {
+        progress.advanced(handle, chunk.len() as u64);
+        Ok(())
+    })
 }

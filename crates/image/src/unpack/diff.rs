@@ -9,9 +9,10 @@ use crate::digest::{Digest, VerifyingReader};
 use crate::error::ImageError;
 use crate::layer;
 use crate::tar_split::TarSplit;
+use berth_format::stream::CountingReader;
 use berth_fs::layer::{self as apply, LayerLimits};
 use oci_spec::image::Descriptor;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
 /// What extracting a layer found.
@@ -45,11 +46,8 @@ pub fn extract_layer_diff(
         limits,
     };
     crate::pipe::pipelined(&mut plain, |plain| {
-        let mut counted = Count {
-            inner: plain,
-            n: 0,
-            split: TarSplit::new(),
-        };
+        let mut split = TarSplit::new();
+        let mut counted = CountingReader::new(plain, |chunk: &[u8]| split.write_all(chunk));
         let mut checked = VerifyingReader::new(&mut counted, diff_id.clone(), None);
         let applied = apply::apply(dir, &mut checked, &options).map_err(|e| ImageError::Layer {
             layer: layer_digest.clone(),
@@ -57,27 +55,12 @@ pub fn extract_layer_diff(
         })?;
         std::io::copy(&mut checked, &mut std::io::sink()).map_err(ImageError::io(&label))?;
         drop(checked);
+        let size = counted.count();
         Ok(LayerDiff {
-            size: counted.n,
+            size,
             entries: applied.entries,
             expanded: applied.expanded,
-            tar_split: counted.split.finish().map_err(ImageError::io(&label))?,
+            tar_split: split.finish().map_err(ImageError::io(&label))?,
         })
     })
-}
-
-/// Counts the stream and feeds it to the tar-split writer.
-struct Count<R> {
-    inner: R,
-    n: u64,
-    split: TarSplit,
-}
-
-impl<R: Read> Read for Count<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.n += n as u64;
-        self.split.write_all(&buf[..n])?;
-        Ok(n)
-    }
 }

@@ -150,11 +150,7 @@ pub fn unpack(
         let handle = progress.started(d, &format!("layer {}", i + 1));
         let layer_digest = digest(d)?;
         apply_options.limits = options.limits.layer(d.size(), expanded);
-        let counted = crate::copy::Counting {
-            inner: source.blob(d)?,
-            progress,
-            blob: handle,
-        };
+        let counted = crate::copy::reporting(source.blob(d)?, progress, handle);
         let mut plain = layer::decompressed_send(counted).map_err(ImageError::io(&label))?;
         // Reading and decompressing in one thread, hashing and applying in this one.
         entries += crate::pipe::pipelined(&mut plain, |plain| {

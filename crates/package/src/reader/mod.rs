@@ -7,7 +7,9 @@
 //! does not matter for correctness.
 
 use crate::compress::Compression;
-use crate::limits::{is_guard_error, is_source_error, CountingReader, ExpansionGuard, Limits};
+use crate::limits::{
+    counted, is_guard_error, is_source_error, ExpansionGuard, Limits, SourceReader,
+};
 use crate::manifest::{Manifest, RuntimeKind, Stage};
 use crate::payload::{inspect_payload, PayloadError, PayloadSummary};
 use crate::sign::{check_signature, SignatureStatus};
@@ -17,6 +19,8 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 pub const SUMS_PATH: &str = "checksums/sha256sums.txt";
 pub const SIG_PATH: &str = "checksums/sha256sums.txt.sig";
@@ -234,8 +238,8 @@ pub fn read_package_into<R: Read + Send + 'static>(
     mut sink: Option<&mut dyn PayloadSink>,
 ) -> Result<PackageReport, ReadError> {
     let limits = &opts.limits;
-    let counted = CountingReader::source(input);
-    let compressed = counted.counter();
+    let compressed = Arc::new(AtomicU64::new(0));
+    let counted = counted(SourceReader(input), Arc::clone(&compressed));
     let mut src = io::BufReader::with_capacity(256 * 1024, counted);
     let magic = src.fill_buf().map_err(ReadError::Io)?;
     let compression = match Compression::sniff(magic) {
