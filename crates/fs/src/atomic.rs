@@ -43,9 +43,30 @@ impl AtomicFile {
         &self.path
     }
 
+    /// The temporary file's own path (to read back what was written).
+    pub fn temp_path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// Names the file `name` in the same directory instead: for content whose name
+    /// is known only once it is written (a package named by its id).
+    pub fn rename_to(&mut self, name: &str) {
+        self.path = self.dir.join(name);
+    }
+
     /// Syncs the content, gives it `mode`, renames it over the path and syncs the
     /// directory.
     pub fn commit(self, mode: u32) -> Result<(), FsError> {
+        self.put_in_place(mode, true)
+    }
+
+    /// As `commit`, but a file already at the path is kept and the commit fails
+    /// with an `FsError::Io` whose source is of kind `AlreadyExists`.
+    pub fn commit_new(self, mode: u32) -> Result<(), FsError> {
+        self.put_in_place(mode, false)
+    }
+
+    fn put_in_place(self, mode: u32, replace: bool) -> Result<(), FsError> {
         use std::os::unix::fs::PermissionsExt;
         let AtomicFile { temp, path, dir } = self;
         temp.as_file()
@@ -55,11 +76,30 @@ impl AtomicFile {
                     .set_permissions(std::fs::Permissions::from_mode(mode))
             })
             .map_err(FsError::io(&path, "cannot write"))?;
-        temp.persist(&path)
-            .map_err(|e| FsError::io(&path, "cannot write")(e.error))?;
+        let placed = match replace {
+            true => temp.persist(&path).map(drop),
+            false => temp.persist_noclobber(&path).map(drop),
+        };
+        placed.map_err(|e| FsError::io(&path, "cannot write")(e.error))?;
         File::open(&dir)
             .and_then(|d| d.sync_all())
             .map_err(FsError::io(&dir, "cannot sync"))
+    }
+}
+
+impl std::io::Seek for AtomicFile {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.temp.as_file_mut().seek(pos)
+    }
+}
+
+impl std::io::Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.temp.as_file_mut().write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.temp.as_file_mut().flush()
     }
 }
 
@@ -103,5 +143,35 @@ mod tests {
         let meta = std::fs::symlink_metadata(&path).unwrap();
         assert!(meta.is_file());
         assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
+    }
+
+    #[test]
+    fn commit_new_keeps_a_file_already_there_and_rename_to_names_it_late() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let taken = dir.path().join("taken");
+        std::fs::write(&taken, "mine").unwrap();
+        let mut file = AtomicFile::create(&taken).unwrap();
+        file.write_all(b"theirs").unwrap();
+        let e = file.commit_new(0o644).unwrap_err();
+        let FsError::Io { source, .. } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(source.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&taken).unwrap(), "mine");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
+
+        let mut file = AtomicFile::create(&dir.path().join("unknown")).unwrap();
+        file.write_all(b"pkg").unwrap();
+        file.rename_to("app.tar.gz");
+        file.commit_new(0o600).unwrap();
+        let placed = dir.path().join("app.tar.gz");
+        assert_eq!(std::fs::read_to_string(&placed).unwrap(), "pkg");
+        let mode = std::fs::metadata(&placed).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 }

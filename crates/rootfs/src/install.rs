@@ -6,7 +6,7 @@
 //! device would refuse never lands in the image.
 
 use crate::error::RootfsError;
-use berth_fs::{write_atomic, Root};
+use berth_fs::{write_atomic, AtomicFile, Root};
 use berth_package::preinstalled::{DELETE_AFTER_INSTALL, PREINSTALLED_DIR};
 use berth_package::sign::SignatureStatus;
 use berth_package::{read_package, Compression, ReadOptions};
@@ -53,17 +53,14 @@ pub fn place(root: &Root, opts: &InstallOptions, package: &Path) -> Result<Place
     let dir = root.create_dir_all(&dir_inside)?;
     let mut source =
         std::fs::File::open(package).map_err(RootfsError::io(package, "cannot open"))?;
-    let staged = tempfile::Builder::new()
-        .prefix(".berth-")
-        .tempfile_in(&dir)
-        .map_err(RootfsError::io(&dir, "cannot create a file in"))?;
-    std::io::copy(&mut source, &mut staged.as_file())
-        .and_then(|_| staged.as_file().sync_all())
+    // Named by the package's id once it is read: see rename_to below.
+    let mut staged = AtomicFile::create(&dir.join(".incoming"))?;
+    std::io::copy(&mut source, staged.file())
+        .and_then(|_| staged.file().sync_all())
         .map_err(RootfsError::io(package, "cannot copy into the rootfs"))?;
     // The copy is what the device gets: verify the copy.
-    let copy = staged
-        .reopen()
-        .map_err(RootfsError::io(staged.path(), "cannot read"))?;
+    let copy = std::fs::File::open(staged.temp_path())
+        .map_err(RootfsError::io(staged.temp_path(), "cannot read"))?;
     let read_opts = ReadOptions {
         trusted_keys: opts.trust.keys.clone(),
         allow_unsigned: !opts.trust.require_signature,
@@ -81,10 +78,9 @@ pub fn place(root: &Root, opts: &InstallOptions, package: &Path) -> Result<Place
         Compression::Gzip => (format!("{id}.tar.gz"), format!("{id}.tar.zst")),
         Compression::Zstd => (format!("{id}.tar.zst"), format!("{id}.tar.gz")),
     };
-    let target = dir.join(&name);
-    staged
-        .persist(&target)
-        .map_err(|e| RootfsError::io(&target, "cannot write")(e.error))?;
+    staged.rename_to(&name);
+    // 0600: a package may hold what only the device's root should read.
+    staged.commit(0o600)?;
     // The same id in the other compression would be a second package of one id.
     remove_if_present(&dir.join(&other))?;
     remove_if_present(&dir.join(format!("{other}{DELETE_AFTER_INSTALL}")))?;

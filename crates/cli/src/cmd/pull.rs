@@ -3,6 +3,7 @@
 use super::image::{failure, RegistryArgs};
 use super::push::{checked_package, registry_ref};
 use crate::exit::{print, print_json, Failure};
+use berth_fs::{AtomicFile, FsError};
 use berth_image::copy::Source;
 use berth_image::ImageError;
 use berth_registry::package::PackageArtifact;
@@ -44,34 +45,26 @@ pub fn run(args: PullArgs) -> Result<(), Failure> {
     let dir = &args.output_dir;
     std::fs::create_dir_all(dir).map_err(|e| Failure::failed(format!("{}: {e}", dir.display())))?;
     let io_fail = |e: std::io::Error| failure(ImageError::io(dir.clone())(e));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".berth-pull-")
-        .tempfile_in(dir)
-        .map_err(io_fail)?;
-    let mut blob = source.blob(layer).map_err(failure)?;
-    let size = std::io::copy(&mut blob, &mut temp).map_err(io_fail)?;
-    temp.as_file().sync_all().map_err(io_fail)?;
+    let fs_fail = |e: FsError| failure(ImageError::Fs(e));
     let path = dir.join(name);
+    let mut file = AtomicFile::create(&path).map_err(fs_fail)?;
+    let mut blob = source.blob(layer).map_err(failure)?;
+    let size = std::io::copy(&mut blob, file.file()).map_err(io_fail)?;
     // The bytes are what the registry said; now check they are a package at all.
-    checked_package(temp.path(), &format!("{} ({name})", args.reference))?;
-    if args.force {
-        temp.persist(&path).map_err(|e| io_fail(e.error))?;
-    } else {
-        temp.persist_noclobber(&path).map_err(|e| {
-            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                Failure::failed(format!(
-                    "{}: exists; pass --force to replace it",
-                    path.display()
-                ))
-            } else {
-                io_fail(e.error)
-            }
-        })?;
-    }
-    // The rename is durable only once the directory is on disk.
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    checked_package(file.temp_path(), &format!("{} ({name})", args.reference))?;
+    let placed = match args.force {
+        true => file.commit(0o644),
+        false => file.commit_new(0o644),
+    };
+    placed.map_err(|e| match &e {
+        FsError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            Failure::failed(format!(
+                "{}: exists; pass --force to replace it",
+                path.display()
+            ))
+        }
+        _ => fs_fail(e),
+    })?;
     if args.json {
         return print_json(&serde_json::json!({
             "path": path,

@@ -14,6 +14,7 @@ use crate::manifest::{self, MAX_CONFIG, MAX_MANIFEST};
 use crate::reference::RegistryRef;
 use crate::{layer, pipe};
 use berth_format::archive::{parse_docker_manifest, DockerImage, DOCKER_MANIFEST_FILE};
+use berth_fs::AtomicFile;
 use oci_spec::image::Descriptor;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -304,11 +305,11 @@ impl Dest for DockerArchiveDest {
         };
         let bytes = serde_json::to_vec(&[entry]).expect("json serialises");
         state.out.add_bytes(DOCKER_MANIFEST_FILE, &bytes)?;
-        let (dest, temp) = state.out.finish()?;
+        let archive = state.out.finish()?;
         if zstd {
-            compress(temp, &dest)?;
+            compress(archive)?;
         } else {
-            persist(temp, &dest)?;
+            persist(archive)?;
         }
         let sizes: Vec<(Digest, u64)> = layers.into_iter().map(|(_, d, s)| (d, s)).collect();
         Ok(Digest::of(&synthesised_manifest(
@@ -319,14 +320,15 @@ impl Dest for DockerArchiveDest {
 }
 
 /// zstd-compresses the finished archive into place (all cores, level 3: zstd's default).
-fn compress(plain: tempfile::NamedTempFile, dest: &Path) -> Result<(), ImageError> {
-    let out = TarOut::temp_beside(dest)?;
+fn compress(plain: AtomicFile) -> Result<(), ImageError> {
+    let dest = &plain.path().to_path_buf();
+    let out = AtomicFile::create(dest)?;
     let mut encoder = zstd::stream::write::Encoder::new(out, 3).map_err(ImageError::io(dest))?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     encoder.multithread(threads).map_err(ImageError::io(dest))?;
-    let mut input =
-        io::BufReader::with_capacity(1 << 20, plain.reopen().map_err(ImageError::io(dest))?);
+    let plain_file = std::fs::File::open(plain.temp_path()).map_err(ImageError::io(dest))?;
+    let mut input = io::BufReader::with_capacity(1 << 20, plain_file);
     io::copy(&mut input, &mut encoder).map_err(ImageError::io(dest))?;
     let out = encoder.finish().map_err(ImageError::io(dest))?;
-    persist(out, dest)
+    persist(out)
 }

@@ -310,8 +310,7 @@ impl Dest for OciArchiveDest {
         let bytes = serde_json::to_vec(&index).expect("an index serialises");
         let mut out = self.out.into_inner().expect("unpoisoned");
         out.add_bytes("index.json", &bytes)?;
-        let (dest, temp) = out.finish()?;
-        persist(temp, &dest)?;
+        persist(out.finish()?)?;
         Ok(top.digest.clone())
     }
 }

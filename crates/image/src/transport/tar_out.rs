@@ -4,6 +4,7 @@
 //! content, by seeking back.
 
 use crate::error::ImageError;
+use berth_fs::AtomicFile;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 pub(crate) struct TarOut {
     dest: PathBuf,
-    out: BufWriter<tempfile::NamedTempFile>,
+    out: BufWriter<AtomicFile>,
     names: HashSet<String>,
 }
 
@@ -29,7 +30,7 @@ pub(crate) fn header(name: &str, size: u64, kind: tar::EntryType) -> io::Result<
 }
 
 impl TarOut {
-    /// A temporary file in `dest`'s directory.
+    /// A scratch file in `dest`'s directory (removed when dropped).
     pub fn temp_beside(dest: &Path) -> Result<tempfile::NamedTempFile, ImageError> {
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
@@ -42,7 +43,7 @@ impl TarOut {
     }
 
     pub fn create(dest: &Path) -> Result<TarOut, ImageError> {
-        let temp = TarOut::temp_beside(dest)?;
+        let temp = AtomicFile::create(dest)?;
         Ok(TarOut {
             dest: dest.to_path_buf(),
             out: BufWriter::with_capacity(1 << 20, temp),
@@ -107,7 +108,7 @@ impl TarOut {
         self.out.flush().map_err(self.err())?;
         file.rewind().map_err(self.err())?;
         // File to File: std copies with copy_file_range.
-        let copied = io::copy(file, self.out.get_mut().as_file_mut()).map_err(self.err())?;
+        let copied = io::copy(file, self.out.get_mut().file()).map_err(self.err())?;
         if copied != size {
             return Err(ImageError::format(
                 name,
@@ -119,27 +120,18 @@ impl TarOut {
         Ok(())
     }
 
-    /// Ends the archive; returns the temporary file, not yet in place.
-    pub fn finish(mut self) -> Result<(PathBuf, tempfile::NamedTempFile), ImageError> {
+    /// Ends the archive; returns the file, not yet in place (`persist` puts it there).
+    pub fn finish(mut self) -> Result<AtomicFile, ImageError> {
         self.out.write_all(&[0u8; 1024]).map_err(self.err())?;
         let dest = self.dest.clone();
-        let temp = self
-            .out
+        self.out
             .into_inner()
-            .map_err(|e| ImageError::io(dest.clone())(e.into_error()))?;
-        Ok((dest, temp))
+            .map_err(|e| ImageError::io(dest)(e.into_error()))
     }
 }
 
-/// Puts a finished temporary file in place: synced, renamed, directory synced.
-pub(crate) fn persist(temp: tempfile::NamedTempFile, dest: &Path) -> Result<(), ImageError> {
-    temp.as_file().sync_all().map_err(ImageError::io(dest))?;
-    temp.persist(dest)
-        .map_err(|e| ImageError::io(dest)(e.error))?;
-    if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(ImageError::io(dir))?;
-    }
-    Ok(())
+/// Puts a finished archive in place: synced, renamed, directory synced; 0644, as
+/// skopeo leaves its archives.
+pub(crate) fn persist(file: AtomicFile) -> Result<(), ImageError> {
+    Ok(file.commit(0o644)?)
 }

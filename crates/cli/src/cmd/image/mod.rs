@@ -123,6 +123,12 @@ pub fn failure(e: ImageError) -> Failure {
         ImageError::Io { .. } | ImageError::Layout(berth_image::LayoutError::Io { .. }) => {
             Failure::failed(line)
         }
+        // The host failing to write (a full disk), not the image breaking a rule.
+        ImageError::Fs(e) | ImageError::Layout(berth_image::LayoutError::Fs(e))
+            if !e.is_invalid() =>
+        {
+            Failure::failed(line)
+        }
         ImageError::Remote(inner) => match inner.downcast_ref::<RegistryError>() {
             Some(RegistryError::Protocol { .. }) => Failure::bad_input(line),
             _ => Failure::failed(line),
