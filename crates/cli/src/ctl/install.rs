@@ -48,12 +48,20 @@ pub fn run(ctx: &Ctx, args: InstallArgs) -> Result<String, Failure> {
     let answer = ctx.client.request(
         "POST",
         &paths::packages(args.force),
-        Some((&package.display().to_string(), &mut *input, &mut progress)),
+        Some((&input_name(package), &mut *input, &mut progress)),
         None,
     );
     end_progress();
     let done: Installed = answer?.decode()?;
     Ok(report(ctx, &done))
+}
+
+/// How errors name the package read: its path, or standard input for `-`.
+fn input_name(package: &std::path::Path) -> String {
+    match package.as_os_str() == "-" {
+        true => "standard input".into(),
+        false => package.display().to_string(),
+    }
 }
 
 fn report(ctx: &Ctx, done: &Installed) -> String {
@@ -70,4 +78,13 @@ fn report(ctx: &Ctx, done: &Installed) -> String {
         ", not started (autostart off)\n"
     });
     line
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_package_from_standard_input_is_named_so_in_errors() {
+        assert_eq!(super::input_name("-".as_ref()), "standard input");
+        assert_eq!(super::input_name("./app.tar.gz".as_ref()), "./app.tar.gz");
+    }
 }
