@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # The device binaries' stripped sizes, without and with the registry client
 # (`--features device-registry`, for `berthctl install docker://…`). Target: berthd
-# and berthctl together <= 8 MiB with it. Each variant builds into its own target
-# directory (release), so neither rebuilds the other.
+# and berthctl together <= 8 MiB with it. Each is a crate of its own: the build
+# compiles what the device binaries link and nothing of the build host's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${BENCH_DIR:-/var/tmp/berth-bench}/device-size
 mkdir -p "$work"
 for variant in plain device-registry; do
   features=()
-  [ "$variant" = device-registry ] && features=(--features device-registry)
-  cargo build --release --quiet -p berth-cli --bin berthd --bin berthctl "${features[@]}"
+  [ "$variant" = device-registry ] && features=(--features berthd/device-registry)
+  cargo build --release --quiet -p berthd -p berthctl "${features[@]}"
   strip -o "$work/berthd.$variant" target/release/berthd
   strip -o "$work/berthctl.$variant" target/release/berthctl
   d=$(stat -c %s "$work/berthd.$variant")

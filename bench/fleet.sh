@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-50}
 if [ -z "${BIN_DIR:-}" ]; then
-  cargo build --release --quiet -p berth-cli --features device-registry
+  cargo build --release --quiet -p berth-cli -p berthd -p berthctl --features berthd/device-registry
   bin=$PWD/target/release
 else
   bin=$(cd "$BIN_DIR" && pwd)

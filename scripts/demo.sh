@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo build --release --quiet -p berth-cli --features device-registry --bin berth --bin berthd --bin berthctl
+cargo build --release --quiet -p berth-cli -p berthd -p berthctl --features berthd/device-registry
 berth=$PWD/target/release/berth
 berthd=$PWD/target/release/berthd
 berthctl=$PWD/target/release/berthctl

@@ -125,8 +125,8 @@ fn a_layout_skopeo_writes_is_read_by_berth_with_every_blob_verified() {
 /// feature, which the test build turns on (--all-features): berthctl never links it
 /// (the check can fail: berth itself links all of them).
 #[test]
-fn device_binaries_link_no_build_host_code_and_only_berthd_with_device_registry_a_registry_client()
-{
+fn device_binaries_link_and_build_no_build_host_code_and_only_berthd_with_device_registry_a_registry_client(
+) {
     // Code linked in, by its defined function symbols (a debug binary's debug
     // info names types of every crate in the graph, linked or not).
     let code_of = |name: &str| -> std::collections::BTreeSet<String> {
@@ -178,7 +178,7 @@ fn device_binaries_link_no_build_host_code_and_only_berthd_with_device_registry_
         );
     }
     // Without the feature berthd's library depends on no registry client at all.
-    let tree = |features: &[&str]| {
+    let tree = |package: &str, features: &[&str]| {
         let mut c = cmd(
             "cargo",
             &[
@@ -189,14 +189,14 @@ fn device_binaries_link_no_build_host_code_and_only_berthd_with_device_registry_
                 "--prefix",
                 "none",
                 "-p",
-                "berth-daemon",
+                package,
             ],
         );
         c.args(features).current_dir(env!("CARGO_MANIFEST_DIR"));
         ok(c)
     };
-    let plain = tree(&[]);
-    let with = tree(&["--features", "registry"]);
+    let plain = tree("berth-daemon", &[]);
+    let with = tree("berth-daemon", &["--features", "registry"]);
     for crate_name in ["berth-registry", "ureq", "rustls"] {
         assert!(
             !plain.contains(crate_name),
@@ -205,6 +205,37 @@ fn device_binaries_link_no_build_host_code_and_only_berthd_with_device_registry_
         assert!(
             with.contains(crate_name),
             "berth-daemon with registry lacks {crate_name}"
+        );
+    }
+    // Each device binary is a crate of its own: building it for a device compiles
+    // none of the build host's dependencies (issue 22). berthd's registry client
+    // brings berth-image's copy engine, without its rpm reader (SQLite).
+    let depends = |deps: &str, crate_name: &str| {
+        deps.lines()
+            .any(|l| l.starts_with(&format!("{crate_name} ")))
+    };
+    let berthctl_deps = tree("berthctl", &[]);
+    let berthd_deps = tree("berthd", &["--features", "device-registry"]);
+    for crate_name in [
+        "rusqlite",
+        "jsonschema",
+        "goblin",
+        "berth-bundle",
+        "berth-rootfs",
+    ] {
+        assert!(
+            !depends(&berthctl_deps, crate_name),
+            "building berthctl compiles {crate_name}"
+        );
+        assert!(
+            !depends(&berthd_deps, crate_name),
+            "building berthd compiles {crate_name}"
+        );
+    }
+    for crate_name in ["tokio", "berth-daemon", "berth-image", "ureq"] {
+        assert!(
+            !depends(&berthctl_deps, crate_name),
+            "building berthctl compiles {crate_name}"
         );
     }
 }

@@ -3,7 +3,7 @@
 
 mod cmd;
 
-use berth_cli::exit;
+use berth_exit as exit;
 
 use clap::{Parser, Subcommand};
 

@@ -59,17 +59,6 @@ pub fn io(context: impl Into<String>) -> impl FnOnce(io::Error) -> OpError {
     move |source| OpError::Io { context, source }
 }
 
-/// An error and its causes on one line, each cause once.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut line = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !line.ends_with(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        cur = c.source();
-    }
-    line
-}
+/// An error with its causes, on one line (berth-exit's rule, shared with the
+/// command lines).
+pub use berth_exit::chain as error_chain;

@@ -38,19 +38,11 @@ pub fn package_files(rootfs: &Path, name: &str) -> Result<Option<Vec<PathBuf>>, 
                 .map_err(|e| format!("{}{suffix}: {e}", shown.display()))?;
         }
     }
-    let conn = rusqlite::Connection::open(scratch.path().join("rpmdb.sqlite"))
-        .map_err(|e| format!("{}: {e}", shown.display()))?;
-    let mut query = conn
-        .prepare("SELECT blob FROM Packages")
-        .map_err(|e| format!("{}: not an rpm database: {e}", shown.display()))?;
-    let rows = query
-        .query_map([], |row| row.get::<_, Vec<u8>>(0))
-        .map_err(|e| format!("{}: {e}", shown.display()))?;
+    let blobs = header_blobs(&scratch.path().join("rpmdb.sqlite"), &shown)?;
     let mut files = Vec::new();
     let mut found = false;
-    for (i, blob) in rows.enumerate() {
-        let blob = blob.map_err(|e| format!("{}: row {}: {e}", shown.display(), i + 1))?;
-        let header = Header::parse(&blob)
+    for (i, blob) in blobs.iter().enumerate() {
+        let header = Header::parse(blob)
             .map_err(|why| format!("{}: package header {}: {why}", shown.display(), i + 1))?;
         if header.string(TAG_NAME)?.as_deref() != Some(name) {
             continue;
@@ -65,6 +57,31 @@ pub fn package_files(rootfs: &Path, name: &str) -> Result<Option<Vec<PathBuf>>, 
         ));
     }
     Ok(Some(files))
+}
+
+/// Every package's header blob in the sqlite database at `db` (`shown` in messages).
+#[cfg(feature = "rpm")]
+fn header_blobs(db: &Path, shown: &Path) -> Result<Vec<Vec<u8>>, String> {
+    let conn = rusqlite::Connection::open(db).map_err(|e| format!("{}: {e}", shown.display()))?;
+    let mut query = conn
+        .prepare("SELECT blob FROM Packages")
+        .map_err(|e| format!("{}: not an rpm database: {e}", shown.display()))?;
+    let rows = query
+        .query_map([], |row| row.get::<_, Vec<u8>>(0))
+        .map_err(|e| format!("{}: {e}", shown.display()))?;
+    rows.enumerate()
+        .map(|(i, blob)| blob.map_err(|e| format!("{}: row {}: {e}", shown.display(), i + 1)))
+        .collect()
+}
+
+/// Without SQLite (berth-image without its `rpm` feature: the registry client
+/// berthd links): an rpm database is named, not read.
+#[cfg(not(feature = "rpm"))]
+fn header_blobs(_db: &Path, shown: &Path) -> Result<Vec<Vec<u8>>, String> {
+    Err(format!(
+        "{}: reading an rpm database needs berth-image's rpm feature",
+        shown.display()
+    ))
 }
 
 /// The database directory (resolved inside the rootfs) and file name, if any.

@@ -61,9 +61,22 @@ impl Failure {
     }
 }
 
-/// An error with its causes, on one line: "cannot read x: permission denied" (the
-/// daemon's, which its API answers use too: one way for all).
-pub use berth_daemon::error_chain as chain;
+/// An error with its causes, on one line: "cannot read x: permission denied" (a
+/// cause its parent already ends with is not repeated). berthd's API answers use
+/// it too: one way for all.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cur = c.source();
+    }
+    line
+}
 
 /// Prints a failure as `PROGRAM: error: LINE` lines on stderr and returns its exit code.
 pub fn finish(program: &str, result: Result<(), Failure>) -> ExitCode {

@@ -13,7 +13,7 @@ mod stats;
 mod status;
 mod uninstall;
 
-use berth_cli::exit::{self, Failure};
+use berth_exit::{self as exit, Failure};
 use clap::{Parser, Subcommand};
 use client::Client;
 use std::path::PathBuf;

@@ -1,12 +1,12 @@
 //! `berthd`: the device daemon. Loads its configuration, checks the files it owns,
 //! and serves the API on a unix socket.
 
-use berth_cli::exit::{self, Failure};
 use berth_daemon::config::{self, ConfigError};
 use berth_daemon::daemon_log as log;
 use berth_daemon::server::serve;
 use berth_daemon::store::{ContainersConf, StoreError};
 use berth_daemon::{error_chain, Daemon};
+use berth_exit::{self as exit, Failure};
 use clap::Parser;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
