@@ -5,57 +5,22 @@
 //! resumed blobs, Retry-After) are unit-tested beside it (berth-registry pull_tests.rs).
 
 use berth_e2e::cli::berth;
-use berth_e2e::hostile_registry::{HostileRegistry, Reply, Request};
-use berth_e2e::images::{gzip, LayerTar};
+use berth_e2e::hostile_registry::{honest, serve_image, whole, HostileRegistry, Reply, Request};
+use berth_e2e::images::LayerTar;
+use berth_image::copy::memory::{layer_tar, MemorySource};
 use berth_image::Digest;
 use serde_json::json;
 use std::sync::Arc;
 
-const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-/// A valid one-layer image: (manifest, config, layer) bytes.
-fn image() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
-    let plain = LayerTar::new()
-        .file("data", &vec![7u8; 300_000], 0o644)
-        .file("more", b"more", 0o644)
-        .finish();
-    let layer = gzip(&plain);
-    let config = serde_json::to_vec(
-        &json!({"architecture": "amd64", "os": "linux", "config": {},
-        "rootfs": {"type": "layers", "diff_ids": [Digest::of(&plain).to_string()]}}),
-    )
-    .unwrap();
-    let manifest = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": Digest::of(&config).to_string(), "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": Digest::of(&layer).to_string(), "size": layer.len()}]})).unwrap();
-    (manifest, config, layer)
+/// A valid one-layer image (a layer of some size, so that a cut can fall inside it).
+fn image() -> MemorySource {
+    let layer = layer_tar(&[("data", &[7u8; 300_000]), ("more", b"more")]);
+    MemorySource::image(&[layer], "amd64")
 }
 
-/// What an honest registry answers for `image()`, the layer blob's answer being
-/// `layer_reply`'s.
-fn honest(r: &Request, layer_reply: &dyn Fn(&Request, &[u8]) -> Reply) -> Reply {
-    let (manifest, config, layer) = image();
-    if r.path.starts_with("/v2/e2e/img/manifests/") {
-        Reply::ok(manifest, MANIFEST)
-    } else if r.path == format!("/v2/e2e/img/blobs/{}", Digest::of(&config)) {
-        Reply::ok(config, "application/octet-stream")
-    } else if r.path == format!("/v2/e2e/img/blobs/{}", Digest::of(&layer)) {
-        layer_reply(r, &layer)
-    } else {
-        Reply::status(404, &[])
-    }
-}
-
-/// The layer as it is.
-fn whole(_: &Request, layer: &[u8]) -> Reply {
-    Reply::ok(layer.to_vec(), "application/octet-stream")
-}
-
-/// A registry serving `image()`, with `layer_reply` answering for the layer blob.
-fn serve(
-    layer_reply: impl Fn(&Request, &[u8]) -> Reply + Send + Sync + 'static,
-) -> HostileRegistry {
-    HostileRegistry::start(move |r| honest(r, &layer_reply))
+/// What an honest registry answers for `image()` as `e2e/img`.
+fn honest_image(r: &Request) -> Reply {
+    honest(&image(), "e2e/img", r, &whole)
 }
 
 /// Copies from the registry into a new layout; returns exit code, stderr, and
@@ -87,7 +52,7 @@ fn assert_refused(name: &str, (code, stderr, leftovers): (Option<i32>, String, b
 
 #[test]
 fn a_layer_with_the_wrong_digest_is_refused() {
-    let r = serve(|_, layer| {
+    let r = serve_image(image(), "e2e/img", |_, layer| {
         let mut wrong = layer.to_vec();
         let last = wrong.len() - 1;
         wrong[last] ^= 1;
@@ -116,7 +81,7 @@ fn a_bearer_token_is_fetched_from_the_realm_with_the_credentials() {
             );
             return Reply::status(401, &[("WWW-Authenticate", challenge.as_str())]);
         }
-        honest(req, &whole)
+        honest_image(req)
     });
     *host.lock().unwrap() = r.host.clone();
     let (code, stderr, _) = copy_from(&r, &["--creds", "alice:pw"]);
@@ -156,7 +121,7 @@ fn accepting(r: &Request) -> Reply {
             &[("Location", "/v2/up/load/blobs/uploads/session?state=2")],
         ),
         "PUT" => Reply::status(201, &[]),
-        _ => honest(r, &whole),
+        _ => honest_image(r),
     }
 }
 
@@ -268,7 +233,7 @@ fn package_registry(title: &str, package: Vec<u8>, served: Vec<u8>) -> HostileRe
     let blob_path = format!("/v2/fleet/app/blobs/{digest}");
     HostileRegistry::start(move |req| {
         if req.path.contains("/manifests/") {
-            Reply::ok(manifest.clone(), MANIFEST)
+            Reply::ok(manifest.clone(), berth_image::manifest::OCI_MANIFEST)
         } else if req.path == blob_path {
             Reply::ok(served.clone(), "application/octet-stream")
         } else {

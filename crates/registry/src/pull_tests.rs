@@ -4,7 +4,7 @@
 //! `berth image copy` command prints and leaves behind for them is the e2e suite's.)
 
 use super::*;
-use crate::testkit::{HostileRegistry, Reply, Request};
+use crate::testkit::{honest, serve_image, whole, HostileRegistry, Reply, Request};
 use crate::Options;
 use berth_image::copy::memory::{layer_tar, MemoryDest, MemorySource};
 use berth_image::copy::{copy, CopyOptions, NoProgress};
@@ -28,31 +28,10 @@ fn layer_digest(image: &MemorySource) -> String {
         .to_string()
 }
 
-/// What an honest registry answers for `image()`, the layer blob's answer being
-/// `layer_reply`'s.
-fn honest(r: &Request, layer_reply: &dyn Fn(&Request, &[u8]) -> Reply) -> Reply {
-    let image = image();
-    let layer = layer_digest(&image);
-    if r.path.starts_with("/v2/e2e/img/manifests/") {
-        return Reply::ok(image.top.clone(), MANIFEST);
-    }
-    match r.path.strip_prefix("/v2/e2e/img/blobs/") {
-        Some(digest) if digest == layer => layer_reply(r, &image.blobs[&layer]),
-        Some(digest) if image.blobs.contains_key(digest) => {
-            Reply::ok(image.blobs[digest].clone(), "application/octet-stream")
-        }
-        _ => Reply::status(404, &[]),
-    }
-}
-
-fn whole(_: &Request, layer: &[u8]) -> Reply {
-    Reply::ok(layer.to_vec(), "application/octet-stream")
-}
-
 fn serve(
     layer_reply: impl Fn(&Request, &[u8]) -> Reply + Send + Sync + 'static,
 ) -> HostileRegistry {
-    HostileRegistry::start(move |r| honest(r, &layer_reply))
+    serve_image(image(), "e2e/img", layer_reply)
 }
 
 /// Copies `e2e/img:1` from the registry into memory, with two retries a few
@@ -193,7 +172,7 @@ fn too_many_requests_waits_as_long_as_retry_after_says() {
         if req.path.contains("/manifests/") && count.fetch_add(1, Ordering::SeqCst) == 0 {
             return Reply::status(429, &[("Retry-After", "1")]);
         }
-        honest(req, &whole)
+        honest(&image(), "e2e/img", req, &whole)
     });
     let started = Instant::now();
     copy_from(&r).unwrap();

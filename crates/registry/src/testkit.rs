@@ -230,3 +230,45 @@ fn serve(stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<Request>>) {
         }
     }
 }
+
+/// An honest registry's answer for `image` under repository `repo` (any tag): the
+/// manifest, the config, and each layer blob as `layer_reply` answers it; 404 for
+/// anything else. For handlers that misbehave in one way and answer the rest.
+pub fn honest(
+    image: &berth_image::copy::memory::MemorySource,
+    repo: &str,
+    r: &Request,
+    layer_reply: &dyn Fn(&Request, &[u8]) -> Reply,
+) -> Reply {
+    if r.path.starts_with(&format!("/v2/{repo}/manifests/")) {
+        return Reply::ok(image.top.clone(), &image.top_media_type);
+    }
+    let Some(digest) = r.path.strip_prefix(&format!("/v2/{repo}/blobs/")) else {
+        return Reply::status(404, &[]);
+    };
+    let Some(blob) = image.blobs.get(digest) else {
+        return Reply::status(404, &[]);
+    };
+    let manifest: serde_json::Value = serde_json::from_slice(&image.top).unwrap_or_default();
+    let is_layer = manifest["layers"]
+        .as_array()
+        .is_some_and(|layers| layers.iter().any(|l| l["digest"] == digest));
+    match is_layer {
+        true => layer_reply(r, blob),
+        false => Reply::ok(blob.clone(), "application/octet-stream"),
+    }
+}
+
+/// A layer answered as it is.
+pub fn whole(_: &Request, layer: &[u8]) -> Reply {
+    Reply::ok(layer.to_vec(), "application/octet-stream")
+}
+
+/// A registry serving `image` as `repo`, each layer blob answered by `layer_reply`.
+pub fn serve_image(
+    image: berth_image::copy::memory::MemorySource,
+    repo: &'static str,
+    layer_reply: impl Fn(&Request, &[u8]) -> Reply + Send + Sync + 'static,
+) -> HostileRegistry {
+    HostileRegistry::start(move |r| honest(&image, repo, r, &layer_reply))
+}
