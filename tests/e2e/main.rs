@@ -11,6 +11,8 @@ mod digi;
 mod fleet;
 mod image;
 mod image_build;
+mod image_build_cache;
+mod image_build_packages;
 mod image_copy;
 mod image_hostile;
 mod image_unpack;

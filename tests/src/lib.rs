@@ -2,6 +2,7 @@
 //! installed: a missing one fails the test with the command that installs it), and
 //! images made by code from busybox-static.
 
+pub mod build;
 pub mod bundlegen;
 pub mod cli;
 pub mod daemon;
