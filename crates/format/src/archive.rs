@@ -104,8 +104,7 @@ impl Descriptor {
 
     /// Whether it names an index (multi-platform) rather than one image's manifest.
     pub fn is_index(&self) -> bool {
-        self.media_type == crate::media_type::OCI_INDEX
-            || self.media_type == crate::media_type::DOCKER_LIST
+        crate::media_type::is_index(&self.media_type)
     }
 }
 

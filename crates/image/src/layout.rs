@@ -11,8 +11,8 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// `org.opencontainers.image.ref.name`: a manifest's name (tag) in `index.json`.
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
-const LAYOUT_FILE: &str = "oci-layout";
+pub use berth_format::archive::REF_NAME;
+use berth_format::archive::{OCI_INDEX_FILE, OCI_LAYOUT_FILE as LAYOUT_FILE};
 const LAYOUT_VERSION: &str = "1.0.0";
 
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +76,7 @@ impl Layout {
             let text = format!("{{\"imageLayoutVersion\":\"{LAYOUT_VERSION}\"}}");
             layout.write_atomic(&marker, text.as_bytes())?;
         }
-        if !dir.join("index.json").exists() {
+        if !dir.join(OCI_INDEX_FILE).exists() {
             let empty = ImageIndexBuilder::default()
                 .schema_version(2u32)
                 .manifests(Vec::<Descriptor>::new())
@@ -268,7 +268,7 @@ impl Layout {
 
     /// The layout's `index.json`.
     pub fn index(&self) -> Result<ImageIndex, LayoutError> {
-        let path = self.dir.join("index.json");
+        let path = self.dir.join(OCI_INDEX_FILE);
         let bytes = fs::read(&path).map_err(io_at(&path))?;
         serde_json::from_slice(&bytes).map_err(|e| LayoutError::NotALayout {
             path,
@@ -279,7 +279,7 @@ impl Layout {
     /// Replaces `index.json` atomically.
     pub fn write_index(&self, index: &ImageIndex) -> Result<(), LayoutError> {
         let bytes = serde_json::to_vec(index).expect("an index serialises");
-        self.write_atomic(&self.dir.join("index.json"), &bytes)
+        self.write_atomic(&self.dir.join(OCI_INDEX_FILE), &bytes)
     }
 
     /// Names `descriptor` `name` in `index.json`, replacing what had that name.

@@ -46,10 +46,7 @@ pub enum Manifest {
     Index(Box<ImageIndex>),
 }
 
-/// Whether `media_type` names an index (OCI's, or Docker's manifest list).
-pub fn is_index(media_type: &str) -> bool {
-    media_type == OCI_INDEX || media_type == DOCKER_LIST
-}
+pub use berth_format::media_type::is_index;
 
 /// The media type `bytes` declare, or the one their shape says (OCI allows the field
 /// to be absent: `manifests` makes an index).

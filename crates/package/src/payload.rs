@@ -163,8 +163,8 @@ fn inspect_image_archive<R: Read>(
             .header()
             .entry_size()
             .map_err(|e| unreadable(name, e))?;
-        let wanted = path == "manifest.json"
-            || path == "index.json"
+        let wanted = path == DOCKER_MANIFEST_FILE
+            || path == OCI_INDEX_FILE
             || path == "oci-layout"
             || path.starts_with("blobs/")
             || path.ends_with(".json");

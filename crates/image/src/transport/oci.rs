@@ -9,6 +9,7 @@ use crate::digest::{Digest, VerifyingReader};
 use crate::error::ImageError;
 use crate::layout::{self, ref_name, Layout};
 use crate::manifest::{self, MAX_MANIFEST};
+use berth_format::archive::OCI_INDEX_FILE;
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -45,7 +46,7 @@ impl BlobStore for TarIndex {
         format!("oci-archive:{}", self.path().display())
     }
     fn index(&self) -> Result<ImageIndex, ImageError> {
-        let bytes = self.read("index.json", MAX_MANIFEST)?;
+        let bytes = self.read(OCI_INDEX_FILE, MAX_MANIFEST)?;
         serde_json::from_slice(&bytes)
             .map_err(|e| ImageError::format(format!("{}: index.json", self.name()), e.to_string()))
     }
@@ -309,7 +310,7 @@ impl Dest for OciArchiveDest {
             .map_err(|e| ImageError::format(self.name(), e.to_string()))?;
         let bytes = serde_json::to_vec(&index).expect("an index serialises");
         let mut out = self.out.into_inner().expect("unpoisoned");
-        out.add_bytes("index.json", &bytes)?;
+        out.add_bytes(OCI_INDEX_FILE, &bytes)?;
         persist(out.finish()?)?;
         Ok(top.digest.clone())
     }
