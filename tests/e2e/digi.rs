@@ -2,7 +2,7 @@
 //! options only and the manager supplies the payload's image.
 
 use berth_e2e::daemon::start;
-use berth_e2e::install::{ctl_ok, status};
+use berth_e2e::install::{ctl_ok, exists, status};
 use berth_e2e::*;
 use std::path::{Path, PathBuf};
 
@@ -106,4 +106,61 @@ fn digis_recipe_entrypoint_form_runs_the_entrypoint_with_the_payloads_image() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     ctl_ok(&d, &["uninstall", id]);
+}
+
+/// A working path as cc-containerd leaves it: `cc-containers.conf` in the schema Digi
+/// documents, with `"version": 1` a number, and the container it registers created
+/// by the manager (podman, named by the id).
+const DIGI_WORKING_STATE: &str = r#"{
+  "containers": [
+    {
+      "id": "digi-state",
+      "friendly_name": "Digi state",
+      "version": 1,
+      "runtime": "podman",
+      "create_args": "--privileged --network host --tty",
+      "autostart": true,
+      "monitor": true,
+      "restart": {
+        "enabled": true,
+        "max_retries": 3,
+        "window": 60,
+        "retry_delay": 3
+      }
+    }
+  ]
+}
+"#;
+
+#[test]
+fn digis_working_state_with_a_numeric_version_is_managed_where_it_is() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let id = "digi-state";
+    let image = TestImage::build(dir.path(), "localhost/digi-state:1", "sleep 300");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let digis = work.join("cc-containers.conf");
+    std::fs::write(&digis, DIGI_WORKING_STATE).unwrap();
+    ok(cmd("podman", &["create", "--name", id, &image.tag]));
+    let _cleanup = OnDrop(|| berth_e2e::install::remove_container(id));
+    let d = start(dir.path());
+    let listed: serde_json::Value = serde_json::from_str(&ctl_ok(&d, &["list", "--json"])).unwrap();
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("{id} not listed: {listed}"));
+    assert_eq!(entry["version"], "1", "{entry}");
+    ctl_ok(&d, &["start", id]);
+    assert_eq!(status(&d, id)["status"], "running");
+    ctl_ok(&d, &["config", "set", id, "restart.retry_delay", "5"]);
+    // Written back to Digi's file, its version still the number Digi wrote.
+    assert!(!work.join("containers.conf").exists());
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&digis).unwrap()).unwrap();
+    assert_eq!(saved["containers"][0]["version"], serde_json::json!(1));
+    assert_eq!(saved["containers"][0]["restart"]["retry_delay"], 5);
+    ctl_ok(&d, &["uninstall", id]);
+    assert!(!exists("container", id));
 }

@@ -273,3 +273,12 @@ pub fn require_docker() {
 pub fn docker_ok(args: &[&str]) -> bool {
     run(&mut cmd("docker", args)).status.success()
 }
+
+/// Runs its closure when dropped: a test's cleanup that runs when it panics too.
+pub struct OnDrop<F: FnMut()>(pub F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}

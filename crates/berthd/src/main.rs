@@ -15,9 +15,11 @@ use std::sync::Arc;
 
 /// The berth device daemon: installs packages and runs their containers.
 ///
-/// Without --config it reads /etc/berth/berthd.conf, or, when that file does not
-/// exist, runs with the built-in defaults (working path /var/lib/berth, socket
-/// /run/berth/berthd.sock). Exit codes: 0 ok, 1 failure, 2 bad configuration.
+/// Without --config it reads /etc/berth/berthd.conf, else Digi's
+/// /etc/cc-container-mng.conf, else runs with the built-in defaults (working path
+/// /var/lib/berth, socket /run/berth/berthd.sock); --check-config names the file read.
+/// In the working path it keeps containers.conf, or Digi's cc-containers.conf when
+/// only that one exists. Exit codes: 0 ok, 1 failure, 2 bad configuration.
 #[derive(Parser)]
 #[command(name = "berthd", version, max_term_width = 100)]
 struct Args {
@@ -110,7 +112,7 @@ fn run(args: Args) -> Result<(), Failure> {
         )));
     }
     // A containers.conf with an error is reported and left for a person to fix.
-    let conf = match ContainersConf::load(&wp.join("containers.conf")) {
+    let conf = match ContainersConf::load(&berth_daemon::store::containers_path(wp)) {
         Ok(conf) => conf,
         Err(StoreError::Invalid(issues)) => {
             return Err(Failure::bad_input_lines(&issues.to_string()))

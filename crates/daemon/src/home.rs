@@ -50,7 +50,7 @@ impl Home {
     }
 
     pub fn containers_path(&self) -> PathBuf {
-        self.working_path().join("containers.conf")
+        crate::store::containers_path(self.working_path())
     }
 
     pub fn containers(&self) -> Result<ContainersConf, StoreError> {

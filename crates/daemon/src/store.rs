@@ -1,6 +1,7 @@
 //! `<working_path>/containers.conf`: the containers berthd manages, in the
-//! cc-containers.conf schema. Written atomically; a hand-edited file with an error is
-//! reported by key and never overwritten.
+//! cc-containers.conf schema (Digi's own `cc-containers.conf` is read and kept where
+//! it is, see `Home::containers_path`). Written atomically; a hand-edited file with an
+//! error is reported by key and never overwritten.
 
 use crate::atomic::write_atomic;
 use crate::FileIssues;
@@ -15,6 +16,10 @@ pub struct ContainerEntry {
     pub id: String,
     pub friendly_name: String,
     pub version: String,
+    /// `version` as the file wrote it when that was a number (Digi's documented
+    /// example has `"version": 1`): saved back as that number, not as a string.
+    #[serde(skip)]
+    pub version_number: Option<serde_json::Number>,
     pub runtime: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub create_args: Option<String>,
@@ -69,6 +74,46 @@ fn str_field(
     }
 }
 
+/// `<working_path>/containers.conf`; or Digi's `cc-containers.conf` when only that one
+/// exists, so berthd given cc-containerd's working path manages its containers where
+/// they are (and writes them back to that file).
+pub fn containers_path(working_path: &Path) -> PathBuf {
+    let ours = working_path.join("containers.conf");
+    let digis = working_path.join("cc-containers.conf");
+    if !ours.exists() && digis.exists() {
+        digis
+    } else {
+        ours
+    }
+}
+
+/// `version`: a string, or a number as Digi's documented example writes it (then
+/// its decimal text is the version, and the number is kept to be written back).
+fn version_field(
+    c: &mut Checker,
+    obj: &Map<String, Value>,
+    path: &str,
+) -> (Option<String>, Option<serde_json::Number>) {
+    match obj.get("version") {
+        Some(Value::Number(n)) => (Some(n.to_string()), Some(n.clone())),
+        Some(Value::String(s)) => (Some(s.clone()), None),
+        None => {
+            c.fail(
+                &format!("{path}.version"),
+                "is required (a string or a number)",
+            );
+            (None, None)
+        }
+        Some(other) => {
+            c.fail(
+                &format!("{path}.version"),
+                format!("must be a string or a number, got {}", describe(other)),
+            );
+            (None, None)
+        }
+    }
+}
+
 impl ContainersConf {
     /// Reads the file; a missing file is an empty list.
     pub fn load(path: &Path) -> Result<ContainersConf, StoreError> {
@@ -116,7 +161,7 @@ impl ContainersConf {
                 }
             }
             let friendly_name = str_field(&mut c, obj, &path, "friendly_name", false);
-            let version = str_field(&mut c, obj, &path, "version", true);
+            let (version, version_number) = version_field(&mut c, obj, &path);
             let runtime = str_field(&mut c, obj, &path, "runtime", true);
             if let Some(rt) = &runtime {
                 if rt.parse::<berth_package::RuntimeKind>().is_err() {
@@ -149,6 +194,7 @@ impl ContainersConf {
                     friendly_name: friendly_name.unwrap_or_else(|| id.clone()),
                     id,
                     version,
+                    version_number,
                     runtime,
                     create_args,
                     autostart,
@@ -164,9 +210,20 @@ impl ContainersConf {
         }
     }
 
-    /// Writes the file atomically, indented like the manifest.
+    /// Writes the file atomically, indented like the manifest; a version read as a
+    /// number is written as that number.
     pub fn save(&self, path: &Path) -> Result<(), StoreError> {
-        let mut bytes = serde_json::to_vec_pretty(self).expect("serialisable");
+        let mut value = serde_json::to_value(self).expect("serialisable");
+        for (entry, item) in self.containers.iter().zip(
+            value["containers"]
+                .as_array_mut()
+                .expect("containers is a list"),
+        ) {
+            if let Some(n) = &entry.version_number {
+                item["version"] = Value::Number(n.clone());
+            }
+        }
+        let mut bytes = serde_json::to_vec_pretty(&value).expect("serialisable");
         bytes.push(b'\n');
         write_atomic(path, &bytes).map_err(|source| StoreError::Write {
             path: path.to_path_buf(),
@@ -184,6 +241,7 @@ mod tests {
             id: id.into(),
             friendly_name: format!("{id} app"),
             version: "1.0.0".into(),
+            version_number: None,
             runtime: "podman".into(),
             create_args: Some(format!("--name {id} localhost/{id}:1")),
             autostart: true,
@@ -234,6 +292,31 @@ mod tests {
             ]
         );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+
+    #[test]
+    fn a_numeric_version_reads_as_its_text_and_is_written_back_as_a_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cc-containers.conf");
+        std::fs::write(
+            &path,
+            r#"{"containers": [{"id": "web", "version": 1, "runtime": "podman",
+                "autostart": true, "monitor": true,
+                "restart": {"enabled": true, "max_retries": 3, "retry_delay": 1, "window": 60}}]}"#,
+        )
+        .unwrap();
+        let conf = ContainersConf::load(&path).unwrap();
+        assert_eq!(conf.containers[0].version, "1");
+        conf.save(&path).unwrap();
+        let saved: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(saved["containers"][0]["version"], serde_json::json!(1));
+        let bad = br#"{"containers": [{"id": "web", "version": true, "runtime": "podman",
+            "autostart": true, "monitor": true,
+            "restart": {"enabled": true, "max_retries": 3, "retry_delay": 1, "window": 60}}]}"#;
+        assert_eq!(
+            ContainersConf::parse(bad).unwrap_err()[0].to_string(),
+            "containers[0].version must be a string or a number, got boolean true"
+        );
     }
 
     #[test]

@@ -7,8 +7,10 @@ use crate::FileIssues;
 use berth_package::manifest::{json_object, Checker};
 use std::path::{Path, PathBuf};
 
-/// Where berthd looks for its configuration when `--config` is not given.
-pub const DEFAULT_CONFIG_PATH: &str = "/etc/berth/berthd.conf";
+/// Where berthd looks for its configuration when `--config` is not given, in order:
+/// its own file, then Digi's cc-containerd's (so berthd replaces it without edits).
+pub const DEFAULT_CONFIG_PATHS: [&str; 2] =
+    ["/etc/berth/berthd.conf", "/etc/cc-container-mng.conf"];
 pub const DEFAULT_WORKING_PATH: &str = "/var/lib/berth";
 
 mod fields;
@@ -41,19 +43,26 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
-/// Loads `explicit` (which must exist), or the default path if it exists, or the
-/// built-in defaults.
+/// Loads `explicit` (which must exist), or the first of `DEFAULT_CONFIG_PATHS` that
+/// exists, or the built-in defaults.
 pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
+    load_from(explicit, &DEFAULT_CONFIG_PATHS.map(Path::new))
+}
+
+/// `load`, with the default paths given (tests point them into a directory).
+pub fn load_from(explicit: Option<&Path>, defaults: &[&Path]) -> Result<Loaded, ConfigError> {
     let path = match explicit {
         Some(p) => p.to_path_buf(),
-        None if Path::new(DEFAULT_CONFIG_PATH).exists() => PathBuf::from(DEFAULT_CONFIG_PATH),
-        None => {
-            return Ok(Loaded {
-                config: Config::default(),
-                path: None,
-                warnings: Vec::new(),
-            })
-        }
+        None => match defaults.iter().find(|p| p.exists()) {
+            Some(p) => p.to_path_buf(),
+            None => {
+                return Ok(Loaded {
+                    config: Config::default(),
+                    path: None,
+                    warnings: Vec::new(),
+                })
+            }
+        },
     };
     let bytes = std::fs::read(&path).map_err(|source| ConfigError::Read {
         path: path.clone(),

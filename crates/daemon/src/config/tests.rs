@@ -153,3 +153,33 @@ fn the_registry_section_is_checked_and_its_passwords_never_printed() {
         "{text:?}"
     );
 }
+
+#[test]
+fn without_an_explicit_file_berthds_own_comes_first_then_digis_then_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("berthd.conf");
+    let digis = dir.path().join("cc-container-mng.conf");
+    let defaults = [ours.as_path(), digis.as_path()];
+    let loaded = load_from(None, &defaults).unwrap();
+    assert_eq!(loaded.path, None);
+    assert_eq!(loaded.config, Config::default());
+    std::fs::write(
+        &digis,
+        br#"{"version": 1, "service": {"working_path": "/root/cc-container"}}"#,
+    )
+    .unwrap();
+    let loaded = load_from(None, &defaults).unwrap();
+    assert_eq!(loaded.path.as_deref(), Some(digis.as_path()));
+    assert_eq!(
+        loaded.config.service.working_path,
+        Path::new("/root/cc-container")
+    );
+    std::fs::write(&ours, br#"{"service": {"working_path": "/var/lib/ours"}}"#).unwrap();
+    let loaded = load_from(None, &defaults).unwrap();
+    assert_eq!(loaded.path.as_deref(), Some(ours.as_path()));
+    // An explicit file wins over both.
+    let explicit = dir.path().join("other.conf");
+    std::fs::write(&explicit, b"{}").unwrap();
+    let loaded = load_from(Some(&explicit), &defaults).unwrap();
+    assert_eq!(loaded.path.as_deref(), Some(explicit.as_path()));
+}

@@ -171,6 +171,7 @@ impl Daemon {
                 id,
                 friendly_name,
                 version: manifest.version.clone(),
+                version_number: None,
                 runtime: manifest.runtime.to_string(),
                 create_args: manifest.create_args.clone(),
                 autostart: defaults.autostart,
