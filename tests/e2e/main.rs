@@ -4,6 +4,7 @@
 mod bundle;
 mod bundle_inputs;
 mod bundle_libs;
+mod compat;
 mod crash;
 mod daemon;
 mod device_bundle;

@@ -24,6 +24,8 @@ pub mod codes {
     pub const INTERNAL: &str = "internal";
     pub const PACKAGE_INVALID: &str = "package_invalid";
     pub const ALREADY_INSTALLED: &str = "already_installed";
+    /// The package's `device_types` or `firmware_versions` exclude this device.
+    pub const INCOMPATIBLE: &str = "incompatible";
     pub const NO_SPACE: &str = "insufficient_storage";
     pub const BAD_REQUEST: &str = "bad_request";
     /// A registry could not be reached or answered wrongly (`docker://` installs).

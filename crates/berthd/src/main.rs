@@ -95,6 +95,15 @@ fn run(args: Args) -> Result<(), Failure> {
             None => "built-in defaults".into(),
         };
         eprintln!("berthd: configuration ok ({source})");
+        let device = &loaded.config.device;
+        if device.device_type.is_none() {
+            eprintln!("berthd: device.type is not set: packages for any device type are accepted");
+        }
+        if device.firmware_version.is_none() {
+            eprintln!(
+                "berthd: device.firmware_version is not set: packages for any firmware are accepted"
+            );
+        }
         println!(
             "{}",
             serde_json::to_string_pretty(&loaded.config).expect("serialisable")

@@ -14,6 +14,9 @@ pub enum OpError {
     NoSuchContainer(String),
     #[error("{id} {version} is already installed (install with --force to replace it)")]
     AlreadyInstalled { id: String, version: String },
+    /// The package is not meant for this device (its type or firmware).
+    #[error("{0}")]
+    Incompatible(String),
     #[error("not enough disk space: {0}")]
     NoSpace(String),
     /// A request that breaks a rule (config set of an unknown key, a bad value...).

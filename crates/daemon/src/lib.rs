@@ -3,6 +3,7 @@
 //! - files: `config` (berthd.conf), `store` (containers.conf), `state` (state.json),
 //!   `atomic` (how each is written), `container_log` (container output),
 //!   `daemon_log` (berthd's own log), `policy` (the restart policy);
+//! - `compat`: whether a package is meant for this device;
 //! - `home`: the working path and its files, under their locks; `error`; `memory`
 //!   (what the allocator keeps while berthd idles);
 //! - `driver`: one per runtime — how a payload becomes a container and is recovered;
@@ -13,6 +14,7 @@
 //! docs/architecture.md tells the design.
 
 pub mod atomic;
+pub mod compat;
 pub mod config;
 pub mod container_log;
 pub mod daemon;

@@ -12,9 +12,10 @@ const KNOWN: &[(&str, &[&str])] = &[
     (
         "",
         &[
-            "version", "service", "logging", "api", "trust", "runtimes", "registry",
+            "version", "service", "logging", "api", "trust", "runtimes", "registry", "device",
         ],
     ),
+    ("device", &["id", "type", "firmware_version"]),
     (
         "service",
         &[

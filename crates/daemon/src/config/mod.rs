@@ -19,8 +19,11 @@ pub mod registry;
 mod sections;
 
 pub use model::{
-    Api, Config, FileSink, ImageEngine, Level, Logging, Runtimes, Service, Sink, Trust,
+    Api, Config, Device, FileSink, ImageEngine, Level, Logging, Runtimes, Service, Sink, Trust,
 };
+
+/// Where `device.id` comes from when the configuration does not set it.
+pub const MACHINE_ID_PATH: &str = "/etc/machine-id";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -44,9 +47,16 @@ pub struct Loaded {
 }
 
 /// Loads `explicit` (which must exist), or the first of `DEFAULT_CONFIG_PATHS` that
-/// exists, or the built-in defaults.
+/// exists, or the built-in defaults; `device.id` defaults to the machine id.
 pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
-    load_from(explicit, &DEFAULT_CONFIG_PATHS.map(Path::new))
+    let mut loaded = load_from(explicit, &DEFAULT_CONFIG_PATHS.map(Path::new))?;
+    if loaded.config.device.id.is_none() {
+        loaded.config.device.id = std::fs::read_to_string(MACHINE_ID_PATH)
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+    }
+    Ok(loaded)
 }
 
 /// `load`, with the default paths given (tests point them into a directory).
@@ -97,12 +107,13 @@ pub fn parse(
     let mut cfg = Config::default();
     sections::version(&mut c, &root);
     type Parser = fn(&mut Checker, &serde_json::Map<String, serde_json::Value>, &mut Config);
-    let parsers: [(&str, Parser); 5] = [
+    let parsers: [(&str, Parser); 6] = [
         ("service", sections::service),
         ("logging", sections::logging),
         ("api", sections::api),
         ("trust", sections::trust),
         ("runtimes", sections::runtimes),
+        ("device", sections::device),
     ];
     for (name, parse_section) in parsers {
         if let Some(s) = fields::section(&mut c, &root, name) {

@@ -80,6 +80,19 @@ pub struct Runtimes {
     pub oci_runtime: String,
 }
 
+/// The device berthd runs on, against which packages' `device_types` and
+/// `firmware_versions` are checked (docs/package-format.md, "Compatibility").
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Device {
+    /// Default: the contents of /etc/machine-id.
+    pub id: Option<String>,
+    /// None: packages for any device type are accepted.
+    #[serde(rename = "type")]
+    pub device_type: Option<String>,
+    /// None: packages for any firmware are accepted.
+    pub firmware_version: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Config {
     pub version: u32,
@@ -89,6 +102,7 @@ pub struct Config {
     pub trust: Trust,
     pub runtimes: Runtimes,
     pub registry: registry::Registry,
+    pub device: Device,
 }
 
 impl Default for Config {
@@ -132,6 +146,7 @@ impl Default for Config {
                 oci_runtime: "runc".into(),
             },
             registry: registry::Registry::default(),
+            device: Device::default(),
         }
     }
 }

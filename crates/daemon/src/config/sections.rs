@@ -119,3 +119,22 @@ pub(super) fn runtimes(c: &mut Checker, r: &Section, cfg: &mut Config) {
         ),
     }
 }
+
+pub(super) fn device(c: &mut Checker, d: &Section, cfg: &mut Config) {
+    let mut text = |key: &str| match d.get(key) {
+        None => None,
+        Some(Value::String(s)) if !s.trim().is_empty() && !s.contains(char::is_control) => {
+            Some(s.clone())
+        }
+        Some(other) => {
+            c.fail(
+                &format!("device.{key}"),
+                format!("must be a non-empty string, got {}", describe(other)),
+            );
+            None
+        }
+    };
+    cfg.device.id = text("id");
+    cfg.device.device_type = text("type");
+    cfg.device.firmware_version = text("firmware_version");
+}

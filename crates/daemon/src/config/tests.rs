@@ -183,3 +183,20 @@ fn without_an_explicit_file_berthds_own_comes_first_then_digis_then_the_defaults
     let loaded = load_from(Some(&explicit), &defaults).unwrap();
     assert_eq!(loaded.path.as_deref(), Some(explicit.as_path()));
 }
+
+#[test]
+fn the_device_section_is_read_and_its_values_must_be_strings() {
+    let v = json!({"device": {"id": "gw-1", "type": "ccmp25-dvk", "firmware_version": "2.4.1"}});
+    let (cfg, warnings) = parse(&serde_json::to_vec(&v).unwrap()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(cfg.device.id.as_deref(), Some("gw-1"));
+    assert_eq!(cfg.device.device_type.as_deref(), Some("ccmp25-dvk"));
+    assert_eq!(cfg.device.firmware_version.as_deref(), Some("2.4.1"));
+    assert_eq!(
+        lines(json!({"device": {"type": 3, "firmware_version": ""}})),
+        [
+            "device.type must be a non-empty string, got number 3",
+            "device.firmware_version must be a non-empty string, got string \"\""
+        ]
+    );
+}

@@ -135,6 +135,7 @@ impl Daemon {
         force: bool,
     ) -> Result<(Plan, IdGuard<'_>, Arc<dyn Driver>), OpError> {
         let id = manifest.id().to_string();
+        crate::compat::check(&self.config().device, manifest).map_err(OpError::Incompatible)?;
         let driver = Arc::clone(self.driver(manifest.runtime)?);
         let guard = self.lock(&id);
         let old = self

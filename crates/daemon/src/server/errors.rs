@@ -13,6 +13,7 @@ pub fn op_error(e: &OpError) -> Answer {
         OpError::Package(_) => (StatusCode::BAD_REQUEST, codes::PACKAGE_INVALID),
         OpError::NoSuchContainer(_) => (StatusCode::NOT_FOUND, codes::NO_SUCH_CONTAINER),
         OpError::AlreadyInstalled { .. } => (StatusCode::CONFLICT, codes::ALREADY_INSTALLED),
+        OpError::Incompatible(_) => (StatusCode::CONFLICT, codes::INCOMPATIBLE),
         OpError::NoSpace(_) => (StatusCode::INSUFFICIENT_STORAGE, codes::NO_SPACE),
         OpError::BadRequest(_) => (StatusCode::BAD_REQUEST, codes::BAD_REQUEST),
         OpError::Unsupported(_) => (StatusCode::NOT_IMPLEMENTED, codes::RUNTIME_UNAVAILABLE),

@@ -22,6 +22,7 @@ pub const DRM_METRICS: &[&str] = &[
 mod base36;
 mod checker;
 mod created_at;
+pub mod firmware;
 mod kind;
 mod model;
 mod validate;
@@ -29,6 +30,7 @@ mod validate;
 pub use base36::base36;
 pub use checker::{check_identifier, describe, json_object, Checker};
 pub use created_at::{format_created_at, parse_created_at};
+pub use firmware::FirmwareRange;
 pub use kind::{known_runtimes, RuntimeKind};
 pub use model::{FieldIssue, Manifest, ManifestIssues, RegistrationDefaults, RestartPolicy, Stage};
 pub use validate::check_restart;

@@ -73,6 +73,8 @@ pub struct Manifest {
     pub create_args: Option<String>,
     pub registration_defaults: RegistrationDefaults,
     pub device_types: Vec<String>,
+    /// `firmware_versions`, parsed (absent or empty: any firmware).
+    pub firmware_versions: super::FirmwareRange,
     /// `sha256:<hex>` of the payload (packaged manifests).
     pub digest: Option<String>,
     pub size_bytes: Option<u64>,

@@ -139,3 +139,16 @@ fn non_object_manifest_is_one_clear_line() {
         ["manifest: must be a JSON object, got an array"]
     );
 }
+
+#[test]
+fn firmware_versions_is_parsed_and_a_broken_range_is_named() {
+    let mut v = podman();
+    v["firmware_versions"] = json!(">=2.1, <3");
+    let m = Manifest::from_value(v.clone(), Stage::Source).unwrap();
+    assert!(m.firmware_versions.includes("2.4") && !m.firmware_versions.includes("3.0"));
+    v["firmware_versions"] = json!("2.1, <3");
+    assert_eq!(
+        issues(v, Stage::Source),
+        ["manifest: firmware_versions mixes exact versions and comparisons (use a list of versions, or comparisons that all hold)"]
+    );
+}

@@ -110,7 +110,14 @@ impl Manifest {
             }
         };
 
-        for key in ["firmware_versions", "build_id", "description"] {
+        let firmware_versions = match c.string(&obj, "firmware_versions", false) {
+            None => FirmwareRange::Any,
+            Some(text) => FirmwareRange::parse(&text).unwrap_or_else(|rule| {
+                c.fail("firmware_versions", rule);
+                FirmwareRange::Any
+            }),
+        };
+        for key in ["build_id", "description"] {
             c.string(&obj, key, false);
         }
         if let Some(v) = obj.get("labels") {
@@ -192,6 +199,7 @@ impl Manifest {
             create_args,
             registration_defaults: registration_defaults.expect("checked"),
             device_types: device_types.expect("checked"),
+            firmware_versions,
             digest,
             size_bytes,
             created_at,
