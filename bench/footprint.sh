@@ -11,6 +11,10 @@
 # is counted on both sides (the CLI asks, dockerd does the work).
 # RUNTIME=runc: 20 OCI runtime bundles under runc, peer: `runc events --stats` per
 # container.
+# HEALTH=cmd: each container has a health check, a command run inside it every
+# monitor interval (HEALTH=tcp: a TCP probe berthd sends itself, to a closed port);
+# its cost is in the CPU figures (run once without, once with, and compare). For
+# podman, `podman exec`'s conmon is not berthd's child: its CPU is not counted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # PROFILE=debug measures the test build instead (CI's quick run, issue 29: the
@@ -90,12 +94,20 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 100); do [ -S "$BERTH_SOCKET" ] && break; sleep 0.1; done
 
+health_field=''
+case "${HEALTH:-none}" in
+  cmd) health_field=", \"health\": {\"cmd\": [\"/bin/sh\", \"-c\", \"exit 0\"], \"interval\": $interval, \"timeout\": 10}" ;;
+  tcp) health_field=", \"health\": {\"tcp\": \"127.0.0.1:9\", \"interval\": $interval, \"retries\": 1000000}" ;;
+  none) ;;
+  *) echo "HEALTH must be cmd, tcp or none" >&2; exit 2 ;;
+esac
+echo "health checks: ${HEALTH:-none}"
 packages=()
 for i in $(seq "$n"); do
   cat > "$work/m$i.json" <<JSON
 {"package_id": "fp$i", "version": "1", "runtime": "$runtime", $create_field
  "registration_defaults": {"autostart": true, "monitor": true,
-   "restart": {"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 1}},
+   "restart": {"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 1}$health_field},
  "device_types": ["bench"]}
 JSON
   mkdir -p "$work/p$i"

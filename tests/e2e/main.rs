@@ -10,6 +10,7 @@ mod daemon;
 mod device_bundle;
 mod digi;
 mod fleet;
+mod health;
 mod image;
 mod image_build;
 mod image_build_cache;

@@ -69,6 +69,21 @@ pub struct RestartPolicy {
     pub retry_delay: u32,
 }
 
+/// A registered health check: one of `cmd`, `http`, `tcp`, and its timing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<String>,
+    pub interval: u32,
+    pub timeout: u32,
+    pub retries: u32,
+    pub start_period: u32,
+}
+
 /// One managed container, as registered (`GET /v1/containers`, `/v1/containers/{id}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Container {
@@ -79,6 +94,24 @@ pub struct Container {
     pub autostart: bool,
     pub monitor: bool,
     pub restart: RestartPolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+    /// Its health now (`starting`, `healthy`, `unhealthy`), when it has a check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+}
+
+/// A container's health, as its checks found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `starting`, `healthy` or `unhealthy`.
+    pub status: String,
+    pub failing_streak: u32,
+    #[serde(default)]
+    pub last_output: Option<String>,
+    /// When the last check ended (RFC 3339).
+    #[serde(default)]
+    pub last_check: Option<String>,
 }
 
 /// `GET /v1/containers/{id}/status`: what the runtime says now.
@@ -99,6 +132,9 @@ pub struct Status {
     /// Why berthd gave up restarting it (status `failed`).
     #[serde(default)]
     pub reason: Option<String>,
+    /// Its health, when it has a health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
 }
 
 /// `POST /v1/packages`: what an install did.
@@ -124,8 +160,7 @@ pub const MAX_STOP_SECONDS: u64 = 86_400;
 
 /// The settings `config set` changes, as berthd and berthctl name them to a user
 /// who gave another.
-pub const SETTINGS: &str =
-    "autostart, monitor, restart.enabled, restart.max_retries, restart.window, restart.retry_delay";
+pub const SETTINGS: &str = "autostart, monitor, restart.enabled, restart.max_retries, restart.window, restart.retry_delay, health, health.cmd, health.http, health.tcp, health.interval, health.timeout, health.retries, health.start_period";
 
 /// Paths and queries of the API, built the same way by both ends.
 pub mod paths {

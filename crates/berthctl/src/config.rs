@@ -10,11 +10,15 @@ pub enum ConfigCommand {
         /// The container's id.
         id: String,
         /// autostart, monitor, restart, restart.enabled, restart.max_retries,
-        /// restart.window or restart.retry_delay.
+        /// restart.window, restart.retry_delay, health or health.<key>.
         key: Option<String>,
     },
-    /// Change a setting without reinstalling: autostart, monitor or restart.<enabled|
-    /// max_retries|window|retry_delay>. VALUE is true/false or a whole number.
+    /// Change a setting without reinstalling: autostart, monitor, restart.<enabled|
+    /// max_retries|window|retry_delay>, health.<interval|timeout|retries|start_period>,
+    /// a probe (health.cmd '["/bin/check"]', health.http http://127.0.0.1:8080/healthz,
+    /// health.tcp 127.0.0.1:6379) or the whole check (health '{"tcp": "…"}', or
+    /// health null to remove it). VALUE is JSON (true, 30, ["a","b"], {...}) or, when
+    /// it is not, a plain string.
     Set {
         /// The container's id.
         id: String,
@@ -24,22 +28,20 @@ pub enum ConfigCommand {
 }
 
 fn settings(c: &Container) -> Value {
-    json!({"autostart": c.autostart, "monitor": c.monitor, "restart": c.restart})
+    let mut all = json!({"autostart": c.autostart, "monitor": c.monitor, "restart": c.restart});
+    if let Some(h) = &c.health_check {
+        all["health"] = json!(h);
+    }
+    all
 }
 
 pub fn run(ctx: &Ctx, command: ConfigCommand) -> Result<String, Failure> {
     match command {
         ConfigCommand::Set { id, key, value } => {
             let id = checked_id(&id)?;
-            let parsed: Value = match value.as_str() {
-                "true" => true.into(),
-                "false" => false.into(),
-                v => v.parse::<u64>().map(Into::into).map_err(|_| {
-                    Failure::bad_input(format!(
-                        "{key}: {value:?} is neither true/false nor a whole number"
-                    ))
-                })?,
-            };
+            // JSON when it parses as JSON; else the text itself (a URL, an address).
+            let parsed: Value =
+                serde_json::from_str(&value).unwrap_or_else(|_| Value::String(value.clone()));
             if !key
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
@@ -71,7 +73,7 @@ pub fn run(ctx: &Ctx, command: ConfigCommand) -> Result<String, Failure> {
                     for part in k.split('.') {
                         v = v.get(part).ok_or_else(|| {
                             Failure::bad_input(format!(
-                                "{k:?} is not a setting: use one of restart, {}",
+                                "{k:?} is not a setting (or not set): use one of restart, {}",
                                 berth_api::SETTINGS
                             ))
                         })?;

@@ -8,13 +8,18 @@ pub fn run(ctx: &Ctx) -> Result<String, Failure> {
         return Ok(pretty(&list));
     }
     let mut out = format!(
-        "{:<24} {:<12} {:<8} {:<9} {}\n",
-        "ID", "VERSION", "RUNTIME", "AUTOSTART", "NAME"
+        "{:<24} {:<12} {:<8} {:<9} {:<9} {}\n",
+        "ID", "VERSION", "RUNTIME", "AUTOSTART", "HEALTH", "NAME"
     );
     for c in list {
         out.push_str(&format!(
-            "{:<24} {:<12} {:<8} {:<9} {}\n",
-            c.id, c.version, c.runtime, c.autostart, c.friendly_name
+            "{:<24} {:<12} {:<8} {:<9} {:<9} {}\n",
+            c.id,
+            c.version,
+            c.runtime,
+            c.autostart,
+            c.health.as_deref().unwrap_or("-"),
+            c.friendly_name
         ));
     }
     Ok(out)

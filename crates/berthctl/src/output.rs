@@ -22,6 +22,13 @@ pub fn status_line(st: &Status) -> String {
         };
         line.push_str(&format!(", restarted {times} by berthd"));
     }
+    if let Some(h) = &st.health {
+        line.push_str(&format!(", {}", h.status));
+        if h.failing_streak > 0 {
+            line.push_str(&format!(" ({} failed check", h.failing_streak));
+            line.push_str(if h.failing_streak == 1 { ")" } else { "s)" });
+        }
+    }
     if let Some(reason) = &st.reason {
         line.push_str(&format!("; {reason}"));
     }

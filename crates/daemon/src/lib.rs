@@ -6,6 +6,7 @@
 //! - `compat`: whether a package is meant for this device;
 //! - `home`: the working path and its files, under their locks; `error`; `memory`
 //!   (what the allocator keeps while berthd idles);
+//! - `health`: health checks, their probes and the thread that runs them;
 //! - `driver`: one per runtime — how a payload becomes a container and is recovered;
 //! - `daemon`: the shared state (home, drivers, locks, supervision records);
 //! - `ops` (one operation per file), `supervise` (events, monitor tick), `server`
@@ -21,6 +22,7 @@ pub mod daemon;
 pub mod daemon_log;
 pub mod driver;
 pub mod error;
+pub mod health;
 pub mod home;
 pub mod memory;
 pub mod ops;

@@ -1,4 +1,4 @@
-//! The restart policy (DESIGN.md, docs/restart-policy.md), as a pure state machine
+//! The restart policy (DESIGN.md, docs/restart-and-health.md), as a pure state machine
 //! over an injectable clock, so the window logic is tested without waiting.
 //!
 //! - `restart.enabled: false`: an unexpected exit leaves the container `exited`.
@@ -102,6 +102,20 @@ pub struct Supervision {
     /// next exit is one to answer (from the event stream, or the tick if the stream
     /// missed it).
     pub running_seen: bool,
+    /// This run's health, for a container with a health check.
+    pub health: Option<crate::health::Health>,
+    /// When this run's health began, on the clock's scale (`start_period` counts
+    /// from here).
+    pub health_since: f64,
+    /// When the last check ended (the next is due `interval` later).
+    pub health_last: f64,
+    /// A check is running.
+    pub health_busy: bool,
+    /// The run checked: the runtime's start time and pid.
+    pub health_run: Option<(Option<String>, Option<u32>)>,
+    /// berthd stopped it as unhealthy, for this reason: its exit is answered by
+    /// the restart policy with it.
+    pub unhealthy_stop: Option<String>,
 }
 
 #[cfg(test)]

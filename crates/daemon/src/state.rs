@@ -39,6 +39,9 @@ pub struct ContainerRecord {
     /// since the epoch): the budget survives a restart of berthd.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restart_attempts: Vec<f64>,
+    /// The last health check's verdict, for a container with a health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
     /// The last monitor tick's sample.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<Sample>,

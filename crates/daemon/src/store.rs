@@ -6,7 +6,8 @@
 use crate::atomic::write_atomic;
 use crate::FileIssues;
 use berth_package::manifest::{
-    check_identifier, check_restart, describe, json_object, Checker, RestartPolicy,
+    check_health, check_identifier, check_restart, describe, json_object, Checker, HealthCheck,
+    RestartPolicy,
 };
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -26,6 +27,9 @@ pub struct ContainerEntry {
     pub autostart: bool,
     pub monitor: bool,
     pub restart: RestartPolicy,
+    /// berth's extension: the container's health check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthCheck>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -181,6 +185,10 @@ impl ContainersConf {
             let restart = c
                 .object(obj, &format!("{path}.restart"), "restart", true)
                 .and_then(|r| check_restart(&mut c, r, &format!("{path}.restart")));
+            let health_path = format!("{path}.health");
+            let health = c
+                .object(obj, &health_path, "health", false)
+                .map(|h| check_health(&mut c, h, &health_path));
             if let (
                 Some(id),
                 Some(version),
@@ -200,6 +208,7 @@ impl ContainersConf {
                     autostart,
                     monitor,
                     restart,
+                    health: health.flatten(),
                 });
             }
         }
@@ -252,6 +261,7 @@ mod tests {
                 window: 60,
                 retry_delay: 1,
             },
+            health: None,
         }
     }
 

@@ -17,6 +17,10 @@ pub struct Invocation {
     /// Where standard output and error go (appended) instead of being captured: a
     /// detached container that inherits them writes its output there.
     pub output: Option<std::path::PathBuf>,
+    /// Run in a process group of its own, killed whole at the deadline: a command
+    /// run inside a container (`runc exec`, `lxc-attach`) is the attached process's
+    /// parent, and the group takes that process down with it.
+    pub own_group: bool,
 }
 
 impl Invocation {
@@ -31,6 +35,7 @@ impl Invocation {
             timeout,
             env: Vec::new(),
             output: None,
+            own_group: false,
         }
     }
 
@@ -159,6 +164,9 @@ fn spawn(inv: &Invocation, stderr: Stdio) -> Result<std::process::Child, Command
         }
         None => (Stdio::piped(), stderr),
     };
+    if inv.own_group {
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    }
     command
         .args(&inv.args)
         .envs(inv.env.iter().map(|(k, v)| (k, v)))
@@ -223,6 +231,9 @@ impl CommandRunner for SystemRunner {
         let status = match child.wait_timeout(inv.timeout) {
             Ok(Some(status)) => status,
             Ok(None) => {
+                if inv.own_group {
+                    kill_group(child.id());
+                }
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(CommandError::Timeout {
@@ -246,10 +257,84 @@ impl CommandRunner for SystemRunner {
     }
 }
 
+/// SIGKILL to every process of group `pgid`.
+fn kill_group(pgid: u32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pgid as i32) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+/// What a command run inside a container answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutcome {
+    /// Its exit code; -1 when a signal ended it.
+    pub exit_code: i32,
+    /// Its standard output when it succeeded, else its standard error's last line.
+    pub output: String,
+}
+
+/// Runs `inv` (a runtime's exec) in a process group of its own: an exit status other
+/// than 0 is an answer, not an error; a deadline passed is `CommandError::Timeout`.
+pub fn exec_outcome(
+    runner: &dyn CommandRunner,
+    inv: Invocation,
+) -> Result<ExecOutcome, CommandError> {
+    let inv = Invocation {
+        own_group: true,
+        ..inv
+    };
+    match runner.run(&inv) {
+        Ok(stdout) => Ok(ExecOutcome {
+            exit_code: 0,
+            output: stdout,
+        }),
+        Err(CommandError::Failed { status, stderr, .. }) => Ok(ExecOutcome {
+            // ExitStatus's display: "exit status: N", or "signal: N (SIG...)".
+            exit_code: status
+                .strip_prefix("exit status: ")
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(-1),
+            output: stderr,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Instant;
+
+    #[test]
+    fn an_exec_answers_its_exit_code_and_a_hung_one_is_killed_with_its_children() {
+        let out = exec_outcome(
+            &SystemRunner,
+            Invocation::new("sh", ["-c", "echo no >&2; exit 3"], Duration::from_secs(5)),
+        )
+        .unwrap();
+        assert_eq!((out.exit_code, out.output.as_str()), (3, "no"));
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        // The shell's child stands for the process an exec attaches in a container.
+        let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+        let err = exec_outcome(
+            &SystemRunner,
+            Invocation::new("sh", ["-c", script.as_str()], Duration::from_millis(500)),
+        )
+        .unwrap_err();
+        assert!(matches!(err, CommandError::Timeout { .. }), "{err}");
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .contains(") Z ");
+        assert!(!alive, "the check's child {pid} outlived its deadline");
+    }
 
     #[test]
     fn a_hung_command_is_killed_at_its_deadline() {

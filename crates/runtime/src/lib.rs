@@ -10,6 +10,7 @@ pub mod bundle_unpack;
 pub mod cgroup;
 pub mod command;
 pub mod docker;
+pub mod hung_exec;
 pub mod loopback_registry;
 pub mod lxc;
 pub mod podman;
@@ -19,7 +20,9 @@ pub mod stream_load;
 pub mod testkit;
 
 pub use args::{name_arg, split_create_args, CreateArgsError};
-pub use command::{CommandError, CommandRunner, Followed, Invocation, SystemRunner};
+pub use command::{
+    exec_outcome, CommandError, CommandRunner, ExecOutcome, Followed, Invocation, SystemRunner,
+};
 pub use docker::Docker;
 pub use lxc::Lxc;
 pub use podman::Podman;
@@ -89,6 +92,36 @@ pub enum RuntimeError {
     Scratch(#[source] std::io::Error),
 }
 
+/// An image's own HEALTHCHECK, as Docker's image config holds it (durations in
+/// nanoseconds; 0 means the engine's default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageHealthcheck {
+    /// `["CMD", argv…]`, `["CMD-SHELL", "command"]` or `["NONE"]`.
+    #[serde(default)]
+    pub test: Vec<String>,
+    #[serde(default)]
+    pub interval: u64,
+    #[serde(default)]
+    pub timeout: u64,
+    #[serde(default)]
+    pub retries: u32,
+    #[serde(default)]
+    pub start_period: u64,
+}
+
+/// Parses an inspect's `{{json …Healthcheck}}` answer: `null` is none.
+pub fn parse_image_healthcheck(
+    runtime: &'static str,
+    out: &str,
+) -> Result<Option<ImageHealthcheck>, RuntimeError> {
+    serde_json::from_str(out.trim()).map_err(|e| RuntimeError::Output {
+        runtime,
+        what: "the image's healthcheck".into(),
+        why: e.to_string(),
+    })
+}
+
 /// Where a runtime keeps images (podman's store; an LXC bundle carries its root
 /// filesystem and has none).
 pub trait ImageStore: Send + Sync {
@@ -113,6 +146,8 @@ pub trait ImageStore: Send + Sync {
     fn untag(&self, id: &str, name: &str) -> Result<(), RuntimeError>;
     /// Every image: its id and names.
     fn images(&self) -> Result<Vec<(String, Vec<String>)>, RuntimeError>;
+    /// The image's own HEALTHCHECK, if its config has one.
+    fn image_healthcheck(&self, image: &str) -> Result<Option<ImageHealthcheck>, RuntimeError>;
     /// The create options that send a container's output to `log_file` (or, for an
     /// engine that keeps its own files, to one berthd moves there), capped at `cap`
     /// bytes while berthd is not there to rotate it.
@@ -150,6 +185,14 @@ pub trait Runtime: Send + Sync {
     fn remove(&self, id: &str) -> Result<(), RuntimeError>;
     /// The state of `id`, or `NoSuchContainer`.
     fn state(&self, id: &str) -> Result<ContainerState, RuntimeError>;
+    /// Runs `argv` inside running container `id` (a health check), killed at
+    /// `timeout` (`CommandError::Timeout`); its exit code is the answer.
+    fn exec(
+        &self,
+        id: &str,
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutcome, RuntimeError>;
     /// Whether the engine writes containers' output to files of its own
     /// (`ContainerState::log_path`) that berthd moves into their logs.
     fn keeps_own_logs(&self) -> bool {

@@ -4,7 +4,9 @@
 //! and its config is rewritten for its final place: rootfs path, console log, no
 //! autostart of LXC's own (berthd is the only one restarting).
 
-use crate::command::{CommandError, CommandRunner, Followed, Invocation};
+use crate::command::{
+    exec_outcome, CommandError, CommandRunner, ExecOutcome, Followed, Invocation,
+};
 use crate::{ContainerState, Runtime, RuntimeError, Stats};
 use std::collections::HashMap;
 use std::io::Read;
@@ -102,6 +104,27 @@ impl Lxc {
 }
 
 impl Runtime for Lxc {
+    fn exec(
+        &self,
+        id: &str,
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutcome, RuntimeError> {
+        self.missing(id)?;
+        let mut args = vec![
+            "-P".to_string(),
+            self.lxcpath.display().to_string(),
+            "-n".into(),
+            id.into(),
+            "--".into(),
+        ];
+        args.extend_from_slice(argv);
+        Ok(exec_outcome(
+            self.runner.as_ref(),
+            Invocation::new("lxc-attach", args, timeout),
+        )?)
+    }
+
     fn name(&self) -> &'static str {
         "lxc"
     }

@@ -3,8 +3,10 @@
 //! an image store that keeps its containers and images in memory and records every
 //! call in order (for tests of install, upgrade and recovery ordering).
 
-use crate::command::{CommandError, CommandRunner, Followed, Invocation};
-use crate::{ContainerState, ImageStore, LoadedImage, Runtime, RuntimeError, Stats};
+use crate::command::{CommandError, CommandRunner, ExecOutcome, Followed, Invocation};
+use crate::{
+    ContainerState, ImageHealthcheck, ImageStore, LoadedImage, Runtime, RuntimeError, Stats,
+};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -121,6 +123,10 @@ pub struct FakeRuntime {
     pub create_args: Mutex<BTreeMap<String, Vec<String>>>,
     /// Calls (by their line's first word and argument, e.g. `start web`) that fail.
     failing: Mutex<Vec<String>>,
+    /// What `exec` in a container answers (exit 0 and no output when not set).
+    pub exec_answers: Mutex<BTreeMap<String, ExecOutcome>>,
+    /// Images' own HEALTHCHECKs, by image id.
+    pub image_healthchecks: Mutex<BTreeMap<String, ImageHealthcheck>>,
 }
 
 impl FakeRuntime {
@@ -196,6 +202,31 @@ fn labels(args: &[String]) -> BTreeMap<String, String> {
 impl Runtime for FakeRuntime {
     fn name(&self) -> &'static str {
         "fake"
+    }
+
+    fn exec(
+        &self,
+        id: &str,
+        argv: &[String],
+        _timeout: Duration,
+    ) -> Result<ExecOutcome, RuntimeError> {
+        self.record(format!("exec {id} {}", argv.join(" ")))?;
+        if !self.with(id, |c| c.running)? {
+            return Ok(ExecOutcome {
+                exit_code: 125,
+                output: format!("{id} is not running"),
+            });
+        }
+        Ok(self
+            .exec_answers
+            .lock()
+            .unwrap()
+            .get(id)
+            .cloned()
+            .unwrap_or(ExecOutcome {
+                exit_code: 0,
+                output: String::new(),
+            }))
     }
     fn rename(&self, from: &str, to: &str) -> Result<(), RuntimeError> {
         self.record(format!("rename {from} {to}"))?;
@@ -387,6 +418,9 @@ impl ImageStore for FakeRuntime {
             .unwrap()
             .retain(|_, n| !n.iter().any(|x| names.contains(x)));
         Ok(())
+    }
+    fn image_healthcheck(&self, image: &str) -> Result<Option<ImageHealthcheck>, RuntimeError> {
+        Ok(self.image_healthchecks.lock().unwrap().get(image).cloned())
     }
     fn untag(&self, id: &str, name: &str) -> Result<(), RuntimeError> {
         self.record(format!("untag {name}"))?;

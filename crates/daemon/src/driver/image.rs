@@ -177,6 +177,20 @@ impl StagedImages {
             &crate::container_log::path(wp, id),
             crate::container_log::CONMON_CAP,
         ));
+        // berthd runs the checks (the same way on every runtime): the engine's own
+        // (an image's HEALTHCHECK) would run them twice, and podman's need systemd.
+        if !plan.args.iter().any(|a| a.starts_with("--health")) {
+            args.push("--no-healthcheck".into());
+        }
+        // Without a check of its own, the package gets its image's HEALTHCHECK.
+        let mut entry = plan.entry.clone();
+        if entry.health.is_none() {
+            entry.health = self
+                .images
+                .iter()
+                .find_map(|i| self.engine.image_healthcheck(&i.id).ok().flatten())
+                .and_then(|hc| crate::health::from_image(&hc));
+        }
         args.extend(
             with_image(&plan.args, &self.images).ok_or_else(|| {
                 OpError::Package("payload: the image archive holds no image".into())
@@ -227,7 +241,7 @@ impl StagedImages {
                 ..plan.record(digest, if start_new { "running" } else { "created" })
             },
         );
-        if let Err(e) = home.register(&plan.entry) {
+        if let Err(e) = home.register(&entry) {
             home.restore_record(id, previous);
             return Err(undo(e));
         }

@@ -3,7 +3,7 @@
 use crate::daemon::Daemon;
 use crate::error::OpError;
 use crate::store::ContainerEntry;
-use berth_package::manifest::{check_restart, Checker, RestartPolicy};
+use berth_package::manifest::{check_health, check_restart, Checker, RestartPolicy};
 use serde_json::Value;
 
 impl Daemon {
@@ -70,9 +70,66 @@ pub fn apply_setting(entry: &mut ContainerEntry, key: &str, value: &Value) -> Re
                 (None, None) => Err(bad("is invalid".into())),
             }
         }
+        "health"
+        | "health.cmd"
+        | "health.http"
+        | "health.tcp"
+        | "health.interval"
+        | "health.timeout"
+        | "health.retries"
+        | "health.start_period" => set_health(entry, key, value),
         _ => Err(bad(format!(
             "is not a setting: use one of {}",
             berth_api::SETTINGS
         ))),
+    }
+}
+
+/// `health` (a whole check, or null to remove it), a probe (`health.cmd`, `.http`,
+/// `.tcp`, replacing the one there) or a timing key, checked by the manifest's rules.
+fn set_health(entry: &mut ContainerEntry, key: &str, value: &Value) -> Result<(), OpError> {
+    let mut check = match (key, value) {
+        ("health", Value::Null) => {
+            entry.health = None;
+            return Ok(());
+        }
+        ("health", v) => v.clone(),
+        (_, _) => {
+            let current = match &entry.health {
+                Some(h) => serde_json::to_value(h).expect("serialisable"),
+                None if matches!(key, "health.cmd" | "health.http" | "health.tcp") => {
+                    serde_json::json!({})
+                }
+                None => {
+                    return Err(OpError::BadRequest(format!(
+                        "{key}: {} has no health check (set health.cmd, health.http or health.tcp first)",
+                        entry.id
+                    )))
+                }
+            };
+            let mut check = current;
+            let field = &key["health.".len()..];
+            if matches!(field, "cmd" | "http" | "tcp") {
+                for probe in ["cmd", "http", "tcp"] {
+                    check.as_object_mut().expect("object").remove(probe);
+                }
+            }
+            check[field] = value.clone();
+            check
+        }
+    };
+    let Some(obj) = check.as_object_mut() else {
+        return Err(OpError::BadRequest(format!(
+            "health must be an object like {{\"cmd\": [...], \"interval\": 30}}, got {value}"
+        )));
+    };
+    let mut c = Checker::default();
+    match (check_health(&mut c, obj, "health"), c.issues.first()) {
+        (Some(h), None) => {
+            entry.health = Some(h);
+            Ok(())
+        }
+        (_, Some(issue)) => Err(OpError::BadRequest(issue.to_string())),
+        (None, None) => Err(OpError::BadRequest(format!("{key} is invalid"))),
     }
 }

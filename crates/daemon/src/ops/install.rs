@@ -178,6 +178,7 @@ impl Daemon {
                 autostart: defaults.autostart,
                 monitor: defaults.monitor,
                 restart: defaults.restart.clone(),
+                health: defaults.health.clone(),
             },
             args,
             old,

@@ -21,10 +21,11 @@ impl Daemon {
         });
         Ok(Status {
             id: id.into(),
-            runtime: entry.runtime,
+            runtime: entry.runtime.clone(),
             status: self.status_word(id, state.as_ref()),
             restart_count,
             reason,
+            health: self.health_of(&entry).map(|h| h.to_api()),
             running: s.running,
             pid: s.pid,
             exit_code: s.exit_code,

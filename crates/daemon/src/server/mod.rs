@@ -32,8 +32,10 @@ fn info(daemon: &Daemon) -> Info {
     }
 }
 
-fn to_api(e: &ContainerEntry) -> Container {
+fn to_api(daemon: &Daemon, e: &ContainerEntry) -> Container {
     Container {
+        health_check: e.health.as_ref().map(crate::health::check_to_api),
+        health: daemon.health_of(e).map(|h| h.status.as_str().to_string()),
         id: e.id.clone(),
         friendly_name: e.friendly_name.clone(),
         version: e.version.clone(),
@@ -123,7 +125,10 @@ async fn handle(req: Request<Incoming>, daemon: Arc<Daemon>) -> Answer {
         (["", "v1", "containers"], &Method::GET) => match daemon.home.containers() {
             Ok(c) => json(
                 StatusCode::OK,
-                &c.containers.iter().map(to_api).collect::<Vec<_>>(),
+                &c.containers
+                    .iter()
+                    .map(|e| to_api(&daemon, e))
+                    .collect::<Vec<_>>(),
             ),
             Err(e) => op_error(&e.into()),
         },
@@ -153,7 +158,7 @@ async fn handle(req: Request<Incoming>, daemon: Arc<Daemon>) -> Answer {
             format!("{id:?} is not a container id"),
         ),
         (["", "v1", "containers", id], &Method::GET) => match daemon.entry(id) {
-            Ok(e) => json(StatusCode::OK, &to_api(&e)),
+            Ok(e) => json(StatusCode::OK, &to_api(&daemon, &e)),
             Err(e) => op_error(&e),
         },
         (["", "v1", "containers", id], &Method::DELETE) => {
@@ -201,7 +206,7 @@ async fn handle(req: Request<Incoming>, daemon: Arc<Daemon>) -> Answer {
             match json_body(req.into_body()).await {
                 Ok(value) => {
                     blocking(
-                        move || d.config_set(&id, &key, &value).map(|e| to_api(&e)),
+                        move || d.config_set(&id, &key, &value).map(|e| to_api(&d, &e)),
                         StatusCode::OK,
                     )
                     .await

@@ -134,7 +134,7 @@ pub fn on_exit(daemon: &Daemon, id: &str, code: Option<i32>) {
             _ => {}
         }
         let now = daemon.clock.now();
-        let (decision, generation) = {
+        let (decision, generation, unhealthy) = {
             let mut sup = daemon.supervision();
             let s = sup.entry(id.to_string()).or_default();
             s.last_exit_code = code.or(s.last_exit_code);
@@ -144,9 +144,14 @@ pub fn on_exit(daemon: &Daemon, id: &str, code: Option<i32>) {
             s.running_seen = false;
             let d = s.history.on_unexpected_exit(&entry.restart, now);
             s.pending = matches!(d, Decision::RestartAfter(_));
-            (d, s.generation)
+            (d, s.generation, s.unhealthy_stop.take())
         };
         let code_text = code.map_or("unknown".into(), |c| c.to_string());
+        // Why it stopped: a crash, or berthd's stop of an unhealthy container.
+        let stopped = match &unhealthy {
+            Some(why) => format!("stopped as {why}"),
+            None => format!("stopped unexpectedly (exit code {code_text})"),
+        };
         match decision {
             Decision::StayExited => {
                 crate::daemon_log::info(format!(
@@ -155,13 +160,17 @@ pub fn on_exit(daemon: &Daemon, id: &str, code: Option<i32>) {
                 return;
             }
             Decision::GiveUp(reason) => {
+                let reason = match &unhealthy {
+                    Some(why) => format!("{reason}; last stopped as {why}"),
+                    None => reason,
+                };
                 crate::daemon_log::error(format!("{id}: failed: {reason}"));
                 daemon.record_failure(id, reason);
                 return;
             }
             Decision::RestartAfter(delay) => {
                 crate::daemon_log::warn(format!(
-                    "{id}: stopped unexpectedly (exit code {code_text}); restarting in {}s",
+                    "{id}: {stopped}; restarting in {}s",
                     delay.as_secs()
                 ));
                 drop(guard);
@@ -180,6 +189,7 @@ pub fn on_exit(daemon: &Daemon, id: &str, code: Option<i32>) {
                     s.restart_count += 1;
                     // The restarted run's exit is the next one to answer.
                     s.running_seen = true;
+                    crate::health::watch::restart_health(s, daemon.clock.now());
                 }
                 daemon.persist_supervision(id);
                 match rt.start(id) {

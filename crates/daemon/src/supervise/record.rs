@@ -18,10 +18,12 @@ impl Daemon {
         s.pending = false;
         s.stop_requested = !wanted_running;
         s.running_seen = false;
+        s.unhealthy_stop = None;
         if wanted_running {
             s.history.clear();
             s.failed = None;
             s.restart_count = 0;
+            crate::health::watch::restart_health(s, self.clock.now());
             drop(sup);
             self.persist_supervision(id);
         }
@@ -74,6 +76,7 @@ impl Daemon {
             s.history.attempts = r.restart_attempts.into();
             s.restart_count = r.restart_count;
             s.failed = r.failed_reason;
+            s.health = r.health;
         }
     }
 
@@ -106,6 +109,18 @@ impl Daemon {
                 None => s.status.clone(),
             },
         }
+    }
+
+    /// The health of `entry`'s container, when it has a check (`starting` until the
+    /// first verdict).
+    pub fn health_of(&self, entry: &ContainerEntry) -> Option<crate::health::Health> {
+        entry.health.as_ref()?;
+        Some(
+            self.supervision()
+                .get(&entry.id)
+                .and_then(|s| s.health.clone())
+                .unwrap_or_default(),
+        )
     }
 
     /// Restart count and the reason berthd gave up, if it did.

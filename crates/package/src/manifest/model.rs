@@ -18,6 +18,9 @@ pub struct RegistrationDefaults {
     pub autostart: bool,
     pub monitor: bool,
     pub restart: RestartPolicy,
+    /// berth's extension: how berthd checks the container's health.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::HealthCheck>,
 }
 
 /// Which of the writer-added fields must be present.

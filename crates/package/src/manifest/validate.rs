@@ -220,6 +220,9 @@ fn check_registration_defaults(
     let restart = c
         .object(rd, "registration_defaults.restart", "restart", true)
         .and_then(|r| check_restart(c, r, "registration_defaults.restart"));
+    let health = c
+        .object(rd, "registration_defaults.health", "health", false)
+        .map(|h| check_health(c, h, "registration_defaults.health"));
     if let Some(drm) = c.object(rd, "registration_defaults.drm", "drm", false) {
         const D: &str = "registration_defaults.drm";
         c.boolean(drm, D, "enabled");
@@ -253,6 +256,10 @@ fn check_registration_defaults(
         autostart: autostart?,
         monitor: monitor?,
         restart: restart?,
+        health: match health {
+            None => None,
+            Some(h) => Some(h?),
+        },
     })
 }
 

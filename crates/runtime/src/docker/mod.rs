@@ -7,8 +7,12 @@
 //! moves into the container's log under its working path.
 
 use crate::args::name_arg;
-use crate::command::{CommandError, CommandRunner, Followed, Invocation};
-use crate::{ContainerState, ImageStore, LoadedImage, Runtime, RuntimeError, Stats};
+use crate::command::{
+    exec_outcome, CommandError, CommandRunner, ExecOutcome, Followed, Invocation,
+};
+use crate::{
+    ContainerState, ImageHealthcheck, ImageStore, LoadedImage, Runtime, RuntimeError, Stats,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -170,6 +174,16 @@ impl ImageStore for Docker {
     fn untag(&self, _id: &str, name: &str) -> Result<(), RuntimeError> {
         self.cmd(&["rmi", name]).map(drop)
     }
+    fn image_healthcheck(&self, image: &str) -> Result<Option<ImageHealthcheck>, RuntimeError> {
+        let out = self.cmd(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .Config.Healthcheck}}",
+            image,
+        ])?;
+        crate::parse_image_healthcheck("docker", &out)
+    }
     fn images(&self) -> Result<Vec<(String, Vec<String>)>, RuntimeError> {
         let out = self.cmd(&["image", "ls", "-a", "--no-trunc", "--format", "{{json .}}"])?;
         let mut images: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -218,6 +232,27 @@ impl crate::stream_load::PullEngine for Docker {
 }
 
 impl Runtime for Docker {
+    fn exec(
+        &self,
+        id: &str,
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutcome, RuntimeError> {
+        let mut args = vec!["exec".to_string(), id.to_string()];
+        args.extend_from_slice(argv);
+        let outcome = exec_outcome(
+            self.runner.as_ref(),
+            Invocation::new(&self.program, args, timeout),
+        );
+        if let Err(CommandError::Timeout { .. }) = &outcome {
+            // The client is killed; the process it started in the container is not.
+            if let Some(pid) = self.state(id).ok().and_then(|s| s.pid) {
+                crate::hung_exec::kill_exec_of(Path::new("/proc"), pid, argv);
+            }
+        }
+        Ok(outcome?)
+    }
+
     fn name(&self) -> &'static str {
         "docker"
     }

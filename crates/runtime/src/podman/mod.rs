@@ -1,8 +1,12 @@
 //! The podman driver: `podman` with `--format json` where it reads state.
 
 use crate::args::name_arg;
-use crate::command::{CommandError, CommandRunner, Followed, Invocation};
-use crate::{ContainerState, ImageStore, LoadedImage, Runtime, RuntimeError, Stats};
+use crate::command::{
+    exec_outcome, CommandError, CommandRunner, ExecOutcome, Followed, Invocation,
+};
+use crate::{
+    ContainerState, ImageHealthcheck, ImageStore, LoadedImage, Runtime, RuntimeError, Stats,
+};
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -121,6 +125,16 @@ impl ImageStore for Podman {
     fn untag(&self, id: &str, name: &str) -> Result<(), RuntimeError> {
         self.cmd(&["untag", id, name]).map(drop)
     }
+    fn image_healthcheck(&self, image: &str) -> Result<Option<ImageHealthcheck>, RuntimeError> {
+        let out = self.cmd(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .HealthCheck}}",
+            image,
+        ])?;
+        crate::parse_image_healthcheck("podman", &out)
+    }
     /// conmon writes the k8s-file format straight into the log file.
     fn log_options(&self, log_file: &Path, cap: u64) -> Vec<String> {
         vec![
@@ -199,6 +213,27 @@ impl crate::stream_load::PullEngine for Podman {
 impl Runtime for Podman {
     fn name(&self) -> &'static str {
         "podman"
+    }
+
+    fn exec(
+        &self,
+        id: &str,
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutcome, RuntimeError> {
+        let mut args = vec!["exec".to_string(), id.to_string()];
+        args.extend_from_slice(argv);
+        let outcome = exec_outcome(
+            self.runner.as_ref(),
+            Invocation::new(&self.program, args, timeout),
+        );
+        if let Err(CommandError::Timeout { .. }) = &outcome {
+            // The client is killed; the process it started in the container is not.
+            if let Some(pid) = self.state(id).ok().and_then(|s| s.pid) {
+                crate::hung_exec::kill_exec_of(Path::new("/proc"), pid, argv);
+            }
+        }
+        Ok(outcome?)
     }
 
     fn rename(&self, from: &str, to: &str) -> Result<(), RuntimeError> {

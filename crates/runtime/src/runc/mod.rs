@@ -9,7 +9,9 @@
 //! pidfds becoming readable. The exit code is lost with the parent (the host's init
 //! reaps it), as for LXC; the restart policy needs only the exit.
 
-use crate::command::{CommandError, CommandRunner, Followed, Invocation};
+use crate::command::{
+    exec_outcome, CommandError, CommandRunner, ExecOutcome, Followed, Invocation,
+};
 use crate::{ContainerState, Runtime, RuntimeError, Stats};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -145,6 +147,25 @@ fn parse_state(v: &Value) -> Option<ContainerState> {
 }
 
 impl Runtime for Runc {
+    fn exec(
+        &self,
+        id: &str,
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutcome, RuntimeError> {
+        self.missing(id)?;
+        let mut args = vec!["exec", id];
+        args.extend(argv.iter().map(String::as_str));
+        let outcome = exec_outcome(self.runner.as_ref(), self.invocation(&args, timeout));
+        if let Err(CommandError::Timeout { .. }) = &outcome {
+            // runc's exec process leaves the client's process group.
+            if let Some(pid) = self.state(id).ok().and_then(|s| s.pid) {
+                crate::hung_exec::kill_exec_of(Path::new("/proc"), pid, argv);
+            }
+        }
+        Ok(outcome?)
+    }
+
     fn name(&self) -> &'static str {
         if Path::new(&self.program)
             .file_name()
