@@ -72,7 +72,9 @@ cat > "$work/manifest.json" <<JSON
   "registration_defaults": {
     "autostart": true,
     "monitor": true,
-    "restart": {"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 1}
+    "restart": {"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 1},
+    "health": {"cmd": ["/bin/sh", "-c", "test -e /proc/1"], "interval": 2},
+    "probation": 6
   },
   "device_types": ["ccmp25-dvk"],
   "description": "busybox demo container"
@@ -135,13 +137,24 @@ unsigned_dir=$work/unsigned && mkdir -p "$unsigned_dir"
 unsigned=$("$berth" pack --manifest "$work/manifest.json" --payload "$work/image.tar" --output-dir "$unsigned_dir")
 "$berthctl" install "$unsigned" || echo "(refused, exit code $?)"
 
-step "upgrade to 1.1.0: the old container runs until the new one is created"
+step "upgrade to 1.1.0: the old container runs until the new one is created; berthctl waits out its probation (6 s, healthy at the end)"
 sed -i 's/"version": "1.0.0"/"version": "1.1.0"/' "$work/manifest.json"
 mkdir -p "$work/v2"
 pkg2=$("$berth" pack --manifest "$work/manifest.json" --payload "$work/image.tar" \
          --output-dir "$work/v2" --sign "$out/demo-key.key")
 "$berthctl" install "$pkg2"
 "$berthctl" list
+"$berthctl" info | sed -n '/kept for rollback/,$p'
+
+step "roll back to 1.0.0 (kept stopped since the upgrade), and upgrade again without waiting"
+"$berthctl" rollback berth-demo
+"$berthctl" status berth-demo
+"$berthctl" install --no-wait "$pkg2"
+"$berthctl" status berth-demo
+for _ in $(seq 60); do
+  "$berthctl" status berth-demo | grep -q "on probation" || break; sleep 0.5
+done
+"$berthctl" status berth-demo
 
 step "a crash: berthd notices it at once and restarts the container (restart policy)"
 podman kill berth-demo >/dev/null

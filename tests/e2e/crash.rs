@@ -1,5 +1,6 @@
 //! Crash safety: berthd killed with SIGKILL at random moments during install,
-//! upgrade, uninstall, config set and restart handling, then started again. After
+//! upgrade (and its probation), rollback, uninstall, config set and restart
+//! handling, then started again. After
 //! each trial: the files parse, the package is wholly installed or wholly absent,
 //! what ran still runs, and berthd's view matches the runtime's — podman, LXC,
 //! Docker and runc each. Seeded and reproducible:
@@ -56,9 +57,11 @@ fn berthctl(d: &Daemon, args: &[&str]) -> Child {
 /// The trials' restart policy: a budget their crashes never spend, so a container
 /// that ran before a kill must run after it. (The budget survives berthd's restarts:
 /// with 3 retries a minute, the trials' own crashes would rightly make it `failed`.)
+/// Upgrades are on probation for 2 s, so kills land in probations too.
 fn large_budget(manifest: &mut Value) {
     manifest["registration_defaults"]["restart"] =
         serde_json::json!({"enabled": true, "max_retries": 1000, "window": 60, "retry_delay": 0});
+    manifest["registration_defaults"]["probation"] = 2.into();
 }
 
 /// Everything that must hold after a crash and a restart.
@@ -115,7 +118,7 @@ fn run_trials(dir: &Path, subject: &Subject, default_trials: u64) {
         let version = registered_version(dir, id);
         let was_running = version.is_some();
         let path = |i: usize| subject.packages[i].to_str().unwrap();
-        let (op, mut child): (&str, Option<Child>) = match (&version, rng.below(5)) {
+        let (op, mut child): (&str, Option<Child>) = match (&version, rng.below(6)) {
             (None, _) => ("install", Some(berthctl(&d, &["install", path(0)]))),
             (Some(v), 0) => {
                 let other = if v == "1" { path(1) } else { path(0) };
@@ -129,6 +132,8 @@ fn run_trials(dir: &Path, subject: &Subject, default_trials: u64) {
                 ("config set", Some(berthctl(&d, &args)))
             }
             (Some(_), 3) => ("restart", Some(berthctl(&d, &["restart", id, "-t", "2"]))),
+            // Refused at once when no previous version is kept.
+            (Some(_), 4) => ("rollback", Some(berthctl(&d, &["rollback", id]))),
             (Some(_), _) => {
                 subject.crash(dir);
                 ("crash handling", None)

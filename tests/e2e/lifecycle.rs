@@ -1,6 +1,7 @@
 //! One life cycle, generic over the runtime: install, run, logs, stats, a crash
-//! restarted by policy, config set, upgrade, uninstall, and nothing left behind. The
-//! next runtime adds a line at the bottom (and its `Subject` constructor).
+//! restarted by policy, config set, an upgrade that passes its probation, a rollback
+//! by hand, uninstall, and nothing left behind. The next runtime adds a line at the
+//! bottom (and its `Subject` constructor).
 
 use berth_e2e::daemon::start;
 use berth_e2e::install::{assert_no_scratch_files, ctl_ok, status, wait_for};
@@ -9,10 +10,11 @@ use berth_e2e::*;
 use serde_json::Value;
 use std::path::Path;
 
-/// Restart on crash, at once, within a small budget.
+/// Restart on crash, at once, within a small budget; upgrades on probation for 3 s.
 fn quick_restarts(m: &mut Value) {
     m["registration_defaults"]["restart"] =
         serde_json::json!({"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 0});
+    m["registration_defaults"]["probation"] = 3.into();
 }
 
 fn life_cycle(dir: &Path, subject: Subject) {
@@ -55,18 +57,52 @@ fn life_cycle(dir: &Path, subject: Subject) {
         "5"
     );
 
-    // Upgrade: the new version runs, the old one is gone from the runtime.
+    // Upgrade: berthctl waits out its probation; the new version runs, the old one
+    // is kept stopped for a rollback.
     assert_eq!(
         ctl_ok(&d, &["install", pkg(1)]),
-        format!("installed {id} 2 (replaced 1), running\n")
+        format!("installed {id} 2 (replaced 1), running, passed its probation\n")
     );
-    assert_eq!(status(&d, id)["status"], "running");
+    let st = status(&d, id);
+    assert_eq!(st["status"], "running");
+    assert_eq!(st["previous_version"], "1", "{st}");
+    let info: Value = serde_json::from_str(&ctl_ok(&d, &["info", "--json"])).unwrap();
+    assert_eq!(info["previous"][0]["version"], "1", "{info}");
+    assert!(info["previous"][0]["bytes"].as_u64().unwrap() > 0, "{info}");
+    assert!(ctl_ok(&d, &["info"]).contains(&format!("kept for rollback:\n  {id} 1 (")));
+    assert!(st.get("probation_until").is_none(), "{st}");
     subject.check_runtime("upgraded", dir, Some("2"));
     wait_for("version 2 in the logs", || {
         ctl_ok(&d, &["logs", id]).contains("version 2\n")
     });
     let list: Value = serde_json::from_str(&ctl_ok(&d, &["list", "--json"])).unwrap();
     assert_eq!(list[0]["version"], "2");
+
+    // Rollback by hand: version 1 runs again, version 2 is gone.
+    assert_eq!(
+        ctl_ok(&d, &["rollback", id]),
+        format!("rolled {id} back from 2 to 1, running\n")
+    );
+    let st = status(&d, id);
+    assert_eq!(
+        (&st["version"], &st["status"]),
+        (&"1".into(), &"running".into()),
+        "{st}"
+    );
+    assert_eq!(st["rolled_back"]["from"], "2", "{st}");
+    subject.check_runtime("rolled back", dir, Some("1"));
+    let out = berth_e2e::daemon::ctl(&d.socket, &["rollback", id]);
+    berth_e2e::install::refused(&out, 2, "no previous version is kept");
+    // Upgraded again, with --no-wait: back at once, the probation still under way.
+    let out = ctl_ok(&d, &["install", "--no-wait", pkg(1)]);
+    assert_eq!(
+        out,
+        format!("installed {id} 2 (replaced 1), running, on probation\n")
+    );
+    wait_for("the probation's end", || {
+        status(&d, id).get("probation_until").is_none()
+    });
+    assert_eq!(status(&d, id)["version"], "2");
 
     // Uninstall: nothing left, in the runtime or under the working path.
     assert_eq!(

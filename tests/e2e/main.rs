@@ -24,6 +24,7 @@ mod interop;
 mod lifecycle;
 mod pack_image;
 mod podman;
+mod probation;
 mod push_pull;
 mod rootfs_install;
 mod rootfs_loader;

@@ -1,10 +1,10 @@
 //! Upgrades through berthd against real podman: a failed one changes nothing, a good
 //! one swaps; the same version is refused unless forced.
 
-use berth_e2e::daemon::{ctl, start};
+use berth_e2e::daemon::{ctl, start_with};
 use berth_e2e::install::{ctl_ok, exists, manifest, pack, refused, remove_container, status};
 use berth_e2e::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 #[test]
 fn a_failed_upgrade_leaves_the_old_version_running_and_a_good_one_swaps() {
@@ -22,7 +22,9 @@ fn a_failed_upgrade_leaves_the_old_version_running_and_a_good_one_swaps() {
     v2.save("docker-archive", &tar2);
     let v2_id = v2.id();
     v2.remove();
-    let d = start(dir.path());
+    // The replaced version is not kept here: its image goes (the kept one:
+    // tests/e2e/lifecycle.rs).
+    let d = start_with(dir.path(), json!({"updates": {"keep_previous": false}}));
 
     let pkg1 = pack(dir.path(), &manifest(id, "1.0.0", &v1.tag, true), &tar1);
     ctl_ok(&d, &["install", pkg1.to_str().unwrap()]);
@@ -70,7 +72,9 @@ fn a_failed_upgrade_leaves_the_old_version_running_and_a_good_one_swaps() {
     );
 
     // A good v2 swaps: v2 registered and running, v1's image gone.
-    let pkg2 = pack(dir.path(), &manifest(id, "2.0.0", &v2.tag, true), &tar2);
+    let mut m2 = manifest(id, "2.0.0", &v2.tag, true);
+    m2["registration_defaults"]["probation"] = 0.into();
+    let pkg2 = pack(dir.path(), &m2, &tar2);
     assert_eq!(
         ctl_ok(&d, &["install", pkg2.to_str().unwrap()]),
         format!("installed {id} 2.0.0 (replaced 1.0.0), running\n")

@@ -238,25 +238,39 @@ pub fn sha256_hex(path: &Path) -> String {
 
 /// Docker Engine for a test. Fails loudly when docker is not installed; starts dockerd
 /// (scripts/dockerd.sh) when none answers, once per test process, and stops the one it
-/// started when this process has ended (a watcher process waits for it).
+/// started when every test process that used it has ended: a watcher process waits
+/// for the pids in `/run/berth-dockerd-<pid>.users` (a test process that finds a
+/// dockerd some earlier test process started adds itself there, so the earlier one's
+/// watcher does not stop it under the later one).
 pub fn require_docker() {
     require(&["docker", "dockerd"]);
     static STARTED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     STARTED.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/dockerd.sh");
         let started = ok(cmd("bash", &[script.to_str().unwrap(), "start"]));
+        let me = std::process::id().to_string();
+        let users = |pid: &str| std::path::PathBuf::from(format!("/run/berth-dockerd-{pid}.users"));
         let pid = started.trim();
         if pid.is_empty() {
-            return; // one was running already: not ours to stop
+            // One answers already: a test's (then this process uses it too) or the
+            // host's (not ours to stop).
+            let running = run(&mut cmd("pidof", &["dockerd"]));
+            for p in String::from_utf8_lossy(&running.stdout).split_whitespace() {
+                if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(users(p)) {
+                    use std::io::Write;
+                    let _ = writeln!(f, "{me}");
+                }
+            }
+            return;
         }
-        let me = std::process::id().to_string();
+        std::fs::write(users(pid), format!("{me}\n")).expect("writing the dockerd users file");
         // The launcher returns at once; the watcher it leaves outlives this process.
         let launched = Command::new("sh")
             .args([
                 "-c",
-                "(while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; exec bash \"$2\" stop \"$3\") &",
+                "(while (for p in $(cat \"$1\" 2>/dev/null); do kill -0 \"$p\" 2>/dev/null && exit 0; done; exit 1); do sleep 1; done; rm -f \"$1\"; exec bash \"$2\" stop \"$3\") &",
                 "sh",
-                &me,
+                users(pid).to_str().unwrap(),
                 script.to_str().unwrap(),
                 pid,
             ])

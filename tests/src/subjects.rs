@@ -23,6 +23,13 @@ pub fn registered_version(dir: &Path, id: &str) -> Option<String> {
         .map(|c| c["version"].as_str().unwrap().to_string())
 }
 
+/// What each version runs by default: says its version (`{v}`), then serves until
+/// stopped. Image containers run under `--init`; a runc bundle's shell ends on
+/// SIGTERM, as a service does.
+const IMAGE_SERVICE: [&str; 2] = ["echo version {v}; exec sleep infinity"; 2];
+const RUNC_SERVICE: [&str; 2] = ["echo version {v}; sleep 1000 & wait"; 2];
+const LXC_SERVICE: [&str; 2] = ["echo version {v}; exec sleep 1000"; 2];
+
 /// What the trials run: one package id in two versions, on one runtime.
 pub struct Subject {
     pub id: &'static str,
@@ -43,9 +50,20 @@ impl Subject {
     /// Podman: images `localhost/<id>:1` and `:2`, packed in Digi's form (engine
     /// options only), with `policy` applied to each manifest.
     pub fn podman(dir: &Path, id: &'static str, policy: fn(&mut Value)) -> Subject {
-        remove_container(id);
-        remove_container(&format!("{id}.berth-new"));
-        let (packages, tags) = image_packages(dir, id, "podman", policy);
+        Self::podman_running(dir, id, policy, &IMAGE_SERVICE)
+    }
+
+    /// `podman`, version N running `scripts[N - 1]` (`sh -c`).
+    pub fn podman_running(
+        dir: &Path,
+        id: &'static str,
+        policy: fn(&mut Value),
+        scripts: &[&str; 2],
+    ) -> Subject {
+        for suffix in ["", ".berth-new", ".berth-prev", ".berth-rolledback"] {
+            remove_container(&format!("{id}{suffix}"));
+        }
+        let (packages, tags) = image_packages(dir, id, "podman", policy, scripts);
         Subject {
             id,
             packages: [packages[0].clone(), packages[1].clone()],
@@ -57,9 +75,19 @@ impl Subject {
     /// which berthd streams into dockerd), packed with `runtime: "docker"` and
     /// Docker's `--init`.
     pub fn docker(dir: &Path, id: &'static str, policy: fn(&mut Value)) -> Subject {
+        Self::docker_running(dir, id, policy, &IMAGE_SERVICE)
+    }
+
+    /// `docker`, version N running `scripts[N - 1]` (`sh -c`).
+    pub fn docker_running(
+        dir: &Path,
+        id: &'static str,
+        policy: fn(&mut Value),
+        scripts: &[&str; 2],
+    ) -> Subject {
         require_docker();
-        for name in [id.to_string(), format!("{id}.berth-new")] {
-            let _ = run(&mut cmd("docker", &["rm", "-f", &name]));
+        for suffix in ["", ".berth-new", ".berth-prev", ".berth-rolledback"] {
+            let _ = run(&mut cmd("docker", &["rm", "-f", &format!("{id}{suffix}")]));
         }
         for v in ["1", "2"] {
             let _ = run(&mut cmd(
@@ -67,7 +95,7 @@ impl Subject {
                 &["rmi", "-f", &format!("localhost/{id}:{v}")],
             ));
         }
-        let (packages, tags) = image_packages(dir, id, "docker", policy);
+        let (packages, tags) = image_packages(dir, id, "docker", policy, scripts);
         Subject {
             id,
             packages: [packages[0].clone(), packages[1].clone()],
@@ -79,13 +107,23 @@ impl Subject {
     /// (`runc spec`), with the command set and its terminal left on (berthd turns it
     /// off to run detached). The script ends on SIGTERM, as a service does.
     pub fn runc(dir: &Path, id: &'static str, policy: fn(&mut Value)) -> Subject {
+        Self::runc_running(dir, id, policy, &RUNC_SERVICE)
+    }
+
+    /// `runc`, version N running `scripts[N - 1]` (`sh -c`).
+    pub fn runc_running(
+        dir: &Path,
+        id: &'static str,
+        policy: fn(&mut Value),
+        scripts: &[&str; 2],
+    ) -> Subject {
         require(&["runc"]);
         let mut packages = Vec::new();
-        for v in ["1", "2"] {
+        for (v, script) in ["1", "2"].into_iter().zip(scripts) {
             let bundle = oci_bundle(
                 &dir.join(v),
                 id,
-                &format!("trap 'exit 0' TERM; echo version {v}; sleep 1000 & wait"),
+                &format!("trap 'exit 0' TERM; {}", script.replace("{v}", v)),
             );
             let mut m = crate::lxc::lxc_manifest(id);
             m["runtime"] = "runc".into();
@@ -102,12 +140,22 @@ impl Subject {
 
     /// LXC: busybox bundles without network.
     pub fn lxc(dir: &Path, id: &'static str, policy: fn(&mut Value)) -> Subject {
+        Self::lxc_running(dir, id, policy, &LXC_SERVICE)
+    }
+
+    /// `lxc`, version N running `scripts[N - 1]` (`sh -c`).
+    pub fn lxc_running(
+        dir: &Path,
+        id: &'static str,
+        policy: fn(&mut Value),
+        scripts: &[&str; 2],
+    ) -> Subject {
         let mut packages = Vec::new();
-        for v in ["1", "2"] {
+        for (v, script) in ["1", "2"].into_iter().zip(scripts) {
             let bundle = crate::lxc::lxc_bundle(
                 &dir.join(v),
                 id,
-                &format!("echo version {v}; exec sleep 1000"),
+                &script.replace("{v}", v),
                 "lxc.net.0.type = none",
             );
             let mut m = crate::lxc::lxc_manifest(id);
@@ -161,18 +209,18 @@ impl Subject {
         }
     }
 
-    /// The runtime holds exactly the registered version, or nothing.
+    /// The runtime holds exactly the registered version and the previous version
+    /// state.json says is kept (stopped), or nothing; never a rolled-back version.
     pub fn check_runtime(&self, ctx: &str, dir: &Path, version: Option<&str>) {
         let id = self.id;
+        let previous = kept_previous(dir, id);
+        let previous = previous.as_deref().filter(|_| version.is_some());
         match &self.runtime {
-            Runtime::Podman(tags) => check_image_engine("podman", tags, id, ctx, version),
-            Runtime::Docker(tags) => check_image_engine("docker", tags, id, ctx, version),
+            Runtime::Podman(tags) => check_image_engine("podman", tags, id, ctx, version, previous),
+            Runtime::Docker(tags) => check_image_engine("docker", tags, id, ctx, version, previous),
             Runtime::Runc => {
                 let place = dir.join("work/oci").join(id);
-                assert!(
-                    !dir.join("work/oci-previous").join(id).exists(),
-                    "{ctx}: an upgrade's old bundle is left aside"
-                );
+                check_bundle_aside(ctx, &dir.join("work/oci"), id, previous);
                 let placed = std::fs::read_to_string(place.join("berth-version")).ok();
                 assert_eq!(
                     placed.as_deref(),
@@ -195,10 +243,7 @@ impl Subject {
             }
             Runtime::Lxc => {
                 let place = dir.join("work/lxc").join(id);
-                assert!(
-                    !dir.join("work/lxc-previous").join(id).exists(),
-                    "{ctx}: an upgrade's old bundle is left aside"
-                );
+                check_bundle_aside(ctx, &dir.join("work/lxc"), id, previous);
                 let placed = std::fs::read_to_string(place.join("berth-version")).ok();
                 assert_eq!(
                     placed.as_deref(),
@@ -225,16 +270,13 @@ fn image_packages(
     id: &str,
     runtime: &str,
     policy: fn(&mut Value),
+    scripts: &[&str; 2],
 ) -> (Vec<PathBuf>, Vec<String>) {
     let mut packages = Vec::new();
     let mut tags = Vec::new();
-    for v in ["1", "2"] {
+    for (v, script) in ["1", "2"].into_iter().zip(scripts) {
         let tag = format!("localhost/{id}:{v}");
-        let image = TestImage::build(
-            &dir.join(v),
-            &tag,
-            &format!("echo version {v}; exec sleep infinity"),
-        );
+        let image = TestImage::build(&dir.join(v), &tag, &script.replace("{v}", v));
         let tar = dir.join(format!("v{v}.tar"));
         image.save("docker-archive", &tar);
         drop(image);
@@ -247,25 +289,82 @@ fn image_packages(
     (packages, tags)
 }
 
+/// The version of `id` state.json says berthd keeps for a rollback.
+pub fn kept_previous(dir: &Path, id: &str) -> Option<String> {
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("work/state.json")).ok()?).ok()?;
+    state["containers"][id]["previous"]["version"]
+        .as_str()
+        .map(String::from)
+}
+
+/// `<bundles>-previous/<id>` holds exactly the kept previous version, if any; no
+/// rolled-back bundle is left.
+fn check_bundle_aside(ctx: &str, bundles: &Path, id: &str, previous: Option<&str>) {
+    let aside = |suffix: &str| {
+        let mut name = bundles.file_name().unwrap().to_os_string();
+        name.push(suffix);
+        bundles.with_file_name(name).join(id)
+    };
+    let kept = std::fs::read_to_string(aside("-previous").join("berth-version")).ok();
+    assert_eq!(
+        kept.as_deref(),
+        previous,
+        "{ctx}: the bundle aside is not the kept previous version"
+    );
+    assert!(
+        !aside("-rolledback").exists(),
+        "{ctx}: a rolled-back bundle is left"
+    );
+}
+
 /// `engine` (podman or docker) holds the registered version of `id` — its container,
-/// labelled with that version, and that version's image only — or nothing of `id`;
-/// never an upgrade's container or a transient image.
+/// labelled with that version, and that version's image — and the kept previous
+/// version (stopped, as `<id>.berth-prev`, with its image), or nothing of `id`;
+/// never an upgrade's or a rollback's container, or a transient image.
 fn check_image_engine(
     engine: &str,
     tags: &[String; 2],
     id: &str,
     ctx: &str,
     version: Option<&str>,
+    previous: Option<&str>,
 ) {
     let has = |kind: &str, name: &str| {
         run(&mut cmd(engine, &[kind, "inspect", name]))
             .status
             .success()
     };
-    assert!(
-        !has("container", &format!("{id}.berth-new")),
-        "{ctx}: an upgrade's container is left in {engine}"
-    );
+    for leftover in [format!("{id}.berth-new"), format!("{id}.berth-rolledback")] {
+        assert!(
+            !has("container", &leftover),
+            "{ctx}: {leftover} is left in {engine}"
+        );
+    }
+    let prev = format!("{id}.berth-prev");
+    match previous {
+        Some(p) => {
+            let label = ok(&mut cmd(
+                engine,
+                &[
+                    "container",
+                    "inspect",
+                    "--format",
+                    "{{index .Config.Labels \"berth.version\"}} {{.State.Running}}",
+                    &prev,
+                ],
+            ));
+            assert_eq!(
+                label.trim(),
+                format!("{p} false"),
+                "{ctx}: {prev} is not the kept previous version, stopped"
+            );
+        }
+        None => assert!(
+            !has("container", &prev),
+            "{ctx}: {prev} is left in {engine}"
+        ),
+    }
     assert_no_transient_images_in(engine, id, ctx);
     let Some(v) = version else {
         assert!(!has("container", id), "{ctx}: orphan container in {engine}");
@@ -295,9 +394,11 @@ fn check_image_engine(
         (&tags[1], &tags[0])
     };
     assert!(has("image", mine), "{ctx}: its image is gone from {engine}");
-    assert!(
-        !has("image", other),
-        "{ctx}: orphan image {other} in {engine}"
+    let other_kept = previous.is_some_and(|p| p != v);
+    assert_eq!(
+        has("image", other),
+        other_kept,
+        "{ctx}: image {other} in {engine} (kept previous version: {previous:?})"
     );
 }
 
@@ -310,7 +411,8 @@ impl Drop for Subject {
                 }
             }
             Runtime::Docker(tags) => {
-                for name in [self.id.to_string(), format!("{}.berth-new", self.id)] {
+                for suffix in ["", ".berth-new", ".berth-prev", ".berth-rolledback"] {
+                    let name = format!("{}{suffix}", self.id);
                     let _ = run(&mut cmd("docker", &["rm", "-f", &name]));
                 }
                 for tag in tags {

@@ -59,6 +59,18 @@ pub struct Info {
     pub runtimes: Vec<RuntimeInfo>,
     /// Bytes free for the daemon under the working path.
     pub free_bytes: u64,
+    /// The versions kept for a rollback, and the disk each holds.
+    #[serde(default)]
+    pub previous: Vec<PreviousVersion>,
+}
+
+/// A version an upgrade replaced, kept for `rollback`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousVersion {
+    pub id: String,
+    pub version: String,
+    /// The disk it holds that the current version does not share.
+    pub bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +147,18 @@ pub struct Status {
     /// Its health, when it has a health check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<Health>,
+    /// The registered version.
+    #[serde(default)]
+    pub version: String,
+    /// Its upgrade is on probation until then (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probation_until: Option<String>,
+    /// The last rollback to this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back: Option<RolledBack>,
+    /// The version kept for `rollback`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_version: Option<String>,
 }
 
 /// `POST /v1/packages`: what an install did.
@@ -147,6 +171,18 @@ pub struct Installed {
     /// The images the payload brought (none for bundles).
     pub images: Vec<String>,
     pub started: bool,
+    /// An upgrade on probation until then (RFC 3339): committed, or rolled back,
+    /// when it ends (`status` tells).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probation_until: Option<String>,
+}
+
+/// A rollback: from which version, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolledBack {
+    pub from: String,
+    pub reason: String,
+    pub at: String,
 }
 
 /// `DELETE /v1/containers/{id}`

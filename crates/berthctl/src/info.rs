@@ -22,5 +22,11 @@ pub fn run(ctx: &Ctx) -> Result<String, Failure> {
         };
         out.push_str(&format!("  {:<8} {how}\n", r.name));
     }
+    if !info.previous.is_empty() {
+        out.push_str("kept for rollback:\n");
+        for p in &info.previous {
+            out.push_str(&format!("  {} {} ({})\n", p.id, p.version, human(p.bytes)));
+        }
+    }
     Ok(out)
 }

@@ -1,7 +1,7 @@
 use crate::exit::Failure;
 use crate::output::{end_progress, progress_line};
 use crate::{pretty, Ctx};
-use berth_api::{paths, Installed};
+use berth_api::{paths, Installed, Status};
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -22,6 +22,10 @@ pub struct InstallArgs {
     /// Replace the same version if it is installed already.
     #[arg(long)]
     force: bool,
+    /// Return once the new version has started, not when its probation ends (an
+    /// upgrade is committed, or rolled back, when it does: `status` tells).
+    #[arg(long)]
+    no_wait: bool,
 }
 
 pub fn run(ctx: &Ctx, args: InstallArgs) -> Result<String, Failure> {
@@ -34,7 +38,7 @@ pub fn run(ctx: &Ctx, args: InstallArgs) -> Result<String, Failure> {
             None,
         );
         let done: Installed = answer?.decode()?;
-        return Ok(report(ctx, &done));
+        return finish(ctx, &args, done);
     }
     let (mut input, total): (Box<dyn Read>, Option<u64>) = if package.as_os_str() == "-" {
         (Box::new(std::io::stdin().lock()), None)
@@ -53,7 +57,50 @@ pub fn run(ctx: &Ctx, args: InstallArgs) -> Result<String, Failure> {
     );
     end_progress();
     let done: Installed = answer?.decode()?;
-    Ok(report(ctx, &done))
+    finish(ctx, &args, done)
+}
+
+/// Waits out an upgrade's probation, unless told not to: exit 1, naming the reason,
+/// when it was rolled back.
+fn finish(ctx: &Ctx, args: &InstallArgs, done: Installed) -> Result<String, Failure> {
+    if done.probation_until.is_none() {
+        return Ok(report(ctx, &done, None));
+    }
+    if args.no_wait {
+        return Ok(report(ctx, &done, Some(", on probation")));
+    }
+    if !ctx.json {
+        eprintln!(
+            "{} {}: on probation until {}",
+            done.id,
+            done.version,
+            done.probation_until.as_deref().unwrap_or("?")
+        );
+    }
+    // Over when the probation is, or when another version is registered and its
+    // record says why (the record follows the registration).
+    let status = loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let st: Status = ctx.client.get(&paths::container(&done.id, &["status"]))?;
+        let rolled_back = st
+            .rolled_back
+            .as_ref()
+            .is_some_and(|r| r.from == done.version);
+        if (st.version == done.version && st.probation_until.is_none())
+            || (st.version != done.version && rolled_back)
+        {
+            break st;
+        }
+    };
+    match &status.rolled_back {
+        Some(r) if r.from == done.version && status.version != done.version => {
+            Err(Failure::failed(format!(
+                "{} {} was rolled back to {}: {}",
+                done.id, done.version, status.version, r.reason
+            )))
+        }
+        _ => Ok(report(ctx, &done, Some(", passed its probation"))),
+    }
 }
 
 /// How errors name the package read: its path, or standard input for `-`.
@@ -64,7 +111,8 @@ fn input_name(package: &std::path::Path) -> String {
     }
 }
 
-fn report(ctx: &Ctx, done: &Installed) -> String {
+/// The install, for people; `probation` what became of an upgrade's probation.
+fn report(ctx: &Ctx, done: &Installed, probation: Option<&str>) -> String {
     if ctx.json {
         return pretty(done);
     }
@@ -73,11 +121,14 @@ fn report(ctx: &Ctx, done: &Installed) -> String {
         line.push_str(&format!(" (replaced {old})"));
     }
     line.push_str(if done.started {
-        ", running\n"
+        ", running"
     } else {
-        ", not started (autostart off)\n"
+        ", not started (autostart off)"
     });
-    line
+    if let Some(probation) = probation {
+        line.push_str(probation);
+    }
+    line + "\n"
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod lifecycle;
 mod list;
 mod logs;
 mod output;
+mod rollback;
 mod stats;
 mod status;
 mod uninstall;
@@ -54,6 +55,7 @@ enum Command {
     /// The managed containers.
     List,
     Status(status::StatusArgs),
+    Rollback(rollback::RollbackArgs),
     /// A container's registered settings (autostart, monitor, restart.*).
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -103,6 +105,7 @@ fn run(args: Args) -> Result<(), Failure> {
         Command::Info => info::run(&ctx),
         Command::List => list::run(&ctx),
         Command::Status(a) => status::run(&ctx, a),
+        Command::Rollback(a) => rollback::run(&ctx, a),
         Command::Config(c) => config::run(&ctx, c),
     }?;
     exit::print(&text)

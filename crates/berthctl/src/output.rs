@@ -32,6 +32,18 @@ pub fn status_line(st: &Status) -> String {
     if let Some(reason) = &st.reason {
         line.push_str(&format!("; {reason}"));
     }
+    if let Some(until) = &st.probation_until {
+        line.push_str(&format!(
+            "; version {} on probation until {until}",
+            st.version
+        ));
+    }
+    if let Some(r) = &st.rolled_back {
+        line.push_str(&format!(
+            "; rolled back from {} ({}): {}",
+            r.from, r.at, r.reason
+        ));
+    }
     line + "\n"
 }
 

@@ -163,6 +163,7 @@ fn run(args: Args) -> Result<(), Failure> {
     // Whatever a crash interrupted is finished or undone before the API opens.
     state.recover().iter().for_each(|l| log_line(l));
     state.restore_supervision();
+    state.resume_probations();
     let result = runtime.block_on(async move {
         let listener = bind(&socket, mode)?;
         log::info(format!("serving the API on {}", socket.display()));

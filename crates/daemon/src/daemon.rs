@@ -29,6 +29,9 @@ pub struct Daemon {
     released: Condvar,
     supervision: Mutex<HashMap<String, Supervision>>,
     pub clock: Arc<dyn Clock>,
+    /// Ids whose container was replaced (an upgrade, a rollback) while the one
+    /// before it still exists: an engine's own log file is looked up again.
+    replaced: Mutex<HashSet<String>>,
 }
 
 /// Holds a container's lock until dropped.
@@ -133,6 +136,7 @@ impl Daemon {
             released: Condvar::new(),
             supervision: Mutex::new(HashMap::new()),
             clock: Arc::new(SystemClock),
+            replaced: Mutex::new(HashSet::new()),
         }
     }
 
@@ -214,6 +218,19 @@ impl Daemon {
     /// The registered container `id`.
     pub fn entry(&self, id: &str) -> Result<ContainerEntry, OpError> {
         self.home.entry(id)
+    }
+
+    /// `id`'s container is another one now (an upgrade, a rollback).
+    pub fn container_replaced(&self, id: &str) {
+        self.replaced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string());
+    }
+
+    /// The ids whose container was replaced since the last call.
+    pub fn take_replaced(&self) -> HashSet<String> {
+        std::mem::take(&mut *self.replaced.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// The supervision records (one lock for all: held only for bookkeeping).

@@ -1,4 +1,4 @@
-//! The restart policy (DESIGN.md, docs/restart-and-health.md), as a pure state machine
+//! The restart policy (DESIGN.md, docs/restart-health-rollback.md), as a pure state machine
 //! over an injectable clock, so the window logic is tested without waiting.
 //!
 //! - `restart.enabled: false`: an unexpected exit leaves the container `exited`.
@@ -111,8 +111,6 @@ pub struct Supervision {
     pub health_last: f64,
     /// A check is running.
     pub health_busy: bool,
-    /// The run checked: the runtime's start time and pid.
-    pub health_run: Option<(Option<String>, Option<u32>)>,
     /// berthd stopped it as unhealthy, for this reason: its exit is answered by
     /// the restart policy with it.
     pub unhealthy_stop: Option<String>,

@@ -39,12 +39,46 @@ pub struct ContainerRecord {
     /// since the epoch): the budget survives a restart of berthd.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restart_attempts: Vec<f64>,
+    /// The version an upgrade replaced, kept whole and stopped for a rollback: during
+    /// the upgrade's probation, and after it while `keep_previous` is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Previous>,
+    /// The upgrade to this version is on probation until then (seconds since the
+    /// epoch); a crash of berthd starts the probation over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probation_until: Option<f64>,
+    /// The last rollback to this version: from which, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back: Option<RolledBack>,
     /// The last health check's verdict, for a container with a health check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<crate::health::Health>,
     /// The last monitor tick's sample.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<Sample>,
+}
+
+/// The version an upgrade replaced, as a rollback needs it back.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Previous {
+    pub version: String,
+    /// Its registration (containers.conf's entry), to register again.
+    pub entry: serde_json::Value,
+    /// Its record's images and package.
+    #[serde(default)]
+    pub images: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RolledBack {
+    /// The version rolled back from.
+    pub from: String,
+    pub reason: String,
+    pub at: String,
 }
 
 /// What the monitor tick saw of a container.

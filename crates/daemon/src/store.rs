@@ -78,6 +78,31 @@ fn str_field(
     }
 }
 
+/// An entry as containers.conf writes it (a version read as a number stays one).
+pub fn entry_json(entry: &ContainerEntry) -> Value {
+    let mut v = serde_json::to_value(entry).expect("serialisable");
+    if let Some(n) = &entry.version_number {
+        v["version"] = Value::Number(n.clone());
+    }
+    v
+}
+
+/// An entry read back from `entry_json`'s value, by containers.conf's rules.
+pub fn entry_from_json(value: &Value) -> Result<ContainerEntry, String> {
+    let bytes = serde_json::to_vec(&serde_json::json!({"containers": [value]})).expect("json");
+    ContainersConf::parse(&bytes)
+        .map_err(|issues| {
+            issues
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?
+        .containers
+        .pop()
+        .ok_or_else(|| "no entry".to_string())
+}
+
 /// `<working_path>/containers.conf`; or Digi's `cc-containers.conf` when only that one
 /// exists, so berthd given cc-containerd's working path manages its containers where
 /// they are (and writes them back to that file).
@@ -222,16 +247,9 @@ impl ContainersConf {
     /// Writes the file atomically, indented like the manifest; a version read as a
     /// number is written as that number.
     pub fn save(&self, path: &Path) -> Result<(), StoreError> {
-        let mut value = serde_json::to_value(self).expect("serialisable");
-        for (entry, item) in self.containers.iter().zip(
-            value["containers"]
-                .as_array_mut()
-                .expect("containers is a list"),
-        ) {
-            if let Some(n) = &entry.version_number {
-                item["version"] = Value::Number(n.clone());
-            }
-        }
+        let value = serde_json::json!({
+            "containers": self.containers.iter().map(entry_json).collect::<Vec<_>>()
+        });
         let mut bytes = serde_json::to_vec_pretty(&value).expect("serialisable");
         bytes.push(b'\n');
         write_atomic(path, &bytes).map_err(|source| StoreError::Write {

@@ -146,6 +146,11 @@ pub trait ImageStore: Send + Sync {
     fn untag(&self, id: &str, name: &str) -> Result<(), RuntimeError>;
     /// Every image: its id and names.
     fn images(&self) -> Result<Vec<(String, Vec<String>)>, RuntimeError>;
+    /// The bytes the image takes in the store.
+    fn image_size(&self, image: &str) -> Result<u64, RuntimeError> {
+        let _ = image;
+        Ok(0)
+    }
     /// The image's own HEALTHCHECK, if its config has one.
     fn image_healthcheck(&self, image: &str) -> Result<Option<ImageHealthcheck>, RuntimeError>;
     /// The create options that send a container's output to `log_file` (or, for an

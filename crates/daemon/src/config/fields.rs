@@ -13,9 +13,11 @@ const KNOWN: &[(&str, &[&str])] = &[
         "",
         &[
             "version", "service", "logging", "api", "trust", "runtimes", "registry", "device",
+            "updates",
         ],
     ),
     ("device", &["id", "type", "firmware_version"]),
+    ("updates", &["keep_previous"]),
     (
         "service",
         &[

@@ -20,6 +20,7 @@ mod sections;
 
 pub use model::{
     Api, Config, Device, FileSink, ImageEngine, Level, Logging, Runtimes, Service, Sink, Trust,
+    Updates,
 };
 
 /// Where `device.id` comes from when the configuration does not set it.
@@ -107,13 +108,14 @@ pub fn parse(
     let mut cfg = Config::default();
     sections::version(&mut c, &root);
     type Parser = fn(&mut Checker, &serde_json::Map<String, serde_json::Value>, &mut Config);
-    let parsers: [(&str, Parser); 6] = [
+    let parsers: [(&str, Parser); 7] = [
         ("service", sections::service),
         ("logging", sections::logging),
         ("api", sections::api),
         ("trust", sections::trust),
         ("runtimes", sections::runtimes),
         ("device", sections::device),
+        ("updates", sections::updates),
     ];
     for (name, parse_section) in parsers {
         if let Some(s) = fields::section(&mut c, &root, name) {

@@ -93,6 +93,15 @@ pub struct Device {
     pub firmware_version: Option<String>,
 }
 
+/// What berthd keeps of an upgrade.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Updates {
+    /// Keep the version an upgrade replaced (stopped, whole) until the next upgrade
+    /// commits, for `berthctl rollback`; off, it goes once the upgrade's probation
+    /// passes.
+    pub keep_previous: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Config {
     pub version: u32,
@@ -103,6 +112,7 @@ pub struct Config {
     pub runtimes: Runtimes,
     pub registry: registry::Registry,
     pub device: Device,
+    pub updates: Updates,
 }
 
 impl Default for Config {
@@ -147,6 +157,9 @@ impl Default for Config {
             },
             registry: registry::Registry::default(),
             device: Device::default(),
+            updates: Updates {
+                keep_previous: true,
+            },
         }
     }
 }

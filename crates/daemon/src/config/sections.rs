@@ -138,3 +138,7 @@ pub(super) fn device(c: &mut Checker, d: &Section, cfg: &mut Config) {
     cfg.device.device_type = text("type");
     cfg.device.firmware_version = text("firmware_version");
 }
+
+pub(super) fn updates(c: &mut Checker, u: &Section, cfg: &mut Config) {
+    cfg.updates.keep_previous = optional_bool(c, u, "updates", "keep_previous", true);
+}

@@ -54,9 +54,10 @@ pub struct BundleDriver {
     format: Arc<dyn BundleFormat>,
     engine: Arc<dyn Runtime>,
     /// The runtime's directory of bundles.
-    path: PathBuf,
-    /// Where an upgrade keeps the bundle it replaces until the commit.
-    previous: PathBuf,
+    pub(super) path: PathBuf,
+    /// Where an upgrade keeps the bundle it replaces: until the commit, and after
+    /// it while the record keeps it for a rollback.
+    pub(super) previous: PathBuf,
 }
 
 impl BundleDriver {
@@ -117,12 +118,16 @@ impl Driver for BundleDriver {
     /// in place has the registered version; otherwise the new one goes and the old
     /// one comes back. Then bundles nobody registered (installs that did not commit)
     /// are stopped and removed.
-    fn recover(&self, _home: &Home, registered: Registered<'_>) -> Vec<String> {
+    fn recover(&self, home: &Home, registered: Registered<'_>) -> Vec<String> {
         let rt = self.engine.as_ref();
         let mut done = Vec::new();
+        self.recover_rollbacks(registered, &mut done);
         if let Ok(dirs) = std::fs::read_dir(&self.previous) {
             for d in dirs.flatten() {
                 let id = d.file_name().to_string_lossy().into_owned();
+                if self.is_kept(home, &id, registered(&id)) {
+                    continue; // the previous version, kept for a rollback
+                }
                 let place = self.path.join(&id);
                 let placed = std::fs::read_to_string(place.join(VERSION_FILE)).ok();
                 let version = registered(&id);
@@ -163,9 +168,28 @@ impl Driver for BundleDriver {
 
     fn remove_leftovers(&self, _home: &Home, id: &str) -> Result<(), OpError> {
         match self.engine.remove(id) {
-            Ok(()) | Err(RuntimeError::NoSuchContainer(_)) => Ok(()),
-            Err(e) => Err(runtime(format!("removing container {id}"))(e)),
+            Ok(()) | Err(RuntimeError::NoSuchContainer(_)) => {}
+            Err(e) => return Err(runtime(format!("removing container {id}"))(e)),
         }
+        let _ = std::fs::remove_dir_all(self.previous.join(id));
+        self.remove_rolled_back(id);
+        Ok(())
+    }
+
+    fn swap_in_previous(&self, _home: &Home, id: &str) -> Result<(), OpError> {
+        self.swap_bundles(id)
+    }
+
+    fn drop_rolled_back(&self, _home: &Home, id: &str) {
+        self.remove_rolled_back(id)
+    }
+
+    fn drop_previous(&self, _home: &Home, id: &str, _previous: &crate::state::Previous) {
+        let _ = std::fs::remove_dir_all(self.previous.join(id));
+    }
+
+    fn previous_bytes(&self, _home: &Home, id: &str, _previous: &crate::state::Previous) -> u64 {
+        super::bundle_previous::tree_bytes(&self.previous.join(id))
     }
 }
 
@@ -241,16 +265,24 @@ impl Staged for StagedBundle {
             rt.start(id)
                 .map_err(|e| put_back(runtime(format!("starting {id}"))(e)))?;
         }
+        let old_record = home.record(id);
+        let kept = aside
+            .exists()
+            .then(|| plan.previous(old_record.as_ref(), Vec::new()))
+            .flatten();
+        let keep = kept.is_some();
         let previous_record = home.put_record(
             id,
-            plan.record(digest, if start_new { "running" } else { "stopped" }),
+            plan.record(digest, if start_new { "running" } else { "stopped" }, kept),
         );
         home.register(&plan.entry).map_err(|e| {
             home.restore_record(id, previous_record);
             let _ = rt.stop(id, Duration::from_secs(1));
             put_back(e)
         })?;
-        let _ = std::fs::remove_dir_all(&aside);
+        if !keep {
+            let _ = std::fs::remove_dir_all(&aside);
+        }
         Ok(plan.installed(Vec::new(), start_new))
     }
 }

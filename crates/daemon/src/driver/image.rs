@@ -11,10 +11,13 @@
 
 use super::create_args::{run_name, with_image, with_name};
 use super::disk;
-use super::{Driver, Plan, Registered, Staged, UPGRADE_SUFFIX};
+use super::image_previous;
+use super::{
+    Driver, Plan, Registered, Staged, PREVIOUS_SUFFIX, ROLLED_BACK_SUFFIX, UPGRADE_SUFFIX,
+};
 use crate::error::{error_chain, runtime, OpError};
 use crate::home::{Home, LABEL_HOME, LABEL_ID, LABEL_VERSION};
-use crate::state::ContainerRecord;
+use crate::state::{ContainerRecord, Previous};
 use berth_api::Installed;
 use berth_package::{Manifest, RuntimeKind};
 use berth_runtime::{split_create_args, ImageRuntime, LoadedImage, Runtime, RuntimeError};
@@ -95,6 +98,33 @@ impl Driver for ImageDriver {
         sweep_images(self.engine.as_ref(), home, registered)
     }
 
+    fn swap_in_previous(&self, _home: &Home, id: &str) -> Result<(), OpError> {
+        image_previous::swap_in_previous(self.engine.as_ref(), id)
+    }
+
+    fn drop_rolled_back(&self, home: &Home, id: &str) {
+        image_previous::drop_rolled_back(self.engine.as_ref(), home, id)
+    }
+
+    fn drop_previous(&self, _home: &Home, id: &str, previous: &Previous) {
+        image_previous::drop_previous(self.engine.as_ref(), id, previous)
+    }
+
+    fn previous_bytes(&self, home: &Home, _id: &str, previous: &Previous) -> u64 {
+        let current: Vec<String> = home
+            .state()
+            .containers
+            .values()
+            .flat_map(|r| r.images.clone())
+            .collect();
+        previous
+            .images
+            .iter()
+            .filter(|i| !current.contains(i))
+            .filter_map(|i| self.engine.image_size(i).ok())
+            .sum()
+    }
+
     fn remove_leftovers(&self, home: &Home, id: &str) -> Result<(), OpError> {
         let rt = self.engine.as_ref();
         let mut images = match rt.state(id) {
@@ -103,10 +133,20 @@ impl Driver for ImageDriver {
             Err(e) => return Err(runtime(format!("uninstalling {id}"))(e)),
         };
         if let Some(r) = home.record(id) {
-            for image in r.images.into_iter().chain(r.replaced_images) {
+            let kept = r.previous.map(|p| p.images).unwrap_or_default();
+            for image in r.images.into_iter().chain(r.replaced_images).chain(kept) {
                 if !images.contains(&image) {
                     images.push(image);
                 }
+            }
+        }
+        for name in [
+            format!("{id}{PREVIOUS_SUFFIX}"),
+            format!("{id}{ROLLED_BACK_SUFFIX}"),
+        ] {
+            if let Ok(s) = rt.state(&name) {
+                images.extend(s.image);
+                let _ = rt.remove(&name);
             }
         }
         match rt.remove(id) {
@@ -227,18 +267,36 @@ impl StagedImages {
             rt.start(&new_name)
                 .map_err(|e| undo(runtime(format!("starting {id}"))(e)))?;
         }
-        let replaced_images: Vec<String> = old_state
+        let old_record = home.record(id);
+        let old_images: Vec<String> = old_state
             .as_ref()
             .and_then(|s| s.image.clone())
-            .filter(|old| !self.images.iter().any(|i| i.id == *old))
             .into_iter()
             .collect();
+        let kept = old_state
+            .as_ref()
+            .and_then(|_| plan.previous(old_record.as_ref(), old_images.clone()));
+        let new_images: Vec<String> = self.images.iter().map(|i| i.id.clone()).collect();
+        // Images no version uses any more: the old one's unless it is kept, and those
+        // of the version kept before (the old one takes its place).
+        let mut replaced_images: Vec<String> = if kept.is_some() {
+            Vec::new()
+        } else {
+            old_images.clone()
+        };
+        if let Some(p) = old_record.as_ref().and_then(|r| r.previous.as_ref()) {
+            replaced_images.extend(p.images.iter().cloned());
+        }
+        let still_used =
+            |i: &String| new_images.contains(i) || (kept.is_some() && old_images.contains(i));
+        replaced_images.retain(|i| !still_used(i));
+        replaced_images.dedup();
         let previous = home.put_record(
             id,
             ContainerRecord {
-                images: self.images.iter().map(|i| i.id.clone()).collect(),
+                images: new_images,
                 replaced_images,
-                ..plan.record(digest, if start_new { "running" } else { "created" })
+                ..plan.record(digest, if start_new { "running" } else { "created" }, kept)
             },
         );
         if let Err(e) = home.register(&entry) {
@@ -268,7 +326,7 @@ fn finish_upgrade(
 ) {
     let new_name = format!("{id}{UPGRADE_SUFFIX}");
     if engine.state(&new_name).is_ok() {
-        let _ = engine.remove(id);
+        super::image_previous::set_aside_or_remove(engine, home, id);
         if let Err(e) = engine.rename(&new_name, id) {
             crate::daemon_log::error(format!(
                 "{id}: renaming the upgraded container into place: {e}"
@@ -332,6 +390,16 @@ impl ImageDriver {
                         Err(e) => done.push(format!("error: {owner}: {}", error_chain(&e))),
                     }
                 }
+            } else if c.id == format!("{owner}{PREVIOUS_SUFFIX}")
+                || c.id == format!("{owner}{ROLLED_BACK_SUFFIX}")
+            {
+                done.extend(super::image_previous::recover_aside(
+                    engine,
+                    home,
+                    c,
+                    owner,
+                    registered(owner),
+                ));
             } else if c.id == format!("{owner}{UPGRADE_SUFFIX}") {
                 if registered(owner).as_ref() == version {
                     finish_upgrade(engine, home, owner, std::iter::empty());

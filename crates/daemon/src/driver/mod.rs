@@ -7,15 +7,17 @@
 //! Adding a runtime adds a driver and one line in `daemon::system_drivers`.
 
 pub mod bundle;
+mod bundle_previous;
 mod create_args;
 pub mod disk;
 pub mod image;
+mod image_previous;
 pub mod lxc;
 pub mod runc;
 
 use crate::error::OpError;
 use crate::home::Home;
-use crate::state::ContainerRecord;
+use crate::state::{ContainerRecord, Previous};
 use crate::store::ContainerEntry;
 use berth_api::Installed;
 use berth_package::{Manifest, RuntimeKind};
@@ -25,6 +27,10 @@ use std::path::Path;
 
 /// The name of an upgrade's new container until it replaces the old one.
 pub const UPGRADE_SUFFIX: &str = ".berth-new";
+/// The name of the version an upgrade replaced, kept stopped for a rollback.
+pub const PREVIOUS_SUFFIX: &str = ".berth-prev";
+/// The name of the version a rollback replaces, until the rollback commits.
+pub const ROLLED_BACK_SUFFIX: &str = ".berth-rolledback";
 
 /// What an install will do, decided when the payload starts (before a byte of it is
 /// written anywhere).
@@ -35,19 +41,47 @@ pub struct Plan {
     pub args: Vec<String>,
     /// The registered version this one replaces.
     pub old: Option<ContainerEntry>,
+    /// Keep the version this one replaces, stopped and whole, for a rollback
+    /// (its probation, or `updates.keep_previous`).
+    pub keep_previous: bool,
+    /// Seconds the upgrade is on probation once started.
+    pub probation: u32,
 }
 
 impl Plan {
+    /// The version this upgrade replaces, as the record keeps it (when it is kept):
+    /// `old_record` is that version's record, `old_images` its images.
+    pub fn previous(
+        &self,
+        old_record: Option<&ContainerRecord>,
+        old_images: Vec<String>,
+    ) -> Option<Previous> {
+        let old = self.old.as_ref().filter(|_| self.keep_previous)?;
+        Some(Previous {
+            version: old.version.clone(),
+            entry: crate::store::entry_json(old),
+            images: old_images,
+            package_digest: old_record.and_then(|r| r.package_digest.clone()),
+            installed_at: old_record.and_then(|r| r.installed_at.clone()),
+        })
+    }
+
     /// The install's record in state.json, written just before the commit: the
-    /// version, the package it came from, and `status` (the runtime's word after the
-    /// install's start, or not).
-    pub fn record(&self, digest: &str, status: &str) -> ContainerRecord {
+    /// version, the package it came from, `status` (the runtime's word after the
+    /// install's start, or not), and the version it replaces when that is kept.
+    pub fn record(
+        &self,
+        digest: &str,
+        status: &str,
+        previous: Option<Previous>,
+    ) -> ContainerRecord {
         ContainerRecord {
             version: Some(self.entry.version.clone()),
             runtime: Some(self.entry.runtime.clone()),
             package_digest: Some(digest.to_string()),
             installed_at: Some(crate::home::now_rfc3339()),
             last_status: Some(status.into()),
+            previous,
             ..Default::default()
         }
     }
@@ -60,6 +94,7 @@ impl Plan {
             replaced: self.old.as_ref().map(|o| o.version.clone()),
             images,
             started,
+            probation_until: None,
         }
     }
 }
@@ -107,8 +142,23 @@ pub trait Driver: Send + Sync {
     }
 
     /// Removes what an unregistered `id` left in the runtime: its container and
-    /// what its install brought (images unless shared, a bundle).
+    /// what its install brought (images unless shared, a bundle), and the previous
+    /// version kept for it.
     fn remove_leftovers(&self, home: &Home, id: &str) -> Result<(), OpError>;
+
+    /// A rollback's swap, both versions stopped: the current version of `id` aside
+    /// as rolled back, the previous one into its place. Undoes itself on failure.
+    fn swap_in_previous(&self, home: &Home, id: &str) -> Result<(), OpError>;
+
+    /// After a rollback's commit: removes the version rolled back, and the images
+    /// the record lists as replaced.
+    fn drop_rolled_back(&self, home: &Home, id: &str);
+
+    /// Removes the previous version kept for `id` (its record says which).
+    fn drop_previous(&self, home: &Home, id: &str, previous: &Previous);
+
+    /// The bytes the previous version kept for `id` holds on disk.
+    fn previous_bytes(&self, home: &Home, id: &str, previous: &Previous) -> u64;
 }
 
 /// A payload streamed in, not yet a registered container.

@@ -1,4 +1,4 @@
-//! Health checks (docs/restart-and-health.md, "Health"): a pure state machine per
+//! Health checks (docs/restart-health-rollback.md, "Health"): a pure state machine per
 //! container run (`Health::on_result`), the probes (`probe.rs`: a command inside
 //! the container, or an HTTP GET / TCP connect by berthd), and the thread that runs
 //! them when due, one at a time per container, and has an unhealthy container

@@ -29,7 +29,6 @@ pub fn restart_health(s: &mut crate::policy::Supervision, now: f64) {
     s.health = Some(Health::default());
     s.health_since = now;
     s.health_last = now;
-    s.health_run = None;
 }
 
 /// Starts the checks that are due; returns their threads (tests wait for them).
@@ -79,20 +78,11 @@ fn check_one(daemon: &Daemon, entry: &ContainerEntry, generation: u64) {
         return done(daemon);
     };
     let rt = driver.runtime();
-    let state = match rt.state(id) {
-        Ok(s) if s.running => s,
-        _ => return done(daemon), // not running: nothing to check
-    };
-    {
-        // A run berthd did not start itself (restarted behind its back) starts over.
-        let run = (state.started_at.clone(), state.pid);
-        let now = daemon.clock.now();
-        let mut sup = daemon.supervision();
-        let s = sup.entry(id.clone()).or_default();
-        if s.health_run.as_ref().is_some_and(|r| *r != run) {
-            restart_health(s, now);
-        }
-        s.health_run = Some(run);
+    // Whether it runs, as supervision knows it (berthd started it or saw it running,
+    // and no exit since): no runtime call per check.
+    let running = daemon.supervision().get(id).is_some_and(|s| s.running_seen);
+    if !running {
+        return done(daemon); // not running: nothing to check
     }
     let verdict = super::probe::run(rt, id, check);
     let now = daemon.clock.now();
@@ -128,6 +118,15 @@ fn check_one(daemon: &Daemon, entry: &ContainerEntry, generation: u64) {
                 if health.failing_streak == 1 { "" } else { "s" },
                 health.last_output.as_deref().unwrap_or_default()
             );
+            if daemon.on_probation(id) {
+                let _guard = daemon.lock(id);
+                if daemon.on_probation(id)
+                    && daemon.entry(id).is_ok_and(|e| e.version == entry.version)
+                {
+                    daemon.fail_probation_locked(id, &why);
+                }
+                return;
+            }
             if !entry.restart.enabled {
                 crate::daemon_log::warn(format!("{id}: {why}; restart is off, left running"));
                 return;

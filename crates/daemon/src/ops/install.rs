@@ -113,11 +113,24 @@ impl Daemon {
                 let (plan, _guard) = planned.expect("a payload was opened");
                 // The old container's exit during an upgrade is not a crash.
                 self.manual(&plan.entry.id, false);
-                let result = staged.commit(&self.home, &plan, &report.payload.digest);
-                if let Ok(done) = &result {
+                let mut result = staged.commit(&self.home, &plan, &report.payload.digest);
+                if let Ok(done) = &mut result {
                     self.manual(&done.id, done.started);
                     if done.started {
                         self.seen_running(&done.id);
+                    }
+                    if plan.old.is_some() {
+                        self.container_replaced(&done.id);
+                        if done.started && plan.probation > 0 {
+                            self.begin_probation(&done.id, plan.probation);
+                            done.probation_until = self
+                                .home
+                                .record(&done.id)
+                                .as_ref()
+                                .and_then(crate::ops::probation::until_text);
+                        } else if !self.config().updates.keep_previous {
+                            self.drop_previous(&done.id);
+                        }
                     }
                 }
                 result
@@ -181,6 +194,10 @@ impl Daemon {
                 health: defaults.health.clone(),
             },
             args,
+            // An upgrade that starts keeps the old version for its probation.
+            keep_previous: old.is_some()
+                && (defaults.probation > 0 || self.config().updates.keep_previous),
+            probation: defaults.probation,
             old,
         };
         Ok((plan, guard, driver))

@@ -8,8 +8,10 @@ pub mod install_from;
 pub mod lifecycle;
 pub mod logs;
 pub mod preinstall;
+pub mod probation;
 pub mod reconcile;
 pub mod recover;
+pub mod rollback;
 pub mod status;
 pub mod uninstall;
 

@@ -38,6 +38,21 @@ impl Daemon {
             .map(|e| (e.id.clone(), e.version.clone()))
             .collect();
         let registered = |id: &str| versions.get(id).cloned();
+        // A record of a version that did not commit (an upgrade, or the version a
+        // rollback replaced) whose previous version is the registered one: that
+        // version's record again.
+        self.home.update_state(|s| {
+            for (id, r) in s.containers.iter_mut() {
+                let Some(v) = registered(id) else { continue };
+                if r.version.as_ref() != Some(&v)
+                    && r.previous.as_ref().is_some_and(|p| p.version == v)
+                {
+                    let previous = r.previous.clone().expect("checked");
+                    *r = crate::ops::rollback::record_of_previous(r, &previous, None);
+                    done.push(format!("{id}: its record is {v}'s again"));
+                }
+            }
+        });
         for driver in self.drivers() {
             done.extend(driver.recover(&self.home, &registered));
         }

@@ -7,6 +7,10 @@ use berth_runtime::{ContainerState, RuntimeError};
 
 impl Daemon {
     pub fn status(&self, id: &str) -> Result<Status, OpError> {
+        // The record before the registration: a rollback registers first, so a
+        // status read in between shows the new registration with the old record,
+        // never a new record (rolled back) with the old registration.
+        let record = self.home.record(id);
         let entry = self.entry(id)?;
         let state = match self.driver_for(&entry)?.runtime().state(id) {
             Ok(s) => Some(s),
@@ -26,6 +30,20 @@ impl Daemon {
             restart_count,
             reason,
             health: self.health_of(&entry).map(|h| h.to_api()),
+            version: entry.version.clone(),
+            probation_until: record.as_ref().and_then(crate::ops::probation::until_text),
+            rolled_back: record
+                .as_ref()
+                .and_then(|r| r.rolled_back.clone())
+                .map(|r| berth_api::RolledBack {
+                    from: r.from,
+                    reason: r.reason,
+                    at: r.at,
+                }),
+            previous_version: record
+                .as_ref()
+                .and_then(|r| r.previous.as_ref())
+                .map(|p| p.version.clone()),
             running: s.running,
             pid: s.pid,
             exit_code: s.exit_code,

@@ -134,14 +134,48 @@ fn a_fresh_install_loads_creates_starts_commits_then_drops_the_transient_name() 
     assert_eq!(s.daemon.entry("demo").unwrap().version, "1.0.0");
 }
 
+fn setup_keeping(keep_previous: bool) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.service.working_path = dir.path().to_path_buf();
+    config.updates.keep_previous = keep_previous;
+    let fake = Arc::new(FakeRuntime::default());
+    let driver = ImageDriver::new(RuntimeKind::Podman, fake.clone());
+    let daemon = Daemon::new(config, vec![Arc::new(driver)]);
+    Setup {
+        _dir: dir,
+        fake,
+        daemon,
+    }
+}
+
+/// `package`, with the upgrade's probation set.
+fn package_on_probation(version: &str, tag: &str, content: &[u8], probation: u32) -> Vec<u8> {
+    let mut parts = Parts::podman();
+    parts.manifest["version"] = version.into();
+    parts.manifest["create_args"] = "--tty".into();
+    parts.manifest["registration_defaults"]["probation"] = probation.into();
+    parts.payload = docker_archive(tag, &[("bin/app", content)]);
+    parts.package()
+}
+
 #[test]
-fn an_upgrade_swaps_only_once_the_new_container_runs_and_removes_the_old_image() {
-    let s = setup();
-    install(&s, package("1.0.0", "--tty", "localhost/demo:1", b"a")).unwrap();
+fn an_upgrade_without_probation_or_keep_previous_swaps_once_the_new_one_runs_and_removes_the_old() {
+    let s = setup_keeping(false);
+    install(
+        &s,
+        package_on_probation("1.0.0", "localhost/demo:1", b"a", 0),
+    )
+    .unwrap();
     let old_image = s.fake.state_of("demo").image.unwrap();
     let mark = s.fake.calls().len();
-    let done = install(&s, package("2.0.0", "--tty", "localhost/demo:2", b"b")).unwrap();
+    let done = install(
+        &s,
+        package_on_probation("2.0.0", "localhost/demo:2", b"b", 0),
+    )
+    .unwrap();
     assert_eq!(done.replaced.as_deref(), Some("1.0.0"));
+    assert_eq!(done.probation_until, None);
     let calls = actions(&s.fake, mark);
     assert_eq!(
         calls[1..6],
@@ -158,6 +192,118 @@ fn an_upgrade_swaps_only_once_the_new_container_runs_and_removes_the_old_image()
     assert!(calls.contains(&format!("rmi {old_image}")), "{calls:?}");
     assert!(s.fake.images.lock().unwrap().get(&old_image).is_none());
     assert_eq!(s.daemon.entry("demo").unwrap().version, "2.0.0");
+    assert!(s.daemon.home.record("demo").unwrap().previous.is_none());
+}
+
+#[test]
+fn an_upgrade_keeps_the_old_version_stopped_and_a_rollback_puts_it_back() {
+    let s = setup_keeping(true);
+    install(
+        &s,
+        package_on_probation("1.0.0", "localhost/demo:1", b"a", 0),
+    )
+    .unwrap();
+    let old_image = s.fake.state_of("demo").image.unwrap();
+    install(
+        &s,
+        package_on_probation("2.0.0", "localhost/demo:2", b"b", 0),
+    )
+    .unwrap();
+    let new_image = s.fake.state_of("demo").image.unwrap();
+    // The old one is kept whole and stopped, its image with it.
+    let kept = s.fake.state_of("demo.berth-prev");
+    assert!(!kept.running);
+    assert_eq!(kept.image.as_deref(), Some(old_image.as_str()));
+    assert_eq!(
+        kept.labels.get(LABEL_VERSION).map(String::as_str),
+        Some("1.0.0")
+    );
+    let record = s.daemon.home.record("demo").unwrap();
+    assert_eq!(record.previous.unwrap().version, "1.0.0");
+    let mark = s.fake.calls().len();
+    let done = s.daemon.rollback("demo", "by hand").unwrap();
+    assert_eq!(
+        (done.from.as_str(), done.to.as_str(), done.started),
+        ("2.0.0", "1.0.0", true)
+    );
+    let calls = actions(&s.fake, mark);
+    let order: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.starts_with("stop") || c.starts_with("rename") || c.starts_with("start"))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "stop demo",
+            "rename demo demo.berth-rolledback",
+            "rename demo.berth-prev demo",
+            "start demo"
+        ],
+        "{calls:?}"
+    );
+    let now = s.fake.state_of("demo");
+    assert!(now.running);
+    assert_eq!(now.image.as_deref(), Some(old_image.as_str()));
+    assert!(s.fake.state("demo.berth-rolledback").is_err());
+    assert!(
+        s.fake.images.lock().unwrap().get(&new_image).is_none(),
+        "{calls:?}"
+    );
+    assert_eq!(s.daemon.entry("demo").unwrap().version, "1.0.0");
+    let record = s.daemon.home.record("demo").unwrap();
+    assert_eq!(record.version.as_deref(), Some("1.0.0"));
+    assert_eq!(record.rolled_back.unwrap().from, "2.0.0");
+    assert!(record.previous.is_none());
+    // Nothing more to roll back to.
+    let err = s.daemon.rollback("demo", "again").unwrap_err();
+    assert!(
+        err.to_string().contains("no previous version is kept"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_upgrade_on_probation_that_exits_is_rolled_back_and_one_that_runs_on_is_committed() {
+    let s = setup_keeping(false);
+    install(
+        &s,
+        package_on_probation("1.0.0", "localhost/demo:1", b"a", 0),
+    )
+    .unwrap();
+    let done = install(
+        &s,
+        package_on_probation("2.0.0", "localhost/demo:2", b"b", 30),
+    )
+    .unwrap();
+    assert!(done.probation_until.is_some());
+    assert!(s.daemon.on_probation("demo"));
+    // It dies during its probation: rolled back, not restarted.
+    s.fake
+        .containers
+        .lock()
+        .unwrap()
+        .get_mut("demo")
+        .unwrap()
+        .running = false;
+    crate::supervise::on_exit(&s.daemon, "demo", Some(3));
+    assert_eq!(s.daemon.entry("demo").unwrap().version, "1.0.0");
+    assert!(s.fake.state_of("demo").running);
+    let r = s.daemon.home.record("demo").unwrap().rolled_back.unwrap();
+    assert_eq!(r.reason, "exited with code 3 during its probation");
+    assert!(!s.daemon.on_probation("demo"));
+    // This time it runs through: committed, and (keep_previous off) the old one goes.
+    install(
+        &s,
+        package_on_probation("3.0.0", "localhost/demo:3", b"c", 1),
+    )
+    .unwrap();
+    assert!(s.fake.state("demo.berth-prev").is_ok());
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    s.daemon.probation_tick();
+    assert!(!s.daemon.on_probation("demo"));
+    assert_eq!(s.daemon.entry("demo").unwrap().version, "3.0.0");
+    assert!(s.fake.state("demo.berth-prev").is_err());
+    assert!(s.daemon.home.record("demo").unwrap().previous.is_none());
 }
 
 #[test]

@@ -29,6 +29,7 @@ fn info(daemon: &Daemon) -> Info {
         working_path: wp.display().to_string(),
         runtimes: daemon.runtimes(),
         free_bytes: crate::driver::disk::free_bytes(wp),
+        previous: daemon.previous_versions(),
     }
 }
 
@@ -121,7 +122,9 @@ async fn handle(req: Request<Incoming>, daemon: Arc<Daemon>) -> Answer {
     let method = req.method().clone();
     let d = Arc::clone(&daemon);
     match (parts.as_slice(), &method) {
-        (["", "v1", "info"], &Method::GET) => json(StatusCode::OK, &info(&daemon)),
+        (["", "v1", "info"], &Method::GET) => {
+            blocking(move || Ok::<_, OpError>(info(&d)), StatusCode::OK).await
+        }
         (["", "v1", "containers"], &Method::GET) => match daemon.home.containers() {
             Ok(c) => json(
                 StatusCode::OK,
@@ -181,6 +184,14 @@ async fn handle(req: Request<Incoming>, daemon: Arc<Daemon>) -> Answer {
             Ok(request) => logs(d, id.to_string(), request),
             Err(m) => bad_request(m),
         },
+        (["", "v1", "containers", id, "rollback"], &Method::POST) => {
+            let id = id.to_string();
+            blocking(
+                move || d.rollback(&id, "rolled back by hand"),
+                StatusCode::OK,
+            )
+            .await
+        }
         (["", "v1", "containers", id, action @ ("start" | "stop" | "restart")], &Method::POST) => {
             // Checked before anything is done: a bad value changes nothing.
             let grace = match number(&req, "time", berth_api::MAX_STOP_SECONDS) {
@@ -217,7 +228,7 @@ async fn handle(req: Request<Incoming>, daemon: Arc<Daemon>) -> Answer {
         (["", "v1", "info"] | ["", "v1", "containers"] | ["", "v1", "packages"], _)
         | (["", "v1", "containers", _], _)
         | (
-            ["", "v1", "containers", _, "status" | "stats" | "logs" | "start" | "stop" | "restart"],
+            ["", "v1", "containers", _, "status" | "stats" | "logs" | "start" | "stop" | "restart" | "rollback"],
             _,
         )
         | (["", "v1", "containers", _, "config", _], _) => not_allowed(&method, &path),

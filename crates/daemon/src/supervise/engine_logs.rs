@@ -102,6 +102,9 @@ fn refresh(
         return;
     };
     let mut keep = std::collections::HashSet::new();
+    // Replaced containers (an upgrade's old one is kept for a rollback): their log
+    // file still exists, but is no longer theirs.
+    let replaced = daemon.take_replaced();
     for entry in &conf.containers {
         let Ok(driver) = daemon.driver_for(entry) else {
             continue;
@@ -111,12 +114,16 @@ fn refresh(
             continue;
         }
         keep.insert(entry.id.clone());
-        if sources.get(&entry.id).is_some_and(|s| s.path.exists()) {
+        if sources.get(&entry.id).is_some_and(|s| s.path.exists()) && !replaced.contains(&entry.id)
+        {
             continue;
         }
         let Some(path) = rt.state(&entry.id).ok().and_then(|s| s.log_path) else {
             continue;
         };
+        if sources.get(&entry.id).is_some_and(|s| s.path == path) {
+            continue; // the same file: pumped on from where it was
+        }
         let watch =
             fd.and_then(|fd| inotify::add_watch(fd, &path, inotify::WatchFlags::MODIFY).ok());
         if let Some(old) = sources.insert(

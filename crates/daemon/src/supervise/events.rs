@@ -133,6 +133,20 @@ pub fn on_exit(daemon: &Daemon, id: &str, code: Option<i32>) {
             Err(RuntimeError::NoSuchContainer(_)) => return,
             _ => {}
         }
+        if daemon.on_probation(id) {
+            {
+                let mut sup = daemon.supervision();
+                let s = sup.entry(id.to_string()).or_default();
+                if s.stop_requested || s.pending || !s.running_seen {
+                    return;
+                }
+                s.running_seen = false;
+            }
+            // An upgrade on probation is rolled back, not restarted.
+            let code_text = code.map_or("unknown".into(), |c| c.to_string());
+            daemon.fail_probation_locked(id, &format!("exited with code {code_text}"));
+            return;
+        }
         let now = daemon.clock.now();
         let (decision, generation, unhealthy) = {
             let mut sup = daemon.supervision();

@@ -34,7 +34,10 @@ pub use created_at::{format_created_at, parse_created_at};
 pub use firmware::FirmwareRange;
 pub use health::{check_health, HealthCheck, Probe};
 pub use kind::{known_runtimes, RuntimeKind};
-pub use model::{FieldIssue, Manifest, ManifestIssues, RegistrationDefaults, RestartPolicy, Stage};
+pub use model::{
+    FieldIssue, Manifest, ManifestIssues, RegistrationDefaults, RestartPolicy, Stage,
+    DEFAULT_PROBATION,
+};
 pub use validate::check_restart;
 
 /// Keys berth knows; anything else is kept but warned about.

@@ -21,7 +21,13 @@ pub struct RegistrationDefaults {
     /// berth's extension: how berthd checks the container's health.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health: Option<super::HealthCheck>,
+    /// berth's extension: seconds an upgrade to this version is on probation (0:
+    /// committed at once).
+    pub probation: u32,
 }
+
+/// An upgrade's probation when the manifest names none, in seconds.
+pub const DEFAULT_PROBATION: u32 = 30;
 
 /// Which of the writer-added fields must be present.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -220,6 +220,11 @@ fn check_registration_defaults(
     let restart = c
         .object(rd, "registration_defaults.restart", "restart", true)
         .and_then(|r| check_restart(c, r, "registration_defaults.restart"));
+    let probation = if rd.contains_key("probation") {
+        c.integer(rd, P, "probation", 0)
+    } else {
+        Some(super::model::DEFAULT_PROBATION)
+    };
     let health = c
         .object(rd, "registration_defaults.health", "health", false)
         .map(|h| check_health(c, h, "registration_defaults.health"));
@@ -260,6 +265,7 @@ fn check_registration_defaults(
             None => None,
             Some(h) => Some(h?),
         },
+        probation: probation?,
     })
 }
 

@@ -174,6 +174,14 @@ impl ImageStore for Docker {
     fn untag(&self, _id: &str, name: &str) -> Result<(), RuntimeError> {
         self.cmd(&["rmi", name]).map(drop)
     }
+    fn image_size(&self, image: &str) -> Result<u64, RuntimeError> {
+        let out = self.cmd(&["image", "inspect", "--format", "{{.Size}}", image])?;
+        out.trim().parse().map_err(|_| RuntimeError::Output {
+            runtime: "docker",
+            what: format!("the size of image {image}"),
+            why: format!("{:?} is not a number", out.trim()),
+        })
+    }
     fn image_healthcheck(&self, image: &str) -> Result<Option<ImageHealthcheck>, RuntimeError> {
         let out = self.cmd(&[
             "image",

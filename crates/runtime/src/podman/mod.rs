@@ -125,6 +125,14 @@ impl ImageStore for Podman {
     fn untag(&self, id: &str, name: &str) -> Result<(), RuntimeError> {
         self.cmd(&["untag", id, name]).map(drop)
     }
+    fn image_size(&self, image: &str) -> Result<u64, RuntimeError> {
+        let out = self.cmd(&["image", "inspect", "--format", "{{.Size}}", image])?;
+        out.trim().parse().map_err(|_| RuntimeError::Output {
+            runtime: "podman",
+            what: format!("the size of image {image}"),
+            why: format!("{:?} is not a number", out.trim()),
+        })
+    }
     fn image_healthcheck(&self, image: &str) -> Result<Option<ImageHealthcheck>, RuntimeError> {
         let out = self.cmd(&[
             "image",

@@ -1,0 +1,118 @@
+//! rollback: the version an upgrade replaced back in place of the current one —
+//! by hand (`berthctl rollback`), or when the upgrade's probation fails. The steps,
+//! each undone or finished by recovery after a crash (docs/recovery.md): the current
+//! version stopped; the driver's swap (current aside, previous in place);
+//! containers.conf registers the previous version (the commit); started if the
+//! current one ran (or has autostart); its record in state.json; the rolled-back
+//! version removed.
+
+use crate::daemon::Daemon;
+use crate::error::{runtime, OpError};
+use crate::state::{ContainerRecord, Previous, RolledBack};
+use berth_runtime::RuntimeError;
+use serde::Serialize;
+
+/// What a rollback did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RolledBackTo {
+    pub id: String,
+    /// The version rolled back from.
+    pub from: String,
+    /// The version now registered.
+    pub to: String,
+    pub started: bool,
+}
+
+/// The record of a version put back: the previous version's, with why.
+pub fn record_of_previous(
+    current: &ContainerRecord,
+    previous: &Previous,
+    rolled_back: Option<RolledBack>,
+) -> ContainerRecord {
+    ContainerRecord {
+        version: Some(previous.version.clone()),
+        runtime: current.runtime.clone(),
+        images: previous.images.clone(),
+        package_digest: previous.package_digest.clone(),
+        installed_at: previous.installed_at.clone(),
+        rolled_back,
+        ..Default::default()
+    }
+}
+
+impl Daemon {
+    /// `berthctl rollback ID`.
+    pub fn rollback(&self, id: &str, reason: &str) -> Result<RolledBackTo, OpError> {
+        let _g = self.lock(id);
+        self.rollback_locked(id, reason)
+    }
+
+    /// A rollback, `id`'s lock held by the caller.
+    pub fn rollback_locked(&self, id: &str, reason: &str) -> Result<RolledBackTo, OpError> {
+        let entry = self.entry(id)?;
+        let record = self.home.record(id).unwrap_or_default();
+        let previous = record.previous.clone().ok_or_else(|| {
+            OpError::BadRequest(format!(
+                "{id}: no previous version is kept (berthd keeps the version an upgrade replaced until the next upgrade; updates.keep_previous)"
+            ))
+        })?;
+        let previous_entry = crate::store::entry_from_json(&previous.entry).map_err(|why| {
+            OpError::BadRequest(format!(
+                "{id}: the kept previous version's registration is unusable: {why}"
+            ))
+        })?;
+        let driver = self.driver_for(&entry)?;
+        let rt = driver.runtime();
+        let was_running = match rt.state(id) {
+            Ok(s) => s.running,
+            Err(RuntimeError::NoSuchContainer(_)) => false,
+            Err(e) => return Err(runtime(format!("asking about {id}"))(e)),
+        };
+        let start = was_running || previous_entry.autostart;
+        // Its exit is not a crash.
+        self.manual(id, false);
+        match rt.stop(id, super::DEFAULT_STOP_GRACE) {
+            Ok(()) | Err(RuntimeError::NoSuchContainer(_)) => {}
+            Err(e) => return Err(runtime(format!("stopping {id}"))(e)),
+        }
+        driver.swap_in_previous(&self.home, id)?;
+        self.container_replaced(id);
+        // The commit.
+        self.home.register(&previous_entry)?;
+        crate::daemon_log::warn(format!(
+            "{id}: rolled back from {} to {}: {reason}",
+            entry.version, previous.version
+        ));
+        let mut started = false;
+        if start {
+            self.manual(id, true);
+            match rt.start(id) {
+                Ok(()) => {
+                    self.seen_running(id);
+                    started = true;
+                }
+                Err(e) => crate::daemon_log::error(format!(
+                    "{id}: starting {} after the rollback: {e}",
+                    previous.version
+                )),
+            }
+        }
+        // The record last: who sees it sees the previous version started.
+        let rolled_back = RolledBack {
+            from: entry.version.clone(),
+            reason: reason.to_string(),
+            at: crate::home::now_rfc3339(),
+        };
+        self.home.put_record(
+            id,
+            record_of_previous(&record, &previous, Some(rolled_back)),
+        );
+        driver.drop_rolled_back(&self.home, id);
+        Ok(RolledBackTo {
+            id: id.to_string(),
+            from: entry.version,
+            to: previous.version,
+            started,
+        })
+    }
+}
