@@ -4,8 +4,48 @@
 //! namespace whose parent is outside it was started by an exec; the one running the
 //! check's argv, and everything under it, is killed.
 
+use crate::command::{exec_outcome, CommandError, CommandRunner, ExecOutcome, Invocation};
+use crate::{Runtime, RuntimeError};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+
+/// Runs `inv`, an exec of `argv` in container `id` of `rt`: at its deadline the
+/// client is killed, and what it started in the container with it.
+pub fn exec_killed_at_deadline(
+    rt: &dyn Runtime,
+    runner: &dyn CommandRunner,
+    inv: Invocation,
+    id: &str,
+    argv: &[String],
+) -> Result<ExecOutcome, RuntimeError> {
+    let outcome = exec_outcome(runner, inv);
+    if let Err(CommandError::Timeout { .. }) = &outcome {
+        if let Some(pid) = rt.state(id).ok().and_then(|s| s.pid) {
+            kill_exec_of(Path::new("/proc"), pid, argv);
+        }
+    }
+    Ok(outcome?)
+}
+
+/// `<program> exec ID argv…` (podman, docker), killed at `timeout`.
+pub fn engine_exec(
+    rt: &dyn Runtime,
+    runner: &dyn CommandRunner,
+    program: &str,
+    id: &str,
+    argv: &[String],
+    timeout: std::time::Duration,
+) -> Result<ExecOutcome, RuntimeError> {
+    let mut args = vec!["exec".to_string(), id.to_string()];
+    args.extend_from_slice(argv);
+    exec_killed_at_deadline(
+        rt,
+        runner,
+        Invocation::new(program, args, timeout),
+        id,
+        argv,
+    )
+}
 
 /// A process's pid-namespace link, parent and command line, from `proc_root`.
 fn describe(proc_root: &Path, pid: u32) -> Option<(std::path::PathBuf, u32, Vec<u8>)> {

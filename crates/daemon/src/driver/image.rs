@@ -333,23 +333,9 @@ fn finish_upgrade(
             ));
         }
     }
-    let replaced = home
-        .record(id)
-        .map(|r| r.replaced_images)
-        .unwrap_or_default();
-    for image in &replaced {
-        // Refused while another container uses it: then it stays, rightly.
-        let _ = engine.remove_image(image);
-    }
+    super::image_previous::remove_replaced_images(engine, home, id);
     for (image, name) in transient {
         let _ = engine.untag(&image, &name);
-    }
-    if !replaced.is_empty() {
-        home.update_state(|s| {
-            if let Some(r) = s.containers.get_mut(id) {
-                r.replaced_images.clear();
-            }
-        });
     }
 }
 

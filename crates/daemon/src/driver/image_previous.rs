@@ -70,6 +70,12 @@ pub fn drop_rolled_back(engine: &dyn ImageRuntime, home: &Home, id: &str) {
     if let Some(image) = image {
         let _ = engine.remove_image(&image);
     }
+    remove_replaced_images(engine, home, id);
+}
+
+/// Removes the images `id`'s record lists as replaced (refused while another
+/// container uses one: then it stays, rightly), and the list.
+pub fn remove_replaced_images(engine: &dyn ImageRuntime, home: &Home, id: &str) {
     let replaced = home
         .record(id)
         .map(|r| r.replaced_images)
@@ -77,11 +83,13 @@ pub fn drop_rolled_back(engine: &dyn ImageRuntime, home: &Home, id: &str) {
     for image in &replaced {
         let _ = engine.remove_image(image);
     }
-    home.update_state(|s| {
-        if let Some(r) = s.containers.get_mut(id) {
-            r.replaced_images.clear();
-        }
-    });
+    if !replaced.is_empty() {
+        home.update_state(|s| {
+            if let Some(r) = s.containers.get_mut(id) {
+                r.replaced_images.clear();
+            }
+        });
+    }
 }
 
 /// Removes the kept previous version: its container and images no one else uses.

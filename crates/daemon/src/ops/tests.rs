@@ -410,3 +410,5 @@ fn the_log_of_a_container_that_wrote_nothing_is_empty_and_followed_once_it_write
     writer.join().unwrap();
     assert_eq!(followed, b"first line\n");
 }
+
+mod rollback;

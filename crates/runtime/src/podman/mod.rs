@@ -1,9 +1,7 @@
 //! The podman driver: `podman` with `--format json` where it reads state.
 
 use crate::args::name_arg;
-use crate::command::{
-    exec_outcome, CommandError, CommandRunner, ExecOutcome, Followed, Invocation,
-};
+use crate::command::{CommandError, CommandRunner, ExecOutcome, Followed, Invocation};
 use crate::{
     ContainerState, ImageHealthcheck, ImageStore, LoadedImage, Runtime, RuntimeError, Stats,
 };
@@ -229,19 +227,7 @@ impl Runtime for Podman {
         argv: &[String],
         timeout: Duration,
     ) -> Result<ExecOutcome, RuntimeError> {
-        let mut args = vec!["exec".to_string(), id.to_string()];
-        args.extend_from_slice(argv);
-        let outcome = exec_outcome(
-            self.runner.as_ref(),
-            Invocation::new(&self.program, args, timeout),
-        );
-        if let Err(CommandError::Timeout { .. }) = &outcome {
-            // The client is killed; the process it started in the container is not.
-            if let Some(pid) = self.state(id).ok().and_then(|s| s.pid) {
-                crate::hung_exec::kill_exec_of(Path::new("/proc"), pid, argv);
-            }
-        }
-        Ok(outcome?)
+        crate::hung_exec::engine_exec(self, self.runner.as_ref(), &self.program, id, argv, timeout)
     }
 
     fn rename(&self, from: &str, to: &str) -> Result<(), RuntimeError> {

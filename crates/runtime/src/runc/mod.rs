@@ -9,9 +9,7 @@
 //! pidfds becoming readable. The exit code is lost with the parent (the host's init
 //! reaps it), as for LXC; the restart policy needs only the exit.
 
-use crate::command::{
-    exec_outcome, CommandError, CommandRunner, ExecOutcome, Followed, Invocation,
-};
+use crate::command::{CommandError, CommandRunner, ExecOutcome, Followed, Invocation};
 use crate::{ContainerState, Runtime, RuntimeError, Stats};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -156,14 +154,9 @@ impl Runtime for Runc {
         self.missing(id)?;
         let mut args = vec!["exec", id];
         args.extend(argv.iter().map(String::as_str));
-        let outcome = exec_outcome(self.runner.as_ref(), self.invocation(&args, timeout));
-        if let Err(CommandError::Timeout { .. }) = &outcome {
-            // runc's exec process leaves the client's process group.
-            if let Some(pid) = self.state(id).ok().and_then(|s| s.pid) {
-                crate::hung_exec::kill_exec_of(Path::new("/proc"), pid, argv);
-            }
-        }
-        Ok(outcome?)
+        // runc's exec process leaves the client's process group.
+        let inv = self.invocation(&args, timeout);
+        crate::hung_exec::exec_killed_at_deadline(self, self.runner.as_ref(), inv, id, argv)
     }
 
     fn name(&self) -> &'static str {

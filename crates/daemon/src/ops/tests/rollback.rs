@@ -1,0 +1,137 @@
+//! Probation's verdicts and rollback's recovery over the in-memory runtime: each
+//! state a SIGKILL can leave a rollback in, and what recovery makes of it.
+
+use super::*;
+
+/// Versions 1 (kept) and 2 (current, on probation) of `demo`.
+fn upgraded(probation: u32) -> Setup {
+    let s = setup_keeping(true);
+    install(
+        &s,
+        package_on_probation("1.0.0", "localhost/demo:1", b"a", 0),
+    )
+    .unwrap();
+    install(
+        &s,
+        package_on_probation("2.0.0", "localhost/demo:2", b"b", probation),
+    )
+    .unwrap();
+    s
+}
+
+fn version_label(s: &Setup, name: &str) -> Option<String> {
+    s.fake
+        .state(name)
+        .ok()
+        .and_then(|c| c.labels.get(LABEL_VERSION).cloned())
+}
+
+#[test]
+fn a_probation_that_ends_without_a_health_verdict_is_rolled_back() {
+    let s = upgraded(1);
+    s.daemon
+        .config_set(
+            "demo",
+            "health",
+            &serde_json::json!({"cmd": ["/bin/check"], "interval": 1, "timeout": 1}),
+        )
+        .unwrap();
+    // No check ran (no health thread here): still `starting` at the end, and one
+    // interval + timeout later the verdict is missing.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    s.daemon.probation_tick();
+    assert!(s.daemon.on_probation("demo"), "waits a check's time first");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    s.daemon.probation_tick();
+    assert_eq!(s.daemon.entry("demo").unwrap().version, "1.0.0");
+    let r = s.daemon.home.record("demo").unwrap().rolled_back.unwrap();
+    assert_eq!(
+        r.reason,
+        "without a health verdict at the end during its probation"
+    );
+}
+
+#[test]
+fn recovery_undoes_a_rollback_killed_before_its_commit() {
+    let s = upgraded(0);
+    // Killed after the swap, before containers.conf named version 1 again.
+    s.fake.rename("demo", "demo.berth-rolledback").unwrap();
+    s.fake.rename("demo.berth-prev", "demo").unwrap();
+    let lines = s.daemon.recover();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "demo: undid an interrupted rollback"),
+        "{lines:?}"
+    );
+    assert_eq!(version_label(&s, "demo").as_deref(), Some("2.0.0"));
+    assert_eq!(
+        version_label(&s, "demo.berth-prev").as_deref(),
+        Some("1.0.0")
+    );
+    assert!(s.fake.state("demo.berth-rolledback").is_err());
+    assert_eq!(s.daemon.entry("demo").unwrap().version, "2.0.0");
+    assert_eq!(
+        s.daemon
+            .home
+            .record("demo")
+            .unwrap()
+            .previous
+            .unwrap()
+            .version,
+        "1.0.0"
+    );
+}
+
+#[test]
+fn recovery_finishes_a_rollback_killed_after_its_commit() {
+    let s = upgraded(0);
+    let new_image = s.fake.state_of("demo").image.unwrap();
+    // Killed after containers.conf named version 1 again, before its record.
+    s.fake.rename("demo", "demo.berth-rolledback").unwrap();
+    s.fake.rename("demo.berth-prev", "demo").unwrap();
+    let previous = s.daemon.home.record("demo").unwrap().previous.unwrap();
+    let entry = crate::store::entry_from_json(&previous.entry).unwrap();
+    s.daemon.home.register(&entry).unwrap();
+    let lines = s.daemon.recover();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "demo: its record is 1.0.0's again"),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "demo: finished an interrupted rollback"),
+        "{lines:?}"
+    );
+    assert_eq!(version_label(&s, "demo").as_deref(), Some("1.0.0"));
+    assert!(s.fake.state("demo.berth-rolledback").is_err());
+    assert!(s.fake.images.lock().unwrap().get(&new_image).is_none());
+    let record = s.daemon.home.record("demo").unwrap();
+    assert_eq!(record.version.as_deref(), Some("1.0.0"));
+    assert!(record.previous.is_none());
+}
+
+#[test]
+fn recovery_keeps_the_previous_version_the_record_names_and_removes_another() {
+    let s = upgraded(0);
+    assert!(s.daemon.recover().iter().all(|l| !l.contains("previous")));
+    assert_eq!(
+        version_label(&s, "demo.berth-prev").as_deref(),
+        Some("1.0.0")
+    );
+    // A record that keeps nothing: the kept container is a leftover.
+    s.daemon.home.update_state(|st| {
+        st.containers.get_mut("demo").unwrap().previous = None;
+    });
+    let lines = s.daemon.recover();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "demo: removed a previous version no longer kept"),
+        "{lines:?}"
+    );
+    assert!(s.fake.state("demo.berth-prev").is_err());
+}
