@@ -87,3 +87,31 @@ fn pack_refuses_a_firmware_range_that_breaks_the_syntax() {
     );
     assert!(!dir.path().join("out").exists());
 }
+
+/// The refusal comes before any runtime's work: the same on every runtime.
+fn refused_for_another_device_type(dir: &std::path::Path, subject: &berth_e2e::subjects::Subject) {
+    let d = start_with(dir, json!({"device": {"type": "ccimx93-dvk"}}));
+    refused(
+        &ctl(
+            &d.socket,
+            &["install", subject.packages[0].to_str().unwrap()],
+        ),
+        2,
+        "device_types [e2e] does not list this device's type ccimx93-dvk",
+    );
+    assert_eq!(ctl_ok(&d, &["list", "--json"]).trim(), "[]");
+    subject.check_runtime("refused", dir, None);
+}
+
+fn no_policy(_: &mut serde_json::Value) {}
+
+#[test]
+fn docker_lxc_and_runc_packages_for_another_device_type_are_refused() {
+    require(&["lxc-start", "runc"]);
+    use berth_e2e::subjects::Subject;
+    for make in [Subject::docker, Subject::lxc, Subject::runc] {
+        let dir = tempfile::tempdir().unwrap();
+        let subject = make(dir.path(), "berth-e2e-compat-rt", no_policy);
+        refused_for_another_device_type(dir.path(), &subject);
+    }
+}
