@@ -110,6 +110,19 @@ pub struct ImageHealthcheck {
     pub start_period: u64,
 }
 
+/// Parses an inspect's `{{.Size}}` answer for `image`.
+pub fn parse_image_size(
+    runtime: &'static str,
+    image: &str,
+    out: &str,
+) -> Result<u64, RuntimeError> {
+    out.trim().parse().map_err(|_| RuntimeError::Output {
+        runtime,
+        what: format!("the size of image {image}"),
+        why: format!("{:?} is not a number", out.trim()),
+    })
+}
+
 /// Parses an inspect's `{{json …Healthcheck}}` answer: `null` is none.
 pub fn parse_image_healthcheck(
     runtime: &'static str,

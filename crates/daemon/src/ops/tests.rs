@@ -20,17 +20,7 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.service.working_path = dir.path().to_path_buf();
-    let fake = Arc::new(FakeRuntime::default());
-    let driver = ImageDriver::new(RuntimeKind::Podman, fake.clone());
-    let daemon = Daemon::new(config, vec![Arc::new(driver)]);
-    Setup {
-        _dir: dir,
-        fake,
-        daemon,
-    }
+    setup_keeping(Config::default().updates.keep_previous)
 }
 
 /// A podman package of `version` whose image is tagged `tag` and holds `content`.

@@ -125,11 +125,7 @@ impl ImageStore for Podman {
     }
     fn image_size(&self, image: &str) -> Result<u64, RuntimeError> {
         let out = self.cmd(&["image", "inspect", "--format", "{{.Size}}", image])?;
-        out.trim().parse().map_err(|_| RuntimeError::Output {
-            runtime: "podman",
-            what: format!("the size of image {image}"),
-            why: format!("{:?} is not a number", out.trim()),
-        })
+        crate::parse_image_size("podman", image, &out)
     }
     fn image_healthcheck(&self, image: &str) -> Result<Option<ImageHealthcheck>, RuntimeError> {
         let out = self.cmd(&[
