@@ -10,6 +10,7 @@ mod daemon;
 mod device_bundle;
 mod digi;
 mod fleet;
+mod follow;
 mod health;
 mod image;
 mod image_build;

@@ -111,6 +111,9 @@ pub struct Container {
     /// Its health now (`starting`, `healthy`, `unhealthy`), when it has a check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<String>,
+    /// The registry tag it follows for updates (`docker://HOST/REPO:TAG`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow: Option<String>,
 }
 
 /// A container's health, as its checks found it.
@@ -185,6 +188,49 @@ pub struct RolledBack {
     pub at: String,
 }
 
+/// `GET /v1/updates`: a container that follows a registry tag, and what its checks
+/// found (docs/fleet-updates.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Update {
+    pub id: String,
+    /// `docker://HOST/REPO:TAG`.
+    pub follow: String,
+    /// The version registered now.
+    pub version: String,
+    /// RFC 3339; none before the first check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_check: Option<String>,
+    /// What the last check found or did: `up to date`, `held back by rollout
+    /// (N%)`, `installed VERSION`, `refused …`, a registry error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// The artifact manifest the tag named at the last check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<String>,
+    /// Registry errors in a row (checks back off while there are any).
+    pub failures: u32,
+    /// Packages never tried again unless the operator asks (`updates --retry`).
+    pub refused: Vec<Refused>,
+}
+
+/// A package an update refused or rolled back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refused {
+    /// The package file's digest.
+    pub digest: String,
+    pub version: String,
+    pub reason: String,
+    pub at: String,
+}
+
+/// `POST /v1/containers/{id}/follow`: the tag to follow, or none to stop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowRequest {
+    pub reference: Option<String>,
+}
+
 /// `DELETE /v1/containers/{id}`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Removed {
@@ -215,10 +261,20 @@ pub mod paths {
         format!("{PREFIX}/packages{query}")
     }
 
-    /// An install berthd fetches itself: `reference` is `docker://HOST/REPO:TAG|@DIGEST`.
-    pub fn packages_from(reference: &str, force: bool) -> String {
+    /// An install berthd fetches itself: `reference` is `docker://HOST/REPO:TAG|@DIGEST`;
+    /// with `follow`, the container follows the tag afterwards.
+    pub fn packages_from(reference: &str, force: bool, follow: bool) -> String {
         let force = if force { "&force=1" } else { "" };
-        format!("{PREFIX}/packages?from={}{force}", encode(reference))
+        let follow = if follow { "&follow=1" } else { "" };
+        format!("{PREFIX}/packages?from={}{force}{follow}", encode(reference))
+    }
+
+    /// `/v1/updates`, and `/v1/updates/{id}/retry`.
+    pub fn updates(retry: Option<&str>) -> String {
+        match retry {
+            Some(id) => format!("{PREFIX}/updates/{}/retry", encode(id)),
+            None => format!("{PREFIX}/updates"),
+        }
     }
 
     /// `/v1/containers/{id}` and what follows (`status`, `stop`, `config/KEY`...).

@@ -12,7 +12,12 @@ use std::path::PathBuf;
 /// package `berth push` put there itself, with the credentials and TLS settings of
 /// its configuration's `registry` section, and takes its signature from the
 /// registry's referrers when the package holds none (berthd built with the
-/// `device-registry` feature).
+/// `device-registry` feature). With --follow berthd keeps following the tag and
+/// installs what it names next (berthctl updates; docs/fleet-updates.md).
+///
+/// Examples:
+///   berthctl install app-runc-gw.tar.gz
+///   berthctl install docker://registry.example/fleet/app:stable --follow
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct InstallArgs {
@@ -26,6 +31,10 @@ pub struct InstallArgs {
     /// upgrade is committed, or rolled back, when it does: `status` tells).
     #[arg(long)]
     no_wait: bool,
+    /// Keep following the tag (docker://HOST/REPO:TAG): berthd checks it every
+    /// updates.interval seconds and installs a new package it names.
+    #[arg(long)]
+    follow: bool,
 }
 
 pub fn run(ctx: &Ctx, args: InstallArgs) -> Result<String, Failure> {
@@ -33,12 +42,18 @@ pub fn run(ctx: &Ctx, args: InstallArgs) -> Result<String, Failure> {
     if let Some(reference) = package.to_str().filter(|p| p.starts_with("docker://")) {
         let answer = ctx.client.request(
             "POST",
-            &paths::packages_from(reference, args.force),
+            &paths::packages_from(reference, args.force, args.follow),
             None,
             None,
         );
         let done: Installed = answer?.decode()?;
         return finish(ctx, &args, done);
+    }
+    if args.follow {
+        return Err(Failure::bad_input(format!(
+            "--follow needs a registry tag (docker://HOST/REPO:TAG), not {}",
+            package.display()
+        )));
     }
     let (mut input, total): (Box<dyn Read>, Option<u64>) = if package.as_os_str() == "-" {
         (Box::new(std::io::stdin().lock()), None)

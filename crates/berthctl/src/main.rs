@@ -3,6 +3,7 @@
 
 mod client;
 mod config;
+mod follow;
 mod info;
 mod install;
 mod lifecycle;
@@ -13,6 +14,7 @@ mod rollback;
 mod stats;
 mod status;
 mod uninstall;
+mod updates;
 
 use berth_exit::{self as exit, Failure};
 use clap::{Parser, Subcommand};
@@ -56,6 +58,8 @@ enum Command {
     List,
     Status(status::StatusArgs),
     Rollback(rollback::RollbackArgs),
+    Follow(follow::FollowArgs),
+    Updates(updates::UpdatesArgs),
     /// A container's registered settings (autostart, monitor, restart.*).
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -106,6 +110,8 @@ fn run(args: Args) -> Result<(), Failure> {
         Command::List => list::run(&ctx),
         Command::Status(a) => status::run(&ctx, a),
         Command::Rollback(a) => rollback::run(&ctx, a),
+        Command::Follow(a) => follow::run(&ctx, a),
+        Command::Updates(a) => updates::run(&ctx, a),
         Command::Config(c) => config::run(&ctx, c),
     }?;
     exit::print(&text)

@@ -33,6 +33,7 @@ enum Command {
     Image(cmd::image::ImageCommand),
     Push(cmd::push::PushArgs),
     Pull(cmd::pull::PullArgs),
+    Rollout(cmd::rollout::RolloutArgs),
     #[command(subcommand)]
     Bundle(cmd::bundle::BundleCommand),
     #[command(subcommand)]
@@ -49,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Command::Image(command) => cmd::image::run(command),
         Command::Push(args) => cmd::push::run(args),
         Command::Pull(args) => cmd::pull::run(args),
+        Command::Rollout(args) => cmd::rollout::run(args),
         Command::Bundle(command) => cmd::bundle::run(command),
         Command::Rootfs(command) => cmd::rootfs::run(command),
     };

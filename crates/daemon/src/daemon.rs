@@ -32,6 +32,8 @@ pub struct Daemon {
     /// Ids whose container was replaced (an upgrade, a rollback) while the one
     /// before it still exists: an engine's own log file is looked up again.
     replaced: Mutex<HashSet<String>>,
+    /// Followed tags: the check schedule and updates.json's lock.
+    pub updates: crate::updates::Updates,
 }
 
 /// Holds a container's lock until dropped.
@@ -137,6 +139,7 @@ impl Daemon {
             supervision: Mutex::new(HashMap::new()),
             clock: Arc::new(SystemClock),
             replaced: Mutex::new(HashSet::new()),
+            updates: Default::default(),
         }
     }
 

@@ -9,8 +9,8 @@
 //! - `health`: health checks, their probes and the thread that runs them;
 //! - `driver`: one per runtime — how a payload becomes a container and is recovered;
 //! - `daemon`: the shared state (home, drivers, locks, supervision records);
-//! - `ops` (one operation per file), `supervise` (events, monitor tick), `server`
-//!   (the HTTP API).
+//! - `ops` (one operation per file), `supervise` (events, monitor tick), `updates`
+//!   (following registry tags), `server` (the HTTP API).
 //!
 //! docs/architecture.md tells the design.
 
@@ -31,6 +31,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod supervise;
+pub mod updates;
 
 pub use daemon::Daemon;
 pub use error::{error_chain, OpError};

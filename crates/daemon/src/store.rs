@@ -30,6 +30,30 @@ pub struct ContainerEntry {
     /// berth's extension: the container's health check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthCheck>,
+    /// berth's extension: the registry tag berthd follows for updates
+    /// (`docker://HOST/REPO:TAG`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow: Option<String>,
+}
+
+/// A followed reference's rule: `docker://HOST/REPO[:TAG]`, not a digest (a digest
+/// never moves), printable.
+pub fn check_follow(reference: &str) -> Result<(), String> {
+    let rest = reference.strip_prefix("docker://").unwrap_or("");
+    if rest.is_empty() || !rest.contains('/') {
+        return Err(format!(
+            "must be docker://HOST/REPO:TAG, got {reference:?}"
+        ));
+    }
+    if rest.contains('@') {
+        return Err(format!(
+            "names a digest, which never changes: follow a tag, got {reference:?}"
+        ));
+    }
+    if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("has a space or control character: {reference:?}"));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -210,6 +234,10 @@ impl ContainersConf {
             let restart = c
                 .object(obj, &format!("{path}.restart"), "restart", true)
                 .and_then(|r| check_restart(&mut c, r, &format!("{path}.restart")));
+            let follow = str_field(&mut c, obj, &path, "follow", false);
+            if let Some(Err(rule)) = follow.as_deref().map(check_follow) {
+                c.fail(&format!("{path}.follow"), rule);
+            }
             let health_path = format!("{path}.health");
             let health = c
                 .object(obj, &health_path, "health", false)
@@ -234,6 +262,7 @@ impl ContainersConf {
                     monitor,
                     restart,
                     health: health.flatten(),
+                    follow,
                 });
             }
         }

@@ -12,6 +12,7 @@ pub mod package;
 pub mod pull;
 pub mod push;
 pub mod referrers;
+pub mod rollout;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 

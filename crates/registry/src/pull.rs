@@ -68,6 +68,21 @@ impl RegistrySource {
         Ok(self.fetch_manifest(tag)?.digest)
     }
 
+    /// The digest `reference` points at, asked with one HEAD request (no body), as a
+    /// device that follows a tag asks every interval. None when the registry's answer
+    /// does not name it (no valid `Docker-Content-Digest`): the caller fetches the
+    /// manifest then.
+    pub fn head_digest(&self, reference: &str) -> Result<Option<Digest>, RegistryError> {
+        let path = self.manifest_path(reference);
+        let accept = ACCEPT.join(", ");
+        let response = self
+            .client
+            .call("HEAD", &path, &[("Accept", &accept)], Body::Empty, &[])?;
+        Ok(response
+            .header("Docker-Content-Digest")
+            .and_then(|d| d.trim().parse::<Digest>().ok()))
+    }
+
     /// `blob`, owning the connection: a reader that outlives the source (what an
     /// install thread takes).
     pub fn into_blob(self, d: &Descriptor) -> Result<Box<dyn Read + Send>, ImageError> {

@@ -6,6 +6,7 @@ pub mod pack;
 pub mod pack_image;
 pub mod pull;
 pub mod push;
+pub mod rollout;
 pub mod rootfs;
 
 /// SOURCE_DATE_EPOCH in seconds for the commands that write times (berth-format's

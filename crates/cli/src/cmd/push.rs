@@ -10,6 +10,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use berth_registry::package::{ID, PACKAGE_LAYER, PACKAGE_TYPE, RUNTIME, SIGNATURE_TYPE, VERSION};
+use berth_registry::rollout::ROLLOUT;
 
 /// Push a package to a registry as an OCI artifact (ORAS reads it).
 ///
@@ -21,8 +22,14 @@ use berth_registry::package::{ID, PACKAGE_LAYER, PACKAGE_TYPE, RUNTIME, SIGNATUR
 /// (artifactType application/vnd.berth.signature.v1), where `oras discover` and devices
 /// find it.
 ///
-/// Example:
+/// --rollout PERCENT stages the package: devices that follow the tag take it only
+/// when their own draw (from their device id and the package's digest) falls within
+/// PERCENT; `berth rollout` raises it later without uploading the package again
+/// (docs/fleet-updates.md).
+///
+/// Examples:
 ///   berth push app_1.0.tar.gz docker://registry.example/apps/app:1.0
+///   berth push app_2.0.tar.gz docker://registry.example/apps/app:stable --rollout 20
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct PushArgs {
@@ -36,6 +43,10 @@ pub struct PushArgs {
     /// checksums/sha256sums.txt.sig that `berth pack --sign` would write).
     #[arg(long, value_name = "FILE")]
     signature: Option<PathBuf>,
+    /// The percentage of following devices that take the package (0 to 100;
+    /// default: every device).
+    #[arg(long, value_name = "PERCENT", value_parser = super::rollout::percent_arg)]
+    rollout: Option<u8>,
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -87,6 +98,9 @@ pub fn run(args: PushArgs) -> Result<(), Failure> {
     annotations.insert(ID.into(), report.package_id.clone().into());
     annotations.insert(VERSION.into(), report.version.clone().into());
     annotations.insert(RUNTIME.into(), report.runtime.clone().into());
+    if let Some(p) = args.rollout {
+        annotations.insert(ROLLOUT.into(), p.to_string().into());
+    }
     let layer = ArtifactFile {
         media_type: PACKAGE_LAYER,
         digest: &digest,
@@ -138,6 +152,7 @@ pub fn run(args: PushArgs) -> Result<(), Failure> {
             "version": report.version,
             "runtime": report.runtime,
             "signature": signature_digest.map(|d| d.to_string()),
+            "rollout": args.rollout.unwrap_or(100),
         }));
     }
     print(&format!(

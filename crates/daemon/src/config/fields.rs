@@ -17,7 +17,7 @@ const KNOWN: &[(&str, &[&str])] = &[
         ],
     ),
     ("device", &["id", "type", "firmware_version"]),
-    ("updates", &["keep_previous"]),
+    ("updates", &["keep_previous", "interval", "jitter", "retry"]),
     (
         "service",
         &[

@@ -100,6 +100,14 @@ pub struct Updates {
     /// commits, for `berthctl rollback`; off, it goes once the upgrade's probation
     /// passes.
     pub keep_previous: bool,
+    /// Seconds between two checks of a followed tag.
+    pub interval: u32,
+    /// Up to this many seconds more, drawn at random for every check, so a fleet
+    /// does not check in step.
+    pub jitter: u32,
+    /// Seconds before the first check again after a registry error; doubled after
+    /// each further error, up to `interval`.
+    pub retry: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -159,6 +167,9 @@ impl Default for Config {
             device: Device::default(),
             updates: Updates {
                 keep_previous: true,
+                interval: 3600,
+                jitter: 300,
+                retry: 30,
             },
         }
     }

@@ -140,5 +140,10 @@ pub(super) fn device(c: &mut Checker, d: &Section, cfg: &mut Config) {
 }
 
 pub(super) fn updates(c: &mut Checker, u: &Section, cfg: &mut Config) {
-    cfg.updates.keep_previous = optional_bool(c, u, "updates", "keep_previous", true);
+    const P: &str = "updates";
+    let d = &mut cfg.updates;
+    d.keep_previous = optional_bool(c, u, P, "keep_previous", true);
+    d.interval = optional_int(c, u, P, "interval", 1, d.interval);
+    d.jitter = optional_int(c, u, P, "jitter", 0, d.jitter);
+    d.retry = optional_int(c, u, P, "retry", 1, d.retry);
 }

@@ -30,18 +30,21 @@ impl Daemon {
         body: impl Read + Send + 'static,
         force: bool,
     ) -> Result<Installed, OpError> {
-        self.install_signed(body, force, Vec::new())
+        self.install_signed(body, force, Vec::new(), None)
     }
 
     /// `install`, with a signature that came beside the package (a registry's
-    /// signature referrer), used when the package holds none.
+    /// signature referrer), used when the package holds none; registered to follow
+    /// `follow` (a registry tag) when given, else following what the version it
+    /// replaces followed.
     pub fn install_signed(
         &self,
         body: impl Read + Send + 'static,
         force: bool,
         detached_signatures: Vec<Vec<u8>>,
+        follow: Option<String>,
     ) -> Result<Installed, OpError> {
-        let result = self.install_stream(body, force, detached_signatures);
+        let result = self.install_stream(body, force, detached_signatures, follow);
         // The install's buffers are freed; their pages go back to the device.
         crate::memory::release_free_memory();
         result
@@ -52,6 +55,7 @@ impl Daemon {
         body: impl Read + Send + 'static,
         force: bool,
         detached_signatures: Vec<Vec<u8>>,
+        follow: Option<String>,
     ) -> Result<Installed, OpError> {
         let staging_root = self.home.staging_root();
         std::fs::create_dir_all(&staging_root)
@@ -66,6 +70,7 @@ impl Daemon {
         let mut sink = InstallSink {
             daemon: self,
             force,
+            follow,
             staging: staging.path().to_path_buf(),
             planned: None,
             loader: None,
@@ -146,6 +151,7 @@ impl Daemon {
         manifest: &Manifest,
         size: u64,
         force: bool,
+        follow: Option<String>,
     ) -> Result<(Plan, IdGuard<'_>, Arc<dyn Driver>), OpError> {
         let id = manifest.id().to_string();
         crate::compat::check(&self.config().device, manifest).map_err(OpError::Incompatible)?;
@@ -192,6 +198,7 @@ impl Daemon {
                 monitor: defaults.monitor,
                 restart: defaults.restart.clone(),
                 health: defaults.health.clone(),
+                follow: follow.or_else(|| old.as_ref().and_then(|o| o.follow.clone())),
             },
             args,
             // An upgrade that starts keeps the old version for its probation.
@@ -209,6 +216,7 @@ impl Daemon {
 struct InstallSink<'d> {
     daemon: &'d Daemon,
     force: bool,
+    follow: Option<String>,
     staging: PathBuf,
     planned: Option<(Plan, IdGuard<'d>)>,
     loader: Option<JoinHandle<StageResult>>,
@@ -222,7 +230,7 @@ impl PayloadSink for InstallSink<'_> {
         size: u64,
         _listed_digest: Option<&str>,
     ) -> Result<Box<dyn Write>, SinkError> {
-        let (plan, guard, driver) = self.daemon.plan(manifest, size, self.force)?;
+        let (plan, guard, driver) = self.daemon.plan(manifest, size, self.force, self.follow.take())?;
         self.planned = Some((plan, guard));
         let (tx, mut rx) = channel(16);
         let staging = self.staging.clone();

@@ -13,18 +13,56 @@ use crate::error::OpError;
 use berth_api::Installed;
 
 #[cfg(feature = "registry")]
-impl Daemon {
-    pub fn install_from(&self, reference: &str, force: bool) -> Result<Installed, OpError> {
-        use berth_image::{ImageError, RegistryRef};
-        use berth_registry::package::PackageArtifact;
-        use berth_registry::RegistrySource;
+use berth_registry::{package::PackageArtifact, RegistrySource};
 
+#[cfg(feature = "registry")]
+impl Daemon {
+    /// `berthctl install docker://…`; with `follow`, the container follows the tag
+    /// afterwards (docs/fleet-updates.md).
+    pub fn install_from(
+        &self,
+        reference: &str,
+        force: bool,
+        follow: bool,
+    ) -> Result<Installed, OpError> {
+        let (r, source) = self.registry_source(reference)?;
+        let follow = match (follow, &r.digest) {
+            (false, _) => None,
+            (true, Some(_)) => {
+                return Err(OpError::BadRequest(format!(
+                    "{reference}: a digest never changes: follow a tag (docker://HOST/REPO:TAG)"
+                )))
+            }
+            (true, None) => Some(followed(&r)),
+        };
+        let artifact = PackageArtifact::locate(&source).map_err(registry_failure(reference))?;
+        let done = self.install_artifact(source, &artifact, force, follow.clone(), reference)?;
+        if let Some(follow) = follow {
+            // What a check would find now: this package, from this manifest.
+            self.update_follow(&done.id, |s| {
+                s.for_tag(&follow);
+                s.seen = Some(artifact.manifest_digest.to_string());
+                s.taken = Some(crate::updates::file::Taken {
+                    digest: artifact.layer.digest().to_string(),
+                    version: done.version.clone(),
+                });
+                s.result = Some(format!("installed {} by hand", done.version));
+            });
+        }
+        Ok(done)
+    }
+
+    /// The source `reference` (`docker://…`) names, once its registry is allowed.
+    pub(crate) fn registry_source(
+        &self,
+        reference: &str,
+    ) -> Result<(berth_image::RegistryRef, RegistrySource), OpError> {
         let name = reference.strip_prefix("docker://").ok_or_else(|| {
             OpError::BadRequest(format!(
                 "{reference:?}: write docker://HOST/REPO:TAG or docker://HOST/REPO@sha256:…"
             ))
         })?;
-        let r = RegistryRef::parse(name)
+        let r = berth_image::RegistryRef::parse(name)
             .map_err(|why| OpError::BadRequest(format!("{reference}: {why}")))?;
         let allow = &self.config().registry.allow;
         if !berth_registry::client::host_allowed(allow, &r.registry) {
@@ -35,24 +73,32 @@ impl Daemon {
             )));
         }
         let source = RegistrySource::new(r.clone(), &self.registry_options(&r.registry));
-        // What the registry got wrong is about the package; what failed around it
-        // (network, HTTP status, credentials) is the registry's.
-        let failed = |e: ImageError| match e {
-            ImageError::Remote(e) => OpError::Registry(format!("{reference}: {e}")),
-            e => OpError::Package(format!("{reference}: {}", crate::error::error_chain(&e))),
-        };
-        let artifact = PackageArtifact::locate(&source).map_err(failed)?;
+        Ok((r, source))
+    }
+
+    /// Installs the package `artifact` (found through `source`): its signature from
+    /// the referrers when the device trusts keys, its one blob streamed into the
+    /// install.
+    pub(crate) fn install_artifact(
+        &self,
+        source: RegistrySource,
+        artifact: &PackageArtifact,
+        force: bool,
+        follow: Option<String>,
+        reference: &str,
+    ) -> Result<Installed, OpError> {
+        let failed = registry_failure(reference);
         let signatures = if self.trusted_keys.is_empty() {
             Vec::new()
         } else {
-            artifact.signatures(&source).map_err(failed)?
+            artifact.signatures(&source).map_err(&failed)?
         };
-        let body = source.into_blob(&artifact.layer).map_err(failed)?;
-        self.install_signed(body, force, signatures)
+        let body = source.into_blob(&artifact.layer).map_err(&failed)?;
+        self.install_signed(body, force, signatures, follow)
     }
 
     /// The registry client's options for `registry` from berthd's config.
-    fn registry_options(&self, registry: &str) -> berth_registry::Options {
+    pub(crate) fn registry_options(&self, registry: &str) -> berth_registry::Options {
         let settings = &self.config().registry;
         let creds = settings
             .credentials
@@ -77,9 +123,36 @@ impl Daemon {
     }
 }
 
+/// What the registry got wrong is about the package; what failed around it
+/// (network, HTTP status, credentials) is the registry's.
+#[cfg(feature = "registry")]
+pub(crate) fn registry_failure(reference: &str) -> impl Fn(berth_image::ImageError) -> OpError + '_ {
+    use berth_image::ImageError;
+    move |e: ImageError| match e {
+        ImageError::Remote(e) => OpError::Registry(format!("{reference}: {e}")),
+        e => OpError::Package(format!("{reference}: {}", crate::error::error_chain(&e))),
+    }
+}
+
+/// The tag `r` names, as containers.conf's `follow` records it.
+#[cfg(feature = "registry")]
+pub(crate) fn followed(r: &berth_image::RegistryRef) -> String {
+    format!(
+        "docker://{}/{}:{}",
+        r.registry,
+        r.repository,
+        r.tag.as_deref().unwrap_or("latest")
+    )
+}
+
 #[cfg(not(feature = "registry"))]
 impl Daemon {
-    pub fn install_from(&self, reference: &str, _force: bool) -> Result<Installed, OpError> {
+    pub fn install_from(
+        &self,
+        reference: &str,
+        _force: bool,
+        _follow: bool,
+    ) -> Result<Installed, OpError> {
         Err(OpError::NotBuilt(format!(
             "{reference}: this berthd was built without the registry feature; install the package from a file"
         )))

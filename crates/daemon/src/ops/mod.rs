@@ -3,6 +3,7 @@
 //! (`Daemon::lock`); every operation undoes its earlier steps when a later one fails.
 
 pub mod config;
+pub mod follow;
 pub mod install;
 pub mod install_from;
 pub mod lifecycle;

@@ -56,11 +56,14 @@ impl Daemon {
                 "{id}: no previous version is kept (berthd keeps the version an upgrade replaced until the next upgrade; updates.keep_previous)"
             ))
         })?;
-        let previous_entry = crate::store::entry_from_json(&previous.entry).map_err(|why| {
+        let mut previous_entry = crate::store::entry_from_json(&previous.entry).map_err(|why| {
             OpError::BadRequest(format!(
                 "{id}: the kept previous version's registration is unusable: {why}"
             ))
         })?;
+        // The tag followed now is still followed (the version rolled back to may
+        // have been installed before the container followed one).
+        previous_entry.follow = entry.follow.clone();
         let driver = self.driver_for(&entry)?;
         let rt = driver.runtime();
         let was_running = match rt.state(id) {
@@ -108,6 +111,7 @@ impl Daemon {
             record_of_previous(&record, &previous, Some(rolled_back)),
         );
         driver.drop_rolled_back(&self.home, id);
+        self.updates_rolled_back(id, &entry.version, reason);
         Ok(RolledBackTo {
             id: id.to_string(),
             from: entry.version,

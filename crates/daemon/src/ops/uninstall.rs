@@ -28,6 +28,7 @@ impl Daemon {
             .map_err(|why| OpError::Unsupported(format!("{id}: {why}")))?;
         driver.remove_leftovers(&self.home, id)?;
         crate::driver::forget(&self.home, id);
+        self.forget_updates(id);
         self.supervision().remove(id);
         Ok(())
     }

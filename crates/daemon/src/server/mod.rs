@@ -37,6 +37,7 @@ fn to_api(daemon: &Daemon, e: &ContainerEntry) -> Container {
     Container {
         health_check: e.health.as_ref().map(crate::health::check_to_api),
         health: daemon.health_of(e).map(|h| h.status.as_str().to_string()),
+        follow: e.follow.clone(),
         id: e.id.clone(),
         friendly_name: e.friendly_name.clone(),
         version: e.version.clone(),
@@ -136,19 +137,22 @@ async fn handle(req: Request<Incoming>, daemon: Arc<Daemon>) -> Answer {
             Err(e) => op_error(&e.into()),
         },
         (["", "v1", "packages"], &Method::POST) => {
-            let force = match flag(&req, "force") {
-                Ok(f) => f,
-                Err(m) => return bad_request(m),
+            let (force, follow) = match (flag(&req, "force"), flag(&req, "follow")) {
+                (Ok(force), Ok(follow)) => (force, follow),
+                (Err(m), _) | (_, Err(m)) => return bad_request(m),
             };
             match query(&req, "from") {
                 Err(m) => bad_request(m),
                 Ok(Some(reference)) => {
                     blocking(
-                        move || d.install_from(&reference, force),
+                        move || d.install_from(&reference, force, follow),
                         StatusCode::CREATED,
                     )
                     .await
                 }
+                Ok(None) if follow => bad_request(
+                    "follow needs a registry reference (from=docker://HOST/REPO:TAG)".into(),
+                ),
                 Ok(None) => {
                     let body = BodyReader::new(req.into_body());
                     blocking(move || d.install(body, force), StatusCode::CREATED).await
@@ -184,6 +188,29 @@ async fn handle(req: Request<Incoming>, daemon: Arc<Daemon>) -> Answer {
             Ok(request) => logs(d, id.to_string(), request),
             Err(m) => bad_request(m),
         },
+        (["", "v1", "containers", id, "follow"], &Method::POST) => {
+            let id = id.to_string();
+            match json_body(req.into_body()).await.and_then(|v| {
+                serde_json::from_value::<berth_api::FollowRequest>(v)
+                    .map_err(|e| format!("body: {e} (write {{\"reference\": \"docker://HOST/REPO:TAG\"}} or {{\"reference\": null}})"))
+            }) {
+                Ok(r) => {
+                    blocking(
+                        move || d.follow(&id, r.reference.as_deref()).map(|e| to_api(&d, &e)),
+                        StatusCode::OK,
+                    )
+                    .await
+                }
+                Err(m) => bad_request(m),
+            }
+        }
+        (["", "v1", "updates"], &Method::GET) => {
+            blocking(move || d.updates(), StatusCode::OK).await
+        }
+        (["", "v1", "updates", id, "retry"], &Method::POST) => {
+            let id = id.to_string();
+            blocking(move || d.retry_updates(&id), StatusCode::OK).await
+        }
         (["", "v1", "containers", id, "rollback"], &Method::POST) => {
             let id = id.to_string();
             blocking(
@@ -225,10 +252,15 @@ async fn handle(req: Request<Incoming>, daemon: Arc<Daemon>) -> Answer {
                 Err(m) => bad_request(m),
             }
         }
-        (["", "v1", "info"] | ["", "v1", "containers"] | ["", "v1", "packages"], _)
+        (
+            ["", "v1", "info"] | ["", "v1", "containers"] | ["", "v1", "packages"]
+            | ["", "v1", "updates"],
+            _,
+        )
         | (["", "v1", "containers", _], _)
+        | (["", "v1", "updates", _, "retry"], _)
         | (
-            ["", "v1", "containers", _, "status" | "stats" | "logs" | "start" | "stop" | "restart" | "rollback"],
+            ["", "v1", "containers", _, "status" | "stats" | "logs" | "start" | "stop" | "restart" | "rollback" | "follow"],
             _,
         )
         | (["", "v1", "containers", _, "config", _], _) => not_allowed(&method, &path),

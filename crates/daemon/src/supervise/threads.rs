@@ -1,5 +1,5 @@
 //! berthd's background work, started once the API is up: one exit watcher per
-//! driver, the monitor tick, the health checks, the probations, the console pump (LXC, runc) and, where a runtime keeps
+//! driver, the monitor tick, the health checks, the probations, the update checks (a berthd with the registry), the console pump (LXC, runc) and, where a runtime keeps
 //! its own log files (Docker), their pump. Plain threads: they block on the runtimes'
 //! commands.
 
@@ -21,6 +21,10 @@ pub fn start(daemon: &Arc<Daemon>) {
         std::thread::sleep(std::time::Duration::from_secs(1));
         d.probation_tick();
     });
+    if cfg!(feature = "registry") {
+        let d = Arc::clone(daemon);
+        std::thread::spawn(move || crate::updates::watch::watch(d));
+    }
     let consoles = daemon.home.working_path().to_path_buf();
     std::thread::spawn(move || crate::container_log::pump_consoles(&consoles));
     if super::engine_logs::needed(daemon) {
