@@ -266,7 +266,10 @@ pub mod paths {
     pub fn packages_from(reference: &str, force: bool, follow: bool) -> String {
         let force = if force { "&force=1" } else { "" };
         let follow = if follow { "&follow=1" } else { "" };
-        format!("{PREFIX}/packages?from={}{force}{follow}", encode(reference))
+        format!(
+            "{PREFIX}/packages?from={}{force}{follow}",
+            encode(reference)
+        )
     }
 
     /// `/v1/updates`, and `/v1/updates/{id}/retry`.

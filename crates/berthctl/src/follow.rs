@@ -15,7 +15,11 @@ pub struct FollowArgs {
     /// The container's id.
     id: String,
     /// docker://HOST/REPO:TAG
-    #[arg(value_name = "REFERENCE", required_unless_present = "off", conflicts_with = "off")]
+    #[arg(
+        value_name = "REFERENCE",
+        required_unless_present = "off",
+        conflicts_with = "off"
+    )]
     reference: Option<String>,
     /// Stop following (what the checks found is forgotten, refusals too).
     #[arg(long)]

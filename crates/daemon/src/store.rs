@@ -41,9 +41,7 @@ pub struct ContainerEntry {
 pub fn check_follow(reference: &str) -> Result<(), String> {
     let rest = reference.strip_prefix("docker://").unwrap_or("");
     if rest.is_empty() || !rest.contains('/') {
-        return Err(format!(
-            "must be docker://HOST/REPO:TAG, got {reference:?}"
-        ));
+        return Err(format!("must be docker://HOST/REPO:TAG, got {reference:?}"));
     }
     if rest.contains('@') {
         return Err(format!(
@@ -309,6 +307,27 @@ mod tests {
                 retry_delay: 1,
             },
             health: None,
+            follow: Some(format!("docker://registry.example/fleet/{id}:stable")),
+        }
+    }
+
+    #[test]
+    fn a_followed_reference_must_be_a_tag_of_a_registry() {
+        let conf = |follow: &str| {
+            let mut v = serde_json::json!({"containers": [entry_json(&entry("web"))]});
+            v["containers"][0]["follow"] = follow.into();
+            ContainersConf::parse(v.to_string().as_bytes())
+        };
+        assert!(conf("docker://r:5000/a/b:stable").is_ok());
+        for (bad, rule) in [
+            ("r/a:1", "must be docker://HOST/REPO:TAG"),
+            ("docker://", "must be docker://HOST/REPO:TAG"),
+            ("docker://r/a@sha256:00", "names a digest"),
+            ("docker://r/a:1 x", "space or control"),
+        ] {
+            let issues = conf(bad).unwrap_err();
+            assert_eq!(issues[0].field, "containers[0].follow", "{bad}");
+            assert!(issues[0].to_string().contains(rule), "{bad}: {}", issues[0]);
         }
     }
 

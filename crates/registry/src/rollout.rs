@@ -141,10 +141,19 @@ mod tests {
 
     #[test]
     fn each_package_draws_its_own_devices_and_the_draw_is_stable() {
-        let first: Vec<u64> = (0..20).map(|i| position(&format!("d{i}"), "sha256:a")).collect();
-        let other: Vec<u64> = (0..20).map(|i| position(&format!("d{i}"), "sha256:b")).collect();
+        let first: Vec<u64> = (0..20)
+            .map(|i| position(&format!("d{i}"), "sha256:a"))
+            .collect();
+        let other: Vec<u64> = (0..20)
+            .map(|i| position(&format!("d{i}"), "sha256:b"))
+            .collect();
         assert_ne!(first, other);
-        assert_eq!(first, (0..20).map(|i| position(&format!("d{i}"), "sha256:a")).collect::<Vec<_>>());
+        assert_eq!(
+            first,
+            (0..20)
+                .map(|i| position(&format!("d{i}"), "sha256:a"))
+                .collect::<Vec<_>>()
+        );
         // The documented rule, computed apart: sha256("d0\nsha256:a").
         let hex = Digest::of(b"d0\nsha256:a").hex().to_string();
         assert_eq!(first[0], u64::from_str_radix(&hex[..16], 16).unwrap() % 100);

@@ -33,7 +33,8 @@ pub struct RolloutArgs {
 
 /// A percentage on the command line: a whole number from 0 to 100.
 pub fn percent_arg(text: &str) -> Result<u8, String> {
-    rollout::parse_percent(text).ok_or_else(|| format!("{text:?} is not a whole number from 0 to 100"))
+    rollout::parse_percent(text)
+        .ok_or_else(|| format!("{text:?} is not a whole number from 0 to 100"))
 }
 
 pub fn run(args: RolloutArgs) -> Result<(), Failure> {
@@ -48,7 +49,10 @@ pub fn run(args: RolloutArgs) -> Result<(), Failure> {
     let source = RegistrySource::new(reference.clone(), &options);
     let dest = RegistryDest::new(reference.clone(), &options);
     let changed = rollout::set(&source, &dest, &tag, args.percent).map_err(failure)?;
-    let name = format!("docker://{}/{}:{tag}", reference.registry, reference.repository);
+    let name = format!(
+        "docker://{}/{}:{tag}",
+        reference.registry, reference.repository
+    );
     if args.json {
         return print_json(&serde_json::json!({
             "reference": name,

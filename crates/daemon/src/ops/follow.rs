@@ -41,7 +41,7 @@ impl Daemon {
     /// allowed.
     #[cfg(feature = "registry")]
     fn followable(&self, reference: &str) -> Result<String, OpError> {
-        let (r, _) = self.registry_source(reference)?;
+        let (r, _) = self.registry_source(reference, true)?;
         if r.digest.is_some() {
             return Err(OpError::BadRequest(format!(
                 "{reference}: a digest never changes: follow a tag (docker://HOST/REPO:TAG)"

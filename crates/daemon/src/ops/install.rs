@@ -230,7 +230,9 @@ impl PayloadSink for InstallSink<'_> {
         size: u64,
         _listed_digest: Option<&str>,
     ) -> Result<Box<dyn Write>, SinkError> {
-        let (plan, guard, driver) = self.daemon.plan(manifest, size, self.force, self.follow.take())?;
+        let (plan, guard, driver) =
+            self.daemon
+                .plan(manifest, size, self.force, self.follow.take())?;
         self.planned = Some((plan, guard));
         let (tx, mut rx) = channel(16);
         let staging = self.staging.clone();

@@ -25,7 +25,7 @@ impl Daemon {
         force: bool,
         follow: bool,
     ) -> Result<Installed, OpError> {
-        let (r, source) = self.registry_source(reference)?;
+        let (r, source) = self.registry_source(reference, true)?;
         let follow = match (follow, &r.digest) {
             (false, _) => None,
             (true, Some(_)) => {
@@ -52,10 +52,13 @@ impl Daemon {
         Ok(done)
     }
 
-    /// The source `reference` (`docker://…`) names, once its registry is allowed.
+    /// The source `reference` (`docker://…`) names, once its registry is allowed;
+    /// its requests retried (429, 5xx, dropped connections) when `retry` (an
+    /// update check does not: its schedule backs off instead).
     pub(crate) fn registry_source(
         &self,
         reference: &str,
+        retry: bool,
     ) -> Result<(berth_image::RegistryRef, RegistrySource), OpError> {
         let name = reference.strip_prefix("docker://").ok_or_else(|| {
             OpError::BadRequest(format!(
@@ -72,7 +75,11 @@ impl Daemon {
                 allow.join(", ")
             )));
         }
-        let source = RegistrySource::new(r.clone(), &self.registry_options(&r.registry));
+        let mut options = self.registry_options(&r.registry);
+        if !retry {
+            options.retries = 0;
+        }
+        let source = RegistrySource::new(r.clone(), &options);
         Ok((r, source))
     }
 
@@ -126,7 +133,9 @@ impl Daemon {
 /// What the registry got wrong is about the package; what failed around it
 /// (network, HTTP status, credentials) is the registry's.
 #[cfg(feature = "registry")]
-pub(crate) fn registry_failure(reference: &str) -> impl Fn(berth_image::ImageError) -> OpError + '_ {
+pub(crate) fn registry_failure(
+    reference: &str,
+) -> impl Fn(berth_image::ImageError) -> OpError + '_ {
     use berth_image::ImageError;
     move |e: ImageError| match e {
         ImageError::Remote(e) => OpError::Registry(format!("{reference}: {e}")),

@@ -253,7 +253,9 @@ async fn handle(req: Request<Incoming>, daemon: Arc<Daemon>) -> Answer {
             }
         }
         (
-            ["", "v1", "info"] | ["", "v1", "containers"] | ["", "v1", "packages"]
+            ["", "v1", "info"]
+            | ["", "v1", "containers"]
+            | ["", "v1", "packages"]
             | ["", "v1", "updates"],
             _,
         )

@@ -48,7 +48,9 @@ impl Daemon {
     /// The check's decision: the new result, None when the tag has not moved, or
     /// the registry's error.
     fn decide(&self, id: &str, follow: &str) -> Result<Option<String>, String> {
-        let (r, source) = self.registry_source(follow).map_err(|e| e.to_string())?;
+        let (r, source) = self
+            .registry_source(follow, false)
+            .map_err(|e| e.to_string())?;
         let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
         let head = source.head_digest(&tag).map_err(|e| e.to_string())?;
         let state = self.follow_state(id);
@@ -57,7 +59,8 @@ impl Daemon {
                 return Ok(None);
             }
         }
-        // What the HEAD found, pinned: the tag may move meanwhile.
+        // What the HEAD found, pinned: the tag may move meanwhile. Fetched with
+        // retries and resumed blobs, as any install from a registry.
         let pinned = match head {
             Some(digest) => {
                 let options = self.registry_options(&r.registry);
@@ -106,9 +109,14 @@ impl Daemon {
         };
         let device = self.config().device.id.clone().unwrap_or_default();
         if !rollout::selects(&device, &package, percent) {
-            return decided(format!("held back by rollout ({percent}%): {version}"), &|_| {});
+            return decided(
+                format!("held back by rollout ({percent}%): {version}"),
+                &|_| {},
+            );
         }
-        crate::daemon_log::info(format!("{id}: {follow} names {version} ({package}): installing"));
+        crate::daemon_log::info(format!(
+            "{id}: {follow} names {version} ({package}): installing"
+        ));
         let taken = |v: &str| {
             let t = Taken {
                 digest: package.clone(),
@@ -119,7 +127,9 @@ impl Daemon {
         match self.install_artifact(pinned, &artifact, false, None, follow) {
             Ok(done) => {
                 let text = match &done.probation_until {
-                    Some(until) => format!("installed {} (on probation until {until})", done.version),
+                    Some(until) => {
+                        format!("installed {} (on probation until {until})", done.version)
+                    }
                     None => format!("installed {}", done.version),
                 };
                 decided(text, &taken(&done.version))
@@ -146,4 +156,3 @@ impl Daemon {
         }
     }
 }
-

@@ -129,7 +129,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("updates.json");
         let mut f = UpdatesFile::default();
-        f.containers.entry("web".into()).or_default().refuse("sha256:p", "2", "why");
+        f.containers
+            .entry("web".into())
+            .or_default()
+            .refuse("sha256:p", "2", "why");
         f.save(&path).unwrap();
         assert_eq!(UpdatesFile::load(&path), f);
         std::fs::write(&path, b"{").unwrap();

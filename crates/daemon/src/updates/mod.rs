@@ -38,7 +38,11 @@ impl Daemon {
     /// cannot be written is reported: what it would have said is found again by the
     /// next check, except refusals, which the log names.
     pub fn update_follow<T>(&self, id: &str, change: impl FnOnce(&mut FollowState) -> T) -> T {
-        let _lock = self.updates.file_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _lock = self
+            .updates
+            .file_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let path = self.updates_path();
         let mut file = UpdatesFile::load(&path);
         let out = change(file.containers.entry(id.to_string()).or_default());
@@ -50,7 +54,11 @@ impl Daemon {
 
     /// `id`'s follow state as updates.json has it.
     pub fn follow_state(&self, id: &str) -> FollowState {
-        let _lock = self.updates.file_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _lock = self
+            .updates
+            .file_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         UpdatesFile::load(&self.updates_path())
             .containers
             .remove(id)
@@ -59,7 +67,11 @@ impl Daemon {
 
     /// Forgets what the checks of `id` found (uninstalled, or no longer following).
     pub fn forget_updates(&self, id: &str) {
-        let _lock = self.updates.file_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _lock = self
+            .updates
+            .file_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let path = self.updates_path();
         let mut file = UpdatesFile::load(&path);
         if file.containers.remove(id).is_some() {
@@ -67,7 +79,11 @@ impl Daemon {
                 crate::daemon_log::warn(format!("{}: cannot write: {e}", path.display()));
             }
         }
-        self.updates.schedule.lock().unwrap_or_else(|p| p.into_inner()).forget(id);
+        self.updates
+            .schedule
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .forget(id);
     }
 
     /// A rollback of `id` from `from`: when that version came from its followed tag,
@@ -90,10 +106,18 @@ impl Daemon {
     pub fn updates(&self) -> Result<Vec<Update>, OpError> {
         let conf = self.home.containers()?;
         let file = {
-            let _lock = self.updates.file_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let _lock = self
+                .updates
+                .file_lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             UpdatesFile::load(&self.updates_path())
         };
-        let schedule = self.updates.schedule.lock().unwrap_or_else(|p| p.into_inner());
+        let schedule = self
+            .updates
+            .schedule
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         Ok(conf
             .containers
             .iter()
@@ -143,7 +167,11 @@ impl Daemon {
             s.seen = None;
             s.result = Some(format!("retry asked at {}", now_rfc3339()));
         });
-        self.updates.schedule.lock().unwrap_or_else(|p| p.into_inner()).due_now(id);
+        self.updates
+            .schedule
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .due_now(id);
         self.updates()?
             .into_iter()
             .find(|u| u.id == id)

@@ -109,11 +109,21 @@ mod tests {
         let mut firsts = [Duration::ZERO, Duration::from_secs(5)].into_iter();
         assert_eq!(s.take_due(&ids, t0, || firsts.next().unwrap()), ["a"]);
         // Running: not due again; b not yet.
-        assert!(s.take_due(&ids, t0 + Duration::from_secs(1), || unreachable!()).is_empty());
-        assert_eq!(s.take_due(&ids, t0 + Duration::from_secs(5), || unreachable!()), ["b"]);
+        assert!(s
+            .take_due(&ids, t0 + Duration::from_secs(1), || unreachable!())
+            .is_empty());
+        assert_eq!(
+            s.take_due(&ids, t0 + Duration::from_secs(5), || unreachable!()),
+            ["b"]
+        );
         s.done("a", t0 + Duration::from_secs(5), Duration::from_secs(10));
-        assert!(s.take_due(&ids, t0 + Duration::from_secs(14), || unreachable!()).is_empty());
-        assert_eq!(s.take_due(&ids, t0 + Duration::from_secs(15), || unreachable!()), ["a"]);
+        assert!(s
+            .take_due(&ids, t0 + Duration::from_secs(14), || unreachable!())
+            .is_empty());
+        assert_eq!(
+            s.take_due(&ids, t0 + Duration::from_secs(15), || unreachable!()),
+            ["a"]
+        );
         s.done("a", t0, Duration::ZERO);
         s.done("b", t0, Duration::ZERO);
         assert_eq!(s.take_due(&["b".to_string()], t0, || unreachable!()), ["b"]);
