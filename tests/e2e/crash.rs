@@ -403,3 +403,48 @@ fn an_interrupted_lxc_upgrade_is_undone_before_its_commit_and_finished_after() {
     assert!(log.contains("finished an interrupted LXC upgrade"), "{log}");
     berth_e2e::install::ctl_ok(&d, &["uninstall", id]);
 }
+
+/// Found by the runc trials (seed of a CI run, 1 in a few hundred): an upgrade killed
+/// between removing the older kept bundle and moving the replaced one aside left a
+/// record keeping a previous version whose bundle was gone. That state, made by
+/// hand: recovery forgets the lost version, and the next upgrade keeps the right one.
+#[test]
+fn recovery_forgets_a_kept_bundle_an_upgrade_killed_midway_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let subject = Subject::runc(dir.path(), "berth-e2e-lost-prev", |_| {});
+    let id = subject.id;
+    let mut d = start(dir.path());
+    let _cleanup = OnDrop(|| {
+        let d = start(dir.path());
+        let _ = ctl(&d.socket, &["uninstall", id]);
+    });
+    for p in &subject.packages {
+        ok(Command::new(bin("berthctl"))
+            .arg("--socket")
+            .arg(&d.socket)
+            .args(["install", "--no-wait", p.to_str().unwrap()]));
+    }
+    wait_for("version 1 kept", || {
+        berth_e2e::subjects::kept_previous(dir.path(), id).as_deref() == Some("1")
+    });
+    drop(d);
+    std::fs::remove_dir_all(dir.path().join("work/oci-previous").join(id)).unwrap();
+    d = start(dir.path());
+    subject.check_runtime("recovered", dir.path(), Some("2"));
+    assert_eq!(berth_e2e::subjects::kept_previous(dir.path(), id), None);
+    let log = std::fs::read_to_string(dir.path().join("berthd.log")).unwrap();
+    assert!(
+        log.contains(&format!(
+            "{id}: forgot previous version 1 (its bundle is gone)"
+        )),
+        "{log}"
+    );
+    let out = ctl(&d.socket, &["rollback", id]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(d);
+}

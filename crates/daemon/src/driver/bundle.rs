@@ -152,6 +152,7 @@ impl Driver for BundleDriver {
                 }
             }
         }
+        self.forget_lost_previous(home, &mut done);
         if let Ok(dirs) = std::fs::read_dir(&self.path) {
             for d in dirs.flatten() {
                 let name = d.file_name().to_string_lossy().into_owned();
@@ -243,6 +244,13 @@ impl Staged for StagedBundle {
                 .map_err(io(format!("creating {}", self.previous.display())))?;
             if aside.exists() {
                 // Recovery resolved any interrupted upgrade before the API opened.
+                // The record lets go of the kept version first: killed between the
+                // two, it keeps nothing rather than a bundle that is gone.
+                home.update_state(|st| {
+                    if let Some(r) = st.containers.get_mut(id.as_str()) {
+                        r.previous = None;
+                    }
+                });
                 let _ = std::fs::remove_dir_all(&aside);
             }
             std::fs::rename(&place, &aside).map_err(io(format!("moving the old {id} aside")))?;

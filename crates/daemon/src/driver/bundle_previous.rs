@@ -91,6 +91,35 @@ impl BundleDriver {
         }
     }
 
+    /// A record of this runtime that keeps a previous version whose bundle is not
+    /// aside keeps nothing: a rollback to it could only fail. (Written by a berthd
+    /// killed between removing the older kept bundle and moving the replaced one
+    /// aside, before the upgrade let go of it first.)
+    pub(super) fn forget_lost_previous(&self, home: &Home, done: &mut Vec<String>) {
+        use super::Driver;
+        let kind = self.kind();
+        for (id, record) in home.state().containers {
+            let Some(previous) = &record.previous else {
+                continue;
+            };
+            let runtime = record.runtime.as_deref().and_then(|r| r.parse().ok());
+            if runtime != Some(kind)
+                || version_in(&self.previous.join(&id)).as_deref() == Some(&previous.version)
+            {
+                continue;
+            }
+            home.update_state(|st| {
+                if let Some(r) = st.containers.get_mut(&id) {
+                    r.previous = None;
+                }
+            });
+            done.push(format!(
+                "{id}: forgot previous version {} (its bundle is gone)",
+                previous.version
+            ));
+        }
+    }
+
     /// Whether the bundle aside for `id` is the previous version its record keeps
     /// (and the one in place the registered version).
     pub(super) fn is_kept(&self, home: &Home, id: &str, registered: Option<String>) -> bool {
