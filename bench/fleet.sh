@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
 # A fleet on one machine: N berthd instances (N=50 by default), each in a network
-# namespace of its own with its own working path, joined by veth pairs to a bridge in
-# a hub namespace where one registry serves them. All install the same package from
-# the registry at once (`berthctl install docker://…`), then an upgrade is rolled out
-# to all. Printed: time until the last container runs, bytes the registry sent (the
-# hub bridge's transmit counter), registry and berthd peak memory (VmHWM). Only
+# namespace of its own with its own working path and device id, joined by veth pairs
+# to a bridge in a hub namespace where one registry serves them. Every device
+# follows the tag fleet/app:stable (docs/fleet-updates.md):
+#
+#   1. all install 1.0.0 at once with `berthctl install docker://…:stable --follow`;
+#   2. 2.0.0 is pushed to the tag: every device's own check installs it;
+#   3. 2.1.0 is pushed with --rollout 20: exactly the devices whose draw is below 20
+#      take it (the draw computed here from the documented rule), the others are
+#      held back for two more check intervals; then `berth rollout … 100`, and all;
+#   4. 3.0.0, which exits a second after it starts, is pushed: every device installs
+#      it, rolls it back to 2.1.0 on probation, refuses it and never tries it again;
+#   5. idle: the registry's requests per device per check interval (target: one
+#      HEAD per followed tag), from its access log.
+#
+# Printed: time until the last device runs each version, bytes the registry sent
+# (the hub bridge's transmit counter), registry and berthd peak memory (VmHWM). Only
 # addresses inside these namespaces (10.231.0.0/16) and 127.0.0.0/8 are used. Every
 # namespace and veth is removed at the end, whatever happens; the run fails if any
 # is left. Run as root.
@@ -12,10 +23,12 @@
 #   N=5 BIN_DIR=target/debug RESULT=out.json bash bench/fleet.sh   (what CI runs)
 #
 # BIN_DIR: binaries to use (default: a release build with --features device-registry).
+# INTERVAL: the devices' updates.interval in seconds (default 4; jitter 0-2 s more).
 # RESULT: also write the figures there as JSON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-50}
+interval=${INTERVAL:-4}
 if [ -z "${BIN_DIR:-}" ]; then
   cargo build --release --quiet -p berth-cli -p berthd -p berthctl --features berthd/device-registry
   bin=$PWD/target/release
@@ -82,7 +95,7 @@ done
 
 cat >"$work/registry.yml" <<EOF
 version: 0.1
-log: {level: error}
+log: {level: error, accesslog: {disabled: false}}
 storage: {filesystem: {rootdirectory: $work/registry}, delete: {enabled: true}}
 http: {addr: 10.231.0.1:5000}
 EOF
@@ -94,27 +107,40 @@ for _ in $(seq 1 200); do
   sleep 0.05
 done
 
-# The package: a runc bundle of busybox, version 1 and 2.
-mkdir -p "$work/bundle/rootfs/bin"
-cp /bin/busybox "$work/bundle/rootfs/bin/"
-for a in sh sleep; do ln -sf busybox "$work/bundle/rootfs/bin/$a"; done
-runc spec --bundle "$work/bundle"
-python3 - "$work/bundle/config.json" <<'PY'
+# The packages: runc bundles of busybox. 1.0.0, 2.0.0 and 2.1.0 serve; 3.0.0 exits a
+# second after it starts, within its 3 s probation.
+make_bundle() {
+  local dir=$work/bundle-$1 script=$2
+  mkdir -p "$dir/bundle/rootfs/bin"
+  cp /bin/busybox "$dir/bundle/rootfs/bin/"
+  for a in sh sleep; do ln -sf busybox "$dir/bundle/rootfs/bin/$a"; done
+  runc spec --bundle "$dir/bundle"
+  python3 - "$dir/bundle/config.json" "$script" <<'PY'
 import json, sys
 spec = json.load(open(sys.argv[1]))
-spec["process"]["args"] = ["/bin/sh", "-c", "trap 'exit 0' TERM; sleep 1000000 & wait"]
+spec["process"]["args"] = ["/bin/sh", "-c", sys.argv[2]]
 json.dump(spec, open(sys.argv[1], "w"))
 PY
-tar -C "$work" -czf "$work/bundle.tar.gz" bundle
-for version in 1.0.0 2.0.0; do
+  tar -C "$dir" -czf "$dir/bundle.tar.gz" bundle
+}
+make_bundle good "trap 'exit 0' TERM; sleep 1000000 & wait"
+make_bundle bad "sleep 1; exit 3"
+ref=docker://10.231.0.1:5000/fleet/app:stable
+declare -A package_digest
+# pack_and_push VERSION good|bad [berth push options]
+pack_and_push() {
+  local version=$1 payload=$2 pkg
+  shift 2
   cat >"$work/manifest-$version.json" <<EOF
 {"package_id": "fleet-app", "version": "$version", "runtime": "runc", "device_types": ["fleet"],
- "registration_defaults": {"autostart": true, "monitor": true,
+ "registration_defaults": {"autostart": true, "monitor": true, "probation": 3,
    "restart": {"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 1}}}
 EOF
-  pkg=$("$bin/berth" pack --manifest "$work/manifest-$version.json" --payload "$work/bundle.tar.gz" --output-dir "$work/pkg-$version")
-  ip netns exec "$hub" "$bin/berth" push "$pkg" "docker://10.231.0.1:5000/fleet/app:$version" --tls-verify=false >/dev/null
-done
+  pkg=$("$bin/berth" pack --manifest "$work/manifest-$version.json" \
+    --payload "$work/bundle-$payload/bundle.tar.gz" --output-dir "$work/pkg-$version")
+  package_digest[$version]=$(ip netns exec "$hub" "$bin/berth" push "$pkg" "$ref" --tls-verify=false --json "$@" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["package_digest"])')
+}
 
 # The fleet.
 for i in $(seq 1 "$n"); do
@@ -124,7 +150,9 @@ for i in $(seq 1 "$n"); do
  "service": {"working_path": "$work/d$i", "monitor_interval": 10},
  "api": {"socket": "$work/d$i/berthd.sock"},
  "runtimes": {"oci_runtime": "runc"},
- "registry": {"tls_verify": false}}
+ "registry": {"tls_verify": false},
+ "device": {"id": "fleet-$i"},
+ "updates": {"interval": $interval, "jitter": 2, "retry": 1}}
 EOF
   # nsenter, not `ip netns exec`: that one remounts /sys for the namespace, which
   # hides /sys/fs/cgroup from runc; berthd needs only the network namespace.
@@ -137,42 +165,144 @@ for i in $(seq 1 "$n"); do
 done
 
 tx() { ip netns exec "$hub" cat /sys/class/net/br0/statistics/tx_bytes; }
-
-# Installs every instance at once; prints "seconds bytes" once all are running.
-roll_out() {
-  local version=$1 start bytes0 failed=0
-  bytes0=$(tx)
-  start=$(now_ms)
-  for i in $(seq 1 "$n"); do
-    "$bin/berthctl" --socket "$work/d$i/berthd.sock" install "docker://10.231.0.1:5000/fleet/app:$version" \
-      >"$work/d$i/install-$version.out" 2>&1 &
-  done
-  wait || true
-  for i in $(seq 1 "$n"); do
-    local sock=$work/d$i/berthd.sock
-    if ! python3 - "$("$bin/berthctl" --socket "$sock" status fleet-app --json 2>&1)" \
-      "$("$bin/berthctl" --socket "$sock" list --json 2>&1)" "$version" <<'PY'
-import json, sys
-try:
-    status, listed = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-except ValueError:
-    sys.exit(1)
-versions = [c["version"] for c in listed if c["id"] == "fleet-app"]
-sys.exit(0 if status["running"] and versions == [sys.argv[3]] else 1)
-PY
-    then
-      echo "fleet.sh: instance $i is not running $version: $(cat "$work/d$i/install-$version.out")" >&2
-      failed=1
-    fi
-  done
-  [ "$failed" = 0 ] || return 1
-  echo "$(( $(now_ms) - start )) $(( $(tx) - bytes0 ))"
+ctl() {
+  local i=$1
+  shift
+  "$bin/berthctl" --socket "$work/d$i/berthd.sock" "$@"
 }
 
-installed=$(roll_out 1.0.0)
-read -r install_ms install_bytes <<<"$installed"
-upgraded=$(roll_out 2.0.0)
-read -r upgrade_ms upgrade_bytes <<<"$upgraded"
+# The version each device runs now, one line per device (- for none).
+versions() {
+  for i in $(seq 1 "$n"); do
+    ctl "$i" list --json 2>/dev/null | python3 -c '
+import json, sys
+c = [c for c in json.load(sys.stdin) if c["id"] == "fleet-app"]
+print(c[0]["version"] if c else "-")' || echo "-"
+  done
+}
+
+# wait_all VERSION SECONDS [DEVICES]: waits until every device listed (default: all)
+# runs VERSION off probation; prints the milliseconds waited.
+wait_all() {
+  local version=$1 limit=$2 devices=${3:-$(seq 1 "$n")} start behind
+  start=$(now_ms)
+  while :; do
+    behind=0
+    for i in $devices; do
+      ctl "$i" status fleet-app --json 2>/dev/null | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+sys.exit(0 if s["running"] and s["version"] == sys.argv[1] and not s.get("probation_until") else 1)' "$version" ||
+        { behind=1; break; }
+    done
+    [ "$behind" = 0 ] && break
+    if [ $(( $(now_ms) - start )) -gt $(( limit * 1000 )) ]; then
+      echo "fleet.sh: not every device runs $version after ${limit}s: $(versions | tr '\n' ' ')" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+  echo $(( $(now_ms) - start ))
+}
+
+# The devices whose draw for package $1 is below $2 percent (docs/fleet-updates.md).
+drawn() {
+  python3 - "$1" "$2" "$n" <<'PY'
+import hashlib, sys
+digest, percent, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(1, n + 1):
+    h = hashlib.sha256(f"fleet-{i}\n{digest}".encode()).digest()
+    if int.from_bytes(h[:8], "big") % 100 < percent:
+        print(i)
+PY
+}
+
+patience=$(( interval * 3 + 60 ))
+quiet=$(( 2 * (interval + 2) ))  # two check intervals, jitter included
+
+# 1. Install and follow, every device at once.
+pack_and_push 1.0.0 good
+bytes0=$(tx)
+start=$(now_ms)
+for i in $(seq 1 "$n"); do
+  ctl "$i" install "$ref" --follow >"$work/d$i/install.out" 2>&1 &
+done
+wait || true
+wait_all 1.0.0 "$patience" >/dev/null || { cat "$work"/d*/install.out >&2; exit 1; }
+install_ms=$(( $(now_ms) - start ))
+install_bytes=$(( $(tx) - bytes0 ))
+
+# 2. A new version on the tag: every device's own check takes it.
+pack_and_push 2.0.0 good
+bytes0=$(tx)
+upgrade_ms=$(wait_all 2.0.0 "$patience")
+upgrade_bytes=$(( $(tx) - bytes0 ))
+
+# 3. A staged rollout: exactly the devices the draw picks, then all.
+pack_and_push 2.1.0 good --rollout 20
+expected=$(drawn "${package_digest[2.1.0]}" 20 | tr '\n' ' ' | sed 's/ $//')
+expected_count=$(wc -w <<<"$expected")
+rollout_first_ms=0
+if [ "$expected_count" -gt 0 ]; then
+  rollout_first_ms=$(wait_all 2.1.0 "$patience" "$expected")
+fi
+sleep "$quiet"
+mapfile -t running < <(versions)
+first_wave=()
+for i in $(seq 1 "$n"); do
+  if [ "${running[$((i - 1))]}" = 2.1.0 ]; then first_wave+=("$i"); fi
+done
+if [ "${first_wave[*]:-}" != "$expected" ]; then
+  echo "fleet.sh: at 20% devices [${first_wave[*]:-}] updated; the draw picks [$expected]" >&2
+  exit 1
+fi
+ip netns exec "$hub" "$bin/berth" rollout "$ref" 100 --tls-verify=false >/dev/null
+rollout_rest_ms=$(wait_all 2.1.0 "$patience")
+
+# 4. A version that fails its probation: back on 2.1.0 everywhere, refused, never retried.
+pack_and_push 3.0.0 bad
+bad=${package_digest[3.0.0]}
+start=$(now_ms)
+while :; do
+  refused=0
+  for i in $(seq 1 "$n"); do
+    if ctl "$i" updates --json | python3 -c '
+import json, sys
+u = json.load(sys.stdin)[0]
+sys.exit(0 if any(r["digest"] == sys.argv[1] for r in u["refused"]) else 1)' "$bad"; then
+      refused=$(( refused + 1 ))
+    fi
+  done
+  [ "$refused" = "$n" ] && break
+  if [ $(( $(now_ms) - start )) -gt $(( patience * 1000 )) ]; then
+    echo "fleet.sh: 3.0.0 refused by $refused of $n devices" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+wait_all 2.1.0 "$patience" >/dev/null
+rollback_ms=$(( $(now_ms) - start ))
+sleep "$quiet"
+for i in $(seq 1 "$n"); do
+  tries=$(grep -c "names 3.0.0 (" "$work/d$i/berthd.log" || true)
+  if [ "$tries" != 1 ]; then
+    echo "fleet.sh: device $i installed 3.0.0 $tries times" >&2
+    exit 1
+  fi
+done
+wait_all 2.1.0 10 >/dev/null
+
+# 5. Idle: what the registry is asked while nothing changes (its access log).
+count() { grep -c "$1" "$work/registry.log" || true; }
+idle_s=$(( 3 * interval ))
+requests0=$(count '"[A-Z]* /v2/')
+heads0=$(count '"HEAD /v2/')
+sleep "$idle_s"
+idle_requests=$(( $(count '"[A-Z]* /v2/') - requests0 ))
+idle_heads=$(( $(count '"HEAD /v2/') - heads0 ))
+# A device checks every interval plus 0 to 2 s of jitter (1 s on average).
+per_device_interval=$(python3 -c "print(round($idle_requests / $n / ($idle_s / ($interval + 1)), 2))")
+
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 registry_kib=$(hwm "$registry_pid")
 berthd_kib=$(for pid in "${berthd_pids[@]}"; do hwm "$pid"; done | sort -n)
@@ -180,15 +310,22 @@ berthd_max=$(tail -1 <<<"$berthd_kib")
 berthd_median=$(sed -n "$(( (n + 1) / 2 ))p" <<<"$berthd_kib")
 pkg_bytes=$(stat -c %s "$work"/pkg-1.0.0/*)
 
-echo "fleet of $n berthd, each in its own network namespace, package $pkg_bytes B (runc)"
-echo "install 1.0.0 from the registry: all $n running after $(( install_ms ))ms; registry sent $install_bytes B ($(( install_bytes / n )) B per device)"
-echo "upgrade to 2.0.0:                all $n running after $(( upgrade_ms ))ms; registry sent $upgrade_bytes B"
+echo "fleet of $n berthd in network namespaces of their own, following $ref; package $pkg_bytes B (runc); checks every ${interval}s + 0-2s"
+echo "1. install --follow 1.0.0:  all $n running after ${install_ms}ms; registry sent $install_bytes B ($(( install_bytes / n )) B per device)"
+echo "2. 2.0.0 pushed to the tag: all $n run it after ${upgrade_ms}ms, by their own checks; registry sent $upgrade_bytes B ($(( upgrade_bytes / n )) B per device)"
+echo "3. 2.1.0 at rollout 20%:    devices [$expected] ($expected_count of $n, those the draw picks) after ${rollout_first_ms}ms, the others held back; at 100% all after ${rollout_rest_ms}ms more"
+echo "4. 3.0.0 fails probation:   installed, rolled back to 2.1.0 and refused on all $n after ${rollback_ms}ms; tried once per device"
+echo "5. idle ${idle_s}s:              $idle_requests registry requests ($idle_heads HEAD): $per_device_interval per device per check interval"
 echo "peak memory: registry ${registry_kib} KiB; berthd median ${berthd_median} KiB, max ${berthd_max} KiB"
 if [ -n "${RESULT:-}" ]; then
   cat >"$RESULT" <<EOF
-{"instances": $n, "package_bytes": $pkg_bytes,
+{"instances": $n, "package_bytes": $pkg_bytes, "interval": $interval,
  "install_ms": $install_ms, "install_registry_bytes": $install_bytes,
  "upgrade_ms": $upgrade_ms, "upgrade_registry_bytes": $upgrade_bytes,
+ "rollout_expected": $expected_count, "rollout_first_ms": $rollout_first_ms, "rollout_rest_ms": $rollout_rest_ms,
+ "rollback_ms": $rollback_ms,
+ "idle_seconds": $idle_s, "idle_requests": $idle_requests, "idle_heads": $idle_heads,
+ "requests_per_device_interval": $per_device_interval,
  "registry_peak_kib": $registry_kib, "berthd_peak_kib_median": $berthd_median, "berthd_peak_kib_max": $berthd_max}
 EOF
 fi

@@ -1,6 +1,8 @@
-//! bench/fleet.sh with 5 instances: berthds in network namespaces of their own all
-//! install one package from one registry and are upgraded, and nothing of the
-//! network set-up is left afterwards.
+//! bench/fleet.sh with 5 instances: berthds in network namespaces of their own
+//! follow one tag of one registry — install, upgrade by their own checks, a staged
+//! rollout that takes exactly the devices the draw picks (the script checks), a
+//! version rolled back and refused everywhere, idle checks of one HEAD each — and
+//! nothing of the network set-up is left afterwards.
 
 use berth_e2e::*;
 use serde_json::Value;
@@ -16,7 +18,7 @@ fn fleet_leftovers() -> (usize, usize) {
 }
 
 #[test]
-fn five_berthds_in_network_namespaces_install_and_upgrade_from_one_registry() {
+fn five_berthds_in_network_namespaces_follow_one_tag_of_one_registry() {
     require(&["ip", "nsenter", "runc", "docker-registry"]);
     let dir = tempfile::tempdir().unwrap();
     let result = dir.path().join("fleet.json");
@@ -50,4 +52,9 @@ fn five_berthds_in_network_namespaces_install_and_upgrade_from_one_registry() {
             "{key} {sent} for {package}: {printed}"
         );
     }
+    // Idle, a device asks one HEAD per check and nothing else.
+    assert_eq!(figures["idle_requests"], figures["idle_heads"], "{printed}");
+    let per_check = figures["requests_per_device_interval"].as_f64().unwrap();
+    assert!((0.5..=1.5).contains(&per_check), "{printed}");
+    assert!(printed.contains("tried once per device"), "{printed}");
 }
