@@ -33,9 +33,11 @@ fn quick_checks(extra: Value) -> Value {
     config
 }
 
-fn uninstall_on_drop<'a>(d: &'a Daemon, id: &'a str) -> OnDrop<impl FnMut() + 'a> {
+/// Uninstalls `id` through whichever berthd listens on `d`'s socket then.
+fn uninstall_on_drop<'a>(d: &Daemon, id: &'a str) -> OnDrop<impl FnMut() + 'a> {
+    let socket = d.socket.clone();
     OnDrop(move || {
-        let _ = ctl(&d.socket, &["uninstall", id]);
+        let _ = ctl(&socket, &["uninstall", id]);
     })
 }
 
@@ -62,7 +64,7 @@ fn rolled_back_by_the_check_and_refused(dir: &Path, subject: &Subject) {
     let registry = Registry::start();
     let tag = format!("{}:stable", registry.image("fleet/app"));
     push(&subject.packages[0], &tag, &[]);
-    let d = start_with(dir, quick_checks(json!({})));
+    let mut d = start_with(dir, quick_checks(json!({})));
     let _cleanup = uninstall_on_drop(&d, id);
     assert_eq!(
         ctl_ok(&d, &["install", &tag, "--follow"]),
@@ -113,6 +115,22 @@ fn rolled_back_by_the_check_and_refused(dir: &Path, subject: &Subject) {
     let text = ctl_ok(&d, &["updates"]);
     assert!(text.contains(&format!("{id} 1 follows {tag}")), "{text}");
     assert!(text.contains("refused 2 (sha256:"), "{text}");
+
+    // berthd killed and started again: still following, still refusing.
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", d.child.id())])
+        .status();
+    let _ = d.child.wait();
+    d = start_with(dir, quick_checks(json!({})));
+    let checked = updates(&d)[0]["last_check"].clone();
+    wait_for("a check after the restart", || {
+        updates(&d)[0]["last_check"] != checked
+    });
+    let listed = &updates(&d)[0];
+    assert_eq!(listed["follow"], json!(tag), "{listed}");
+    assert_eq!(listed["refused"][0]["version"], "2", "{listed}");
+    assert_eq!(installs_of(dir, "2"), 1, "{}", log());
+    assert_eq!(status(&d, id)["version"], "1");
 
     // Asked to, berthd tries it again (and rolls it back again).
     let retried: Value =
