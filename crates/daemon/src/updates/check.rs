@@ -100,8 +100,18 @@ impl Daemon {
             );
             return decided(text, &|_| {});
         }
-        if state.taken.as_ref().is_some_and(|t| t.digest == package) {
-            return decided(format!("up to date ({version})"), &|_| {});
+        if let Some(taken) = state.taken.as_ref().filter(|t| t.digest == package) {
+            let registered = self.entry(id).map(|e| e.version).unwrap_or_default();
+            if registered == taken.version {
+                return decided(format!("up to date ({version})"), &|_| {});
+            }
+            // Taken from the tag, then replaced (a rollback berthd was killed before
+            // recording, or an install by hand): not installed again on its own.
+            let reason = format!("replaced by {registered} after it was installed");
+            return decided(format!("refused {version}: {reason}"), &|s| {
+                s.taken = None;
+                s.refuse(&package, &version, &reason);
+            });
         }
         let percent = match rollout::percent(artifact.annotations.as_ref()) {
             Ok(p) => p,
