@@ -104,7 +104,9 @@ pkg=$work/pulled/$(basename "$pkg")
 step "start berthd (embedded defaults; the demo key trusted and required)"
 podman rmi -f "$image" >/dev/null 2>&1 || true
 cat > "$out/berthd.conf" <<JSON
-{"trust": {"keys": ["$out/demo-key.pub"], "require_signature": true}}
+{"trust": {"keys": ["$out/demo-key.pub"], "require_signature": true},
+ "device": {"id": "demo-device"},
+ "updates": {"interval": 2, "jitter": 0}}
 JSON
 "$berthd" --config "$out/berthd.conf" --check-config >/dev/null
 sock=/run/berth/berthd.sock
@@ -171,6 +173,19 @@ step "config set, stop, start, uninstall"
 
 step "berthctl install docker://: berthd fetches the pushed package from the registry itself (signature checked)"
 "$berthctl" install "docker://$reg/demo/packages:1.0.0"
+"$berthctl" uninstall berth-demo
+
+step "fleet updates: berthd follows a tag (one HEAD request per check, every 2 s here); 1.1.0 staged at 0%, then raised to 100%"
+"$berth" push "$pkg" "docker://$reg/demo/packages:stable"
+"$berthctl" install "docker://$reg/demo/packages:stable" --follow
+"$berth" push "$pkg2" "docker://$reg/demo/packages:stable" --rollout 0
+sleep 3
+"$berthctl" updates
+"$berth" rollout "docker://$reg/demo/packages:stable" 100
+for _ in $(seq 60); do
+  "$berthctl" updates | grep -q "installed 1.1.0" && break; sleep 0.5
+done
+"$berthctl" updates
 "$berthctl" uninstall berth-demo
 
 step "the same image on Docker Engine (runtime \"docker\", berth's extension): streamed into dockerd"
