@@ -3,7 +3,6 @@
 //! it saw. Written by the daemon only, atomically. A missing or unreadable file is
 //! rebuilt from what the runtimes report: it is a record, not the source of truth.
 
-use crate::atomic::write_atomic;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -100,16 +99,11 @@ pub struct StateFile {
 impl StateFile {
     /// Reads the file; missing or unreadable means empty (its content is derived).
     pub fn load(path: &Path) -> StateFile {
-        std::fs::read(path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+        crate::atomic::read_record(path)
     }
 
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let mut bytes = serde_json::to_vec_pretty(self).expect("serialisable");
-        bytes.push(b'\n');
-        write_atomic(path, &bytes)
+        crate::atomic::write_record(path, self)
     }
 }
 

@@ -3,7 +3,6 @@
 //! empty (the next checks find the same again — only refusals would be lost, and the
 //! log names each).
 
-use crate::atomic::write_atomic;
 use crate::home::now_rfc3339;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -88,16 +87,11 @@ impl FollowState {
 
 impl UpdatesFile {
     pub fn load(path: &Path) -> UpdatesFile {
-        std::fs::read(path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+        crate::atomic::read_record(path)
     }
 
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let mut bytes = serde_json::to_vec_pretty(self).expect("serialisable");
-        bytes.push(b'\n');
-        write_atomic(path, &bytes)
+        crate::atomic::write_record(path, self)
     }
 }
 

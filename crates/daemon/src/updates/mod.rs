@@ -38,27 +38,31 @@ impl Daemon {
     /// cannot be written is reported: what it would have said is found again by the
     /// next check, except refusals, which the log names.
     pub fn update_follow<T>(&self, id: &str, change: impl FnOnce(&mut FollowState) -> T) -> T {
-        let _lock = self
-            .updates
-            .file_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        self.update_updates_file(|file| change(file.containers.entry(id.to_string()).or_default()))
+    }
+
+    /// Read-modify-write of updates.json, under its lock.
+    fn update_updates_file<T>(&self, change: impl FnOnce(&mut UpdatesFile) -> T) -> T {
+        let _lock = self.updates_lock();
         let path = self.updates_path();
         let mut file = UpdatesFile::load(&path);
-        let out = change(file.containers.entry(id.to_string()).or_default());
+        let out = change(&mut file);
         if let Err(e) = file.save(&path) {
             crate::daemon_log::warn(format!("{}: cannot write: {e}", path.display()));
         }
         out
     }
 
-    /// `id`'s follow state as updates.json has it.
-    pub fn follow_state(&self, id: &str) -> FollowState {
-        let _lock = self
-            .updates
+    fn updates_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.updates
             .file_lock
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `id`'s follow state as updates.json has it.
+    pub fn follow_state(&self, id: &str) -> FollowState {
+        let _lock = self.updates_lock();
         UpdatesFile::load(&self.updates_path())
             .containers
             .remove(id)
@@ -67,17 +71,8 @@ impl Daemon {
 
     /// Forgets what the checks of `id` found (uninstalled, or no longer following).
     pub fn forget_updates(&self, id: &str) {
-        let _lock = self
-            .updates
-            .file_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let path = self.updates_path();
-        let mut file = UpdatesFile::load(&path);
-        if file.containers.remove(id).is_some() {
-            if let Err(e) = file.save(&path) {
-                crate::daemon_log::warn(format!("{}: cannot write: {e}", path.display()));
-            }
+        if self.follow_state(id) != FollowState::default() {
+            self.update_updates_file(|file| file.containers.remove(id));
         }
         self.updates
             .schedule
@@ -106,11 +101,7 @@ impl Daemon {
     pub fn updates(&self) -> Result<Vec<Update>, OpError> {
         let conf = self.home.containers()?;
         let file = {
-            let _lock = self
-                .updates
-                .file_lock
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let _lock = self.updates_lock();
             UpdatesFile::load(&self.updates_path())
         };
         let schedule = self
