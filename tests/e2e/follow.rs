@@ -370,8 +370,9 @@ fn a_registry_that_fails_backs_off_without_holding_up_other_containers() {
     let tag_b = format!("{}:stable", registry.image("fleet/b"));
     push(&a.packages[0], &tag_a, &[]);
     push(&b.packages[0], &tag_b, &[]);
-    // Errors retried after 1 s, 2 s, 4 s... up to the interval (60 s).
-    let mut config = quick_checks(json!({}));
+    // Errors retried after 1 s, 2 s, 4 s... up to the interval (60 s); a silent
+    // registry waited for 120 s.
+    let mut config = quick_checks(json!({"registry": {"stall_timeout": 120}}));
     config["updates"]["interval"] = 60.into();
     let d = start_with(dir.path(), config);
     let _ca = uninstall_on_drop(&d, gone);
@@ -403,6 +404,29 @@ fn a_registry_that_fails_backs_off_without_holding_up_other_containers() {
     assert_eq!(status(&d, gone)["version"], "1");
     let text = ctl_ok(&d, &["updates"]);
     assert!(text.contains("registry errors in a row"), "{text}");
+
+    // A registry that takes the connection and never answers (the kernel accepts
+    // it; nobody reads): the check of `gone` hangs, and `live` still takes what its
+    // tag names next (version 1 again) well before that check could give up.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_tag = format!("docker://{}/fleet/a:stable", silent.local_addr().unwrap());
+    ctl_ok(&d, &["follow", gone, &silent_tag]);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    push(&b.packages[0], &tag_b, &[]);
+    let pushed = std::time::Instant::now();
+    ctl_ok(&d, &["follow", live, &tag_b]); // checked now, not in 60 s
+    wait_for("the live registry's next update", || {
+        status(&d, live)["version"] == "1"
+    });
+    assert!(
+        pushed.elapsed() < std::time::Duration::from_secs(30),
+        "took {:?}: the silent registry held up the other container",
+        pushed.elapsed()
+    );
+    let hanging = updates(&d).into_iter().find(|u| u["id"] == gone).unwrap();
+    assert_eq!(hanging["follow"], json!(silent_tag));
+    assert_eq!(hanging["failures"], 0, "still waiting: {hanging}");
+    drop(silent);
     for id in [gone, live] {
         ctl_ok(&d, &["uninstall", id]);
     }
