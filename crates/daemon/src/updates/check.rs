@@ -59,6 +59,7 @@ impl Daemon {
                 return Ok(None);
             }
         }
+        let head_text = head.as_ref().map(ToString::to_string);
         // What the HEAD found, pinned: the tag may move meanwhile. Fetched with
         // retries and resumed blobs, as any install from a registry.
         let pinned = match head {
@@ -74,6 +75,8 @@ impl Daemon {
             Ok(a) => a,
             Err(ImageError::Remote(e)) => return Err(e.to_string()),
             Err(e) => {
+                // Decided too: the same manifest is not read again at every check.
+                self.update_follow(id, |s| s.seen = head_text);
                 let why = crate::error::error_chain(&e);
                 return Ok(Some(format!("{follow} is not a berth package: {why}")));
             }
