@@ -109,6 +109,12 @@ impl std::str::FromStr for ImageRef {
 }
 
 impl RegistryRef {
+    /// `docker://HOST/REPO:TAG` for `tag` (what a tag is written as in output and
+    /// in berthd's `follow`), whatever tag or digest this reference has.
+    pub fn docker_tag(&self, tag: &str) -> String {
+        format!("docker://{}/{}:{tag}", self.registry, self.repository)
+    }
+
     /// `[HOST[:PORT]/]PATH[:TAG][@DIGEST]`, normalised.
     pub fn parse(text: &str) -> Result<RegistryRef, String> {
         let (name, digest) = match text.split_once('@') {

@@ -61,7 +61,14 @@ impl PackageArtifact {
     /// Reads and checks the manifest `source` names: a berth package artifact with
     /// one titled layer.
     pub fn locate(source: &RegistrySource) -> Result<PackageArtifact, ImageError> {
-        let top = source.top()?;
+        Self::of(source, &source.top()?)
+    }
+
+    /// `locate`, over a manifest `source` already gave.
+    pub fn of(
+        source: &RegistrySource,
+        top: &berth_image::copy::Top,
+    ) -> Result<PackageArtifact, ImageError> {
         let what = format!("{} ({})", source.name(), top.digest);
         let Manifest::Image(m) = manifest::parse(&top.bytes, &what)? else {
             return Err(not_a_package(&what, "an index, not a package".into()));
@@ -92,7 +99,7 @@ impl PackageArtifact {
             .map_err(|e| not_a_package(&what, e))?
             .to_string();
         Ok(PackageArtifact {
-            manifest_digest: top.digest,
+            manifest_digest: top.digest.clone(),
             layer: layer.clone(),
             file_name,
             annotations: m.annotations().clone(),

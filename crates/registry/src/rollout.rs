@@ -69,10 +69,11 @@ pub fn set(
     tag: &str,
     percent_now: u8,
 ) -> Result<Changed, ImageError> {
-    let artifact = PackageArtifact::locate(source)?;
+    // One read of the manifest: the one checked is the one changed.
+    let top = source.top()?;
+    let artifact = PackageArtifact::of(source, &top)?;
     let was = percent(artifact.annotations.as_ref())
         .map_err(|why| ImageError::format(source.name(), why))?;
-    let top = source.top()?;
     let mut manifest: Value = serde_json::from_slice(&top.bytes)
         .map_err(|e| ImageError::format(source.name(), e.to_string()))?;
     if !manifest["annotations"].is_object() {

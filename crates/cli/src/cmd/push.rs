@@ -138,10 +138,7 @@ pub fn run(args: PushArgs) -> Result<(), Failure> {
                 .map_err(failure)?,
         );
     }
-    let name = format!(
-        "docker://{}/{}:{tag}",
-        reference.registry, reference.repository
-    );
+    let name = reference.docker_tag(&tag);
     if args.json {
         return print_json(&serde_json::json!({
             "reference": name,

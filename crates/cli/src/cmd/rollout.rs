@@ -49,10 +49,7 @@ pub fn run(args: RolloutArgs) -> Result<(), Failure> {
     let source = RegistrySource::new(reference.clone(), &options);
     let dest = RegistryDest::new(reference.clone(), &options);
     let changed = rollout::set(&source, &dest, &tag, args.percent).map_err(failure)?;
-    let name = format!(
-        "docker://{}/{}:{tag}",
-        reference.registry, reference.repository
-    );
+    let name = reference.docker_tag(&tag);
     if args.json {
         return print_json(&serde_json::json!({
             "reference": name,

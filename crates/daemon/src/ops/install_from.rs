@@ -146,12 +146,7 @@ pub(crate) fn registry_failure(
 /// The tag `r` names, as containers.conf's `follow` records it.
 #[cfg(feature = "registry")]
 pub(crate) fn followed(r: &berth_image::RegistryRef) -> String {
-    format!(
-        "docker://{}/{}:{}",
-        r.registry,
-        r.repository,
-        r.tag.as_deref().unwrap_or("latest")
-    )
+    r.docker_tag(r.tag.as_deref().unwrap_or("latest"))
 }
 
 #[cfg(not(feature = "registry"))]

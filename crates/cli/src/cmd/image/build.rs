@@ -114,7 +114,7 @@ fn retagged(dest: &ImageRef, tag: &str) -> Result<ImageRef, Failure> {
     // Written out and parsed again, so the tag meets the reference parser's rules.
     let text = match dest {
         ImageRef::OciLayout { dir, .. } => format!("oci:{}:{tag}", dir.display()),
-        ImageRef::Registry(r) => format!("docker://{}/{}:{tag}", r.registry, r.repository),
+        ImageRef::Registry(r) => r.docker_tag(tag),
         _ => {
             return Err(Failure::bad_input(
                 "--tag: an archive holds the one name its reference gives; tag an OCI layout or a registry",
