@@ -7,6 +7,7 @@ mod bundle_libs;
 mod compat;
 mod crash;
 mod daemon;
+mod delta;
 mod device_bundle;
 mod digi;
 mod fleet;

@@ -310,7 +310,10 @@ fn a_hung_runtime_command_is_killed_at_command_timeout_and_the_api_stays_respons
         .filter_map(|l| l.strip_prefix("inspect "))
         .map(String::from)
         .collect();
-    assert!(inspects.len() >= 2, "the API call and the reconcile: {inspects:?}");
+    assert!(
+        inspects.len() >= 2,
+        "the API call and the reconcile: {inspects:?}"
+    );
     for pid in &inspects {
         assert!(
             !Path::new(&format!("/proc/{pid}")).exists()

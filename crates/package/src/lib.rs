@@ -5,6 +5,7 @@
 //! device both link it.
 
 pub mod compress;
+pub mod delta;
 pub mod limits;
 pub mod manifest;
 pub mod oci_bundle;

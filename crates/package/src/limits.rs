@@ -109,7 +109,7 @@ impl fmt::Display for ExpansionError {
 
 impl StdError for ExpansionError {}
 
-fn find_in_chain<T: StdError + 'static>(e: &io::Error) -> bool {
+pub(crate) fn find_in_chain<T: StdError + 'static>(e: &io::Error) -> bool {
     let mut cur: Option<&(dyn StdError + 'static)> =
         e.get_ref().map(|i| i as &(dyn StdError + 'static));
     while let Some(err) = cur {

@@ -164,6 +164,16 @@ pub trait ImageStore: Send + Sync {
         let _ = image;
         Ok(0)
     }
+    /// Writes `images` to `to` as one archive whose layers are uncompressed layer
+    /// tars (a delta's base: each layer's SHA-256 is its diff_id).
+    fn save_images(&self, images: &[String], to: &Path) -> Result<(), RuntimeError> {
+        let _ = (images, to);
+        Err(RuntimeError::Output {
+            runtime: "berthd",
+            what: "exporting images".into(),
+            why: "this runtime cannot export images".into(),
+        })
+    }
     /// The image's own HEALTHCHECK, if its config has one.
     fn image_healthcheck(&self, image: &str) -> Result<Option<ImageHealthcheck>, RuntimeError>;
     /// The create options that send a container's output to `log_file` (or, for an

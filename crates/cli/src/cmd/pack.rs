@@ -79,6 +79,13 @@ pub struct PackArgs {
     /// Compression threads (default: one per CPU). The output does not depend on it.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Also write a delta package against this older package of the same id (podman,
+    /// docker): the layers OLD has are left out, a device running OLD's version
+    /// rebuilds the full payload from its own images and checks it against this
+    /// package's checksums and signature. Written beside the package as
+    /// `<package>.delta-from-<OLD's version>.tar.gz`.
+    #[arg(long, value_name = "OLD")]
+    delta_from: Option<PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -170,8 +177,57 @@ pub fn run(args: PackArgs) -> Result<(), Failure> {
     for w in &report.warnings {
         eprintln!("berth: warning: {w}");
     }
+    let delta = match &args.delta_from {
+        Some(old) => Some(write_delta(old, &report.path)?),
+        None => None,
+    };
     if args.json {
-        return print_json(&report);
+        return match delta {
+            Some(d) => print_json(&serde_json::json!({"package": report, "delta": d})),
+            None => print_json(&report),
+        };
     }
-    print(&format!("{}\n", report.path.display()))
+    print(&format!("{}\n", report.path.display()))?;
+    if let Some(d) = delta {
+        eprintln!(
+            "berth: delta from {}: {} bytes ({} bytes of the payload reused, {} sent)",
+            d.base_version, d.size_bytes, d.delta.reused_bytes, d.delta.data_bytes
+        );
+        print(&format!("{}\n", d.path.display()))?;
+    }
+    Ok(())
+}
+
+/// The delta of the package just written against `old`, beside it.
+fn write_delta(
+    old: &std::path::Path,
+    full: &std::path::Path,
+) -> Result<berth_package::delta::DeltaReport, Failure> {
+    let file = std::fs::File::open(old)
+        .map_err(|e| Failure::bad_input(format!("{}: {e}", old.display())))?;
+    let head = berth_package::read_head(file, &Default::default())
+        .map_err(|e| Failure::bad_input(format!("{}: {}", old.display(), chain(&e))))?;
+    let version: String = head
+        .manifest
+        .version
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._+-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = full.file_name().unwrap_or_default().to_string_lossy();
+    let stem = name.split_once(".tar.").map_or(&*name, |(stem, _)| stem);
+    let out = full.with_file_name(format!("{stem}.delta-from-{version}.tar.gz"));
+    berth_package::delta::write_delta_package(old, full, &out, &Limits::build_host()).map_err(|e| {
+        match &e {
+            berth_package::delta::DeltaPackageError::Invalid { .. } => {
+                Failure::bad_input(chain(&e))
+            }
+            _ => Failure::failed(chain(&e)),
+        }
+    })
 }

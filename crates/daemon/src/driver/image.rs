@@ -50,6 +50,36 @@ impl Driver for ImageDriver {
         self.engine.as_ref()
     }
 
+    /// The engine's export of the installed images: their layers come back as the
+    /// uncompressed tars whose SHA-256 is their diff_id.
+    fn delta_base(
+        &self,
+        home: &Home,
+        id: &str,
+        staging: &Path,
+    ) -> Result<Box<dyn berth_package::delta::Base>, OpError> {
+        let images = home.record(id).map(|r| r.images).unwrap_or_default();
+        if images.is_empty() {
+            return Err(OpError::Package(format!(
+                "{id}: no record of its images, which a delta is rebuilt from; install the full package"
+            )));
+        }
+        let path = staging.join("delta-base.tar");
+        self.engine
+            .save_images(&images, &path)
+            .map_err(runtime(format!("exporting the images of {id}")))?;
+        let io = |source| OpError::Io {
+            context: format!("indexing {}", path.display()),
+            source,
+        };
+        let file = std::fs::File::open(&path).map_err(io)?;
+        // Unlinked at once: the open file is all the index needs, and a crash leaves
+        // nothing behind.
+        let _ = std::fs::remove_file(&path);
+        let base = berth_package::delta::ArchiveBase::index(file).map_err(io)?;
+        Ok(Box::new(base))
+    }
+
     fn create_args(&self, manifest: &Manifest) -> Result<Vec<String>, OpError> {
         split_create_args(manifest.create_args.as_deref().unwrap_or_default())
             .map_err(|e| OpError::Package(format!("manifest.json: {e}")))

@@ -131,6 +131,21 @@ pub trait Driver: Send + Sync {
         label: &str,
     ) -> Result<Box<dyn Staged>, RuntimeError>;
 
+    /// What the installed version `id` holds, found by content, for a delta
+    /// package to be rebuilt from; scratch files go in `staging`.
+    fn delta_base(
+        &self,
+        home: &Home,
+        id: &str,
+        staging: &Path,
+    ) -> Result<Box<dyn berth_package::delta::Base>, OpError> {
+        let _ = (home, staging);
+        Err(OpError::Package(format!(
+            "{id}: {} packages have no deltas; install the full package",
+            self.kind()
+        )))
+    }
+
     /// After a crash, before the API opens: finishes or undoes this runtime's
     /// interrupted installs, upgrades and uninstalls. One line per thing done.
     fn recover(&self, home: &Home, registered: Registered<'_>) -> Vec<String>;

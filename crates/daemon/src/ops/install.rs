@@ -11,6 +11,7 @@ use crate::error::{io, runtime, OpError};
 use crate::store::ContainerEntry;
 use berth_api::Installed;
 use berth_format::stream::{channel, ChannelReader, Chunk};
+use berth_package::delta::DeltaBase;
 use berth_package::{read_package_into, Manifest, PayloadSink, ReadError, ReadOptions, SinkError};
 use berth_runtime::RuntimeError;
 use serde_json::Value;
@@ -73,6 +74,7 @@ impl Daemon {
             follow,
             staging: staging.path().to_path_buf(),
             planned: None,
+            driver: None,
             loader: None,
         };
         let opts = ReadOptions {
@@ -219,6 +221,7 @@ struct InstallSink<'d> {
     follow: Option<String>,
     staging: PathBuf,
     planned: Option<(Plan, IdGuard<'d>)>,
+    driver: Option<Arc<dyn Driver>>,
     loader: Option<JoinHandle<StageResult>>,
 }
 
@@ -234,6 +237,7 @@ impl PayloadSink for InstallSink<'_> {
             self.daemon
                 .plan(manifest, size, self.force, self.follow.take())?;
         self.planned = Some((plan, guard));
+        self.driver = Some(Arc::clone(&driver));
         let (tx, mut rx) = channel(16);
         let staging = self.staging.clone();
         let label = format!("{}-{}", self.daemon.home.tag(), manifest.id());
@@ -245,6 +249,40 @@ impl PayloadSink for InstallSink<'_> {
             result
         }));
         Ok(Box::new(ChannelWriter(tx)))
+    }
+
+    fn delta_base(
+        &mut self,
+        manifest: &Manifest,
+        base: &DeltaBase,
+    ) -> Result<Box<dyn berth_package::delta::Base>, SinkError> {
+        Ok(self.base_for(manifest, base)?)
+    }
+}
+
+impl InstallSink<'_> {
+    fn base_for(
+        &self,
+        manifest: &Manifest,
+        base: &DeltaBase,
+    ) -> Result<Box<dyn berth_package::delta::Base>, OpError> {
+        let (Some((plan, _)), Some(driver)) = (&self.planned, &self.driver) else {
+            return Err(OpError::Package("a delta payload before its plan".into()));
+        };
+        let installed = plan.old.as_ref().map(|o| o.version.as_str());
+        if installed != Some(base.version.as_str()) {
+            return Err(OpError::Package(format!(
+                "{} {} is a delta from version {}, which this device {}; install the full package",
+                manifest.id(),
+                manifest.version,
+                base.version,
+                match installed {
+                    Some(v) => format!("does not have (it has {v})"),
+                    None => "does not have (nothing installed)".into(),
+                }
+            )));
+        }
+        driver.delta_base(&self.daemon.home, manifest.id(), &self.staging)
     }
 }
 

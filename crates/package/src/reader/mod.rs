@@ -114,7 +114,8 @@ impl ReadError {
     fn classify(e: io::Error, what: &str) -> Self {
         if is_source_error(&e) {
             ReadError::Io(e)
-        } else if is_guard_error(&e) {
+        } else if is_guard_error(&e) || crate::limits::find_in_chain::<crate::delta::BaseError>(&e)
+        {
             ReadError::invalid(format!("{what}: {}", innermost(&e)))
         } else {
             ReadError::invalid(format!(
@@ -216,6 +217,22 @@ pub trait PayloadSink {
         size: u64,
         listed_digest: Option<&str>,
     ) -> Result<Box<dyn Write>, SinkError>;
+
+    /// A delta payload (`payload/<name>.delta`) is about to be rebuilt, after
+    /// `open`: what the device holds of `base`, the version it was made from.
+    /// Without one the package is refused.
+    fn delta_base(
+        &mut self,
+        manifest: &Manifest,
+        base: &crate::delta::DeltaBase,
+    ) -> Result<Box<dyn crate::delta::Base>, SinkError> {
+        let _ = manifest;
+        Err(format!(
+            "a delta from {} {}: nothing here holds that version",
+            base.id, base.version
+        )
+        .into())
+    }
 }
 
 /// Why a sink refused a payload: the sink's own typed error, handed back unchanged
@@ -413,20 +430,16 @@ fn read_payload<R: Read, S: PayloadSink + ?Sized>(
     opts: &ReadOptions,
     sink: Option<&mut S>,
 ) -> Result<(), ReadError> {
-    let limits = &opts.limits;
     if let Some(first) = &st.payload {
         return Err(ReadError::invalid(format!(
             "two payloads: payload/{} and {name}",
             first.name
         )));
     }
-    if let Some(expected) = st.manifest.as_ref().and_then(|m| m.size_bytes) {
-        if expected != size {
-            return Err(ReadError::invalid(format!(
-                "size mismatch: manifest.json says {expected} bytes, {name} has {size}"
-            )));
-        }
+    if name.ends_with(crate::delta::SUFFIX) {
+        return delta::read_delta_payload(entry, st, name, opts, sink);
     }
+    check_size(st, name, size)?;
     let file_name = &name["payload/".len()..];
     let runtime = match st.manifest.as_ref().map(|m| m.runtime) {
         Some(rt) => rt,
@@ -441,39 +454,74 @@ fn read_payload<R: Read, S: PayloadSink + ?Sized>(
     };
     let tee = match sink {
         None => None,
-        Some(sink) => {
-            let mut early = st.problems.clone();
-            if st.sums.is_none() {
-                early.push(format!(
-                    "{SUMS_PATH} must come before the payload to install a package as it streams"
-                ));
-            }
-            let Some(manifest) = st.manifest.as_ref() else {
-                early.push(format!("{MANIFEST_PATH} must come before the payload to install a package as it streams"));
-                return Err(ReadError::Invalid(Problems(early)));
-            };
-            signature_verdict(st, opts, &mut early);
-            if !early.is_empty() {
-                return Err(ReadError::Invalid(Problems(early)));
-            }
-            let file_name = &name["payload/".len()..];
-            let listed = st
-                .sums
-                .as_deref()
-                .and_then(|sums| parse_sums(sums).ok())
-                .and_then(|lines| lines.into_iter().find(|(_, path)| path == name))
-                .map(|(hex, _)| format!("sha256:{hex}"));
-            Some(
-                sink.open(manifest, file_name, size, listed.as_deref())
-                    .map_err(ReadError::Refused)?,
-            )
-        }
+        Some(sink) => Some(open_sink(st, opts, sink, name, size)?.1),
     };
+    take_payload(entry, st, name, runtime, tee, opts)
+}
+
+/// The manifest's `size_bytes` against the payload's size.
+fn check_size(st: &State, name: &str, size: u64) -> Result<(), ReadError> {
+    if let Some(expected) = st.manifest.as_ref().and_then(|m| m.size_bytes) {
+        if expected != size {
+            return Err(ReadError::invalid(format!(
+                "size mismatch: manifest.json says {expected} bytes, {name} has {size}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Hands the payload `name` to the sink, once everything before it checks out.
+fn open_sink<'m, S: PayloadSink + ?Sized>(
+    st: &'m State,
+    opts: &ReadOptions,
+    sink: &mut S,
+    name: &str,
+    size: u64,
+) -> Result<(&'m Manifest, Box<dyn Write>), ReadError> {
+    let mut early = st.problems.clone();
+    if st.sums.is_none() {
+        early.push(format!(
+            "{SUMS_PATH} must come before the payload to install a package as it streams"
+        ));
+    }
+    let Some(manifest) = st.manifest.as_ref() else {
+        early.push(format!(
+            "{MANIFEST_PATH} must come before the payload to install a package as it streams"
+        ));
+        return Err(ReadError::Invalid(Problems(early)));
+    };
+    signature_verdict(st, opts, &mut early);
+    if !early.is_empty() {
+        return Err(ReadError::Invalid(Problems(early)));
+    }
+    let file_name = &name["payload/".len()..];
+    let listed = st
+        .sums
+        .as_deref()
+        .and_then(|sums| parse_sums(sums).ok())
+        .and_then(|lines| lines.into_iter().find(|(_, path)| path == name))
+        .map(|(hex, _)| format!("sha256:{hex}"));
+    let tee = sink
+        .open(manifest, file_name, size, listed.as_deref())
+        .map_err(ReadError::Refused)?;
+    Ok((manifest, tee))
+}
+
+/// Reads the payload `name` through: checked for its runtime, hashed, copied to `tee`.
+fn take_payload(
+    input: &mut dyn Read,
+    st: &mut State,
+    name: &str,
+    runtime: RuntimeKind,
+    tee: Option<Box<dyn Write>>,
+    opts: &ReadOptions,
+) -> Result<(), ReadError> {
     let mut hashing = HashingReader::new(Tee {
-        inner: entry,
+        inner: input,
         copy: tee,
     });
-    let summary = match inspect_payload(runtime, name, &mut hashing, limits) {
+    let summary = match inspect_payload(runtime, name, &mut hashing, &opts.limits) {
         Ok(s) => s,
         Err(PayloadError::Io(e)) => return Err(ReadError::classify(e, name)),
         Err(e) => return Err(ReadError::invalid(e.to_string())),
@@ -482,7 +530,7 @@ fn read_payload<R: Read, S: PayloadSink + ?Sized>(
     let digest = digest.hex().to_string();
     st.hashes.insert(name.to_string(), digest.clone());
     st.payload = Some(PayloadInfo {
-        name: file_name.to_string(),
+        name: name["payload/".len()..].to_string(),
         size: len,
         digest: format!("sha256:{digest}"),
         summary,
@@ -510,6 +558,7 @@ impl<R: Read> Read for Tee<R> {
     }
 }
 
+mod delta;
 mod head;
 mod verdict;
 pub use head::{read_head, PackageHead};

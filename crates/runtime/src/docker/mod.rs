@@ -107,6 +107,13 @@ fn bare(id: &str) -> String {
 }
 
 impl ImageStore for Docker {
+    fn save_images(&self, images: &[String], to: &Path) -> Result<(), RuntimeError> {
+        let mut args: Vec<String> = vec!["save".into(), "-o".into()];
+        args.push(to.to_string_lossy().into_owned());
+        args.extend(images.iter().cloned());
+        self.run(args, self.load_timeout).map(drop)?;
+        Ok(())
+    }
     fn load_image(&self, archive: &Path) -> Result<Vec<String>, RuntimeError> {
         let args = vec!["load".into(), "-i".into(), archive.display().to_string()];
         let out = self.run(args, self.load_timeout)?;

@@ -94,6 +94,15 @@ impl ImageStore for Podman {
         let out = self.cmd(&["info", "--format", "{{.Store.GraphRoot}}"])?;
         Ok(PathBuf::from(out.trim()))
     }
+    fn save_images(&self, images: &[String], to: &Path) -> Result<(), RuntimeError> {
+        let mut args: Vec<String> = ["save", "-q", "-m", "--format", "docker-archive", "-o"]
+            .map(String::from)
+            .into();
+        args.push(to.to_string_lossy().into_owned());
+        args.extend(images.iter().cloned());
+        self.run(args, self.load_timeout).map(drop)?;
+        Ok(())
+    }
     fn remove_image(&self, reference: &str) -> Result<(), RuntimeError> {
         self.cmd(&["rmi", reference]).map(drop)
     }

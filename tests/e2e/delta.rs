@@ -1,0 +1,144 @@
+//! Delta packages on podman and Docker Engine: `berth pack --delta-from OLD` leaves
+//! out the layers OLD has; berthd rebuilds the payload from its engine's export of
+//! the installed image and installs it to the same result as the full package; a
+//! device without OLD's version refuses it (exit 2) naming that version.
+
+use berth_e2e::cli::{berth, berth_ok};
+use berth_e2e::daemon::{ctl, start};
+use berth_e2e::install::{ctl_ok, manifest, remove_container, status};
+use berth_e2e::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// `n` bytes no compressor shrinks.
+fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Version 1: busybox plus a 4 MiB layer; version 2: version 1 plus a 256 KiB layer.
+/// Returns the two docker-archives and version 2's image id.
+fn two_versions(dir: &Path, id: &str) -> (PathBuf, PathBuf, String) {
+    let tag1 = format!("localhost/{id}:1");
+    let tag2 = format!("localhost/{id}:2");
+    let v1 = TestImage::build(&dir.join("1"), &tag1, "echo running; exec sleep infinity");
+    v1.add_layer(dir, "base.bin", &noise(1, 4 << 20));
+    let tar1 = dir.join("v1.tar");
+    v1.save("docker-archive", &tar1);
+    ok(&mut cmd("podman", &["tag", &tag1, &tag2]));
+    let v2 = TestImage { tag: tag2 };
+    v2.add_layer(dir, "app.bin", &noise(2, 256 << 10));
+    let tar2 = dir.join("v2.tar");
+    v2.save("docker-archive", &tar2);
+    let v2_id = v2.id();
+    (tar1, tar2, v2_id)
+}
+
+fn delta_on(runtime: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let id = format!("berth-e2e-delta-{runtime}");
+    remove_container(&id);
+    if runtime == "docker" {
+        require_docker();
+        let _ = run(&mut cmd("docker", &["rm", "-f", &id]));
+    }
+    let (tar1, tar2, v2_id) = two_versions(dir.path(), &id);
+    let pack = |version: &str, tar: &Path, extra: &[&str]| -> Value {
+        let mut m = manifest(&id, version, "--init", true);
+        m["runtime"] = runtime.into();
+        let path = dir.path().join(format!("{version}.json"));
+        write_manifest(&path, &m);
+        let out = dir.path().join(format!("out-{version}"));
+        let mut args = vec![
+            "pack",
+            "--json",
+            "--manifest",
+            path.to_str().unwrap(),
+            "--payload",
+            tar.to_str().unwrap(),
+            "--output-dir",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&berth_ok(&args)).unwrap()
+    };
+    let full1 = pack("1.0.0", &tar1, &[]);
+    let pkg1 = full1["path"].as_str().unwrap().to_string();
+    let both = pack("2.0.0", &tar2, &["--delta-from", &pkg1]);
+    let full2 = both["package"]["path"].as_str().unwrap().to_string();
+    let delta = &both["delta"];
+    let delta_path = delta["path"].as_str().unwrap().to_string();
+    // Only the new layer (and the archive's small files) travel.
+    let delta_size = delta["size_bytes"].as_u64().unwrap();
+    let full_size = std::fs::metadata(&full2).unwrap().len();
+    assert!(
+        delta["reused_bytes"].as_u64().unwrap() >= 4 << 20,
+        "the 4 MiB layer is reused: {delta}"
+    );
+    assert!(
+        delta_size < (256 << 10) + (64 << 10) && delta_size * 10 < full_size,
+        "delta {delta_size} bytes, full package {full_size}: {delta}"
+    );
+    // berth verify says what a delta is, and that it is checked where it lands.
+    let out = berth(&["verify", &delta_path]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("a delta from"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let d = start(dir.path());
+    // Nothing installed: refused, naming the version it needs.
+    let out = ctl(&d.socket, &["install", &delta_path]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("a delta from version 1.0.0"), "{err}");
+    assert!(berth_e2e::subjects::registered_version(dir.path(), &id).is_none());
+
+    ctl_ok(&d, &["install", &pkg1]);
+    ctl_ok(&d, &["install", &delta_path]);
+    let s = status(&d, &id);
+    assert_eq!(s["version"], "2.0.0", "{s}");
+    assert_eq!(s["running"], true, "{s}");
+    // The same image the full package brings: its id is its config's digest.
+    let image = ok(&mut cmd(
+        runtime,
+        &["inspect", "--format", "{{.Image}}", &id],
+    ));
+    assert_eq!(
+        image.trim().trim_start_matches("sha256:"),
+        v2_id.trim_start_matches("sha256:"),
+        "the container runs version 2's image"
+    );
+    let app = ok(&mut cmd(
+        runtime,
+        &["exec", &id, "wc", "-c", "/etc/app.bin"],
+    ));
+    assert!(app.trim().starts_with(&(256 << 10).to_string()), "{app}");
+    ctl_ok(&d, &["uninstall", &id]);
+    berth_e2e::install::assert_no_scratch_files(dir.path(), "after the delta install");
+    let _ = run(&mut cmd(
+        "podman",
+        &["rmi", "-f", &format!("localhost/{id}:1")],
+    ));
+}
+
+#[test]
+fn podman_a_delta_package_upgrades_a_device_that_has_the_old_version() {
+    require(&["podman"]);
+    delta_on("podman");
+}
+
+#[test]
+fn docker_a_delta_package_upgrades_a_device_that_has_the_old_version() {
+    require(&["podman"]);
+    delta_on("docker");
+}
