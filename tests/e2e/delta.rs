@@ -142,3 +142,89 @@ fn docker_a_delta_package_upgrades_a_device_that_has_the_old_version() {
     require(&["podman"]);
     delta_on("docker");
 }
+
+/// From a registry: `berth push` adds the package's parts; a device that runs
+/// version 1 fetches version 2's head and only its new layer; a fresh device, and
+/// `berth pull`, get the whole package as before.
+#[test]
+fn podman_an_upgrade_from_a_registry_fetches_only_the_layers_the_device_lacks() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let id = "berth-e2e-delta-parts";
+    remove_container(id);
+    let (tar1, tar2, v2_id) = two_versions(dir.path(), id);
+    let (sign, public) = berth_e2e::signing::keygen(dir.path(), "release");
+    let packages: Vec<String> = [("1.0.0", &tar1), ("2.0.0", &tar2)]
+        .iter()
+        .map(|(version, tar)| {
+            let m = manifest(id, version, "--init", true);
+            let path = dir.path().join(format!("{version}.json"));
+            write_manifest(&path, &m);
+            let out = dir.path().join(format!("out-{version}"));
+            berth_e2e::cli::berth_pack(&path, tar, &out, &["--sign", sign.to_str().unwrap()])
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let registry = berth_e2e::images::Registry::start();
+    let base = registry.image("apps/parts");
+    let pushed: Vec<Value> = packages
+        .iter()
+        .zip(["1", "2"])
+        .map(|(p, tag)| {
+            serde_json::from_str(&berth_ok(&["push", p, &format!("{base}:{tag}"), "--json"]))
+                .unwrap()
+        })
+        .collect();
+    // busybox's layer, the 4 MiB one, and (version 2) the new one.
+    assert_eq!(pushed[1]["parts"]["layers"], 3, "{}", pushed[1]);
+    // berth pull still gets the whole package, byte for byte.
+    let pulled = dir.path().join("pulled");
+    std::fs::create_dir_all(&pulled).unwrap();
+    berth_ok(&[
+        "pull",
+        &format!("{base}:2"),
+        "--output-dir",
+        pulled.to_str().unwrap(),
+    ]);
+    let file = std::fs::read_dir(&pulled)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        std::fs::read(&packages[1]).unwrap()
+    );
+
+    let d = berth_e2e::daemon::start_with(
+        dir.path(),
+        serde_json::json!({"trust": {"keys": [public], "require_signature": true}}),
+    );
+    ctl_ok(&d, &["install", &format!("{base}:1")]);
+    ctl_ok(&d, &["install", &format!("{base}:2")]);
+    let s = status(&d, id);
+    assert_eq!(s["version"], "2.0.0", "{s}");
+    assert_eq!(s["running"], true, "{s}");
+    let image = ok(&mut cmd(
+        "podman",
+        &["inspect", "--format", "{{.Image}}", id],
+    ));
+    assert_eq!(image.trim(), v2_id.trim_start_matches("sha256:"));
+    let log = std::fs::read_to_string(dir.path().join("berthd.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("from the registry's parts"))
+        .unwrap_or_else(|| panic!("no parts install in the log: {log}"));
+    // One layer fetched: the 256 KiB one (plus its tar header); the other two reused.
+    assert!(
+        line.contains("fetched 1 layers (26") && line.contains("reused 2 layers"),
+        "{line}"
+    );
+    ctl_ok(&d, &["uninstall", id]);
+    let _ = run(&mut cmd(
+        "podman",
+        &["rmi", "-f", &format!("localhost/{id}:1")],
+    ));
+}

@@ -9,6 +9,7 @@
 pub mod client;
 pub mod creds;
 pub mod package;
+pub mod parts;
 pub mod pull;
 pub mod push;
 pub mod referrers;

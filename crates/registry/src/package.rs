@@ -111,8 +111,17 @@ impl PackageArtifact {
     /// a one-file artifact or is too large for a signature is passed over: a trusted
     /// signature listed after it must still count (issue 21, finding 11).
     pub fn signatures(&self, source: &RegistrySource) -> Result<Vec<Vec<u8>>, ImageError> {
+        Ok(self.signatures_in(source, referrers::list(source, &self.manifest_digest)?))
+    }
+
+    /// `signatures`, from the referrers `list` already gave.
+    pub fn signatures_in(
+        &self,
+        source: &RegistrySource,
+        referrers: Vec<serde_json::Value>,
+    ) -> Vec<Vec<u8>> {
         let mut found = Vec::new();
-        for referrer in referrers::list(source, &self.manifest_digest)? {
+        for referrer in referrers {
             if referrer.get("artifactType").and_then(|t| t.as_str()) != Some(SIGNATURE_TYPE) {
                 continue;
             }
@@ -123,7 +132,7 @@ impl PackageArtifact {
                 found.push(sig);
             }
         }
-        Ok(found)
+        found
     }
 }
 

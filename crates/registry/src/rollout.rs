@@ -85,8 +85,15 @@ pub fn set(
     dest.put_manifest_as(&digest.to_string(), &bytes, OCI_MANIFEST)?;
     let subject = berth_image::artifact::descriptor(OCI_MANIFEST, &digest, bytes.len() as u64);
     let mut signatures = 0;
+    // The referrers devices read follow the package to its new manifest: its
+    // signatures, and its parts.
     for referrer in referrers::list(source, &top.digest)? {
-        if referrer.get("artifactType").and_then(Value::as_str) != Some(SIGNATURE_TYPE) {
+        let kind = referrer
+            .get("artifactType")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if kind != SIGNATURE_TYPE && kind != crate::parts::PARTS_TYPE {
             continue;
         }
         let Ok(descriptor) = serde_json::from_value::<Descriptor>(referrer) else {
@@ -96,8 +103,10 @@ pub fn set(
             .map_err(|e| ImageError::format(source.name(), e.to_string()))?;
         signature["subject"] = subject.clone();
         let signature = serde_json::to_vec(&signature).expect("json serialises");
-        referrers::push(dest, source, &digest, &signature, SIGNATURE_TYPE)?;
-        signatures += 1;
+        referrers::push(dest, source, &digest, &signature, &kind)?;
+        if kind == SIGNATURE_TYPE {
+            signatures += 1;
+        }
     }
     dest.put_manifest_as(tag, &bytes, OCI_MANIFEST)?;
     Ok(Changed {

@@ -22,6 +22,11 @@ use berth_registry::rollout::ROLLOUT;
 /// (artifactType application/vnd.berth.signature.v1), where `oras discover` and devices
 /// find it.
 ///
+/// An image package (podman, docker) is also pushed in parts, as a second referrer
+/// (artifactType application/vnd.berth.parts.v1): its head and its image layers,
+/// uncompressed, each under its own digest. A device upgrading from an older version
+/// fetches the head and only the layers its engine lacks (docs/registry.md).
+///
 /// --rollout PERCENT stages the package: devices that follow the tag take it only
 /// when their own draw (from their device id and the package's digest) falls within
 /// PERCENT; `berth rollout` raises it later without uploading the package again
@@ -47,6 +52,10 @@ pub struct PushArgs {
     /// default: every device).
     #[arg(long, value_name = "PERCENT", value_parser = super::rollout::percent_arg)]
     rollout: Option<u8>,
+    /// Do not push the package in parts: devices then fetch the whole package on
+    /// every upgrade.
+    #[arg(long)]
+    no_parts: bool,
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -138,6 +147,17 @@ pub fn run(args: PushArgs) -> Result<(), Failure> {
                 .map_err(failure)?,
         );
     }
+    let image = matches!(report.runtime.as_str(), "podman" | "docker");
+    let parts = if image && !args.no_parts {
+        let subject = artifact::descriptor(
+            berth_image::manifest::OCI_MANIFEST,
+            &manifest_digest,
+            manifest.len() as u64,
+        );
+        Some(push_parts(&dest, &source, path, &manifest_digest, subject)?)
+    } else {
+        None
+    };
     let name = reference.docker_tag(&tag);
     if args.json {
         return print_json(&serde_json::json!({
@@ -150,6 +170,11 @@ pub fn run(args: PushArgs) -> Result<(), Failure> {
             "runtime": report.runtime,
             "signature": signature_digest.map(|d| d.to_string()),
             "rollout": args.rollout.unwrap_or(100),
+            "parts": parts.as_ref().map(|p| serde_json::json!({
+                "digest": p.digest.to_string(),
+                "head_size": p.head_size,
+                "layers": p.layers,
+            })),
         }));
     }
     print(&format!(
@@ -161,6 +186,71 @@ pub fn run(args: PushArgs) -> Result<(), Failure> {
             ""
         }
     ))
+}
+
+/// What `push_parts` pushed.
+struct PushedParts {
+    digest: Digest,
+    head_size: u64,
+    layers: usize,
+}
+
+/// Pushes the package at `path` in parts, as a referrer of `manifest_digest`.
+fn push_parts(
+    dest: &RegistryDest,
+    source: &RegistrySource,
+    path: &std::path::Path,
+    manifest_digest: &Digest,
+    subject: serde_json::Value,
+) -> Result<PushedParts, Failure> {
+    use berth_package::delta::Base;
+    let label = path.display().to_string();
+    let dir =
+        tempfile::tempdir().map_err(|e| Failure::failed(format!("a scratch directory: {e}")))?;
+    let head_path = dir.path().join("head.tar.gz");
+    let mut head = berth_package::delta::write_parts_head(path, &head_path, &Limits::build_host())
+        .map_err(|e| Failure::failed(format!("{label}: {}", chain(&e))))?;
+    let io_fail = |e: std::io::Error| Failure::failed(format!("{label}: {e}"));
+    let head_bytes = std::fs::read(&head_path).map_err(io_fail)?;
+    let head_digest = Digest::of(&head_bytes);
+    upload(
+        dest,
+        &head_digest,
+        head_bytes.len() as u64,
+        &mut &head_bytes[..],
+    )?;
+    let mut layers = Vec::new();
+    for (digest, size) in std::mem::take(&mut head.parts) {
+        let d: Digest = digest
+            .parse()
+            .map_err(|e| Failure::failed(format!("{label}: {digest}: {e}")))?;
+        let content = head.layers.open(&digest, size, None).map_err(io_fail)?;
+        upload(
+            dest,
+            &d,
+            size,
+            &mut VerifyingReader::new(content, d.clone(), Some(size)),
+        )?;
+        layers.push((d, size));
+    }
+    let bytes = berth_registry::parts::manifest_bytes(
+        (&head_digest, head_bytes.len() as u64),
+        &layers,
+        subject,
+    );
+    let digest = referrers::push(
+        dest,
+        source,
+        manifest_digest,
+        &bytes,
+        berth_registry::parts::PARTS_TYPE,
+    )
+    .map_err(failure)?;
+    Ok(PushedParts {
+        digest,
+        head_size: head_bytes.len() as u64,
+        layers: layers.len(),
+    })
 }
 
 /// A signature file given with --signature: small, read whole.

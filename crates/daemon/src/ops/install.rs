@@ -11,7 +11,7 @@ use crate::error::{io, runtime, OpError};
 use crate::store::ContainerEntry;
 use berth_api::Installed;
 use berth_format::stream::{channel, ChannelReader, Chunk};
-use berth_package::delta::DeltaBase;
+use berth_package::delta::{Base, DeltaBase};
 use berth_package::{read_package_into, Manifest, PayloadSink, ReadError, ReadOptions, SinkError};
 use berth_runtime::RuntimeError;
 use serde_json::Value;
@@ -45,7 +45,20 @@ impl Daemon {
         detached_signatures: Vec<Vec<u8>>,
         follow: Option<String>,
     ) -> Result<Installed, OpError> {
-        let result = self.install_stream(body, force, detached_signatures, follow);
+        self.install_fetching(body, force, detached_signatures, follow, None)
+    }
+
+    /// `install_signed` of a package's head (a registry's parts), whose left-out
+    /// parts come from the installed version or, failing that, from `fetch`.
+    pub(crate) fn install_fetching(
+        &self,
+        body: impl Read + Send + 'static,
+        force: bool,
+        detached_signatures: Vec<Vec<u8>>,
+        follow: Option<String>,
+        fetch: Option<Box<dyn Fetch>>,
+    ) -> Result<Installed, OpError> {
+        let result = self.install_stream(body, force, detached_signatures, follow, fetch);
         // The install's buffers are freed; their pages go back to the device.
         crate::memory::release_free_memory();
         result
@@ -57,6 +70,7 @@ impl Daemon {
         force: bool,
         detached_signatures: Vec<Vec<u8>>,
         follow: Option<String>,
+        fetch: Option<Box<dyn Fetch>>,
     ) -> Result<Installed, OpError> {
         let staging_root = self.home.staging_root();
         std::fs::create_dir_all(&staging_root)
@@ -75,6 +89,7 @@ impl Daemon {
             staging: staging.path().to_path_buf(),
             planned: None,
             driver: None,
+            fetch,
             loader: None,
         };
         let opts = ReadOptions {
@@ -222,6 +237,7 @@ struct InstallSink<'d> {
     staging: PathBuf,
     planned: Option<(Plan, IdGuard<'d>)>,
     driver: Option<Arc<dyn Driver>>,
+    fetch: Option<Box<dyn Fetch>>,
     loader: Option<JoinHandle<StageResult>>,
 }
 
@@ -255,20 +271,93 @@ impl PayloadSink for InstallSink<'_> {
         &mut self,
         manifest: &Manifest,
         base: &DeltaBase,
-    ) -> Result<Box<dyn berth_package::delta::Base>, SinkError> {
+    ) -> Result<Box<dyn Base>, SinkError> {
         Ok(self.base_for(manifest, base)?)
+    }
+}
+
+/// Parts of a package a registry holds, by digest: what a parts install fetches.
+pub trait Fetch: Send {
+    /// `size` bytes whose SHA-256 is `digest` (the caller checks it).
+    fn open(&self, digest: &str, size: u64) -> io::Result<Box<dyn Read>>;
+}
+
+/// The installed version's content first, the registry's for what it lacks.
+struct FetchingBase {
+    id: String,
+    local: Option<Box<dyn Base>>,
+    fetch: Box<dyn Fetch>,
+    /// Bytes (and layers) taken from the installed version, and fetched.
+    reused: (u64, u32),
+    fetched: (u64, u32),
+}
+
+impl Base for FetchingBase {
+    fn open(&mut self, digest: &str, size: u64, path: Option<&str>) -> io::Result<Box<dyn Read>> {
+        if let Some(local) = self.local.as_mut() {
+            match local.open(digest, size, path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                found => {
+                    self.reused = (self.reused.0 + size, self.reused.1 + 1);
+                    return found;
+                }
+            }
+        }
+        self.fetched = (self.fetched.0 + size, self.fetched.1 + 1);
+        self.fetch.open(digest, size)
+    }
+}
+
+impl Drop for FetchingBase {
+    /// What the parts saved, in the log (the fleet bench reads the registry's side).
+    fn drop(&mut self) {
+        crate::daemon_log::info(format!(
+            "{}: from the registry's parts: fetched {} layers ({} bytes), reused {} layers ({} bytes) of the installed version",
+            self.id, self.fetched.1, self.fetched.0, self.reused.1, self.reused.0
+        ));
     }
 }
 
 impl InstallSink<'_> {
     fn base_for(
-        &self,
+        &mut self,
         manifest: &Manifest,
         base: &DeltaBase,
-    ) -> Result<Box<dyn berth_package::delta::Base>, OpError> {
+    ) -> Result<Box<dyn Base>, OpError> {
         let (Some((plan, _)), Some(driver)) = (&self.planned, &self.driver) else {
             return Err(OpError::Package("a delta payload before its plan".into()));
         };
+        if base.version.is_empty() {
+            // A registry's parts head: any installed version helps.
+            let Some(fetch) = self.fetch.take() else {
+                return Err(OpError::Package(format!(
+                    "{}: a package head (its image layers left out) comes only from a registry",
+                    manifest.id()
+                )));
+            };
+            let local = match &plan.old {
+                Some(_) => match driver.delta_base(&self.daemon.home, manifest.id(), &self.staging)
+                {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        crate::daemon_log::warn(format!(
+                            "{}: fetching every layer: {}",
+                            manifest.id(),
+                            crate::error::error_chain(&e)
+                        ));
+                        None
+                    }
+                },
+                None => None,
+            };
+            return Ok(Box::new(FetchingBase {
+                id: manifest.id().to_string(),
+                local,
+                fetch,
+                reused: (0, 0),
+                fetched: (0, 0),
+            }));
+        }
         let installed = plan.old.as_ref().map(|o| o.version.as_str());
         if installed != Some(base.version.as_str()) {
             return Err(OpError::Package(format!(

@@ -95,13 +95,53 @@ impl Daemon {
         reference: &str,
     ) -> Result<Installed, OpError> {
         let failed = registry_failure(reference);
-        let signatures = if self.trusted_keys.is_empty() {
-            Vec::new()
+        let trusting = !self.trusted_keys.is_empty();
+        // An upgrade of an image package takes its parts when the registry has
+        // them: the head, and only the layers the engine lacks.
+        let upgrade = self.is_image_upgrade(artifact);
+        let referrers = if trusting || upgrade {
+            berth_registry::referrers::list(&source, &artifact.manifest_digest).map_err(&failed)?
         } else {
-            artifact.signatures(&source).map_err(&failed)?
+            Vec::new()
         };
+        let parts = upgrade
+            .then(|| berth_registry::parts::find(&source, &referrers))
+            .flatten();
+        let signatures = if trusting {
+            artifact.signatures_in(&source, referrers)
+        } else {
+            Vec::new()
+        };
+        if let Some(parts) = parts {
+            let (r, _) = self.registry_source(reference, true)?;
+            let fetch = RegistryFetch {
+                options: self.registry_options(&r.registry),
+                registry: r,
+                parts: parts.clone(),
+                reference: reference.to_string(),
+            };
+            let body = source.into_blob(&parts.head).map_err(&failed)?;
+            return self.install_fetching(body, force, signatures, follow, Some(Box::new(fetch)));
+        }
         let body = source.into_blob(&artifact.layer).map_err(&failed)?;
         self.install_signed(body, force, signatures, follow)
+    }
+
+    /// Whether `artifact` is an image package of which another version is installed.
+    fn is_image_upgrade(&self, artifact: &PackageArtifact) -> bool {
+        use berth_registry::package::{ID, RUNTIME, VERSION};
+        let a = artifact.annotations.clone().unwrap_or_default();
+        let (Some(id), Some(version)) = (a.get(ID), a.get(VERSION)) else {
+            return false;
+        };
+        matches!(
+            a.get(RUNTIME).map(String::as_str),
+            Some("podman" | "docker")
+        ) && self.home.containers().is_ok_and(|c| {
+            c.containers
+                .iter()
+                .any(|e| &e.id == id && &e.version != version)
+        })
     }
 
     /// The registry client's options for `registry` from berthd's config.
@@ -127,6 +167,71 @@ impl Daemon {
             allowed_hosts: settings.allow.clone(),
             ..Default::default()
         }
+    }
+}
+
+/// The layers a parts install fetches, from the registry, one blob each.
+#[cfg(feature = "registry")]
+struct RegistryFetch {
+    registry: berth_image::RegistryRef,
+    options: berth_registry::Options,
+    parts: berth_registry::parts::Parts,
+    reference: String,
+}
+
+#[cfg(feature = "registry")]
+impl crate::ops::install::Fetch for RegistryFetch {
+    fn open(&self, digest: &str, size: u64) -> std::io::Result<Box<dyn std::io::Read>> {
+        use berth_package::delta::Unavailable;
+        let missing = || {
+            std::io::Error::other(Unavailable(format!(
+                "{}: the package's parts list no {digest}",
+                self.reference
+            )))
+        };
+        let layer = self
+            .parts
+            .layers
+            .iter()
+            .find(|l| l.digest().to_string() == digest && l.size() == size)
+            .ok_or_else(missing)?;
+        // A source of its own per layer: the layer streams (it can be larger than
+        // the device's memory), and its reader owns its source.
+        RegistrySource::new(self.registry.clone(), &self.options)
+            .into_blob(layer)
+            .map(|r| {
+                Box::new(RegistryStream {
+                    inner: r,
+                    reference: self.reference.clone(),
+                }) as Box<dyn std::io::Read>
+            })
+            .map_err(|e| {
+                std::io::Error::other(Unavailable(format!(
+                    "{}: {}",
+                    self.reference,
+                    crate::error::error_chain(&e)
+                )))
+            })
+    }
+}
+
+/// A layer's stream from the registry, whose failures (a dropped connection) are
+/// the registry's, not the package's: the install may be tried again.
+#[cfg(feature = "registry")]
+struct RegistryStream<R> {
+    inner: R,
+    reference: String,
+}
+
+#[cfg(feature = "registry")]
+impl<R: std::io::Read> std::io::Read for RegistryStream<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            std::io::Error::other(berth_package::delta::Unavailable(format!(
+                "{}: {e}",
+                self.reference
+            )))
+        })
     }
 }
 

@@ -72,6 +72,11 @@ impl ArchiveBase {
     pub fn holds(&self, digest: &str) -> bool {
         self.contents.contains_key(digest)
     }
+
+    /// The size of the content `digest`, when it holds it.
+    pub fn size_of(&self, digest: &str) -> Option<u64> {
+        self.contents.get(digest).map(|&(_, size)| size)
+    }
 }
 
 impl Base for ArchiveBase {

@@ -15,7 +15,9 @@ mod write;
 
 pub use archive_base::ArchiveBase;
 pub use expand::Expand;
-pub use package::{write_delta_package, DeltaPackageError, DeltaReport};
+pub use package::{
+    write_delta_package, write_parts_head, DeltaPackageError, DeltaReport, PartsHead,
+};
 pub use write::{write_delta, WrittenDelta};
 
 use std::io::{self, Read};
@@ -138,6 +140,12 @@ pub trait Base {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct BaseError(pub String);
+
+/// Content the base would fetch could not be had now (a registry that failed): not
+/// the package's fault, so an install may be tried again.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
 
 pub(crate) fn base_error(kind: io::ErrorKind, why: String) -> io::Error {
     io::Error::new(kind, BaseError(why))

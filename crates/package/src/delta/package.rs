@@ -79,22 +79,110 @@ pub fn write_delta_package(
     }
     // The layers of the old image a device's engine gives back as they were:
     // uncompressed layer tars (their SHA-256 is the layer's diff_id).
-    let reusable = old_layer_digests(old_payload.try_clone().map_err(io_err(old))?, &old_layers)
-        .map_err(io_err(old))?;
+    let reusable = layer_digests(old_payload, &old_layers).map_err(io_err(old))?;
     let base = DeltaBase {
         id: old_manifest.id().to_string(),
         version: old_manifest.version.clone(),
+    };
+    let written = write_with(new, new_payload, &new_layers, &reusable, base.clone(), out)?;
+    Ok(DeltaReport {
+        path: out.to_path_buf(),
+        package_id: new_manifest.id().to_string(),
+        version: new_manifest.version.clone(),
+        base_version: base.version,
+        size_bytes: written.1,
+        delta: written.0,
+    })
+}
+
+/// A package split for a registry: its head (a delta package whose base is "what
+/// the device holds, the rest fetched by digest": `base.version` empty) and the
+/// parts the head leaves out, each an uncompressed layer addressed by its SHA-256.
+pub struct PartsHead {
+    pub report: DeltaReport,
+    /// The layers left out: `sha256:<hex>` and size; read them from `layers`.
+    pub parts: Vec<(String, u64)>,
+    /// The package's payload, indexed: where each part's bytes are.
+    pub layers: super::ArchiveBase,
+}
+
+/// Writes the parts head of the full package `new` (podman, docker) to `out`.
+pub fn write_parts_head(
+    new: &Path,
+    out: &Path,
+    limits: &crate::Limits,
+) -> Result<PartsHead, DeltaPackageError> {
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DeltaPackageError::Io { path, source }
+    };
+    let (manifest, payload, layers) = spool_payload(new, limits)?;
+    if !matches!(manifest.runtime, RuntimeKind::Podman | RuntimeKind::Docker) {
+        return Err(DeltaPackageError::Invalid {
+            path: new.to_path_buf(),
+            why: format!(
+                "a {} package: only image payloads are split into parts",
+                manifest.runtime
+            ),
+        });
+    }
+    let copy = payload.try_clone().map_err(io_err(new))?;
+    let reusable = layer_digests(copy, &layers).map_err(io_err(new))?;
+    let base = DeltaBase {
+        id: manifest.id().to_string(),
+        version: String::new(),
+    };
+    let indexed = super::ArchiveBase::index(payload.try_clone().map_err(io_err(new))?)
+        .map_err(io_err(new))?;
+    let (written, size_bytes) = write_with(new, payload, &layers, &reusable, base, out)?;
+    let mut parts: Vec<(String, u64)> = Vec::new();
+    for (digest, _) in reusable.iter() {
+        if let Some(size) = indexed.size_of(digest) {
+            if size >= super::write::MIN_REUSE {
+                parts.push((digest.clone(), size));
+            }
+        }
+    }
+    parts.sort();
+    Ok(PartsHead {
+        report: DeltaReport {
+            path: out.to_path_buf(),
+            package_id: manifest.id().to_string(),
+            version: manifest.version.clone(),
+            base_version: String::new(),
+            size_bytes,
+            delta: written,
+        },
+        parts,
+        layers: indexed,
+    })
+}
+
+/// The delta package of `new` (whose payload is spooled in `payload`), leaving out
+/// its layers in `reusable`, written atomically to `out`.
+fn write_with(
+    new: &Path,
+    mut payload: File,
+    layers: &[String],
+    reusable: &HashMap<String, String>,
+    base: DeltaBase,
+    out: &Path,
+) -> Result<(WrittenDelta, u64), DeltaPackageError> {
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DeltaPackageError::Io { path, source }
     };
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty());
     let dir = dir.unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
     let mut delta_payload = tempfile::tempfile().map_err(io_err(dir))?;
+    payload.seek(SeekFrom::Start(0)).map_err(io_err(new))?;
     let written = write_delta(
-        BufReader::new(new_payload),
+        BufReader::new(payload),
         "image.tar",
-        base.clone(),
+        base,
         &|entry, digest| {
-            (new_layers.contains(&entry.name) && reusable.contains_key(digest)).then_some(None)
+            (layers.contains(&entry.name) && reusable.contains_key(digest)).then_some(None)
         },
         &mut delta_payload,
     )
@@ -115,14 +203,7 @@ pub fn write_delta_package(
         path: out.to_path_buf(),
         source: e.error,
     })?;
-    Ok(DeltaReport {
-        path: out.to_path_buf(),
-        package_id: new_manifest.id().to_string(),
-        version: new_manifest.version.clone(),
-        base_version: base.version,
-        size_bytes,
-        delta: written,
-    })
+    Ok((written, size_bytes))
 }
 
 /// Reads and verifies a package, its payload written to a temporary file.
@@ -193,9 +274,11 @@ impl PayloadSink for SpoolSink {
     }
 }
 
-/// `sha256:<hex>` → name of each uncompressed layer of an image archive.
-fn old_layer_digests(file: File, layers: &[String]) -> io::Result<HashMap<String, String>> {
+/// `sha256:<hex>` → name of each uncompressed layer of an image archive (read from
+/// its start).
+fn layer_digests(mut file: File, layers: &[String]) -> io::Result<HashMap<String, String>> {
     use sha2::{Digest, Sha256};
+    file.seek(SeekFrom::Start(0))?;
     let mut out = HashMap::new();
     let mut reader = BufReader::new(file);
     let mut walk = super::raw::RawTar::new(&mut reader);

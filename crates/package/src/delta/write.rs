@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
 /// Files smaller than this are always sent: a reference costs about as much.
-const MIN_REUSE: u64 = 1024;
+pub(crate) const MIN_REUSE: u64 = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct WrittenDelta {

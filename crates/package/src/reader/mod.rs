@@ -112,7 +112,7 @@ impl ReadError {
 
     /// Sorts an I/O error met while reading into "the disk failed" and "the bytes are bad".
     fn classify(e: io::Error, what: &str) -> Self {
-        if is_source_error(&e) {
+        if is_source_error(&e) || crate::limits::find_in_chain::<crate::delta::Unavailable>(&e) {
             ReadError::Io(e)
         } else if is_guard_error(&e) || crate::limits::find_in_chain::<crate::delta::BaseError>(&e)
         {
