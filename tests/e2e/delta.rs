@@ -219,7 +219,7 @@ fn podman_an_upgrade_from_a_registry_fetches_only_the_layers_the_device_lacks() 
         .unwrap_or_else(|| panic!("no parts install in the log: {log}"));
     // One layer fetched: the 256 KiB one (plus its tar header); the other two reused.
     assert!(
-        line.contains("fetched 1 layers (26") && line.contains("reused 2 layers"),
+        line.contains("fetched 1 (26") && line.contains("reused 2 ("),
         "{line}"
     );
     ctl_ok(&d, &["uninstall", id]);
@@ -227,4 +227,141 @@ fn podman_an_upgrade_from_a_registry_fetches_only_the_layers_the_device_lacks() 
         "podman",
         &["rmi", "-f", &format!("localhost/{id}:1")],
     ));
+}
+
+/// Two versions of a bundle (`lxc` or `runc`): busybox, and a 64 KiB file
+/// `/etc/app.bin` that differs between them; returns the two .tar.gz.
+fn bundle_versions(dir: &Path, id: &str, runtime: &str) -> [PathBuf; 2] {
+    ["1", "2"].map(|v| {
+        let d = dir.join(format!("bundle-{v}"));
+        let (gz, top) = if runtime == "runc" {
+            let script = "trap 'exit 0' TERM; echo running; sleep 1000 & wait";
+            let gz = berth_e2e::subjects::oci_bundle(&d, id, script);
+            (gz, d.join(format!("oci-{id}")))
+        } else {
+            let gz = berth_e2e::lxc::lxc_bundle(&d, id, "exec sleep 1000", "lxc.net.0.type = none");
+            (gz, d.join(format!("bundle-{id}")))
+        };
+        std::fs::create_dir_all(top.join("rootfs/etc")).unwrap();
+        std::fs::write(
+            top.join("rootfs/etc/app.bin"),
+            noise(v.parse().unwrap(), 64 << 10),
+        )
+        .unwrap();
+        std::fs::remove_file(&gz).unwrap();
+        ok(cmd(
+            "tar",
+            &["-C", d.to_str().unwrap(), "-czf", gz.to_str().unwrap()],
+        )
+        .arg(top.file_name().unwrap()));
+        gz
+    })
+}
+
+/// LXC and runc: a delta package carries the changed file (and the config), not
+/// busybox; the device rebuilds the bundle from its installed one. From a registry
+/// the device fetches the head and only the changed file.
+fn bundle_delta_on(runtime: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let id = format!("berth-e2e-delta-{runtime}");
+    let [gz1, gz2] = bundle_versions(dir.path(), &id, runtime);
+    let pack = |version: &str, gz: &Path, extra: &[&str]| -> Value {
+        let mut m = berth_e2e::lxc::lxc_manifest(&id);
+        m["runtime"] = runtime.into();
+        m["version"] = version.into();
+        let path = dir.path().join(format!("{version}.json"));
+        write_manifest(&path, &m);
+        let out = dir.path().join(format!("out-{version}"));
+        let mut args = vec![
+            "pack",
+            "--json",
+            "--manifest",
+            path.to_str().unwrap(),
+            "--payload",
+            gz.to_str().unwrap(),
+            "--output-dir",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&berth_ok(&args)).unwrap()
+    };
+    let full1 = pack("1", &gz1, &[]);
+    let pkg1 = full1["path"].as_str().unwrap().to_string();
+    let both = pack("2", &gz2, &["--delta-from", &pkg1]);
+    let pkg2 = both["package"]["path"].as_str().unwrap().to_string();
+    let delta = &both["delta"];
+    let delta_path = delta["path"].as_str().unwrap().to_string();
+    // busybox comes from the installed bundle; the changed file and the config travel.
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .find_map(|p| std::fs::metadata(p).ok())
+        .unwrap()
+        .len();
+    assert!(
+        delta["reused_bytes"].as_u64().unwrap() >= busybox,
+        "busybox is reused: {delta}"
+    );
+    // The changed file, incompressible, and busybox's ~400 applet links' headers,
+    // which compress to little.
+    let size = delta["size_bytes"].as_u64().unwrap();
+    assert!((64 << 10..128 << 10).contains(&size), "{delta}");
+
+    let d = start(dir.path());
+    let out = ctl(&d.socket, &["install", &delta_path]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("a delta from version 1"), "{err}");
+    ctl_ok(&d, &["install", &pkg1]);
+    ctl_ok(&d, &["install", &delta_path]);
+    let s = status(&d, &id);
+    assert_eq!(s["version"], "2", "{s}");
+    assert_eq!(s["running"], true, "{s}");
+    let bundles = dir
+        .path()
+        .join("work")
+        .join(if runtime == "runc" { "oci" } else { "lxc" });
+    assert_eq!(
+        std::fs::read(bundles.join(&id).join("rootfs/etc/app.bin")).unwrap(),
+        noise(2, 64 << 10),
+        "version 2's file is in place"
+    );
+    ctl_ok(&d, &["uninstall", &id]);
+
+    // From a registry, in parts.
+    let registry = berth_e2e::images::Registry::start();
+    let base = registry.image(&format!("apps/{runtime}"));
+    for (p, tag) in [(&pkg1, "1"), (&pkg2, "2")] {
+        berth_ok(&["push", p, &format!("{base}:{tag}")]);
+    }
+    ctl_ok(&d, &["install", &format!("{base}:1")]);
+    ctl_ok(&d, &["install", &format!("{base}:2")]);
+    let s = status(&d, &id);
+    assert_eq!(
+        (s["version"].as_str(), s["running"].as_bool()),
+        (Some("2"), Some(true)),
+        "{s}"
+    );
+    let log = std::fs::read_to_string(dir.path().join("berthd.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("from the registry's parts"))
+        .unwrap_or_else(|| panic!("no parts install in the log: {log}"));
+    // The changed 64 KiB file fetched; busybox reused.
+    assert!(
+        line.contains("fetched 1 (65536 bytes)") && line.contains("reused 1 ("),
+        "{line}"
+    );
+    ctl_ok(&d, &["uninstall", &id]);
+}
+
+#[test]
+fn runc_a_delta_package_and_registry_parts_carry_only_the_changed_file() {
+    require(&["runc"]);
+    bundle_delta_on("runc");
+}
+
+#[test]
+fn lxc_a_delta_package_and_registry_parts_carry_only_the_changed_file() {
+    require(&["lxc-start", "lxc-info"]);
+    bundle_delta_on("lxc");
 }

@@ -43,6 +43,7 @@ pub(crate) fn check(
         images: vec![],
         layers: vec![],
         bundle_dir: Some(dir),
+        tar_digest: None,
     })
 }
 

@@ -50,6 +50,9 @@ pub struct PayloadSummary {
     /// For a bundle: the directory holding its config and root filesystem ("" = top).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle_dir: Option<String>,
+    /// For a bundle: `sha256:<hex>` of its tar, uncompressed (what a delta rebuilds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tar_digest: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,18 +101,23 @@ pub fn inspect_payload<R: Read>(
             inspect_image_archive(name, &mut *input, limits)
         }
         RuntimeKind::Lxc | RuntimeKind::Runc => {
-            if !name.ends_with(".tar.gz") {
+            // `.tar`: a bundle a delta rebuilt, uncompressed.
+            if !name.ends_with(".tar.gz") && !name.ends_with(".tar") {
                 return Err(PayloadError::BundleName {
                     name: name.into(),
                     runtime,
                 });
             }
             let tree = read_bundle_tree(name, &mut *input, limits)?;
-            if runtime == RuntimeKind::Lxc {
+            let summary = if runtime == RuntimeKind::Lxc {
                 lxc_bundle(name, &tree)
             } else {
                 crate::oci_bundle::check(name, &tree, limits)
-            }
+            };
+            summary.map(|s| PayloadSummary {
+                tar_digest: Some(tree.tar_digest.clone()),
+                ..s
+            })
         }
     }?;
     io::copy(input, &mut io::sink())?;
@@ -130,7 +138,13 @@ const MAX_JSON_TOTAL: u64 = 16 * 1024 * 1024;
 fn unreadable(name: &str, e: io::Error) -> PayloadError {
     // Errors from the package stream itself stay I/O errors; anything the tar parser
     // says about the payload's bytes is the payload's fault.
-    if crate::limits::is_source_error(&e) || crate::limits::is_guard_error(&e) {
+    // And what a delta's base said (content missing or changed, a registry that
+    // failed): the device's side, not the payload's bytes.
+    if crate::limits::is_source_error(&e)
+        || crate::limits::is_guard_error(&e)
+        || crate::limits::find_in_chain::<crate::delta::BaseError>(&e)
+        || crate::limits::find_in_chain::<crate::delta::Unavailable>(&e)
+    {
         PayloadError::Io(e)
     } else {
         PayloadError::Unreadable {
@@ -221,6 +235,7 @@ fn inspect_image_archive<R: Read>(
             images,
             layers,
             bundle_dir: None,
+            tar_digest: None,
         });
     }
 
@@ -265,6 +280,7 @@ fn inspect_image_archive<R: Read>(
             images,
             layers,
             bundle_dir: None,
+            tar_digest: None,
         });
     }
     Err(PayloadError::NotAnImageArchive { name: name.into() })
@@ -278,6 +294,8 @@ pub(crate) struct BundleTree {
     pub dirs: BTreeSet<String>,
     pub top_dirs: BTreeSet<String>,
     pub configs: BTreeMap<String, Vec<u8>>,
+    /// `sha256:<hex>` of the tar, uncompressed.
+    pub tar_digest: String,
 }
 
 impl BundleTree {
@@ -303,17 +321,23 @@ fn read_bundle_tree<R: Read>(
 ) -> Result<BundleTree, PayloadError> {
     let compressed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counted = crate::limits::counted(&mut *input, std::sync::Arc::clone(&compressed));
-    let decoder = ExpansionGuard::new(
-        berth_compress::ParallelGunzip::new(io::BufReader::with_capacity(256 * 1024, counted)),
-        compressed,
-        limits.max_expansion_ratio,
-    );
-    let mut archive = tar::Archive::new(decoder);
+    let buffered = io::BufReader::with_capacity(256 * 1024, counted);
+    let decoded: Box<dyn Read + '_> = if name.ends_with(".tar.gz") {
+        Box::new(ExpansionGuard::new(
+            berth_compress::ParallelGunzip::new(buffered),
+            compressed,
+            limits.max_expansion_ratio,
+        ))
+    } else {
+        Box::new(buffered)
+    };
+    let mut archive = tar::Archive::new(berth_format::stream::HashingReader::new(decoded));
     let mut tree = BundleTree {
         files: BTreeSet::new(),
         dirs: BTreeSet::new(),
         top_dirs: BTreeSet::new(),
         configs: BTreeMap::new(),
+        tar_digest: String::new(),
     };
     let mut count = 0usize;
     let entries = archive.entries().map_err(|e| unreadable(name, e))?;
@@ -364,6 +388,8 @@ fn read_bundle_tree<R: Read>(
     }
     let mut inner = archive.into_inner();
     io::copy(&mut inner, &mut io::sink()).map_err(|e| unreadable(name, e))?;
+    let (digest, _) = inner.finish();
+    tree.tar_digest = format!("sha256:{}", digest.hex());
     Ok(tree)
 }
 
@@ -378,6 +404,7 @@ fn lxc_bundle(name: &str, tree: &BundleTree) -> Result<PayloadSummary, PayloadEr
             images: vec![],
             layers: vec![],
             bundle_dir: Some(dir),
+            tar_digest: None,
         }),
         None => Err(PayloadError::LxcLayout { name: name.into() }),
     }

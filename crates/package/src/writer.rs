@@ -228,12 +228,12 @@ fn pack_with<R: Read>(
         None => b"Initial package generated with berth.\n".to_vec(),
     };
 
-    let head_for = |digest_hex: &str| {
+    let head_for = |digest_hex: &str, tar_digest: Option<&str>| {
         let manifest_json = final_manifest(
             &manifest,
             &package_id,
             &created_at,
-            digest_hex,
+            (digest_hex, tar_digest),
             payload_size,
             req.compression,
         );
@@ -252,7 +252,12 @@ fn pack_with<R: Read>(
         .tar(req.created_at_ms / 1000)
     };
     // The head's length does not depend on the digest's value: lay the file out now.
-    let head_len = req.compression.stored_len(head_for(&"0".repeat(64)).len()) as u64;
+    // A bundle's manifest also names its tar's digest (what a delta rebuilds).
+    let tar_placeholder = format!("sha256:{}", "0".repeat(64));
+    let tar_placeholder = (!manifest.runtime.runs_an_image()).then_some(tar_placeholder.as_str());
+    let head_len = req
+        .compression
+        .stored_len(head_for(&"0".repeat(64), tar_placeholder).len()) as u64;
 
     let output_dir = &req.output_dir;
     std::fs::create_dir_all(output_dir).map_err(|source| PackError::Output {
@@ -292,7 +297,7 @@ fn pack_with<R: Read>(
         progress,
     )?;
 
-    let head = head_for(&digest_hex);
+    let head = head_for(&digest_hex, summary.tar_digest.as_deref());
     let head = req.compression.stored(&head);
     assert_eq!(head.len() as u64, head_len, "package head changed length");
     tmp.as_file().write_all_at(&head, 0).map_err(out_err)?;
@@ -332,7 +337,7 @@ fn final_manifest(
     manifest: &Manifest,
     package_id: &str,
     created_at: &str,
-    digest_hex: &str,
+    (digest_hex, tar_digest): (&str, Option<&str>),
     size: u64,
     compression: Compression,
 ) -> Vec<u8> {
@@ -351,6 +356,9 @@ fn final_manifest(
     out.insert("created_at".into(), created_at.into());
     out.insert("digest".into(), format!("sha256:{digest_hex}").into());
     out.insert("size_bytes".into(), size.into());
+    if let Some(tar) = tar_digest {
+        out.insert("payload_tar_digest".into(), tar.into());
+    }
     if compression == Compression::Zstd {
         out.insert("package_compression".into(), "zstd".into());
     }

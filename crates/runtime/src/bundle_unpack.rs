@@ -30,11 +30,17 @@ pub fn unpack(
         inner: input,
         error: None,
     };
-    // Every member of the stream: berth writes bundles as many (berth-compress).
-    let gz = berth_compress::ParallelGunzip::new(std::io::BufReader::with_capacity(
-        256 * 1024,
-        &mut stream,
-    ));
+    // Every member of the stream: berth writes bundles as many (berth-compress). A
+    // bundle a delta package rebuilt comes uncompressed.
+    let mut buffered = std::io::BufReader::with_capacity(256 * 1024, &mut stream);
+    let gzipped = std::io::BufRead::fill_buf(&mut buffered)
+        .map(|head| head.starts_with(&[0x1f, 0x8b]))
+        .unwrap_or(true);
+    let gz: Box<dyn Read + '_> = if gzipped {
+        Box::new(berth_compress::ParallelGunzip::new(buffered))
+    } else {
+        Box::new(buffered)
+    };
     let options = layer::Options {
         privileged: rustix::process::geteuid().is_root(),
         whiteouts: Whiteouts::None,

@@ -79,10 +79,11 @@ pub struct PackArgs {
     /// Compression threads (default: one per CPU). The output does not depend on it.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
-    /// Also write a delta package against this older package of the same id (podman,
-    /// docker): the layers OLD has are left out, a device running OLD's version
-    /// rebuilds the full payload from its own images and checks it against this
-    /// package's checksums and signature. Written beside the package as
+    /// Also write a delta package against OLD, an older package of the same id: the
+    /// image layers (podman, docker) or bundle files (lxc, runc) OLD has are left
+    /// out; a device running OLD's version rebuilds the full payload from its own
+    /// images or bundle and checks it against this package's signed checksums and
+    /// manifest. Written beside the package as
     /// `<package>.delta-from-<OLD's version>.tar.gz`.
     #[arg(long, value_name = "OLD")]
     delta_from: Option<PathBuf>,

@@ -22,10 +22,11 @@ use berth_registry::rollout::ROLLOUT;
 /// (artifactType application/vnd.berth.signature.v1), where `oras discover` and devices
 /// find it.
 ///
-/// An image package (podman, docker) is also pushed in parts, as a second referrer
-/// (artifactType application/vnd.berth.parts.v1): its head and its image layers,
-/// uncompressed, each under its own digest. A device upgrading from an older version
-/// fetches the head and only the layers its engine lacks (docs/registry.md).
+/// The package is also pushed in parts, as a second referrer (artifactType
+/// application/vnd.berth.parts.v1): its head, and its image layers (podman, docker)
+/// or its bundle's files of 16 KiB or more (lxc, runc), uncompressed, each under its
+/// own digest. A device upgrading from an older version fetches the head and only
+/// the parts it lacks (docs/registry.md).
 ///
 /// --rollout PERCENT stages the package: devices that follow the tag take it only
 /// when their own draw (from their device id and the package's digest) falls within
@@ -147,14 +148,13 @@ pub fn run(args: PushArgs) -> Result<(), Failure> {
                 .map_err(failure)?,
         );
     }
-    let image = matches!(report.runtime.as_str(), "podman" | "docker");
-    let parts = if image && !args.no_parts {
+    let parts = if !args.no_parts {
         let subject = artifact::descriptor(
             berth_image::manifest::OCI_MANIFEST,
             &manifest_digest,
             manifest.len() as u64,
         );
-        Some(push_parts(&dest, &source, path, &manifest_digest, subject)?)
+        push_parts(&dest, &source, path, &manifest_digest, subject)?
     } else {
         None
     };
@@ -195,21 +195,30 @@ struct PushedParts {
     layers: usize,
 }
 
-/// Pushes the package at `path` in parts, as a referrer of `manifest_digest`.
+/// Pushes the package at `path` in parts, as a referrer of `manifest_digest`;
+/// `None` (with a warning) for a bundle packed by an older berth, which cannot be
+/// rebuilt from parts.
 fn push_parts(
     dest: &RegistryDest,
     source: &RegistrySource,
     path: &std::path::Path,
     manifest_digest: &Digest,
     subject: serde_json::Value,
-) -> Result<PushedParts, Failure> {
+) -> Result<Option<PushedParts>, Failure> {
     use berth_package::delta::Base;
     let label = path.display().to_string();
     let dir =
         tempfile::tempdir().map_err(|e| Failure::failed(format!("a scratch directory: {e}")))?;
     let head_path = dir.path().join("head.tar.gz");
-    let mut head = berth_package::delta::write_parts_head(path, &head_path, &Limits::build_host())
-        .map_err(|e| Failure::failed(format!("{label}: {}", chain(&e))))?;
+    let mut head =
+        match berth_package::delta::write_parts_head(path, &head_path, &Limits::build_host()) {
+            Ok(head) => head,
+            Err(e @ berth_package::delta::DeltaPackageError::Invalid { .. }) => {
+                eprintln!("berth: warning: not pushed in parts: {}", chain(&e));
+                return Ok(None);
+            }
+            Err(e) => return Err(Failure::failed(format!("{label}: {}", chain(&e)))),
+        };
     let io_fail = |e: std::io::Error| Failure::failed(format!("{label}: {e}"));
     let head_bytes = std::fs::read(&head_path).map_err(io_fail)?;
     let head_digest = Digest::of(&head_bytes);
@@ -224,7 +233,7 @@ fn push_parts(
         let d: Digest = digest
             .parse()
             .map_err(|e| Failure::failed(format!("{label}: {digest}: {e}")))?;
-        let content = head.layers.open(&digest, size, None).map_err(io_fail)?;
+        let content = head.content.open(&digest, size, None).map_err(io_fail)?;
         upload(
             dest,
             &d,
@@ -246,11 +255,11 @@ fn push_parts(
         berth_registry::parts::PARTS_TYPE,
     )
     .map_err(failure)?;
-    Ok(PushedParts {
+    Ok(Some(PushedParts {
         digest,
         head_size: head_bytes.len() as u64,
         layers: layers.len(),
-    })
+    }))
 }
 
 /// A signature file given with --signature: small, read whole.

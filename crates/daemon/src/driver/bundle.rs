@@ -98,6 +98,21 @@ impl Driver for BundleDriver {
         disk::check(&[(wp, disk::need_with_margin(payload_size, 4))], id, &what)
     }
 
+    /// The installed bundle's own files (docs/package-format.md, "Delta packages").
+    fn delta_base(
+        &self,
+        _home: &Home,
+        id: &str,
+        _staging: &Path,
+    ) -> Result<Box<dyn berth_package::delta::Base>, OpError> {
+        let dir = self.path.join(id);
+        let base = super::bundle_base::BundleBase::new(dir.clone()).map_err(io(format!(
+            "reading the installed bundle {}",
+            dir.display()
+        )))?;
+        Ok(Box::new(base))
+    }
+
     fn stage(
         &self,
         input: &mut dyn Read,

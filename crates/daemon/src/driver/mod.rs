@@ -7,6 +7,7 @@
 //! Adding a runtime adds a driver and one line in `daemon::system_drivers`.
 
 pub mod bundle;
+mod bundle_base;
 mod bundle_previous;
 mod create_args;
 pub mod disk;

@@ -295,11 +295,16 @@ struct FetchingBase {
 impl Base for FetchingBase {
     fn open(&mut self, digest: &str, size: u64, path: Option<&str>) -> io::Result<Box<dyn Read>> {
         if let Some(local) = self.local.as_mut() {
-            match local.open(digest, size, path) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                found => {
-                    self.reused = (self.reused.0 + size, self.reused.1 + 1);
-                    return found;
+            // A file found by its path may have changed: only what still has its
+            // digest is taken, the rest fetched.
+            let holds = local.by_content() || local_digest(local.as_mut(), digest, size, path);
+            if holds {
+                match local.open(digest, size, path) {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    found => {
+                        self.reused = (self.reused.0 + size, self.reused.1 + 1);
+                        return found;
+                    }
                 }
             }
         }
@@ -308,11 +313,29 @@ impl Base for FetchingBase {
     }
 }
 
+/// Whether `base` gives `size` bytes whose SHA-256 is `digest` for `path`.
+fn local_digest(base: &mut dyn Base, digest: &str, size: u64, path: Option<&str>) -> bool {
+    use sha2::Digest as _;
+    let Ok(mut r) = base.open(digest, size, path) else {
+        return false;
+    };
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(_) => return false,
+        }
+    }
+    format!("sha256:{}", hex::encode(hasher.finalize())) == digest
+}
+
 impl Drop for FetchingBase {
     /// What the parts saved, in the log (the fleet bench reads the registry's side).
     fn drop(&mut self) {
         crate::daemon_log::info(format!(
-            "{}: from the registry's parts: fetched {} layers ({} bytes), reused {} layers ({} bytes) of the installed version",
+            "{}: from the registry's parts: fetched {} ({} bytes), reused {} ({} bytes) of the installed version",
             self.id, self.fetched.1, self.fetched.0, self.reused.1, self.reused.0
         ));
     }

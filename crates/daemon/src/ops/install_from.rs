@@ -96,9 +96,9 @@ impl Daemon {
     ) -> Result<Installed, OpError> {
         let failed = registry_failure(reference);
         let trusting = !self.trusted_keys.is_empty();
-        // An upgrade of an image package takes its parts when the registry has
-        // them: the head, and only the layers the engine lacks.
-        let upgrade = self.is_image_upgrade(artifact);
+        // An upgrade takes the package's parts when the registry has them: the
+        // head, and only the layers (or bundle files) the device lacks.
+        let upgrade = self.is_upgrade(artifact);
         let referrers = if trusting || upgrade {
             berth_registry::referrers::list(&source, &artifact.manifest_digest).map_err(&failed)?
         } else {
@@ -127,17 +127,14 @@ impl Daemon {
         self.install_signed(body, force, signatures, follow)
     }
 
-    /// Whether `artifact` is an image package of which another version is installed.
-    fn is_image_upgrade(&self, artifact: &PackageArtifact) -> bool {
-        use berth_registry::package::{ID, RUNTIME, VERSION};
+    /// Whether `artifact` is a package of which another version is installed.
+    fn is_upgrade(&self, artifact: &PackageArtifact) -> bool {
+        use berth_registry::package::{ID, VERSION};
         let a = artifact.annotations.clone().unwrap_or_default();
         let (Some(id), Some(version)) = (a.get(ID), a.get(VERSION)) else {
             return false;
         };
-        matches!(
-            a.get(RUNTIME).map(String::as_str),
-            Some("podman" | "docker")
-        ) && self.home.containers().is_ok_and(|c| {
+        self.home.containers().is_ok_and(|c| {
             c.containers
                 .iter()
                 .any(|e| &e.id == id && &e.version != version)
@@ -170,7 +167,7 @@ impl Daemon {
     }
 }
 
-/// The layers a parts install fetches, from the registry, one blob each.
+/// The parts an install fetches from the registry, one blob each.
 #[cfg(feature = "registry")]
 struct RegistryFetch {
     registry: berth_image::RegistryRef,

@@ -80,6 +80,10 @@ impl ArchiveBase {
 }
 
 impl Base for ArchiveBase {
+    fn by_content(&self) -> bool {
+        true
+    }
+
     fn open(&mut self, digest: &str, size: u64, _path: Option<&str>) -> io::Result<Box<dyn Read>> {
         match self.contents.get(digest) {
             Some(&(offset, len)) if len == size => {

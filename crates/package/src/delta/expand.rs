@@ -99,8 +99,8 @@ impl<D: Read> Read for Expand<'_, D> {
                             return Err(base_error(
                                 io::ErrorKind::InvalidData,
                                 format!(
-                                    "the installed {} {} holds {digest} changed (its SHA-256 is now {got}): install the full package",
-                                    self.index.base.id, self.index.base.version
+                                    "the installed {} holds {digest} changed (its SHA-256 is now {got}): install the full package",
+                                    self.index.base.name()
                                 ),
                             ));
                         }
@@ -114,8 +114,8 @@ impl<D: Read> Read for Expand<'_, D> {
                         return Err(base_error(
                             io::ErrorKind::UnexpectedEof,
                             format!(
-                                "the installed {} {}: {d} is shorter than the delta says",
-                                self.index.base.id, self.index.base.version
+                                "the installed {}: {d} is shorter than the delta says",
+                                self.index.base.name()
                             ),
                         ));
                     }

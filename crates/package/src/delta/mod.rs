@@ -11,13 +11,13 @@ mod archive_base;
 mod expand;
 mod package;
 pub mod raw;
+mod spool;
 mod write;
 
 pub use archive_base::ArchiveBase;
 pub use expand::Expand;
-pub use package::{
-    write_delta_package, write_parts_head, DeltaPackageError, DeltaReport, PartsHead,
-};
+pub use package::{write_delta_package, write_parts_head, DeltaReport, PartsHead};
+pub use spool::DeltaPackageError;
 pub use write::{write_delta, WrittenDelta};
 
 use std::io::{self, Read};
@@ -133,6 +133,13 @@ pub trait Base {
     /// `size` bytes whose SHA-256 is `digest` (`sha256:<hex>`); `path` is where the
     /// base's payload held them. The caller checks the digest of what it reads.
     fn open(&mut self, digest: &str, size: u64, path: Option<&str>) -> io::Result<Box<dyn Read>>;
+
+    /// Whether what `open` gives is found by its digest (an archive indexed by
+    /// content), so it cannot be other content; else (files found by their path)
+    /// it is checked as it is read.
+    fn by_content(&self) -> bool {
+        false
+    }
 }
 
 /// What the device holds does not give back the payload: content missing, changed
@@ -151,13 +158,24 @@ pub(crate) fn base_error(kind: io::ErrorKind, why: String) -> io::Error {
     io::Error::new(kind, BaseError(why))
 }
 
+impl DeltaBase {
+    /// The base in messages: `app 1.0`, or `app` (a parts head: any version).
+    pub fn name(&self) -> String {
+        if self.version.is_empty() {
+            self.id.clone()
+        } else {
+            format!("{} {}", self.id, self.version)
+        }
+    }
+}
+
 /// The error for content the base lacks.
 pub fn missing(base: &DeltaBase, digest: &str, size: u64) -> io::Error {
     base_error(
         io::ErrorKind::NotFound,
         format!(
-            "{} {} as installed holds no {digest} ({size} bytes): install the full package",
-            base.id, base.version
+            "{} as installed holds no {digest} ({size} bytes): install the full package",
+            base.name()
         ),
     )
 }

@@ -59,10 +59,17 @@ const KNOWN_KEYS: &[&str] = &[
     "description",
     "labels",
     "package_compression",
+    "payload_tar_digest",
 ];
 
 /// Fields the writer computes: a source manifest may carry them, but they are replaced.
-pub const GENERATED_KEYS: &[&str] = &["artifact_type", "created_at", "digest", "size_bytes"];
+pub const GENERATED_KEYS: &[&str] = &[
+    "artifact_type",
+    "created_at",
+    "digest",
+    "size_bytes",
+    "payload_tar_digest",
+];
 
 impl Manifest {
     /// The package id: the declared one, or (newer generation) `<name>-<base36 ms>`.

@@ -86,6 +86,9 @@ pub struct Manifest {
     pub firmware_versions: super::FirmwareRange,
     /// `sha256:<hex>` of the payload (packaged manifests).
     pub digest: Option<String>,
+    /// berth's extension, bundles (lxc, runc): `sha256:<hex>` of the payload's tar
+    /// uncompressed, which a delta package rebuilds (packaged manifests).
+    pub payload_tar_digest: Option<String>,
     pub size_bytes: Option<u64>,
     pub created_at: Option<String>,
     /// `package_compression` as declared: `None` means gzip.

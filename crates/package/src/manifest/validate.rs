@@ -139,8 +139,10 @@ impl Manifest {
         };
 
         let (mut digest, mut size_bytes, mut created_at) = (None, None, None);
+        let mut payload_tar_digest = None;
         if stage == Stage::Packaged {
-            digest = check_digest(&mut c, &obj);
+            digest = check_digest(&mut c, &obj, "digest", true);
+            payload_tar_digest = check_digest(&mut c, &obj, "payload_tar_digest", false);
             size_bytes = match obj.get("size_bytes") {
                 Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
                 None => {
@@ -201,6 +203,7 @@ impl Manifest {
             device_types: device_types.expect("checked"),
             firmware_versions,
             digest,
+            payload_tar_digest,
             size_bytes,
             created_at,
             compression,
@@ -283,14 +286,19 @@ pub fn check_restart(c: &mut Checker, r: &Map<String, Value>, path: &str) -> Opt
     })
 }
 
-fn check_digest(c: &mut Checker, obj: &Map<String, Value>) -> Option<String> {
-    let digest = c.string(obj, "digest", true)?;
+fn check_digest(
+    c: &mut Checker,
+    obj: &Map<String, Value>,
+    field: &str,
+    required: bool,
+) -> Option<String> {
+    let digest = c.string(obj, field, required)?;
     let ok = digest.parse::<berth_format::Digest>().is_ok();
     if ok {
         Some(digest)
     } else {
         c.fail(
-            "digest",
+            field,
             format!(
                 "must be \"sha256:\" and 64 lowercase hex digits, got {}",
                 describe(&Value::String(digest))

@@ -53,13 +53,27 @@ pub(super) fn read_delta_payload<R: Read, S: PayloadSink + ?Sized>(
             index.base.id
         )));
     }
-    if format!("payload/{}", index.target.name) != target || index.target.name != "image.tar" {
+    let wanted = if runtime.runs_an_image() {
+        index.target.name == "image.tar"
+    } else {
+        index.target.name.ends_with(".tar") && !index.target.name.contains('/')
+    };
+    if format!("payload/{}", index.target.name) != target || !wanted {
         return Err(bad(format!(
-            "rebuilds {:?}: a delta payload rebuilds payload/image.tar, under that name plus {SUFFIX}",
+            "rebuilds {:?}: a delta payload rebuilds payload/image.tar (podman, docker) or the bundle's tar (lxc, runc: payload/NAME.tar for payload/NAME.tar.gz), under that name plus {SUFFIX}",
             index.target.name
         )));
     }
-    check_size(st, target, index.target.size)?;
+    if runtime.runs_an_image() {
+        check_size(st, target, index.target.size)?;
+    } else {
+        if manifest.payload_tar_digest.is_none() {
+            return Err(bad(
+                "its manifest has no payload_tar_digest, which a rebuilt bundle is checked against (pack the full package with this berth)".into(),
+            ));
+        }
+        st.rebuilt_bundle = Some(format!("{target}.gz"));
+    }
     let Some(sink) = sink else {
         return Err(bad(format!(
             "a delta from {} {}: its payload is rebuilt and checked where that version is installed (berthctl install)",

@@ -197,6 +197,9 @@ struct State {
     hashes: BTreeMap<String, String>,
     metadata: Vec<FileInfo>,
     metadata_total: u64,
+    /// A bundle a delta rebuilt: the full payload's name in the sums file
+    /// (`payload/<name>.tar.gz`), which the rebuilt tar stands for.
+    rebuilt_bundle: Option<String>,
 }
 
 /// Takes a package's payload while the package is read, so that it can be installed
@@ -290,6 +293,7 @@ pub fn read_package_into<R: Read + Send + 'static>(
         hashes: BTreeMap::new(),
         metadata: Vec::new(),
         metadata_total: 0,
+        rebuilt_bundle: None,
     };
     let entries = archive
         .entries()

@@ -105,6 +105,11 @@ pub(super) fn finish(
             Err(e) => p.push(e),
             Ok(lines) => {
                 for (hex, path) in &lines {
+                    if st.rebuilt_bundle.as_deref() == Some(path.as_str()) {
+                        // Stood for by the rebuilt tar and manifest.json's
+                        // payload_tar_digest, checked below.
+                        continue;
+                    }
                     match st.hashes.get(path) {
                         None => p.push(format!("{SUMS_PATH} lists {path}, which is not in the package")),
                         Some(actual) if actual != hex => p.push(format!(
@@ -114,7 +119,10 @@ pub(super) fn finish(
                     }
                 }
                 if let Some(payload) = &st.payload {
-                    let path = format!("payload/{}", payload.name);
+                    let path = st
+                        .rebuilt_bundle
+                        .clone()
+                        .unwrap_or_else(|| format!("payload/{}", payload.name));
                     if !lines.iter().any(|(_, l)| *l == path) {
                         p.push(format!("{SUMS_PATH} does not list the payload {path}"));
                     }
@@ -122,7 +130,26 @@ pub(super) fn finish(
             }
         }
     }
-    if let (Some(m), Some(payload)) = (&st.manifest, &st.payload) {
+    if let (Some(m), Some(payload), Some(_)) = (&st.manifest, &st.payload, &st.rebuilt_bundle) {
+        // A bundle a delta rebuilt: its tar, uncompressed, is what the signed
+        // manifest names.
+        if m.payload_tar_digest.as_deref() != Some(payload.digest.as_str()) {
+            p.push(format!(
+                "digest mismatch: manifest.json's payload_tar_digest is {}, the rebuilt payload/{} is {}",
+                m.payload_tar_digest.as_deref().unwrap_or("absent"),
+                payload.name,
+                payload.digest
+            ));
+        }
+    } else if let (Some(m), Some(payload)) = (&st.manifest, &st.payload) {
+        if let (Some(said), Some(is)) = (&m.payload_tar_digest, &payload.summary.tar_digest) {
+            if said != is {
+                p.push(format!(
+                    "digest mismatch: manifest.json's payload_tar_digest is {said}, payload/{} uncompressed is {is}",
+                    payload.name
+                ));
+            }
+        }
         if m.size_bytes != Some(payload.size) {
             p.push(format!(
                 "size mismatch: manifest.json says {} bytes, payload/{} has {}",
