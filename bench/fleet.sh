@@ -6,9 +6,11 @@
 #
 #   1. all install 1.0.0 at once with `berthctl install docker://…:stable --follow`;
 #   2. 2.0.0 is pushed to the tag: every device's own check installs it;
-#   3. 2.1.0 is pushed with --rollout 20: exactly the devices whose draw is below 20
-#      take it (the draw computed here from the documented rule), the others are
-#      held back for two more check intervals; then `berth rollout … 100`, and all;
+#   3. 2.1.0, which changes one 1 MiB file of the bundle, is pushed with --rollout 20:
+#      exactly the devices whose draw is below 20 take it (the draw computed here from
+#      the documented rule), the others are held back for two more check intervals;
+#      then `berth rollout … 100`, and all. Each device fetches the package's head
+#      and the changed file only (the registry's parts, docs/registry.md);
 #   4. 3.0.0, which exits a second after it starts, is pushed: every device installs
 #      it, rolls it back to 2.1.0 on probation, refuses it and never tries it again;
 #   5. idle: the registry's requests per device per check interval (target: one
@@ -107,13 +109,16 @@ for _ in $(seq 1 200); do
   sleep 0.05
 done
 
-# The packages: runc bundles of busybox. 1.0.0, 2.0.0 and 2.1.0 serve; 3.0.0 exits a
-# second after it starts, within its 3 s probation.
+# The packages: runc bundles of busybox and a 1 MiB file /app.bin. 1.0.0, 2.0.0 and
+# 2.1.0 serve (2.1.0 with another /app.bin); 3.0.0 exits a second after it starts,
+# within its 3 s probation.
 make_bundle() {
-  local dir=$work/bundle-$1 script=$2
+  local dir=$work/bundle-$1 script=$2 seed=${3:-1}
   mkdir -p "$dir/bundle/rootfs/bin"
   cp /bin/busybox "$dir/bundle/rootfs/bin/"
   for a in sh sleep; do ln -sf busybox "$dir/bundle/rootfs/bin/$a"; done
+  python3 -c 'import random, sys; random.seed(int(sys.argv[2])); open(sys.argv[1], "wb").write(random.randbytes(1 << 20))' \
+    "$dir/bundle/rootfs/app.bin" "$seed"
   runc spec --bundle "$dir/bundle"
   python3 - "$dir/bundle/config.json" "$script" <<'PY'
 import json, sys
@@ -124,6 +129,7 @@ PY
   tar -C "$dir" -czf "$dir/bundle.tar.gz" bundle
 }
 make_bundle good "trap 'exit 0' TERM; sleep 1000000 & wait"
+make_bundle changed "trap 'exit 0' TERM; sleep 1000000 & wait" 2
 make_bundle bad "sleep 1; exit 3"
 ref=docker://10.231.0.1:5000/fleet/app:stable
 declare -A package_digest
@@ -238,8 +244,9 @@ bytes0=$(tx)
 upgrade_ms=$(wait_all 2.0.0 "$patience")
 upgrade_bytes=$(( $(tx) - bytes0 ))
 
-# 3. A staged rollout: exactly the devices the draw picks, then all.
-pack_and_push 2.1.0 good --rollout 20
+# 3. A staged rollout of a one-file change: exactly the devices the draw picks, then all.
+bytes0=$(tx)
+pack_and_push 2.1.0 changed --rollout 20
 expected=$(drawn "${package_digest[2.1.0]}" 20 | tr '\n' ' ' | sed 's/ $//')
 expected_count=$(wc -w <<<"$expected")
 rollout_first_ms=0
@@ -258,6 +265,27 @@ if [ "${first_wave[*]:-}" != "$expected" ]; then
 fi
 ip netns exec "$hub" "$bin/berth" rollout "$ref" 100 --tls-verify=false >/dev/null
 rollout_rest_ms=$(wait_all 2.1.0 "$patience")
+# Less the push itself (the changed file and the head, once, from the build host).
+pushed_bytes=$(( $(stat -c %s "$work"/pkg-2.1.0/*) ))
+change_bytes=$(( $(tx) - bytes0 ))
+change_per_device=$(( change_bytes / n ))
+head_bytes=$(ip netns exec "$hub" python3 - "$work/registry" <<'PY'
+import json, os, sys
+# The parts head of 2.1.0: the first layer of the parts referrer that names it.
+root = os.path.join(sys.argv[1], "docker/registry/v2/blobs/sha256")
+best = 0
+for d, _, files in os.walk(root):
+    if "data" in files:
+        p = os.path.join(d, "data")
+        try:
+            m = json.load(open(p))
+        except Exception:
+            continue
+        if m.get("artifactType") == "application/vnd.berth.parts.v1":
+            best = max(best, m["layers"][0]["size"])
+print(best)
+PY
+)
 
 # 4. A version that fails its probation: back on 2.1.0 everywhere, refused, never retried.
 pack_and_push 3.0.0 bad
@@ -314,6 +342,7 @@ echo "fleet of $n berthd in network namespaces of their own, following $ref; pac
 echo "1. install --follow 1.0.0:  all $n running after ${install_ms}ms; registry sent $install_bytes B ($(( install_bytes / n )) B per device)"
 echo "2. 2.0.0 pushed to the tag: all $n run it after ${upgrade_ms}ms, by their own checks; registry sent $upgrade_bytes B ($(( upgrade_bytes / n )) B per device)"
 echo "3. 2.1.0 at rollout 20%:    devices [$expected] ($expected_count of $n, those the draw picks) after ${rollout_first_ms}ms, the others held back; at 100% all after ${rollout_rest_ms}ms more"
+echo "   one 1 MiB file changed:   registry sent $change_bytes B ($change_per_device B per device; the file 1048576 B, the parts head at most $head_bytes B, the full package $pushed_bytes B)"
 echo "4. 3.0.0 fails probation:   installed, rolled back to 2.1.0 and refused on all $n after ${rollback_ms}ms; tried once per device"
 echo "5. idle ${idle_s}s:              $idle_requests registry requests ($idle_heads HEAD): $per_device_interval per device per check interval"
 echo "peak memory: registry ${registry_kib} KiB; berthd median ${berthd_median} KiB, max ${berthd_max} KiB"
@@ -323,6 +352,8 @@ if [ -n "${RESULT:-}" ]; then
  "install_ms": $install_ms, "install_registry_bytes": $install_bytes,
  "upgrade_ms": $upgrade_ms, "upgrade_registry_bytes": $upgrade_bytes,
  "rollout_expected": $expected_count, "rollout_first_ms": $rollout_first_ms, "rollout_rest_ms": $rollout_rest_ms,
+ "change_registry_bytes": $change_bytes, "change_bytes_per_device": $change_per_device, "parts_head_bytes_max": $head_bytes,
+ "change_full_package_bytes": $pushed_bytes,
  "rollback_ms": $rollback_ms,
  "idle_seconds": $idle_s, "idle_requests": $idle_requests, "idle_heads": $idle_heads,
  "requests_per_device_interval": $per_device_interval,
