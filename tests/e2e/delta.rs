@@ -365,3 +365,49 @@ fn lxc_a_delta_package_and_registry_parts_carry_only_the_changed_file() {
     require(&["lxc-start", "lxc-info"]);
     bundle_delta_on("lxc");
 }
+
+/// bench/delta.sh, small: two devices upgrade a 20 MiB image whose new version
+/// changes one 1 MiB layer, from a registry (within 1.1 times the layer plus the
+/// head per device, what `podman pull` fetches too) and as a delta file.
+#[test]
+fn bench_delta_two_devices_fetch_only_the_changed_layer() {
+    require(&["podman", "docker-registry"]);
+    let dir = tempfile::tempdir().unwrap();
+    let result = dir.path().join("delta.json");
+    let berthd = berth_e2e::bin("berthd");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/delta.sh");
+    let out = run(cmd("bash", &[])
+        .arg(&script)
+        .env("N", "2")
+        .env("SIZE_MIB", "20")
+        .env("BIN_DIR", berthd.parent().unwrap())
+        .env("BENCH_DIR", dir.path())
+        .env("RESULT", &result));
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{printed}");
+    let f: Value = serde_json::from_slice(&std::fs::read(&result).unwrap()).unwrap();
+    let get = |k: &str| f[k].as_u64().unwrap_or_else(|| panic!("{k}: {printed}"));
+    assert!(get("first_bytes_per_device") > 20 << 20, "{printed}");
+    assert!(
+        get("upgrade_bytes_per_device") > get("app_layer_bytes"),
+        "{printed}"
+    );
+    assert!(
+        get("upgrade_bytes_per_device") <= get("target_bytes"),
+        "{printed}"
+    );
+    assert!(
+        get("delta_bytes") * 10 < get("full_package_bytes"),
+        "{printed}"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "delta.json")
+        .collect();
+    assert!(left.is_empty(), "the bench left {left:?} behind");
+}
