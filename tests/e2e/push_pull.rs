@@ -118,6 +118,13 @@ print(json.dumps({"index": idx, "signature": sig, "content": blob.decode("latin-
         referrers["index"]["manifests"][0]["artifactType"],
         "application/vnd.berth.signature.v1"
     );
+    // The package in parts is the other referrer (docs/registry.md); ORAS pulled the
+    // package whole above all the same.
+    assert_eq!(
+        referrers["index"]["manifests"][1]["artifactType"], "application/vnd.berth.parts.v1",
+        "{referrers}"
+    );
+    assert_eq!(referrers["index"]["manifests"].as_array().unwrap().len(), 2);
     assert_eq!(
         referrers["signature"]["subject"]["digest"],
         subject.to_string()

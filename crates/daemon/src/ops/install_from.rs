@@ -36,7 +36,29 @@ impl Daemon {
             (true, None) => Some(followed(&r)),
         };
         let artifact = PackageArtifact::locate(&source).map_err(registry_failure(reference))?;
-        let done = self.install_artifact(source, &artifact, force, follow.clone(), reference)?;
+        // An install that follows the tag is its first check: the watcher's waits
+        // until it is done (it would report on a follow half recorded), and comes
+        // an interval after it.
+        let held = follow
+            .as_ref()
+            .and(artifact.annotations.as_ref())
+            .and_then(|a| a.get(berth_registry::package::ID))
+            .cloned();
+        if let Some(id) = &held {
+            self.updates
+                .schedule
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .hold(id);
+        }
+        let result = self.install_artifact(source, &artifact, force, follow.clone(), reference);
+        let done = match result {
+            Ok(done) => done,
+            Err(e) => {
+                self.release_check(held.as_deref());
+                return Err(e);
+            }
+        };
         if let Some(follow) = follow {
             // What a check would find now: this package, from this manifest.
             self.update_follow(&done.id, |s| {
@@ -49,7 +71,21 @@ impl Daemon {
                 s.result = Some(format!("installed {} by hand", done.version));
             });
         }
+        self.release_check(held.as_deref());
         Ok(done)
+    }
+
+    /// The watcher may check `id` again, an interval (and a jitter) from now.
+    fn release_check(&self, id: Option<&str>) {
+        let Some(id) = id else { return };
+        let settings = self.config().updates.clone();
+        let after = std::time::Duration::from_secs(settings.interval.into())
+            + crate::updates::schedule::jitter(settings.jitter);
+        self.updates
+            .schedule
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .done(id, std::time::Instant::now(), after);
     }
 
     /// The source `reference` (`docker://…`) names, once its registry is allowed;

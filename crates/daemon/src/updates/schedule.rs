@@ -42,6 +42,12 @@ impl Schedule {
         self.due.insert(id.to_string(), now + after);
     }
 
+    /// Not checked until `done`: an install from its tag is under way, and is the
+    /// check (one would report on a follow half recorded).
+    pub fn hold(&mut self, id: &str) {
+        self.running.insert(id.to_string());
+    }
+
     /// Checked at the next tick (a retry asked, a tag just followed).
     pub fn due_now(&mut self, id: &str) {
         self.due.insert(id.to_string(), Instant::now());
@@ -99,6 +105,27 @@ mod tests {
         let draws: HashSet<Duration> = (0..50).map(|_| jitter(10)).collect();
         assert!(draws.iter().all(|d| *d <= Duration::from_secs(10)));
         assert!(draws.len() > 10, "{draws:?}");
+    }
+
+    #[test]
+    fn an_install_from_the_tag_holds_its_checks_until_it_is_done() {
+        let mut s = Schedule::default();
+        let ids = vec!["a".to_string()];
+        // Held before the id is followed (the install registers it midway).
+        s.hold("a");
+        let now = Instant::now();
+        assert!(s.take_due(&ids, now, || Duration::ZERO).is_empty());
+        assert!(s
+            .take_due(&ids, now + Duration::from_secs(100), || unreachable!())
+            .is_empty());
+        s.done("a", now, Duration::from_secs(60));
+        assert!(s
+            .take_due(&ids, now + Duration::from_secs(59), || unreachable!())
+            .is_empty());
+        assert_eq!(
+            s.take_due(&ids, now + Duration::from_secs(60), || unreachable!()),
+            ["a"]
+        );
     }
 
     #[test]
