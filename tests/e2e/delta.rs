@@ -23,6 +23,26 @@ fn noise(seed: u64, n: usize) -> Vec<u8> {
         .collect()
 }
 
+/// `berth pack --json` of `payload` with `manifest` (and `extra` options): its report.
+fn pack_json(dir: &Path, manifest: &Value, payload: &Path, extra: &[&str]) -> Value {
+    let version = manifest["version"].as_str().unwrap();
+    let path = dir.join(format!("{version}.json"));
+    write_manifest(&path, manifest);
+    let out = dir.join(format!("out-{version}"));
+    let mut args = vec![
+        "pack",
+        "--json",
+        "--manifest",
+        path.to_str().unwrap(),
+        "--payload",
+        payload.to_str().unwrap(),
+        "--output-dir",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    serde_json::from_str(&berth_ok(&args)).unwrap()
+}
+
 /// Version 1: busybox plus a 4 MiB layer; version 2: version 1 plus a 256 KiB layer.
 /// Returns the two docker-archives and version 2's image id.
 fn two_versions(dir: &Path, id: &str) -> (PathBuf, PathBuf, String) {
@@ -53,21 +73,7 @@ fn delta_on(runtime: &str) {
     let pack = |version: &str, tar: &Path, extra: &[&str]| -> Value {
         let mut m = manifest(&id, version, "--init", true);
         m["runtime"] = runtime.into();
-        let path = dir.path().join(format!("{version}.json"));
-        write_manifest(&path, &m);
-        let out = dir.path().join(format!("out-{version}"));
-        let mut args = vec![
-            "pack",
-            "--json",
-            "--manifest",
-            path.to_str().unwrap(),
-            "--payload",
-            tar.to_str().unwrap(),
-            "--output-dir",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        serde_json::from_str(&berth_ok(&args)).unwrap()
+        pack_json(dir.path(), &m, tar, extra)
     };
     let full1 = pack("1.0.0", &tar1, &[]);
     let pkg1 = full1["path"].as_str().unwrap().to_string();
@@ -269,21 +275,7 @@ fn bundle_delta_on(runtime: &str) {
         let mut m = berth_e2e::lxc::lxc_manifest(&id);
         m["runtime"] = runtime.into();
         m["version"] = version.into();
-        let path = dir.path().join(format!("{version}.json"));
-        write_manifest(&path, &m);
-        let out = dir.path().join(format!("out-{version}"));
-        let mut args = vec![
-            "pack",
-            "--json",
-            "--manifest",
-            path.to_str().unwrap(),
-            "--payload",
-            gz.to_str().unwrap(),
-            "--output-dir",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        serde_json::from_str(&berth_ok(&args)).unwrap()
+        pack_json(dir.path(), &m, gz, extra)
     };
     let full1 = pack("1", &gz1, &[]);
     let pkg1 = full1["path"].as_str().unwrap().to_string();
