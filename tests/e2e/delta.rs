@@ -152,18 +152,21 @@ fn docker_a_delta_package_upgrades_a_device_that_has_the_old_version() {
 /// From a registry: `berth push` adds the package's parts; a device that runs
 /// version 1 fetches version 2's head and only its new layer; a fresh device, and
 /// `berth pull`, get the whole package as before.
-#[test]
-fn podman_an_upgrade_from_a_registry_fetches_only_the_layers_the_device_lacks() {
-    require(&["podman"]);
+fn parts_on(runtime: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let id = "berth-e2e-delta-parts";
+    let id = &format!("berth-e2e-parts-{runtime}");
     remove_container(id);
+    if runtime == "docker" {
+        require_docker();
+        let _ = run(&mut cmd("docker", &["rm", "-f", id]));
+    }
     let (tar1, tar2, v2_id) = two_versions(dir.path(), id);
     let (sign, public) = berth_e2e::signing::keygen(dir.path(), "release");
     let packages: Vec<String> = [("1.0.0", &tar1), ("2.0.0", &tar2)]
         .iter()
         .map(|(version, tar)| {
-            let m = manifest(id, version, "--init", true);
+            let mut m = manifest(id, version, "--init", true);
+            m["runtime"] = runtime.into();
             let path = dir.path().join(format!("{version}.json"));
             write_manifest(&path, &m);
             let out = dir.path().join(format!("out-{version}"));
@@ -214,10 +217,13 @@ fn podman_an_upgrade_from_a_registry_fetches_only_the_layers_the_device_lacks() 
     assert_eq!(s["version"], "2.0.0", "{s}");
     assert_eq!(s["running"], true, "{s}");
     let image = ok(&mut cmd(
-        "podman",
+        runtime,
         &["inspect", "--format", "{{.Image}}", id],
     ));
-    assert_eq!(image.trim(), v2_id.trim_start_matches("sha256:"));
+    assert_eq!(
+        image.trim().trim_start_matches("sha256:"),
+        v2_id.trim_start_matches("sha256:")
+    );
     let log = std::fs::read_to_string(dir.path().join("berthd.log")).unwrap();
     let line = log
         .lines()
@@ -233,6 +239,18 @@ fn podman_an_upgrade_from_a_registry_fetches_only_the_layers_the_device_lacks() 
         "podman",
         &["rmi", "-f", &format!("localhost/{id}:1")],
     ));
+}
+
+#[test]
+fn podman_an_upgrade_from_a_registry_fetches_only_the_layers_the_device_lacks() {
+    require(&["podman"]);
+    parts_on("podman");
+}
+
+#[test]
+fn docker_an_upgrade_from_a_registry_fetches_only_the_layers_the_device_lacks() {
+    require(&["podman"]);
+    parts_on("docker");
 }
 
 /// Two versions of a bundle (`lxc` or `runc`): busybox, and a 64 KiB file
