@@ -5,7 +5,9 @@
 # upgrade, crash (restarted by policy) and uninstall it with berthctl; then the
 # same image on Docker Engine, an LXC bundle, and an OCI runtime bundle under runc.
 # On the way the image goes through a local registry (berth image copy, inspect,
-# unpack) and the package through it too (berth push, berth pull).
+# unpack) and the package through it too (berth push, berth pull); a device follows a
+# tag through a staged rollout, fetching only what changed, and installs a delta
+# package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -186,6 +188,17 @@ for _ in $(seq 60); do
   "$berthctl" updates | grep -q "installed 1.1.0" && break; sleep 0.5
 done
 "$berthctl" updates
+
+step "only what changed: that upgrade fetched the package's head and no layer (the image was the same); a delta package as a file"
+grep "from the registry's parts" "$out/berthd.log" | tail -1
+"$berthctl" uninstall berth-demo
+mkdir -p "$work/v2d"
+"$berth" pack --manifest "$work/manifest.json" --payload "$work/image.tar" --output-dir "$work/v2d" \
+  --sign "$out/demo-key.key" --delta-from "$pkg" > "$work/v2d/paths"
+delta=$(tail -1 "$work/v2d/paths")
+echo "full package $(stat -c %s "$(head -1 "$work/v2d/paths")") B, delta from 1.0.0 $(stat -c %s "$delta") B"
+"$berthctl" install "$pkg"
+"$berthctl" install "$delta"
 "$berthctl" uninstall berth-demo
 
 step "the same image on Docker Engine (runtime \"docker\", berth's extension): streamed into dockerd"
