@@ -23,12 +23,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-3}
 size_mib=${SIZE_MIB:-100}
-if [ -z "${BIN_DIR:-}" ]; then
-  cargo build --release --quiet -p berth-cli -p berthd -p berthctl --features berthd/device-registry
-  bin=$PWD/target/release
-else
-  bin=$(cd "$BIN_DIR" && pwd)
-fi
+source bench/lib.sh
+fleet_bins
 for tool in podman docker-registry python3; do
   command -v "$tool" >/dev/null || { echo "delta.sh: $tool is missing (scripts/setup.sh installs it)" >&2; exit 1; }
 done

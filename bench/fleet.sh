@@ -31,12 +31,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-50}
 interval=${INTERVAL:-4}
-if [ -z "${BIN_DIR:-}" ]; then
-  cargo build --release --quiet -p berth-cli -p berthd -p berthctl --features berthd/device-registry
-  bin=$PWD/target/release
-else
-  bin=$(cd "$BIN_DIR" && pwd)
-fi
+source bench/lib.sh
+fleet_bins
 for tool in ip nsenter runc docker-registry; do
   command -v "$tool" >/dev/null || { echo "fleet.sh: $tool is missing (scripts/setup.sh installs it)" >&2; exit 1; }
 done

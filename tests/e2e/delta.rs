@@ -383,22 +383,9 @@ fn lxc_a_delta_package_and_registry_parts_carry_only_the_changed_file() {
 fn bench_delta_two_devices_fetch_only_the_changed_layer() {
     require(&["podman", "docker-registry"]);
     let dir = tempfile::tempdir().unwrap();
-    let result = dir.path().join("delta.json");
-    let berthd = berth_e2e::bin("berthd");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/delta.sh");
-    let out = run(cmd("bash", &[])
-        .arg(&script)
-        .env("N", "2")
-        .env("SIZE_MIB", "20")
-        .env("BIN_DIR", berthd.parent().unwrap())
-        .env("BENCH_DIR", dir.path())
-        .env("RESULT", &result));
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{printed}");
+    let (ok, printed, result) =
+        run_bench("delta.sh", dir.path(), &[("N", "2"), ("SIZE_MIB", "20")]);
+    assert!(ok, "{printed}");
     let f: Value = serde_json::from_slice(&std::fs::read(&result).unwrap()).unwrap();
     let get = |k: &str| f[k].as_u64().unwrap_or_else(|| panic!("{k}: {printed}"));
     assert!(get("first_bytes_per_device") > 20 << 20, "{printed}");
@@ -417,7 +404,7 @@ fn bench_delta_two_devices_fetch_only_the_changed_layer() {
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
-        .filter(|n| n != "delta.json")
+        .filter(|n| *n != *result.file_name().unwrap())
         .collect();
     assert!(left.is_empty(), "the bench left {left:?} behind");
 }

@@ -7,7 +7,6 @@
 
 use berth_e2e::*;
 use serde_json::Value;
-use std::path::Path;
 
 fn fleet_leftovers() -> (usize, usize) {
     let netns = ok(cmd("ip", &["netns", "list"]));
@@ -22,21 +21,8 @@ fn fleet_leftovers() -> (usize, usize) {
 fn five_berthds_in_network_namespaces_follow_one_tag_of_one_registry() {
     require(&["ip", "nsenter", "runc", "docker-registry"]);
     let dir = tempfile::tempdir().unwrap();
-    let result = dir.path().join("fleet.json");
-    let berthd = bin("berthd");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/fleet.sh");
-    let out = run(cmd("bash", &[])
-        .arg(&script)
-        .env("N", "5")
-        .env("BIN_DIR", berthd.parent().unwrap())
-        .env("BENCH_DIR", dir.path())
-        .env("RESULT", &result));
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{printed}");
+    let (ok, printed, result) = run_bench("fleet.sh", dir.path(), &[("N", "5")]);
+    assert!(ok, "{printed}");
     assert!(
         printed.contains("clean-up: 0 namespaces and 0 veth left"),
         "{printed}"

@@ -33,6 +33,29 @@ pub fn berth_bin() -> PathBuf {
 }
 
 /// A binary of this workspace, built by `cargo build --workspace`.
+/// Runs `bench/<script>` with the test build's binaries (`BIN_DIR`), its scratch
+/// under `dir` (`BENCH_DIR`), its figures to `dir/<script>.json` (`RESULT`) and
+/// `env`; returns whether it succeeded, what it printed, and its figures' path.
+pub fn run_bench(script: &str, dir: &Path, env: &[(&str, &str)]) -> (bool, String, PathBuf) {
+    let result = dir.join(format!("{script}.json"));
+    let berthd = bin("berthd");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../bench")
+        .join(script);
+    let out = run(cmd("bash", &[])
+        .arg(&path)
+        .envs(env.iter().copied())
+        .env("BIN_DIR", berthd.parent().unwrap())
+        .env("BENCH_DIR", dir)
+        .env("RESULT", &result));
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), printed, result)
+}
+
 pub fn bin(name: &str) -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)

@@ -27,6 +27,11 @@ impl RegistrySource {
         &self.client
     }
 
+    /// The reference it reads from.
+    pub fn reference(&self) -> &RegistryRef {
+        &self.reference
+    }
+
     pub fn repository(&self) -> &str {
         &self.reference.repository
     }

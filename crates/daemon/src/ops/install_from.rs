@@ -149,14 +149,14 @@ impl Daemon {
             Vec::new()
         };
         if let Some(parts) = parts {
-            let (r, _) = self.registry_source(reference, true)?;
+            // The parts come from where the head does, within the same deadline.
             let fetch = RegistryFetch {
-                options: self.registry_options(&r.registry),
-                registry: r,
-                parts: parts.clone(),
+                registry: source.reference().clone(),
+                options: source.client().options().clone(),
                 reference: reference.to_string(),
+                parts,
             };
-            let body = source.into_blob(&parts.head).map_err(&failed)?;
+            let body = source.into_blob(&fetch.parts.head).map_err(&failed)?;
             return self.install_fetching(body, force, signatures, follow, Some(Box::new(fetch)));
         }
         let body = source.into_blob(&artifact.layer).map_err(&failed)?;

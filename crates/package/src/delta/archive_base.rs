@@ -17,6 +17,15 @@ pub struct ArchiveBase {
 }
 
 impl ArchiveBase {
+    /// A base over `file` whose contents are already located: `sha256:<hex>` →
+    /// (offset, size).
+    pub(crate) fn new(file: File, contents: HashMap<String, (u64, u64)>) -> Self {
+        ArchiveBase {
+            file: Arc::new(file),
+            contents,
+        }
+    }
+
     /// Indexes the tar in `file` (read from its start): one pass, hashing every
     /// regular file's content.
     pub fn index(mut file: File) -> io::Result<Self> {
@@ -54,10 +63,7 @@ impl ArchiveBase {
             }
         }
         drop(reader);
-        Ok(ArchiveBase {
-            file: Arc::new(file),
-            contents,
-        })
+        Ok(ArchiveBase::new(file, contents))
     }
 
     /// How many distinct contents it holds.

@@ -5,7 +5,7 @@
 //! checksums), a bundle's tar uncompressed (named by the signed manifest's
 //! `payload_tar_digest`).
 
-use super::spool::{io_err, DeltaPackageError, Spooled};
+use super::spool::{io_err, DeltaPackageError, Reusable, Spooled};
 use super::{write_delta, ArchiveBase, DeltaBase, WrittenDelta, SUFFIX};
 use std::collections::HashMap;
 use std::fs::File;
@@ -113,14 +113,18 @@ pub fn write_parts_head(
         id: pkg.manifest.id().to_string(),
         version: String::new(),
     };
-    let content =
-        ArchiveBase::index(pkg.tar.try_clone().map_err(io_err(new))?).map_err(io_err(new))?;
     let (delta, size_bytes) = write_with(new, &pkg, base, &reusable, out)?;
     let mut parts: Vec<(String, u64)> = reusable
-        .into_iter()
-        .map(|(digest, (_, size))| (digest, size))
+        .iter()
+        .map(|(digest, r)| (digest.clone(), r.size))
         .collect();
     parts.sort();
+    // The walk that found the parts knows where they are: no second pass.
+    let located = reusable
+        .into_iter()
+        .map(|(digest, r)| (digest, (r.offset, r.size)))
+        .collect();
+    let content = ArchiveBase::new(pkg.tar.try_clone().map_err(io_err(new))?, located);
     Ok(PartsHead {
         report: DeltaReport {
             path: out.to_path_buf(),
@@ -152,7 +156,7 @@ fn write_with(
     new: &Path,
     pkg: &Spooled,
     base: DeltaBase,
-    reusable: &HashMap<String, (Option<String>, u64)>,
+    reusable: &HashMap<String, Reusable>,
     out: &Path,
 ) -> Result<(WrittenDelta, u64), DeltaPackageError> {
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty());
@@ -168,7 +172,7 @@ fn write_with(
         &|entry, digest| {
             // The path the base held it under, for a bundle; the content decides.
             pkg.candidate(&entry.name)?;
-            reusable.get(digest).map(|(hint, _)| hint.clone())
+            reusable.get(digest).map(|r| r.hint.clone())
         },
         &mut delta_payload,
     )

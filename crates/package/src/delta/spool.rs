@@ -119,9 +119,9 @@ impl Spooled {
         }
     }
 
-    /// `sha256:<hex>` → path of every file a base can give back, of at least
-    /// `min` bytes (an image's compressed layers left out: no engine gives those).
-    pub fn reusable(&self, min: u64) -> io::Result<HashMap<String, (Option<String>, u64)>> {
+    /// `sha256:<hex>` → every file a base can give back, of at least `min` bytes
+    /// (an image's compressed layers left out: no engine gives those).
+    pub fn reusable(&self, min: u64) -> io::Result<HashMap<String, Reusable>> {
         let mut file = self.tar.try_clone()?;
         file.seek(SeekFrom::Start(0))?;
         let mut out = HashMap::new();
@@ -129,7 +129,10 @@ impl Spooled {
         let mut walk = RawTar::new(&mut reader);
         let mut end = Vec::new();
         let mut buf = vec![0u8; 256 * 1024];
+        let mut at = 0u64;
         while let Some(entry) = walk.next_entry(&mut end)? {
+            at += entry.header.len() as u64;
+            let offset = at;
             let mut content = walk.content(entry.size);
             let mut hasher = Sha256::new();
             let mut head = Vec::new();
@@ -143,7 +146,7 @@ impl Spooled {
                 }
                 hasher.update(&buf[..n]);
             }
-            walk.padding(&entry)?;
+            at += entry.size + walk.padding(&entry)?.len() as u64;
             let compressed = matches!(self.kind, Kind::Image { .. })
                 && berth_format::compression::sniff(&head).is_some();
             if !entry.is_file() || entry.size < min || compressed {
@@ -151,11 +154,21 @@ impl Spooled {
             }
             if let Some(hint) = self.candidate(&entry.name) {
                 let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
-                out.insert(digest, (hint, entry.size));
+                let size = entry.size;
+                out.insert(digest, Reusable { hint, offset, size });
             }
         }
         Ok(out)
     }
+}
+
+/// A file of the payload's tar a base can give back.
+pub(super) struct Reusable {
+    /// Where the base has it (a bundle's path, relative to its directory).
+    pub hint: Option<String>,
+    /// Where its content starts in the tar.
+    pub offset: u64,
+    pub size: u64,
 }
 
 fn join(dir: &str, name: &str) -> String {
