@@ -123,6 +123,8 @@ pub struct FakeRuntime {
     pub create_args: Mutex<BTreeMap<String, Vec<String>>>,
     /// Calls (by their line's first word and argument, e.g. `start web`) that fail.
     failing: Mutex<Vec<String>>,
+    /// The call at which the caller dies (`die_at`).
+    dying_at: Mutex<Option<String>>,
     /// What `exec` in a container answers (exit 0 and no output when not set).
     pub exec_answers: Mutex<BTreeMap<String, ExecOutcome>>,
     /// Images' own HEALTHCHECKs, by image id.
@@ -137,6 +139,13 @@ impl FakeRuntime {
     /// Makes the call recorded as `line` fail from now on.
     pub fn fail(&self, line: &str) {
         self.failing.lock().unwrap().push(line.into());
+    }
+
+    /// The caller "dies" at the call recorded as `line`: a panic in place of the
+    /// call, so nothing after it runs (a SIGKILL, as far as the caller's steps go).
+    /// Once: the call works after it.
+    pub fn die_at(&self, line: &str) {
+        *self.dying_at.lock().unwrap() = Some(line.into());
     }
 
     /// The state of a container that must exist.
@@ -164,6 +173,15 @@ impl FakeRuntime {
     }
 
     fn record(&self, line: String) -> Result<(), RuntimeError> {
+        let dies = {
+            let mut at = self.dying_at.lock().unwrap();
+            let dies = at.as_deref() == Some(line.as_str());
+            if dies {
+                *at = None;
+            }
+            dies
+        };
+        assert!(!dies, "killed at {line}");
         let failing = self.failing.lock().unwrap().contains(&line);
         self.calls.lock().unwrap().push(line.clone());
         if failing {

@@ -136,8 +136,8 @@ impl Driver for ImageDriver {
         image_previous::drop_rolled_back(self.engine.as_ref(), home, id)
     }
 
-    fn drop_previous(&self, _home: &Home, id: &str, previous: &Previous) {
-        image_previous::drop_previous(self.engine.as_ref(), id, previous)
+    fn drop_previous(&self, home: &Home, id: &str, _previous: &Previous) {
+        image_previous::drop_previous(self.engine.as_ref(), home, id)
     }
 
     fn previous_bytes(&self, home: &Home, _id: &str, previous: &Previous) -> u64 {

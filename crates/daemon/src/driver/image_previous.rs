@@ -8,7 +8,6 @@
 use super::{PREVIOUS_SUFFIX, ROLLED_BACK_SUFFIX};
 use crate::error::{runtime, OpError};
 use crate::home::{Home, LABEL_VERSION};
-use crate::state::Previous;
 use berth_runtime::{ContainerState, ImageRuntime, RuntimeError};
 
 fn version_of(engine: &dyn ImageRuntime, name: &str) -> Option<String> {
@@ -92,12 +91,11 @@ pub fn remove_replaced_images(engine: &dyn ImageRuntime, home: &Home, id: &str) 
     }
 }
 
-/// Removes the kept previous version: its container and images no one else uses.
-pub fn drop_previous(engine: &dyn ImageRuntime, id: &str, previous: &Previous) {
+/// Removes the kept previous version: its container, then the images the record
+/// lists as replaced (its own among them, unless the current version uses one).
+pub fn drop_previous(engine: &dyn ImageRuntime, home: &Home, id: &str) {
     let _ = engine.remove(&format!("{id}{PREVIOUS_SUFFIX}"));
-    for image in &previous.images {
-        let _ = engine.remove_image(image);
-    }
+    remove_replaced_images(engine, home, id);
 }
 
 /// What recovery does with a kept or rolled-back container `c` of `owner`, whose

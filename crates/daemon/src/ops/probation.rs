@@ -172,13 +172,17 @@ impl Daemon {
         let Some(previous) = self.home.record(id).and_then(|r| r.previous) else {
             return;
         };
-        if let Ok(driver) = self.entry(id).and_then(|e| self.driver_for(&e).cloned()) {
-            driver.drop_previous(&self.home, id, &previous);
-        }
+        // The record first, its images listed as replaced: a kill while they go
+        // leaves recovery a record that keeps nothing and the names to remove.
         self.home.update_state(|s| {
             if let Some(r) = s.containers.get_mut(id) {
                 r.previous = None;
+                let only_its = previous.images.iter().filter(|i| !r.images.contains(i));
+                r.replaced_images.extend(only_its.cloned());
             }
         });
+        if let Ok(driver) = self.entry(id).and_then(|e| self.driver_for(&e).cloned()) {
+            driver.drop_previous(&self.home, id, &previous);
+        }
     }
 }

@@ -23,16 +23,27 @@ pub struct RolledBackTo {
     pub started: bool,
 }
 
-/// The record of a version put back: the previous version's, with why.
+/// The record of a version put back: the previous version's, with why. The images
+/// only the version put aside used are listed as replaced, so that a kill between
+/// removing its container and removing them leaves recovery their names.
 pub fn record_of_previous(
     current: &ContainerRecord,
     previous: &Previous,
     rolled_back: Option<RolledBack>,
 ) -> ContainerRecord {
+    let mut replaced_images: Vec<String> = current
+        .images
+        .iter()
+        .chain(&current.replaced_images)
+        .filter(|i| !previous.images.contains(i))
+        .cloned()
+        .collect();
+    replaced_images.dedup();
     ContainerRecord {
         version: Some(previous.version.clone()),
         runtime: current.runtime.clone(),
         images: previous.images.clone(),
+        replaced_images,
         package_digest: previous.package_digest.clone(),
         installed_at: previous.installed_at.clone(),
         rolled_back,

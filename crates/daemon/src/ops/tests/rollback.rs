@@ -114,6 +114,27 @@ fn recovery_finishes_a_rollback_killed_after_its_commit() {
     assert!(record.previous.is_none());
 }
 
+/// Found by the SIGKILL trials (CI, trial 72 of seed 20261123): a kill after the
+/// rolled-back container was removed and before its image was left the image with
+/// nothing naming it.
+#[test]
+fn recovery_removes_the_image_of_a_rollback_killed_before_removing_it() {
+    let s = upgraded(0);
+    let new_image = s.fake.state_of("demo").image.unwrap();
+    // Killed at the image's removal, its container already gone.
+    s.fake.die_at(&format!("rmi {new_image}"));
+    let rollback = std::panic::AssertUnwindSafe(|| s.daemon.rollback("demo", "by hand"));
+    assert!(std::panic::catch_unwind(rollback).is_err());
+    assert!(s.fake.state("demo.berth-rolledback").is_err());
+    assert!(s.fake.images.lock().unwrap().contains_key(&new_image));
+    s.daemon.recover();
+    assert!(
+        !s.fake.images.lock().unwrap().contains_key(&new_image),
+        "the rolled-back version's image outlived the recovery"
+    );
+    assert_eq!(version_label(&s, "demo").as_deref(), Some("1.0.0"));
+}
+
 #[test]
 fn recovery_keeps_the_previous_version_the_record_names_and_removes_another() {
     let s = upgraded(0);
@@ -134,4 +155,34 @@ fn recovery_keeps_the_previous_version_the_record_names_and_removes_another() {
         "{lines:?}"
     );
     assert!(s.fake.state("demo.berth-prev").is_err());
+}
+
+/// The same for a probation passed with `keep_previous` off: a kill while the
+/// previous version's image goes leaves it to recovery, not behind.
+#[test]
+fn recovery_removes_the_image_of_a_previous_version_dropped_when_killed() {
+    let s = setup_keeping(false);
+    install(
+        &s,
+        package_on_probation("1.0.0", "localhost/demo:1", b"a", 0),
+    )
+    .unwrap();
+    let old_image = s.fake.state_of("demo").image.unwrap();
+    install(
+        &s,
+        package_on_probation("2.0.0", "localhost/demo:2", b"b", 1),
+    )
+    .unwrap();
+    s.fake.die_at(&format!("rmi {old_image}"));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let tick = std::panic::AssertUnwindSafe(|| s.daemon.probation_tick());
+    assert!(std::panic::catch_unwind(tick).is_err());
+    assert!(s.fake.images.lock().unwrap().contains_key(&old_image));
+    s.daemon.recover();
+    assert!(
+        !s.fake.images.lock().unwrap().contains_key(&old_image),
+        "the dropped version's image outlived the recovery"
+    );
+    assert!(s.daemon.home.record("demo").unwrap().previous.is_none());
+    assert_eq!(version_label(&s, "demo").as_deref(), Some("2.0.0"));
 }
