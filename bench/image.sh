@@ -6,6 +6,7 @@
 #   berth image copy docker:// → oci:            vs skopeo copy --preserve-digests   target >= 1.5x faster, same manifest digest
 #   berth image copy docker:// → docker-archive: vs skopeo copy                      target >= 2x faster, same manifest digest
 #   berth image unpack oci:                      vs umoci unpack                     target >= 2.5x faster
+#   berth image copy docker:// → oci:            vs cp of the same blobs (the disk's limit)  the fraction printed
 #   peak RSS of each berth command                                                  target <= 64 MiB
 #
 # Each measurement runs RUNS times (default 3); the median is printed. Run as root.
@@ -104,6 +105,8 @@ source bench/lib.sh
 printf 'CPUs: %s; runs: %s\n\n' "$(nproc)" "$runs"
 measure skopeo_oci "rm -rf $out/skopeo-oci" skopeo copy --quiet --src-tls-verify=false --preserve-digests "$remote" "oci:$out/skopeo-oci:1"
 measure berth_oci "rm -rf $out/berth-oci" "$berth" image copy --quiet "$remote" "oci:$out/berth-oci:1"
+# Copying to a layout is bound by the disk: the same blobs copied by cp.
+measure cp_blobs "rm -rf $out/cp-blobs" cp -r "$layout/blobs" "$out/cp-blobs"
 measure skopeo_archive "rm -f $out/skopeo.tar" skopeo copy --quiet --src-tls-verify=false "$remote" "docker-archive:$out/skopeo.tar:bench/img:1"
 measure berth_archive "rm -f $out/berth.tar" "$berth" image copy --quiet "$remote" "docker-archive:$out/berth.tar:bench/img:1"
 measure umoci_unpack "rm -rf $out/umoci-bundle" umoci unpack --image "$out/berth-oci:1" "$out/umoci-bundle"
@@ -120,6 +123,7 @@ diff -rq --no-dereference "$out/umoci-bundle/rootfs" "$out/berth-bundle/rootfs" 
 echo
 ratio() { echo "$1 / $2" | bc -l; }
 printf 'copy to oci:            %.2fx faster than skopeo (target >= 1.5x)\n' "$(ratio "$t_skopeo_oci" "$t_berth_oci")"
+printf 'copy to oci:            %.2f of cp of the same blobs (%.2f s), the disk'"'"'s limit\n' "$(ratio "$t_cp_blobs" "$t_berth_oci")" "$t_cp_blobs"
 printf 'copy to docker-archive: %.2fx faster than skopeo (target >= 2x)\n' "$(ratio "$t_skopeo_archive" "$t_berth_archive")"
 printf 'unpack:                 %.2fx faster than umoci (target >= 2.5x)\n' "$(ratio "$t_umoci_unpack" "$t_berth_unpack")"
 printf 'peak RSS (MiB): copy to oci %.1f, to docker-archive %.1f, unpack %.1f (target <= 64)\n' \

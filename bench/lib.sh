@@ -33,3 +33,39 @@ fleet_bins() {
     bin=$(cd "$BIN_DIR" && pwd)
   fi
 }
+
+# The machine's limits (issue 25): what the same work costs done by libdeflate, the
+# compressor berth uses, on every core, measured in the same run as berth.
+#
+# limit_slices INPUT: INPUT cut into one equal slice per core under $work/limit/, and
+# each slice compressed (untimed) at $level for limit_inflate. Sets slices (the list).
+limit_slices() {
+  local input=$1 n
+  n=$(nproc)
+  rm -rf "$work/limit" && mkdir -p "$work/limit"
+  split -n "$n" -d "$input" "$work/limit/slice."
+  slices=$(ls "$work/limit"/slice.[0-9]*)
+  for s in $slices; do libdeflate-gzip "-$level" -c "$s" > "$s.gz"; done
+}
+
+# limit_deflate NAME 'READ': writing's limit: the input read once (READ, a command:
+# `cat FILE`, or `tar -cf - -C DIR .` for a tree; its output is discarded), then the
+# slices compressed by libdeflate-gzip at berth's level, one process per core.
+# Sets t_NAME.
+limit_deflate() {
+  local name=$1 read=$2
+  measure "$name" "" bash -c "$read | cat > /dev/null
+    for s in $(echo $slices); do libdeflate-gzip -$level -c \"\$s\" > /dev/null & done; wait"
+}
+
+# limit_inflate NAME INPUT: verifying's limit: the slices inflated by libdeflate on
+# every core, then INPUT hashed once with SHA-256 (OpenSSL: SHA-NI when the CPU has
+# it). Sets t_NAME.
+limit_inflate() {
+  local name=$1 input=$2
+  measure "$name" "" bash -c "for s in $(echo $slices); do libdeflate-gzip -d -c \"\$s.gz\" > /dev/null & done; wait
+    openssl dgst -sha256 '$input' > /dev/null"
+}
+
+# of_limit BERTH LIMIT: berth's speed as a fraction of the limit's (1 = at the limit).
+of_limit() { echo "$2 / $1" | bc -l; }

@@ -3,8 +3,8 @@
 # Idempotent, and quiet when there is nothing to do. Run as root.
 set -euo pipefail
 
-packages=(podman catatonit runc crun docker.io skopeo umoci buildah lxc docker-registry zstd busybox-static pigz time bc systemd
-          python3 python3-venv ca-certificates curl iproute2 apache2-utils libcap2-bin rpm binutils libc6-armhf-cross libc6-arm64-cross)
+packages=(podman catatonit runc crun docker.io skopeo umoci buildah lxc docker-registry zstd busybox-static pigz libdeflate-tools time bc systemd
+          python3 python3-venv ca-certificates openssl curl iproute2 apache2-utils libcap2-bin rpm binutils libc6-armhf-cross libc6-arm64-cross)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup.sh: run as root (it installs packages with apt-get)" >&2
