@@ -37,9 +37,15 @@ trap '[ -z "$dockerd_pid" ] || bash scripts/dockerd.sh stop "$dockerd_pid"' EXIT
 guard=$(mktemp -d)
 bash scripts/host-guard.sh sweep
 bash scripts/host-guard.sh snapshot "$guard/before"
-cargo test "${flags[@]}" -- --skip "$trials" "${peer_skips[@]}"
-# Only the e2e binary (the same one the step above built).
-cargo test --workspace --all-features --test e2e -- "$trials"
+# Each test's time (libtest's --report-time, through scripts/test-runner.sh), the
+# slowest named at the end.
+export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=$PWD/scripts/test-runner.sh
+times=$(mktemp)
+timed=(-Z unstable-options --report-time)
+cargo test "${flags[@]}" -- --skip "$trials" "${peer_skips[@]}" "${timed[@]}" | tee -a "$times"
+# The same flags, so the same binaries (a narrower selection would resolve other
+# features and build again); only the e2e binary has tests by this name.
+cargo test "${flags[@]}" -- "$trials" "${timed[@]}" | tee -a "$times"
 # berthd's footprint, once, small (issue 29): a regression shows in the output; the
 # targets stay in the bench. The test build (PROFILE=debug): nothing compiles again.
 PROFILE=debug CONTAINERS=5 TICKS=2 bash bench/footprint.sh
@@ -47,6 +53,10 @@ PROFILE=debug CONTAINERS=5 TICKS=2 bash bench/footprint.sh
 bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 bash scripts/host-guard.sh snapshot "$guard/after"
 bash scripts/host-guard.sh compare "$guard/before" "$guard/after"
+echo
+echo "the slowest tests (seconds):"
+sed -n 's/^test \(.*\) \.\.\. ok <\([0-9.]*\)s>$/\2 \1/p' "$times" | sort -rn | head -n 5 | sed 's/^/  /'
+rm -f "$times"
 if [ ${#peer_skips[@]} -gt 0 ]; then
   echo
   echo "NOT RUN: the comparisons with the real RDK BundleGen (no run.sh in $BUNDLEGEN_DIR):"

@@ -263,7 +263,9 @@ fn bundle_versions(dir: &Path, id: &str, runtime: &str) -> [PathBuf; 2] {
             let gz = berth_e2e::subjects::oci_bundle(&d, id, script);
             (gz, d.join(format!("oci-{id}")))
         } else {
-            let gz = berth_e2e::lxc::lxc_bundle(&d, id, "exec sleep 1000", "lxc.net.0.type = none");
+            // Ends on LXC's halt signal: a stop is not held for its grace period.
+            let init = "trap 'exit 0' PWR TERM; sleep 1000 & wait";
+            let gz = berth_e2e::lxc::lxc_bundle(&d, id, init, "lxc.net.0.type = none");
             (gz, d.join(format!("bundle-{id}")))
         };
         std::fs::create_dir_all(top.join("rootfs/etc")).unwrap();

@@ -24,11 +24,12 @@ pub fn registered_version(dir: &Path, id: &str) -> Option<String> {
 }
 
 /// What each version runs by default: says its version (`{v}`), then serves until
-/// stopped. Image containers run under `--init`; a runc bundle's shell ends on
-/// SIGTERM, as a service does.
+/// stopped. Image containers run under `--init`; a runc or LXC bundle's shell ends
+/// on SIGTERM (SIGPWR too, LXC's halt signal), as a service does: an init that
+/// ignored them would hold every stop for its whole grace period.
 const IMAGE_SERVICE: [&str; 2] = ["echo version {v}; exec sleep infinity"; 2];
 const RUNC_SERVICE: [&str; 2] = ["echo version {v}; sleep 1000 & wait"; 2];
-const LXC_SERVICE: [&str; 2] = ["echo version {v}; exec sleep 1000"; 2];
+const LXC_SERVICE: [&str; 2] = ["echo version {v}; sleep 1000 & wait"; 2];
 
 /// What the trials run: one package id in two versions, on one runtime.
 pub struct Subject {
@@ -155,7 +156,7 @@ impl Subject {
             let bundle = crate::lxc::lxc_bundle(
                 &dir.join(v),
                 id,
-                &script.replace("{v}", v),
+                &format!("trap 'exit 0' PWR TERM; {}", script.replace("{v}", v)),
                 "lxc.net.0.type = none",
             );
             let mut m = crate::lxc::lxc_manifest(id);
