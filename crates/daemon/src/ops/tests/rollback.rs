@@ -5,7 +5,13 @@ use super::*;
 
 /// Versions 1 (kept) and 2 (current, on probation) of `demo`.
 fn upgraded(probation: u32) -> Setup {
-    let s = setup_keeping(true);
+    upgraded_keeping(true, probation)
+}
+
+/// The same with `updates.keep_previous` as given (version 1 is kept while version
+/// 2 is on probation either way).
+fn upgraded_keeping(keep_previous: bool, probation: u32) -> Setup {
+    let s = setup_keeping(keep_previous);
     install(
         &s,
         package_on_probation("1.0.0", "localhost/demo:1", b"a", 0),
@@ -161,18 +167,8 @@ fn recovery_keeps_the_previous_version_the_record_names_and_removes_another() {
 /// previous version's image goes leaves it to recovery, not behind.
 #[test]
 fn recovery_removes_the_image_of_a_previous_version_dropped_when_killed() {
-    let s = setup_keeping(false);
-    install(
-        &s,
-        package_on_probation("1.0.0", "localhost/demo:1", b"a", 0),
-    )
-    .unwrap();
-    let old_image = s.fake.state_of("demo").image.unwrap();
-    install(
-        &s,
-        package_on_probation("2.0.0", "localhost/demo:2", b"b", 1),
-    )
-    .unwrap();
+    let s = upgraded_keeping(false, 1);
+    let old_image = s.fake.state_of("demo.berth-prev").image.unwrap();
     s.fake.die_at(&format!("rmi {old_image}"));
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let tick = std::panic::AssertUnwindSafe(|| s.daemon.probation_tick());
