@@ -37,3 +37,4 @@ mod runtimes;
 mod supervise;
 mod unpack_hostile;
 mod upgrade;
+mod zstd_layers;

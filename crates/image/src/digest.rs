@@ -104,6 +104,44 @@ pub fn verify_error(e: &io::Error) -> Option<&VerifyError> {
 
 pub use berth_format::stream::HashingReader;
 
+/// Hashes what is written through it and counts it; `finish` gives the digest, the
+/// length and the writer back.
+pub(crate) struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<W> HashingWriter<W> {
+    pub(crate) fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            len: 0,
+        }
+    }
+
+    pub(crate) fn finish(self) -> (Digest, u64, W) {
+        (
+            Digest::from_sha256(self.hasher.finalize().into()),
+            self.len,
+            self.inner,
+        )
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

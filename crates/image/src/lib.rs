@@ -16,6 +16,7 @@ pub mod copy;
 pub mod digest;
 pub mod error;
 pub mod layer;
+pub mod layer_format;
 pub mod layout;
 pub mod lxc_bundle;
 pub mod manifest;

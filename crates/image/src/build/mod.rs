@@ -2,8 +2,9 @@
 //! reproducibly — one layer of the whole rootfs, or named layers
 //! (meta-virtualization's `OCI_LAYERS`, `select`), on top of a base image or not,
 //! with a config from options (`config`). Layers are written as deterministic tars
-//! (`layer_tar`) and compressed in parallel 1 MiB blocks (berth-compress, as packages
-//! are), whose output is the same for any thread count: so is the digest.
+//! (`layer_tar`) and compressed on every core, gzip in parallel 1 MiB blocks
+//! (berth-compress, as packages are) or zstd (`layer_format`), whose output is the
+//! same for any thread count: so is the digest.
 //! The image is assembled in a temporary OCI layout and copied to its destination
 //! by the copy engine.
 
@@ -18,14 +19,14 @@ pub use config::ConfigOptions;
 pub use select::{LayerKind, LayerSpec};
 
 use crate::copy::{copy, CopyOptions, Dest, NoProgress, Source};
-use crate::digest::Digest;
+use crate::digest::{Digest, HashingWriter};
 use crate::error::ImageError;
+use crate::layer_format::LayerFormat;
 use crate::layout::{descriptor, Layout};
 use crate::manifest::{self, Manifest, MAX_CONFIG};
 use crate::platform::Platform;
 use crate::transport::{LayoutDest, OciSource};
-use sha2::{Digest as _, Sha256};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -39,8 +40,8 @@ pub struct BuildSpec {
     /// (`SOURCE_DATE_EPOCH`; 0 when unset).
     pub epoch: i64,
     pub threads: usize,
-    /// gzip level of the layers.
-    pub level: u32,
+    /// How the layers are compressed (gzip or zstd, and the level).
+    pub format: LayerFormat,
     /// The layer cache's directory; `None`: no cache.
     pub cache: Option<PathBuf>,
     /// Bytes the cache keeps at most (least recently used entries go first).
@@ -61,34 +62,6 @@ pub struct BuildReport {
     pub digest: String,
     pub base_layers: usize,
     pub layers: Vec<BuiltLayer>,
-}
-
-/// Hashes what passes and counts it.
-struct Hashing<W> {
-    inner: W,
-    hasher: Sha256,
-    len: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-fn finish<W>(h: Hashing<W>) -> (Digest, u64, W) {
-    let hex = hex::encode(h.hasher.finalize());
-    (
-        format!("sha256:{hex}").parse().expect("a sha256"),
-        h.len,
-        h.inner,
-    )
 }
 
 /// Builds the image and copies it to `dest`.
@@ -115,7 +88,7 @@ pub fn build(
         Some(source) => {
             let options = CopyOptions {
                 platform: Some(platform),
-                all: false,
+                ..CopyOptions::default()
             };
             let report = copy(
                 source,
@@ -179,7 +152,7 @@ pub fn build(
             .expect("unpoisoned")
             .expect("every layer built")?;
         layers.push(descriptor(
-            oci_spec::image::MediaType::ImageLayerGzip,
+            spec.format.media_type(),
             &layer.digest.parse().expect("a digest"),
             layer.size,
         ));
@@ -227,7 +200,7 @@ pub fn build(
     })
 }
 
-/// One layer: tar → diff_id hash → gzip → digest hash → a temporary file, then
+/// One layer: tar → diff_id hash → gzip or zstd → digest hash → a temporary file, then
 /// into the layout.
 fn build_layer(
     spec: &BuildSpec,
@@ -252,12 +225,7 @@ fn build_layer(
             c.key(
                 &items,
                 spec.epoch,
-                &format!(
-                    "{}-level-{}-epoch-{}",
-                    berth_compress::FORMAT_ID,
-                    spec.level,
-                    spec.epoch
-                ),
+                &format!("{}-epoch-{}", spec.format.encoder_id(), spec.epoch),
             )
             .map_err(|e| ImageError::format(format!("layer {name}"), e.to_string()))?,
         ),
@@ -275,24 +243,18 @@ fn build_layer(
         }
     }
     let mut temp = tempfile::tempfile_in(layout.dir()).map_err(ImageError::io(layout.dir()))?;
-    let compressed = Hashing {
-        inner: io::BufWriter::with_capacity(1 << 20, &mut temp),
-        hasher: Sha256::new(),
-        len: 0,
-    };
-    // Parallel blocks: the output is the same for any thread count.
-    let gz = berth_compress::ParallelGzipWriter::new(compressed, spec.level, spec.threads)
+    let compressed = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, &mut temp));
+    // On every core; the output is the same for any thread count.
+    let encoder = spec
+        .format
+        .encoder(compressed, spec.threads)
         .map_err(ImageError::io(layout.dir()))?;
-    let plain = Hashing {
-        inner: gz,
-        hasher: Sha256::new(),
-        len: 0,
-    };
+    let plain = HashingWriter::new(encoder);
     let plain = layer_tar::write(&items, spec.epoch, plain)
         .map_err(|e| ImageError::format(format!("layer {name}"), e.to_string()))?;
-    let (diff_id, _, gz) = finish(plain);
-    let compressed = gz.finish().map_err(ImageError::io(layout.dir()))?;
-    let (digest, size, buffered) = finish(compressed);
+    let (diff_id, _, encoder) = plain.finish();
+    let compressed = encoder.finish().map_err(ImageError::io(layout.dir()))?;
+    let (digest, size, buffered) = compressed.finish();
     buffered
         .into_inner()
         .map_err(|e| ImageError::io(layout.dir())(e.into_error()))?;

@@ -1,12 +1,13 @@
 //! The copy itself: choose the manifest, copy config and layers (in parallel where
 //! both ends allow), then manifests, then commit.
 
-use super::convert;
 use super::progress::reporting;
+use super::{convert, recompress};
 use super::{Dest, Progress, Role, Source, Top};
 use crate::digest::Digest;
 use crate::error::ImageError;
 use crate::layer::Compression;
+use crate::layer_format::LayerFormat;
 use crate::manifest::{self, Manifest, MAX_CONFIG};
 use crate::platform::Platform;
 use berth_format::stream::CountingReader;
@@ -21,6 +22,9 @@ pub struct CopyOptions {
     pub platform: Option<Platform>,
     /// Copy a whole index, every platform.
     pub all: bool,
+    /// Write layers in this format (skopeo's --dest-compress-format): their digests
+    /// change, and manifests are written as OCI's.
+    pub recompress: Option<LayerFormat>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -71,7 +75,7 @@ pub fn copy(
     };
     let what = format!("{} ({})", source.name(), top.digest);
     let chosen = match manifest::parse(&top.bytes, &what)? {
-        Manifest::Image(_) => copy_image(source, &*dest, &top, progress, &mut report)?,
+        Manifest::Image(_) => copy_image(source, &*dest, &top, options, progress, &mut report)?,
         Manifest::Index(index) if options.all => {
             if !dest.holds_index() {
                 return Err(ImageError::Unsupported {
@@ -82,9 +86,22 @@ pub fn copy(
             let mut stored = Vec::new();
             for d in index.manifests() {
                 let child = child_top(source, d)?;
-                stored.push(copy_image(source, &*dest, &child, progress, &mut report)?);
+                stored.push(copy_image(
+                    source,
+                    &*dest,
+                    &child,
+                    options,
+                    progress,
+                    &mut report,
+                )?);
             }
-            let top = match dest.oci_only() && convert::needs_oci(&top) {
+            let rewritten = options.recompress.is_some() || dest.oci_only();
+            let top = match rewritten && convert::needs_oci(&top)
+                || stored
+                    .iter()
+                    .zip(index.manifests())
+                    .any(|(s, d)| s.digest.to_string() != d.digest().to_string())
+            {
                 true => convert::index_to_oci(&top, &stored)?,
                 false => top,
             };
@@ -95,7 +112,7 @@ pub fn copy(
             let (child, platform) = choose_image(source, top, options.platform.as_ref())?;
             report.platform = platform;
             report.digest = child.digest.to_string();
-            copy_image(source, &*dest, &child, progress, &mut report)?
+            copy_image(source, &*dest, &child, options, progress, &mut report)?
         }
     };
     report.dest_digest = dest.commit(&chosen)?.to_string();
@@ -140,8 +157,9 @@ fn child_top(source: &dyn Source, d: &Descriptor) -> Result<Top, ImageError> {
     Ok(Top::new(bytes, Some(d.media_type().to_string())))
 }
 
-/// A layer copy's result, once a worker has it: skipped, and its compression.
-type LayerOutcome = Mutex<Option<Result<(bool, Compression), ImageError>>>;
+/// A layer copy's result, once a worker has it: its descriptor at the destination,
+/// whether it was skipped, and its compression.
+type LayerOutcome = Mutex<Option<Result<(Descriptor, bool, Compression), ImageError>>>;
 
 /// Copies one image's config and layers, then its manifest; returns the manifest as
 /// stored (rewritten as OCI's where the destination holds only OCI types).
@@ -149,6 +167,7 @@ fn copy_image(
     source: &dyn Source,
     dest: &dyn Dest,
     top: &Top,
+    options: &CopyOptions,
     progress: &dyn Progress,
     report: &mut CopyReport,
 ) -> Result<Top, ImageError> {
@@ -204,7 +223,13 @@ fn copy_image(
             index: i,
             diff_id: diff_ids.as_ref().map(|ids| ids[i].clone()),
         };
-        let outcome = copy_blob(source, dest, d, &role, origin.as_ref(), progress);
+        let outcome = match options.recompress {
+            Some(format) if recompress::is_recompressible(d) => {
+                recompress::copy_layer_as(source, dest, d, &role, format, progress)
+            }
+            _ => copy_blob(source, dest, d, &role, origin.as_ref(), progress)
+                .map(|(skipped, compression)| (d.clone(), skipped, compression)),
+        };
         let failed = outcome.is_err();
         *results[i].lock().expect("no panics while held") = Some(outcome);
         if failed {
@@ -218,13 +243,12 @@ fn copy_image(
         }
         work();
     });
-    let mut compressions = Vec::new();
-    for (d, result) in layers.iter().zip(results) {
-        let (skipped, compression) = match result.into_inner().expect("no panics while held") {
+    let mut stored_layers = Vec::new();
+    for result in results {
+        let (d, skipped, compression) = match result.into_inner().expect("no panics while held") {
             Some(outcome) => outcome?,
             None => continue, // not started: an earlier layer failed, reported above
         };
-        compressions.push(compression);
         if !skipped {
             report.bytes += d.size();
         }
@@ -234,9 +258,14 @@ fn copy_image(
             media_type: d.media_type().to_string(),
             skipped,
         });
+        stored_layers.push((d, compression));
     }
-    let stored = match dest.oci_only() && convert::needs_oci(top) {
-        true => convert::manifest_to_oci(top, &compressions)?,
+    let changed = stored_layers
+        .iter()
+        .zip(layers)
+        .any(|((stored, _), d)| stored != d);
+    let stored = match changed || dest.oci_only() && convert::needs_oci(top) {
+        true => convert::manifest_to_oci(top, &stored_layers)?,
         false => top.clone(),
     };
     dest.put_manifest(&stored.bytes, &stored.media_type)?;
@@ -245,7 +274,7 @@ fn copy_image(
 
 /// Copies one blob unless the destination has it; returns whether it was skipped, and
 /// the compression its content starts with.
-fn copy_blob(
+pub(super) fn copy_blob(
     source: &dyn Source,
     dest: &dyn Dest,
     d: &Descriptor,

@@ -11,8 +11,11 @@ pub(crate) mod engine;
 #[cfg(any(test, feature = "testkit"))]
 pub mod memory;
 mod progress;
+mod recompress;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_recompress;
 pub(crate) use progress::reporting;
 
 pub use engine::{choose_image, copy, CopyOptions, CopyReport, LayerReport};

@@ -130,7 +130,7 @@ fn from_an_index_the_wanted_platform_is_copied() {
     let stored = dest.stored.clone();
     let options = CopyOptions {
         platform: Some(platform("arm64")),
-        all: false,
+        ..CopyOptions::default()
     };
     let report = run(&source, dest, &options).unwrap();
     assert_eq!(report.platform.as_deref(), Some("linux/arm64"));
@@ -148,7 +148,7 @@ fn an_index_without_the_wanted_platform_names_the_ones_it_has() {
     let source = MemorySource::index(&layers(), &["amd64", "arm64"]);
     let options = CopyOptions {
         platform: Some(platform("riscv64")),
-        all: false,
+        ..CopyOptions::default()
     };
     let e = run(&source, MemoryDest::new(), &options).unwrap_err();
     let text = e.to_string();
@@ -160,8 +160,8 @@ fn an_index_without_the_wanted_platform_names_the_ones_it_has() {
 fn a_whole_index_is_copied_with_every_image_but_not_to_a_destination_of_one() {
     let source = MemorySource::index(&layers(), &["amd64", "arm64"]);
     let all = CopyOptions {
-        platform: None,
         all: true,
+        ..CopyOptions::default()
     };
     let dest = MemoryDest::new();
     let stored = dest.stored.clone();

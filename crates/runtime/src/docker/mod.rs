@@ -213,6 +213,11 @@ impl crate::stream_load::PullEngine for Docker {
     fn engine(&self) -> &'static str {
         "docker"
     }
+    /// Docker Engine 23 pulls them, 20.10 (Debian 12's) does not: served
+    /// uncompressed to any version, which every one reads.
+    fn reads_zstd_layers(&self) -> bool {
+        false
+    }
     fn load_timeout(&self) -> Duration {
         self.load_timeout
     }

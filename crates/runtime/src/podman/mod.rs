@@ -186,6 +186,10 @@ impl crate::stream_load::PullEngine for Podman {
     fn engine(&self) -> &'static str {
         "podman"
     }
+    /// containers/image reads them (podman 4.3 here does).
+    fn reads_zstd_layers(&self) -> bool {
+        true
+    }
     fn load_timeout(&self) -> Duration {
         self.load_timeout
     }

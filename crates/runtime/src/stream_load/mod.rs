@@ -34,6 +34,9 @@ pub trait PullEngine: ImageStore {
     fn engine(&self) -> &'static str;
     /// The bound on a whole load.
     fn load_timeout(&self) -> Duration;
+    /// Whether the engine pulls zstd layers (`plain_layers` decompresses them
+    /// for one that does not).
+    fn reads_zstd_layers(&self) -> bool;
     /// Pulls `reference` from the loopback registry (plain HTTP) within `timeout`,
     /// with scratch files under `staging` where the engine lets berthd say; returns
     /// the image id (hex).
@@ -327,6 +330,7 @@ impl Loader<'_> {
 
 mod docker_archive;
 mod oci_layout;
+mod plain_layers;
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! The OCI layout loader: index.json's images, pulled from their spooled or
 //! in-memory blobs and named by their ref name annotation.
 
+use super::plain_layers::zstd_layers_decompressed;
 use super::{archive_error, Loader, FINAL_REPO};
 use crate::loopback_registry::{Blob, Image};
 use crate::RuntimeError;
@@ -47,6 +48,10 @@ impl Loader<'_> {
                 let blob = self.oci_blob(digest).ok_or_else(|| missing("a blob of"))?;
                 blobs.insert(digest.clone(), blob);
             }
+            let manifest = match self.engine.reads_zstd_layers() {
+                true => manifest,
+                false => zstd_layers_decompressed(self.staging, &manifest, &mut blobs)?,
+            };
             let mut image = Image {
                 manifest,
                 manifest_type: desc.media_type.clone(),

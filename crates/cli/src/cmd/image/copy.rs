@@ -2,6 +2,7 @@
 
 use super::{failure, parse_ref, Bars, RegistryArgs};
 use crate::exit::{print, print_json, Failure};
+use berth_image::layer_format::LayerFormat;
 use berth_image::{CopyOptions, Digest, ImageRef, Platform, RegistryRef};
 use berth_registry::RegistrySource;
 
@@ -9,7 +10,8 @@ use berth_registry::RegistrySource;
 ///
 /// Manifests are copied byte for byte, so the destination has the digests the source
 /// has (skopeo's --preserve-digests), except docker-archive, whose format stores no
-/// manifest (its layers are stored uncompressed, as skopeo and docker save do). From an
+/// manifest (its layers are stored uncompressed, as skopeo and docker save do), and
+/// with --dest-compress-format, which writes the layers anew. From an
 /// index, the manifest for --platform (default: this host's) is copied, or with --all
 /// the whole index. A DEST docker-archive:FILE.zst is written zstd-compressed, as Isar
 /// stores images.
@@ -24,6 +26,7 @@ use berth_registry::RegistrySource;
 ///   berth image copy docker://127.0.0.1:5000/app:1 oci:./layout:1
 ///   berth image copy 'docker://reg/app;digest=sha256:…;tag=1' docker-archive:app.tar.zst:app:1
 ///   berth image copy --all docker://reg/app:1 oci-archive:app.tar
+///   berth image copy --dest-compress-format zstd oci:./layout:1 docker://reg/app:1-zstd
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct CopyArgs {
@@ -40,6 +43,15 @@ pub struct CopyArgs {
     /// Copy every platform of an index.
     #[arg(long, conflicts_with = "platform")]
     all: bool,
+    /// Compress the layers again as FORMAT: gzip or zstd (skopeo's option; a layer
+    /// already in FORMAT is kept). Layer digests change and manifests are written as
+    /// OCI's. Not for a docker-archive, whose layers are stored uncompressed.
+    #[arg(long, value_name = "FORMAT", value_parser = ["gzip", "zstd"])]
+    dest_compress_format: Option<String>,
+    /// The level for --dest-compress-format: gzip 1-12 (default 5), zstd 1-19
+    /// (default 3).
+    #[arg(long, value_name = "LEVEL", requires = "dest_compress_format")]
+    dest_compress_level: Option<u32>,
     /// Refuse a registry source that is not pinned by digest.
     #[arg(long)]
     strict: bool,
@@ -102,9 +114,28 @@ pub fn run(args: CopyArgs) -> Result<(), Failure> {
         ImageRef::OciLayout { dir, .. } if !dir.exists() => Some(dir.clone()),
         _ => None,
     };
+    let recompress = match &args.dest_compress_format {
+        None => None,
+        Some(_) if matches!(dest_ref, ImageRef::DockerArchive { .. }) => {
+            return Err(Failure::bad_input(format!(
+                "--dest-compress-format: {} stores layers uncompressed (docker load's format); copy to oci:, oci-archive: or docker://",
+                args.dest
+            )))
+        }
+        Some(format) => {
+            let text = match args.dest_compress_level {
+                Some(level) => format!("{format}:{level}"),
+                None => format.clone(),
+            };
+            Some(text.parse::<LayerFormat>().map_err(|why| {
+                Failure::bad_input(format!("--dest-compress-level: {why}"))
+            })?)
+        }
+    };
     let copy_options = CopyOptions {
         platform: args.platform.clone(),
         all: args.all,
+        recompress,
     };
     let bars = Bars::new(args.quiet || args.json);
     let copied = berth_registry::dest(&dest_ref, &options)

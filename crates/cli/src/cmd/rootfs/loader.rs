@@ -169,7 +169,7 @@ fn copy_images(
         };
         let copy_options = CopyOptions {
             platform: args.platform.clone(),
-            all: false,
+            ..CopyOptions::default()
         };
         let report = berth_registry::source(&source_ref, &options)
             .and_then(|source| {
