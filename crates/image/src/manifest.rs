@@ -139,3 +139,17 @@ pub fn diff_ids(config: &[u8], what: &str) -> Result<Vec<Digest>, BadManifest> {
         })
         .collect()
 }
+
+/// berth's annotation on a layer it built: the layer's uncompressed size in bytes,
+/// so that `pack --image` need not inflate the layer to learn it. A reader checks it
+/// while it inflates (a wrong one fails the copy naming the layer).
+pub const LAYER_UNCOMPRESSED_SIZE: &str = "org.berth.layer.uncompressed-size";
+
+/// The uncompressed size layer `d` declares with `LAYER_UNCOMPRESSED_SIZE`, if any.
+pub fn declared_uncompressed_size(d: &Descriptor) -> Option<u64> {
+    d.annotations()
+        .as_ref()?
+        .get(LAYER_UNCOMPRESSED_SIZE)?
+        .parse()
+        .ok()
+}

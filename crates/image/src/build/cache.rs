@@ -73,6 +73,9 @@ pub struct Entry {
     pub digest: String,
     pub diff_id: String,
     pub size: u64,
+    /// The tar's length (absent in entries written before berth recorded it).
+    #[serde(default)]
+    pub uncompressed_size: Option<u64>,
 }
 
 pub struct Cache {

@@ -54,6 +54,9 @@ pub struct BuiltLayer {
     pub digest: String,
     pub diff_id: String,
     pub size: u64,
+    /// The tar's length (unknown for a layer from an older cache entry).
+    #[serde(skip)]
+    pub uncompressed_size: Option<u64>,
     pub cached: bool,
 }
 
@@ -151,11 +154,17 @@ pub fn build(
             .into_inner()
             .expect("unpoisoned")
             .expect("every layer built")?;
-        layers.push(descriptor(
+        let mut d = descriptor(
             spec.format.media_type(),
             &layer.digest.parse().expect("a digest"),
             layer.size,
-        ));
+        );
+        if let Some(n) = layer.uncompressed_size {
+            d.set_annotations(Some(
+                [(manifest::LAYER_UNCOMPRESSED_SIZE.to_string(), n.to_string())].into(),
+            ));
+        }
+        layers.push(d);
         report_layers.push(layer);
     }
 
@@ -238,6 +247,7 @@ fn build_layer(
                 digest: hit.digest,
                 diff_id: hit.diff_id,
                 size: hit.size,
+                uncompressed_size: hit.uncompressed_size,
                 cached: true,
             });
         }
@@ -252,7 +262,7 @@ fn build_layer(
     let plain = HashingWriter::new(encoder);
     let plain = layer_tar::write(&items, spec.epoch, plain)
         .map_err(|e| ImageError::format(format!("layer {name}"), e.to_string()))?;
-    let (diff_id, _, encoder) = plain.finish();
+    let (diff_id, tar_size, encoder) = plain.finish();
     let compressed = encoder.finish().map_err(ImageError::io(layout.dir()))?;
     let (digest, size, buffered) = compressed.finish();
     buffered
@@ -265,6 +275,7 @@ fn build_layer(
             digest: digest.to_string(),
             diff_id: diff_id.to_string(),
             size,
+            uncompressed_size: Some(tar_size),
         };
         c.put(key, &layout.blob_path(&digest), &entry)?;
     }
@@ -273,6 +284,7 @@ fn build_layer(
         digest: digest.to_string(),
         diff_id: diff_id.to_string(),
         size,
+        uncompressed_size: Some(tar_size),
         cached: false,
     })
 }

@@ -2,9 +2,11 @@
 //! the archive's size before its first byte (a package's tar entry): skopeo's layout
 //! (config `<hex>.json`, each layer uncompressed as `<diff_id hex>.tar`,
 //! `manifest.json` last, as berthd's streaming loader wants it), with no file in
-//! between. A layer's uncompressed size is not in any descriptor, so `plan` inflates
-//! each layer once to count it (on every core for berth's own layers); `write` then
-//! inflates it again into the stream, checked against its diff_id.
+//! between. A layer's uncompressed size is in no standard descriptor field: a layer
+//! berth built declares it (`manifest::LAYER_UNCOMPRESSED_SIZE`), so the archive is
+//! made in one pass; any other layer is inflated once by `plan` to count it (on every
+//! core for berth's gzip) and again by `write`. `write` checks every layer's size and
+//! diff_id as it inflates it, so a wrong annotation fails the archive.
 
 use super::docker_archive::{synthesised_manifest, tag_of};
 use super::tar_out::header;
@@ -15,7 +17,7 @@ use crate::digest::{Digest, VerifyingReader};
 use crate::error::ImageError;
 use crate::platform::Platform;
 use crate::reference::RegistryRef;
-use crate::{layer, pipe};
+use crate::{layer, manifest, pipe};
 use berth_format::archive::DockerImage;
 use oci_spec::image::Descriptor;
 use std::io::{self, Write};
@@ -60,10 +62,15 @@ pub fn plan(
         if layers.iter().any(|(_, seen, _)| seen == diff_id) {
             continue; // the same layer twice: one member, listed twice
         }
-        let mut plain = layer::decompressed_send(source.blob(d)?)
-            .map_err(ImageError::io(format!("{what}: layer {}", d.digest())))?;
-        let n = io::copy(&mut plain, &mut io::sink())
-            .map_err(ImageError::io(format!("{what}: layer {}", d.digest())))?;
+        let n = match manifest::declared_uncompressed_size(d) {
+            Some(n) => n,
+            None => {
+                let mut plain = layer::decompressed_send(source.blob(d)?)
+                    .map_err(ImageError::io(format!("{what}: layer {}", d.digest())))?;
+                io::copy(&mut plain, &mut io::sink())
+                    .map_err(ImageError::io(format!("{what}: layer {}", d.digest())))?
+            }
+        };
         size += member_len(n);
         layers.push((d.clone(), diff_id.clone(), n));
     }

@@ -8,6 +8,8 @@ mod tar_index;
 pub(crate) mod tar_out;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_stream;
 
 pub use docker_archive::{synthesised_manifest, DockerArchiveDest, DockerArchiveSource};
 pub use oci::{LayoutDest, OciArchiveDest, OciSource};
