@@ -50,8 +50,17 @@ pub fn pack_image(
             ));
         }
         let name = image_name(&reference, input.image_name, &manifest)?;
-        let plan =
-            docker_archive_stream::plan(&*source, input.platform, Some(&name)).map_err(failure)?;
+        // Layers without a declared size are inflated once into the scratch directory
+        // (on the package's filesystem), within half of its free space.
+        let free = rustix::fs::statvfs(scratch.path())
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+            .unwrap_or(0);
+        let spool = docker_archive_stream::SpoolLimit {
+            dir: scratch.path().to_path_buf(),
+            max_bytes: free / 2,
+        };
+        let plan = docker_archive_stream::plan(&*source, input.platform, Some(&name), Some(&spool))
+            .map_err(failure)?;
         req.payload = input.reference.into();
         let (write_pipe, mut read_pipe) = berth_image::pipe::pipe();
         return std::thread::scope(|scope| {

@@ -3,10 +3,13 @@
 //! (config `<hex>.json`, each layer uncompressed as `<diff_id hex>.tar`,
 //! `manifest.json` last, as berthd's streaming loader wants it), with no file in
 //! between. A layer's uncompressed size is in no standard descriptor field: a layer
-//! berth built declares it (`manifest::LAYER_UNCOMPRESSED_SIZE`), so the archive is
-//! made in one pass; any other layer is inflated once by `plan` to count it (on every
-//! core for berth's gzip) and again by `write`. `write` checks every layer's size and
-//! diff_id as it inflates it, so a wrong annotation fails the archive.
+//! berth built declares it (`manifest::LAYER_UNCOMPRESSED_SIZE`), and `write` checks
+//! the declared size and the diff_id as it inflates the layer into the stream (a wrong
+//! annotation fails the archive). Any other layer is inflated once by `plan`, checked
+//! against its diff_id and kept in an unnamed spool file that `write` copies from,
+//! while the spools fit in `SpoolLimit`; past it (or when the spool's disk fails) the
+//! layer is only counted and inflated again by `write`. Every layer is inflated once
+//! either way unless the spool limit is reached.
 
 use super::docker_archive::{synthesised_manifest, tag_of};
 use super::tar_out::header;
@@ -20,14 +23,32 @@ use crate::reference::RegistryRef;
 use crate::{layer, manifest, pipe};
 use berth_format::archive::DockerImage;
 use oci_spec::image::Descriptor;
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, Read, Seek, Write};
+use std::path::Path;
+
+/// Where `plan` keeps inflated layers, and how many bytes at most.
+#[derive(Debug, Clone)]
+pub struct SpoolLimit {
+    pub dir: std::path::PathBuf,
+    pub max_bytes: u64,
+}
+
+/// One distinct layer of the archive.
+#[derive(Debug)]
+struct PlannedLayer {
+    descriptor: Descriptor,
+    diff_id: Digest,
+    size: u64,
+    /// Its content, inflated and checked by `plan` (unnamed: gone with the plan).
+    spooled: Option<File>,
+}
 
 /// What the archive will hold, with its exact size.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ArchivePlan {
     config: (Digest, Vec<u8>),
-    /// Per distinct layer: its descriptor, diff_id and uncompressed size.
-    layers: Vec<(Descriptor, Digest, u64)>,
+    layers: Vec<PlannedLayer>,
     manifest_json: Vec<u8>,
     /// The archive's size in bytes.
     pub size: u64,
@@ -41,11 +62,13 @@ fn member_len(size: u64) -> u64 {
     512 + size.next_multiple_of(512)
 }
 
-/// Reads the image's manifest and config and counts each layer's uncompressed bytes.
+/// Reads the image's manifest and config and learns each layer's uncompressed size:
+/// declared, or by inflating it into a spool within `spool` (or only counting it).
 pub fn plan(
     source: &dyn Source,
     platform: Option<&Platform>,
     name: Option<&RegistryRef>,
+    spool: Option<&SpoolLimit>,
 ) -> Result<ArchivePlan, ImageError> {
     let ChosenImage {
         platform,
@@ -56,23 +79,36 @@ pub fn plan(
         ..
     } = read_image(source, platform)?;
     let config_digest = digest(image.config())?;
-    let mut layers: Vec<(Descriptor, Digest, u64)> = Vec::new();
+    let mut layers: Vec<PlannedLayer> = Vec::new();
     let mut size = member_len(config_bytes.len() as u64);
+    let mut spool_left = spool.map_or(0, |s| s.max_bytes);
     for (d, diff_id) in image.layers().iter().zip(&diff_ids) {
-        if layers.iter().any(|(_, seen, _)| seen == diff_id) {
+        if layers.iter().any(|l| &l.diff_id == diff_id) {
             continue; // the same layer twice: one member, listed twice
         }
-        let n = match manifest::declared_uncompressed_size(d) {
-            Some(n) => n,
+        let (n, spooled) = match manifest::declared_uncompressed_size(d) {
+            Some(n) => (n, None),
             None => {
-                let mut plain = layer::decompressed_send(source.blob(d)?)
-                    .map_err(ImageError::io(format!("{what}: layer {}", d.digest())))?;
-                io::copy(&mut plain, &mut io::sink())
-                    .map_err(ImageError::io(format!("{what}: layer {}", d.digest())))?
+                let fail = || ImageError::io(format!("{what}: layer {}", d.digest()));
+                let plain = layer::decompressed_send(source.blob(d)?).map_err(fail())?;
+                let mut checked = VerifyingReader::new(plain, diff_id.clone(), None);
+                let dir = spool.map(|s| s.dir.as_path());
+                let mut out = Spool::new(dir, spool_left);
+                let n = io::copy(&mut checked, &mut out).map_err(fail())?;
+                let spooled = out.finish();
+                if spooled.is_some() {
+                    spool_left -= n;
+                }
+                (n, spooled)
             }
         };
         size += member_len(n);
-        layers.push((d.clone(), diff_id.clone(), n));
+        layers.push(PlannedLayer {
+            descriptor: d.clone(),
+            diff_id: diff_id.clone(),
+            size: n,
+            spooled,
+        });
     }
     let entry = DockerImage {
         config: format!("{}.json", config_digest.hex()),
@@ -87,7 +123,10 @@ pub fn plan(
     let sizes: Vec<(Digest, u64)> = diff_ids
         .iter()
         .map(|d| {
-            let n = layers.iter().find(|l| &l.1 == d).map_or(0, |l| l.2);
+            let n = layers
+                .iter()
+                .find(|l| &l.diff_id == d)
+                .map_or(0, |l| l.size);
             (d.clone(), n)
         })
         .collect();
@@ -126,9 +165,20 @@ pub fn write(
     entry(out, &name, config.len() as u64).map_err(fail("config"))?;
     out.write_all(config).map_err(fail("config"))?;
     pad(out, config.len() as u64).map_err(fail("config"))?;
-    for (d, diff_id, size) in &plan.layers {
+    for layer in &plan.layers {
+        let (d, diff_id, size) = (&layer.descriptor, &layer.diff_id, &layer.size);
         let what = format!("layer {}", d.digest());
         entry(out, &format!("{}.tar", diff_id.hex()), *size).map_err(fail(&what))?;
+        if let Some(mut spooled) = layer.spooled.as_ref() {
+            // Checked against its diff_id when spooled; berth's own unnamed file since.
+            spooled.rewind().map_err(fail(&what))?;
+            let copied = io::copy(&mut spooled.take(*size), out).map_err(fail(&what))?;
+            if copied != *size {
+                return Err(ImageError::format(what, "the spool file was cut short"));
+            }
+            pad(out, *size).map_err(fail(&what))?;
+            continue;
+        }
         let mut plain = layer::decompressed_send(source.blob(d)?).map_err(fail(&what))?;
         // Two stages on two cores: fetching and inflating in one thread, hashing the
         // diff_id and writing in this one.
@@ -151,4 +201,42 @@ pub fn write(
     pad(out, plan.manifest_json.len() as u64).map_err(fail("manifest.json"))?;
     out.write_all(&[0u8; 1024]).map_err(fail("end"))?;
     out.flush().map_err(fail("end"))
+}
+
+/// Keeps what is written in an unnamed file under `dir` while it stays within `max`
+/// bytes and the disk takes it; then only counts (`finish` gives no file).
+struct Spool {
+    file: Option<io::BufWriter<File>>,
+    left: u64,
+}
+
+impl Spool {
+    fn new(dir: Option<&Path>, max: u64) -> Spool {
+        let file = dir
+            .filter(|_| max > 0)
+            .and_then(|dir| tempfile::tempfile_in(dir).ok())
+            .map(|f| io::BufWriter::with_capacity(1 << 20, f));
+        Spool { file, left: max }
+    }
+
+    fn finish(self) -> Option<File> {
+        self.file?.into_inner().ok()
+    }
+}
+
+impl Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(file) = &mut self.file {
+            let fits = buf.len() as u64 <= self.left;
+            if !fits || file.write_all(buf).is_err() {
+                self.file = None; // over the limit, or the disk is full: count only
+            } else {
+                self.left -= buf.len() as u64;
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
