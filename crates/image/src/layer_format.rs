@@ -93,45 +93,48 @@ impl FromStr for LayerFormat {
             Some((name, level)) => (name, Some(level)),
             None => (s, None),
         };
-        let level_of = |range: String| {
-            let text = level.expect("checked by the caller");
-            text.parse::<i64>()
-                .map_err(|_| format!("level {text:?} is not a number ({range})"))
-        };
+        let gzip = berth_compress::LEVELS;
         match name {
-            "gzip" => {
-                let levels = berth_compress::LEVELS;
-                let level = match level {
-                    None => berth_compress::DEFAULT_LEVEL,
-                    Some(_) => {
-                        let range = format!("gzip: {}-{}", levels.start(), levels.end());
-                        let n = level_of(range.clone())?;
-                        u32::try_from(n)
-                            .ok()
-                            .filter(|n| levels.contains(n))
-                            .ok_or_else(|| format!("level {n} is out of range ({range})"))?
-                    }
-                };
-                Ok(LayerFormat::Gzip { level })
-            }
-            "zstd" => {
-                let level = match level {
-                    None => ZSTD_DEFAULT_LEVEL,
-                    Some(_) => {
-                        let range = format!("zstd: {}-{}", ZSTD_LEVELS.start(), ZSTD_LEVELS.end());
-                        let n = level_of(range.clone())?;
-                        i32::try_from(n)
-                            .ok()
-                            .filter(|n| ZSTD_LEVELS.contains(n))
-                            .ok_or_else(|| format!("level {n} is out of range ({range})"))?
-                    }
-                };
-                Ok(LayerFormat::Zstd { level })
-            }
+            "gzip" => Ok(LayerFormat::Gzip {
+                level: level_in(
+                    name,
+                    level,
+                    berth_compress::DEFAULT_LEVEL.into(),
+                    *gzip.start() as i64..=*gzip.end() as i64,
+                )? as u32,
+            }),
+            "zstd" => Ok(LayerFormat::Zstd {
+                level: level_in(
+                    name,
+                    level,
+                    ZSTD_DEFAULT_LEVEL.into(),
+                    *ZSTD_LEVELS.start() as i64..=*ZSTD_LEVELS.end() as i64,
+                )? as i32,
+            }),
             other => Err(format!(
                 "{other:?} is not a layer compression (gzip[:LEVEL] or zstd[:LEVEL])"
             )),
         }
+    }
+}
+
+/// `level` (a number in `range`), or `default` when absent.
+fn level_in(
+    name: &str,
+    level: Option<&str>,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, String> {
+    let Some(text) = level else {
+        return Ok(default);
+    };
+    let range_text = format!("{name}: {}-{}", range.start(), range.end());
+    let n: i64 = text
+        .parse()
+        .map_err(|_| format!("level {text:?} is not a number ({range_text})"))?;
+    match range.contains(&n) {
+        true => Ok(n),
+        false => Err(format!("level {n} is out of range ({range_text})")),
     }
 }
 
