@@ -66,6 +66,13 @@ fn decompressed_by_skopeo(reference: &str, dir: &Path) -> (Vec<String>, Vec<Stri
     (diff_ids, layers)
 }
 
+/// `berth image copy -q --dest-compress-format zstd ARGS…`.
+fn copy_as_zstd(args: &[&str]) -> String {
+    let mut all = vec!["image", "copy", "-q", "--dest-compress-format", "zstd"];
+    all.extend_from_slice(args);
+    berth_ok(&all)
+}
+
 fn build_zstd(rootfs: &Path, dest: &str, extra: &[&str]) -> Value {
     let mut args = vec!["--rootfs", rootfs.to_str().unwrap(), "--compression"];
     args.extend_from_slice(extra);
@@ -252,31 +259,13 @@ fn copy_to_zstd_gives_what_skopeos_option_gives_and_podman_pulls_it_from_a_regis
         skopeo_raw_digest(&at("berth"))
     );
     // Copied again, zstd layers stay as they are.
-    berth_ok(&[
-        "image",
-        "copy",
-        "-q",
-        "--dest-compress-format",
-        "zstd",
-        &at("berth"),
-        &at("again"),
-    ]);
+    copy_as_zstd(&[&at("berth"), &at("again")]);
     assert_eq!(raw_manifest(&at("again")), berth_m);
 
     // To a registry, and podman pulls and runs it.
     let registry = Registry::start();
     let remote = format!("{}:1", registry.image("e2e/zstd"));
-    berth_ok(&[
-        "image",
-        "copy",
-        "-q",
-        "--dest-compress-format",
-        "zstd",
-        "--dest-compress-level",
-        "9",
-        &at("gzip"),
-        &remote,
-    ]);
+    copy_as_zstd(&["--dest-compress-level", "9", &at("gzip"), &remote]);
     let pulled = remote.trim_start_matches("docker://").to_string();
     let ran = run(cmd(
         "podman",

@@ -95,8 +95,9 @@ pub fn copy(
                     &mut report,
                 )?);
             }
-            let rewritten = options.recompress.is_some() || dest.oci_only();
-            let top = match rewritten && convert::needs_oci(&top)
+            // An image rewritten (recompressed, or made OCI's) changes its digest: the
+            // index names the new one, and is OCI's then.
+            let top = match dest.oci_only() && convert::needs_oci(&top)
                 || stored
                     .iter()
                     .zip(index.manifests())
