@@ -111,6 +111,9 @@ impl Daemon {
                 )),
             }
         }
+        // The followed package refused before the record: who sees the rollback
+        // sees the refusal, and a kill from here on cannot lose it.
+        self.updates_rolled_back(id, &entry.version, reason);
         // The record last: who sees it sees the previous version started.
         let rolled_back = RolledBack {
             from: entry.version.clone(),
@@ -122,7 +125,6 @@ impl Daemon {
             record_of_previous(&record, &previous, Some(rolled_back)),
         );
         driver.drop_rolled_back(&self.home, id);
-        self.updates_rolled_back(id, &entry.version, reason);
         Ok(RolledBackTo {
             id: id.to_string(),
             from: entry.version,

@@ -141,6 +141,31 @@ fn recovery_removes_the_image_of_a_rollback_killed_before_removing_it() {
     assert_eq!(version_label(&s, "demo").as_deref(), Some("1.0.0"));
 }
 
+/// Found by the e2e follow tests at six test threads: who saw the rollback in
+/// `status` did not always see the package refused in `updates` yet, and a kill
+/// between the two (while the rolled-back image was removed) lost the refusal, so
+/// the next check could install the broken version again.
+#[test]
+fn a_rollback_killed_while_removing_the_image_has_refused_the_followed_package() {
+    let s = upgraded(0);
+    let new_image = s.fake.state_of("demo").image.unwrap();
+    s.daemon.update_follow("demo", |f| {
+        f.taken = Some(crate::updates::file::Taken {
+            digest: "sha256:two".into(),
+            version: "2.0.0".into(),
+        })
+    });
+    s.fake.die_at(&format!("rmi {new_image}"));
+    let rollback = std::panic::AssertUnwindSafe(|| s.daemon.rollback("demo", "by hand"));
+    assert!(std::panic::catch_unwind(rollback).is_err());
+    let refused = s.daemon.follow_state("demo");
+    assert_eq!(
+        refused.is_refused("sha256:two").map(|r| r.version.as_str()),
+        Some("2.0.0"),
+        "the rolled-back package is not refused: {refused:?}"
+    );
+}
+
 #[test]
 fn recovery_keeps_the_previous_version_the_record_names_and_removes_another() {
     let s = upgraded(0);
