@@ -24,7 +24,7 @@ fn packages_for_another_device_type_or_firmware_are_refused_and_a_fitting_one_in
     let dir = tempfile::tempdir().unwrap();
     let id = "berth-e2e-compat";
     let tag = "localhost/berth-e2e-compat:1";
-    let image = TestImage::build(dir.path(), tag, "sleep 300");
+    let image = TestImage::build(dir.path(), tag, SERVE);
     let image_tar = dir.path().join("image.tar");
     image.save("docker-archive", &image_tar);
     let d = start_with(

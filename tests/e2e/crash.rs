@@ -354,8 +354,7 @@ fn an_interrupted_lxc_upgrade_is_undone_before_its_commit_and_finished_after() {
     require(&["lxc-start", "lxc-info", "lxc-monitor"]);
     let dir = tempfile::tempdir().unwrap();
     let id = "berth-e2e-lxc-upgrade";
-    let bundle =
-        berth_e2e::lxc::lxc_bundle(dir.path(), id, "exec sleep 1000", "lxc.net.0.type = none");
+    let bundle = berth_e2e::lxc::lxc_bundle(dir.path(), id, SERVE, "lxc.net.0.type = none");
     let pkg = pack(dir.path(), &berth_e2e::lxc::lxc_manifest(id), &bundle);
     let mut d = start(dir.path());
     berth_e2e::install::ctl_ok(&d, &["install", pkg.to_str().unwrap()]);

@@ -177,9 +177,9 @@ fn systemd_units_verify_with_notify_readiness_and_process_kill_mode() {
     ok(cmd("systemd-analyze", &["verify", "--man=no"]).args(&paths));
 }
 
-/// A podman container `id` running `sleep 300`, from an image of its own.
+/// A podman container `id` serving (`SERVE`), from an image of its own.
 fn running_container(dir: &Path, id: &str) -> (TestImage, Podman) {
-    let image = TestImage::build(dir, &format!("localhost/{id}:1"), "sleep 300");
+    let image = TestImage::build(dir, &format!("localhost/{id}:1"), SERVE);
     let podman = Podman::new(
         Arc::new(SystemRunner),
         Duration::from_secs(60),

@@ -52,7 +52,7 @@ fn digis_documented_manifest_installs_and_runs_with_its_options() {
     require(&["podman"]);
     let dir = tempfile::tempdir().unwrap();
     let id = "redis-demo";
-    let image = TestImage::build(dir.path(), "localhost/redis-demo:1.0", "sleep 300");
+    let image = TestImage::build(dir.path(), "localhost/redis-demo:1.0", SERVE);
     // pack reads the manifest from a file: the documented text is that file.
     let pkg = digi_package(dir.path(), DIGI_EXAMPLE, &image);
     let d = start(dir.path());
@@ -137,7 +137,7 @@ fn digis_working_state_with_a_numeric_version_is_managed_where_it_is() {
     require(&["podman"]);
     let dir = tempfile::tempdir().unwrap();
     let id = "digi-state";
-    let image = TestImage::build(dir.path(), "localhost/digi-state:1", "sleep 300");
+    let image = TestImage::build(dir.path(), "localhost/digi-state:1", SERVE);
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
     let digis = work.join("cc-containers.conf");

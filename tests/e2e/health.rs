@@ -258,7 +258,7 @@ fn berthd_probes_http_and_config_set_changes_the_check() {
     );
     let tar = dir.path().join("image.tar");
     image.save("docker-archive", &tar);
-    let mut m = berth_e2e::install::manifest(id, "1", "--network host", true);
+    let mut m = berth_e2e::install::manifest(id, "1", "--init --network host", true);
     m["registration_defaults"]["restart"]["enabled"] = false.into();
     m["registration_defaults"]["health"] =
         json!({"http": format!("http://127.0.0.1:{port}/bin/busybox"), "interval": 1});

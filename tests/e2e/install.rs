@@ -19,7 +19,7 @@ fn a_packed_busybox_image_is_installed_run_stopped_started_restarted_and_uninsta
     let image = TestImage::build(
         dir.path(),
         "localhost/berth-e2e-life:1",
-        "echo hello from berth-e2e-life; sleep 1000",
+        &format!("echo hello from berth-e2e-life; {SERVE}"),
     );
     let tar = dir.path().join("image.tar");
     image.save("docker-archive", &tar);
@@ -93,12 +93,12 @@ fn a_packed_busybox_image_is_installed_run_stopped_started_restarted_and_uninsta
 fn logs_follow_streams_new_output_as_it_comes() {
     require(&["podman"]);
     let dir = tempfile::tempdir().unwrap();
-    let id = "berth-e2e-follow";
+    let id = "berth-e2e-logs-follow";
     remove_container(id);
     let image = TestImage::build(
         dir.path(),
-        "localhost/berth-e2e-follow:1",
-        "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done",
+        "localhost/berth-e2e-logs-follow:1",
+        "trap 'exit 0' TERM; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done",
     );
     let tar = dir.path().join("image.tar");
     image.save("docker-archive", &tar);
@@ -165,7 +165,7 @@ fn logs_follow_streams_new_output_as_it_comes() {
 
 /// A real docker-archive of a test image, and its tag.
 fn image_archive(dir: &Path, tag: &str) -> (Vec<u8>, TestImage) {
-    let image = TestImage::build(dir, tag, "sleep 1000");
+    let image = TestImage::build(dir, tag, SERVE);
     let tar = dir.join("image.tar");
     image.save("docker-archive", &tar);
     image.remove();
@@ -262,7 +262,7 @@ fn failed_installs_leave_nothing_behind() {
     // Shell tricks arrive as literal argv: installed, run, and nothing ran on the host.
     let canary = dir.path().join("canary");
     let tricks = format!(
-        "--env 'X=$(touch {c})' {tag} sh -c 'echo \"$X\"; echo ; touch {c}-2; sleep 1000'",
+        "--env 'X=$(touch {c})' {tag} sh -c 'echo \"$X\"; echo ; touch {c}-2; trap \"exit 0\" TERM; sleep 1000 & wait'",
         c = canary.display()
     );
     let out = install_bytes(&d, dir.path(), "tricks.tar.gz", &signed(&parts(&tricks)));
@@ -295,7 +295,7 @@ fn a_working_path_too_small_for_the_image_is_refused_before_anything_is_written(
     let id = "berth-e2e-small";
     let tag = "localhost/berth-e2e-small:1";
     remove_container(id);
-    let image = TestImage::build(dir.path(), tag, "sleep 1000");
+    let image = TestImage::build(dir.path(), tag, SERVE);
     // 24 MiB of incompressible data makes the image bigger than the 16 MiB tmpfs.
     let noise: Vec<u8> = (0..24u32 << 20)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
@@ -338,7 +338,7 @@ fn containers_keep_running_across_a_daemon_restart_and_are_adopted() {
     let (run_id, idle_id) = ("berth-e2e-adopt", "berth-e2e-adopt-idle");
     remove_container(run_id);
     remove_container(idle_id);
-    let image = TestImage::build(dir.path(), "localhost/berth-e2e-adopt:1", "sleep 1000");
+    let image = TestImage::build(dir.path(), "localhost/berth-e2e-adopt:1", SERVE);
     let tar = dir.path().join("image.tar");
     image.save("docker-archive", &tar);
     let mut d = start(dir.path());

@@ -19,7 +19,7 @@ fn berthd_installs_a_pushed_package_from_a_registry_with_credentials() {
     let (secret, public) = keygen(dir.path(), "release");
     let id = "berth-e2e-from-registry";
     remove_container(id);
-    let pkg = signed_package(dir.path(), &secret, id, "1.0.0", "sleep 1000");
+    let pkg = signed_package(dir.path(), &secret, id, "1.0.0", SERVE);
     let registry = Registry::start_with_auth("device", "pa55:word");
     let reference = format!(
         "{}/apps/{id}:1.0.0",
@@ -100,7 +100,7 @@ fn a_signature_from_the_referrers_counts_when_the_package_holds_none() {
     let id = "berth-e2e-detached";
     remove_container(id);
     let tag = format!("localhost/{id}:1");
-    let image = TestImage::build(dir.path(), &tag, "sleep 1000");
+    let image = TestImage::build(dir.path(), &tag, SERVE);
     let tar = dir.path().join("image.tar");
     image.save("docker-archive", &tar);
     image.remove();

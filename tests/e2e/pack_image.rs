@@ -26,7 +26,7 @@ fn built_image(dir: &Path) -> String {
         "--entrypoint",
         r#"["/bin/sh", "-c"]"#,
         "--cmd",
-        r#"["echo hello from the image in $APP_MODE mode; exec sleep 1000"]"#,
+        &format!(r#"["echo hello from the image in $APP_MODE mode; {SERVE}"]"#),
         "--env",
         "APP_MODE=test",
         &reference,

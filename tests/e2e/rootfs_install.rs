@@ -57,8 +57,8 @@ fn preinstalled_packages_run_at_first_start_and_only_then() {
     for id in [kept, deleted] {
         remove_container(id);
     }
-    let kept_v1 = signed_package(dir.path(), &secret, kept, "1.0.0", "sleep 1000");
-    let deleted_v1 = signed_package(dir.path(), &secret, deleted, "1.0.0", "sleep 1000");
+    let kept_v1 = signed_package(dir.path(), &secret, kept, "1.0.0", SERVE);
+    let deleted_v1 = signed_package(dir.path(), &secret, deleted, "1.0.0", SERVE);
     // Signed by a key the device does not trust: refused at build time with one
     // error line, while the good package is still placed.
     let (other, _) = keygen(dir.path(), "other");
@@ -67,7 +67,7 @@ fn preinstalled_packages_run_at_first_start_and_only_then() {
         &other,
         "berth-e2e-pre-untrusted",
         "1.0.0",
-        "sleep 1000",
+        SERVE,
     );
     let rootfs = root.to_str().unwrap();
     let out = berth(&[
@@ -158,7 +158,13 @@ fn preinstalled_packages_run_at_first_start_and_only_then() {
     drop(d);
 
     // A rootfs update brings 1.1.0: installed once, at the next start.
-    let kept_v11 = signed_package(dir.path(), &secret, kept, "1.1.0", "sleep 1001");
+    let kept_v11 = signed_package(
+        dir.path(),
+        &secret,
+        kept,
+        "1.1.0",
+        &format!("echo 1.1.0; {SERVE}"),
+    );
     let out = berth(&[
         "rootfs",
         "install",
@@ -176,7 +182,13 @@ fn preinstalled_packages_run_at_first_start_and_only_then() {
         installed_version(&d, kept).as_deref() == Some("1.1.0")
     });
     // The operator installs 2.0.0 since: the next start does not go back to 1.1.0.
-    let kept_v2 = signed_package(dir.path(), &secret, kept, "2.0.0", "sleep 1002");
+    let kept_v2 = signed_package(
+        dir.path(),
+        &secret,
+        kept,
+        "2.0.0",
+        &format!("echo 2.0.0; {SERVE}"),
+    );
     ctl_ok(&d, &["install", kept_v2.to_str().unwrap()]);
     drop(d);
     let d = boot(dir.path(), &root, &public);
@@ -205,7 +217,7 @@ fn a_preinstalled_package_that_fails_is_kept_and_does_not_stop_the_others() {
     device_rootfs(&root, &public);
     let id = "berth-e2e-pre-good";
     remove_container(id);
-    let good = signed_package(dir.path(), &secret, id, "1.0.0", "sleep 1000");
+    let good = signed_package(dir.path(), &secret, id, "1.0.0", SERVE);
     let out = berth(&[
         "rootfs",
         "install",

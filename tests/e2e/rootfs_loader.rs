@@ -23,11 +23,12 @@ fn remove_image(engine: &str, reference: &str) {
     let _ = run(cmd(engine, &["rmi", "-f", reference]));
 }
 
-/// A docker-archive of a busybox image printing `word`.
-fn archive(dir: &Path, name: &str, word: &str) -> String {
+/// A docker-archive of a busybox image printing `word`, built in podman under a tag
+/// of `engine`'s test alone (the podman and Docker tests run at the same time).
+fn archive(dir: &Path, engine: &str, name: &str, word: &str) -> String {
     let image = TestImage::build(
         dir,
-        &format!("localhost/berth-build-{name}:1"),
+        &format!("localhost/berth-build-{engine}-{name}:1"),
         &format!("echo {word}"),
     );
     let tar = dir.join(format!("{name}-{word}.tar"));
@@ -77,9 +78,9 @@ fn loader_behaves(engine: &str) {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    let a1 = archive(dir.path(), "a", "one");
-    let b1 = archive(dir.path(), "b", "one");
-    let c1 = archive(dir.path(), "c", "one");
+    let a1 = archive(dir.path(), engine, "a", "one");
+    let b1 = archive(dir.path(), engine, "b", "one");
+    let c1 = archive(dir.path(), engine, "c", "one");
     write(
         &[],
         &[
@@ -152,7 +153,7 @@ fn loader_behaves(engine: &str) {
 
     // A rootfs update rebuilds a under the same tag, and deletes after load: the
     // changed a is loaded (Isar's loader would keep the old one), b is not.
-    let a2 = archive(dir.path(), "a", "two");
+    let a2 = archive(dir.path(), engine, "a", "two");
     write(
         &["--delete-after-load"],
         &[format!("{a2}={a}"), format!("{b1}={b}")],

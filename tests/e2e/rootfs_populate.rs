@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 fn package(dir: &Path, layers: &[Vec<u8>], name: &str, runtime: &str, arch: &str) -> PathBuf {
     let layout_dir = dir.join(format!("layout-{arch}"));
     let layout = Layout::create(&layout_dir).unwrap();
-    let run = json!({"Cmd": ["/bin/sh", "-c", "cat /app/top; sleep 1000"]});
+    let run = json!({"Cmd": ["/bin/sh", "-c", format!("cat /app/top; {SERVE}")]});
     let (digest, size) = put_image(&layout, layers, true, arch, None, run);
     tag_manifest(&layout, "1", &digest, size);
     let archive = dir.join(format!("{arch}-{runtime}.tar"));

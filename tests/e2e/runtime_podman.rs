@@ -18,7 +18,7 @@ fn driver() -> Podman {
 fn podman_driver_runs_a_container_through_its_life() {
     require(&["podman"]);
     let dir = tempfile::tempdir().unwrap();
-    let image = TestImage::build(dir.path(), "localhost/berth-e2e-driver:1", "sleep 300");
+    let image = TestImage::build(dir.path(), "localhost/berth-e2e-driver:1", SERVE);
     let archive = dir.path().join("image.tar");
     image.save("docker-archive", &archive);
     image.remove();

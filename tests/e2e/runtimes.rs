@@ -89,7 +89,7 @@ fn crun_runs_on_unified_cgroups_and_is_refused_on_hybrid_ones_with_the_reason() 
     );
     let dir = tempfile::tempdir().unwrap();
     let id = "berth-e2e-crun";
-    let bundle = oci_bundle(dir.path(), id, "echo hi from crun; sleep 1000");
+    let bundle = oci_bundle(dir.path(), id, &format!("echo hi from crun; {SERVE}"));
     let mut m = berth_e2e::lxc::lxc_manifest(id);
     m["runtime"] = "runc".into();
     let pkg = pack(dir.path(), &m, &bundle);
@@ -123,7 +123,7 @@ fn an_oci_bundle_umoci_unpacked_is_packed_installed_and_run_under_runc() {
     let dir = tempfile::tempdir().unwrap();
     let id = "berth-e2e-umoci";
     let tag = format!("localhost/{id}:1");
-    let image = TestImage::build(dir.path(), &tag, "echo hello from umoci; exec sleep 1000");
+    let image = TestImage::build(dir.path(), &tag, &format!("echo hello from umoci; {SERVE}"));
     let archive = dir.path().join("image.tar");
     image.save("oci-archive", &archive);
     let layout = dir.path().join("layout");

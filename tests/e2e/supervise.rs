@@ -222,7 +222,7 @@ fn the_monitor_tick_records_state_and_statistics_in_state_json() {
         &d,
         dir.path(),
         id,
-        "echo run of monitor; sleep 1000",
+        &format!("echo run of monitor; {SERVE}"),
         json!({"enabled": true, "max_retries": 3, "window": 60, "retry_delay": 0}),
     );
     let state_of = || -> Value {
@@ -334,7 +334,7 @@ fn an_lxc_bundle_is_installed_run_crashed_restarted_and_uninstalled() {
     let bundle = lxc_bundle(
         dir.path(),
         id,
-        "echo hello from lxc; exec sleep 1000",
+        &format!("echo hello from lxc; {SERVE}"),
         "lxc.net.0.type = none",
     );
     let pkg = pack(dir.path(), &lxc_manifest(id), &bundle);

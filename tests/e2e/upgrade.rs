@@ -12,12 +12,12 @@ fn a_failed_upgrade_leaves_the_old_version_running_and_a_good_one_swaps() {
     let dir = tempfile::tempdir().unwrap();
     let id = "berth-e2e-upgrade";
     remove_container(id);
-    let v1 = TestImage::build(dir.path(), "localhost/berth-e2e-upgrade:1", "sleep 1000");
+    let v1 = TestImage::build(dir.path(), "localhost/berth-e2e-upgrade:1", SERVE);
     let tar1 = dir.path().join("v1.tar");
     v1.save("docker-archive", &tar1);
     let v1_id = v1.id();
     v1.remove();
-    let v2 = TestImage::build(dir.path(), "localhost/berth-e2e-upgrade:2", "sleep 1000");
+    let v2 = TestImage::build(dir.path(), "localhost/berth-e2e-upgrade:2", SERVE);
     let tar2 = dir.path().join("v2.tar");
     v2.save("docker-archive", &tar2);
     let v2_id = v2.id();

@@ -321,7 +321,7 @@ fn packages_of_a_zstd_image_run_on_podman_and_on_docker_20_10() {
             "--compression",
             "zstd",
             "--cmd",
-            r#"["/bin/sh", "-c", "cat /opt/app/hello; exec sleep 1000"]"#,
+            &format!(r#"["/bin/sh", "-c", "cat /opt/app/hello; {SERVE}"]"#),
             &image,
         ]);
         image

@@ -96,6 +96,7 @@ pub fn app_image(
         None => (arch, None),
     };
     let reference = format!("oci:{}:1", dir.join(format!("{name}-img")).display());
+    let app_cmd = format!(r#"["/bin/sh", "-c", "echo hello from the app; {SERVE}"]"#);
     let mut args = vec![
         "image",
         "build",
@@ -105,7 +106,7 @@ pub fn app_image(
         "--arch",
         goarch,
         "--cmd",
-        r#"["/bin/sh", "-c", "echo hello from the app; sleep 1000"]"#,
+        &app_cmd,
     ];
     if let Some(v) = variant {
         args.extend_from_slice(&["--variant", v]);

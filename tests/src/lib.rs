@@ -126,6 +126,14 @@ pub fn cmd(program: &str, args: &[&str]) -> Command {
 }
 
 /// A root filesystem of busybox-static and its applet links, under `dir/rootfs`.
+/// A container's command that serves until it is stopped, and ends at once on SIGTERM
+/// (and SIGPWR, LXC's halt signal) as a service does. A shell or `sleep` as a
+/// container's first process has no handler for SIGTERM and the kernel does not apply
+/// the default action to a namespace's init, so it ignores the signal: every stop
+/// would wait out its grace period (10 s) and end in SIGKILL. Tests of that path use
+/// a plain `sleep` on purpose.
+pub const SERVE: &str = "trap 'exit 0' PWR TERM; sleep 1000 & wait";
+
 pub fn busybox_rootfs(dir: &Path) -> PathBuf {
     let rootfs = dir.join("rootfs");
     let bin = rootfs.join("bin");
