@@ -98,19 +98,34 @@ fn runc_an_unhealthy_container_is_restarted_then_failed() {
 
 /// A check that never ends, with a 1 s timeout; restart off.
 fn hangs(m: &mut Value) {
+    let seconds = hang_seconds(m["package_id"].as_str().unwrap()).to_string();
     m["registration_defaults"]["restart"]["enabled"] = false.into();
     m["registration_defaults"]["health"] =
-        json!({"cmd": ["/bin/sleep", "177"], "interval": 3, "timeout": 1, "retries": 100});
+        json!({"cmd": ["/bin/sleep", seconds], "interval": 3, "timeout": 1, "retries": 100});
 }
 
-/// Host processes running `/bin/sleep 177` (the hung check).
-fn hung_checks() -> Vec<u32> {
+/// How long package `id`'s hung check sleeps: a number of its own, because the four
+/// runtimes' tests run at the same time and each looks for its own check on the host.
+fn hang_seconds(id: &str) -> u32 {
+    177 + [
+        "berth-e2e-hung",
+        "berth-e2e-hung-docker",
+        "berth-e2e-hung-lxc",
+        "berth-e2e-hung-runc",
+    ]
+    .iter()
+    .position(|known| *known == id)
+    .expect("a hung-check subject") as u32
+}
+
+/// Host processes running `/bin/sleep <hang_seconds(id)>` (the hung check of `id`).
+fn hung_checks(id: &str) -> Vec<u32> {
+    let cmdline = format!("/bin/sleep\0{}\0", hang_seconds(id));
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| c == b"/bin/sleep\x00177\x00")
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == cmdline.as_bytes())
         })
         .collect()
 }
@@ -127,7 +142,7 @@ fn a_hung_check_is_killed_at_its_timeout(dir: &Path, subject: &Subject) {
     });
     // The next check starts 3 s after this one ended: none may run now.
     assert_eq!(
-        hung_checks(),
+        hung_checks(id),
         Vec::<u32>::new(),
         "the hung check outlived its timeout"
     );

@@ -136,7 +136,10 @@ fn preinstalled_packages_run_at_first_start_and_only_then() {
         names(&pre) == [format!("{kept}.tar.gz"), ".applied.json".to_string()]
             || names(&pre) == [".applied.json".to_string(), format!("{kept}.tar.gz")]
     });
-    assert_eq!(log_count(dir.path(), "pre-installed"), 2);
+    // berthd logs the pass's lines when the whole pass is done.
+    wait_for("both installs in berthd's log", || {
+        log_count(dir.path(), "pre-installed") == 2
+    });
     let state = |root: &Path| -> Value {
         serde_json::from_slice(&std::fs::read(root.join("var/lib/berth/state.json")).unwrap())
             .unwrap()
