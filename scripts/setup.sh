@@ -4,7 +4,9 @@
 set -euo pipefail
 
 packages=(podman catatonit runc crun docker.io skopeo umoci buildah lxc docker-registry zstd busybox-static pigz libdeflate-tools time bc systemd
-          python3 python3-venv ca-certificates openssl curl iproute2 apache2-utils libcap2-bin rpm binutils libc6-armhf-cross libc6-arm64-cross)
+          python3 python3-venv ca-certificates openssl curl iproute2 apache2-utils libcap2-bin rpm binutils libc6-armhf-cross libc6-arm64-cross
+          gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross
+          qemu-user-static lintian)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup.sh: run as root (it installs packages with apt-get)" >&2
@@ -74,3 +76,15 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
   echo "setup.sh: installing cargo-fuzz from crates.io"
   cargo install --quiet --locked cargo-fuzz
 fi
+
+# The device binaries for the devices' CPUs (make device ARCH=arm64|armhf): the Rust
+# standard libraries for both; Debian's cross compilers (above) link them and build
+# their C parts, qemu-user-static runs them in the tests.
+device_targets=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
+installed_targets=$(rustup target list --installed)
+for t in "${device_targets[@]}"; do
+  if ! grep -qx "$t" <<<"$installed_targets"; then
+    echo "setup.sh: rustup target add $t"
+    rustup target add "$t" >/dev/null
+  fi
+done

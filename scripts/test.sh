@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, property, CLI and end-to-end tests against real
 # podman, Docker Engine, LXC, runc, crun, skopeo, umoci, GNU tar, Python's tarfile.
+# Also the device binaries cross-built for arm64 and armhf, run under qemu-user, and
+# their Debian packages (lintian, dpkg-deb, systemd-analyze).
 # Installs what it needs first; the tests start dockerd themselves when none answers
 # (scripts/dockerd.sh) and stop it when they end. Run as root.
 # Both cargo test steps use the same features, so the test binaries are built once.
@@ -19,6 +21,20 @@ step fmt cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 # The end-to-end tests run the berth binary: build it before any test starts.
 step build cargo build --workspace --all-features --quiet
+# berthd and berthctl for each device arch, release and stripped, once (issue 27): the
+# e2e tests run the arm64 and armhf ones under qemu-user (cross.rs) and package all
+# three (deb.rs).
+device_builds() { for arch in arm64 armhf amd64; do make --no-print-directory -s device ARCH="$arch"; done; }
+step "device builds (arm64, armhf, amd64)" device_builds
+# The device crates' unit tests for arm64 and armhf, run by qemu-user
+# (.cargo/config.toml's runners).
+cross_unit_tests() {
+  for triple in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
+    cargo test --quiet --target "$triple" -p berth-package -p berth-compress -p berth-runtime \
+      -p berth-api -p berth-daemon
+  done
+}
+step "device crates' unit tests under qemu (arm64, armhf)" cross_unit_tests
 # The podman SIGKILL trials run alone: killing podman commands mid-write leaves
 # c/storage half-written layers that podman cleans up on its next use, and that
 # clean-up races with the other tests' podman commands (podman's own storage races,

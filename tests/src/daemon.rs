@@ -55,15 +55,21 @@ pub fn start_with(dir: &Path, extra: serde_json::Value) -> Daemon {
 
 /// `start_with`, with variables set in berthd's environment.
 pub fn start_with_env(dir: &Path, extra: serde_json::Value, env: &[(&str, &str)]) -> Daemon {
+    let mut berthd = Command::new(bin("berthd"));
+    berthd.envs(env.iter().copied());
+    start_command(dir, extra, berthd)
+}
+
+/// `start_with`, berthd being `berthd` (another build of it, or it under qemu-user).
+pub fn start_command(dir: &Path, extra: serde_json::Value, mut berthd: Command) -> Daemon {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("berthd.log"))
         .unwrap();
-    let child = Command::new(bin("berthd"))
+    let child = berthd
         .arg("--config")
         .arg(write_config_with(dir, extra))
-        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stderr(log)
         .spawn()
