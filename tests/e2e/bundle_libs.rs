@@ -16,14 +16,34 @@ const ARCHES: [(&str, &str, &str, Option<&str>); 2] = [
     ("aarch64-linux-gnu", "arm64", "arm64", None),
 ];
 
-fn cross_lib_dir(triplet: &str) -> PathBuf {
-    let dir = PathBuf::from(format!("/usr/{triplet}/lib"));
+/// The libraries of Debian's libc6-<arch>-cross package alone, copied under `dir`:
+/// /usr/<triplet>/lib also holds what other cross packages put there (the cross
+/// compilers' libgcc, libstdc++, sanitizers), which would change the input with
+/// what else the machine has.
+fn cross_lib_dir(dir: &Path, triplet: &str) -> PathBuf {
+    let from = PathBuf::from(format!("/usr/{triplet}/lib"));
+    let arch = if triplet.starts_with("aarch64") {
+        "arm64"
+    } else {
+        "armhf"
+    };
     assert!(
-        dir.join("libc.so.6").is_file(),
+        from.join("libc.so.6").is_file(),
         "{}: Debian's libc6-*-cross packages are needed (scripts/setup.sh installs them)",
-        dir.display()
+        from.display()
     );
-    dir
+    let to = dir.join(format!("libc6-{arch}-cross"));
+    if to.exists() {
+        return to;
+    }
+    std::fs::create_dir_all(&to).unwrap();
+    let files = ok(cmd("dpkg", &["-L", &format!("libc6-{arch}-cross")]));
+    for file in files.lines().map(Path::new) {
+        if file.parent() == Some(from.as_path()) {
+            ok(cmd("cp", &["-a"]).arg(file).arg(&to));
+        }
+    }
+    to
 }
 
 /// A device rootfs of the cross libraries under /lib.
@@ -31,7 +51,7 @@ fn device_rootfs(dir: &Path, triplet: &str) -> PathBuf {
     let root = dir.join(format!("device-{triplet}"));
     std::fs::create_dir_all(root.join("lib")).unwrap();
     ok(cmd("cp", &["-a"])
-        .arg(format!("{}/.", cross_lib_dir(triplet).display()))
+        .arg(format!("{}/.", cross_lib_dir(dir, triplet).display()))
         .arg(root.join("lib")));
     root
 }
@@ -96,7 +116,7 @@ fn library_matching_on_arm_and_aarch64_matches_bundlegen_in_every_mode() {
             &format!("libs-{arch}"),
             &app,
             oci_platform,
-            &[("lib", &cross_lib_dir(triplet))],
+            &[("lib", &cross_lib_dir(dir.path(), triplet))],
         );
         for mode in [vec![], vec!["-m", "image"], vec!["-m", "host"], vec!["-n"]] {
             let label = format!("{arch} {}", mode.join(" "));
