@@ -98,7 +98,7 @@ done
 bash scripts/host-guard.sh compare "$guard/before" "$guard/after"
 echo
 echo "the slowest tests (seconds):"
-sed -n 's/^test \(.*\) \.\.\. ok <\([0-9.]*\)s>$/\2 \1/p' "$times" | sort -rn | head -n 5 | sed 's/^/  /'
+sed -n 's/^test \(.*\) \.\.\. ok <\([0-9.]*\)s>$/\2 \1/p' "$times" | sort -rn | sed -n '1,5s/^/  /p'
 rm -f "$times"
 echo
 echo "the steps' times:"
