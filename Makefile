@@ -29,7 +29,7 @@ check-arch:
 	@test -n "$(TRIPLE)" || { echo "ARCH=$(ARCH): one of amd64, arm64, armhf" >&2; exit 2; }
 
 device: check-arch
-	cargo build --release -p berthd -p berthctl --features $(DEVICE_FEATURES) --target $(TRIPLE)
+	cargo build --release -p berthd -p berthctl $(if $(DEVICE_FEATURES),--features $(DEVICE_FEATURES)) --target $(TRIPLE)
 	$(strip_$(ARCH)) $(DEVICE_OUT)/berthd $(DEVICE_OUT)/berthctl
 
 install: device

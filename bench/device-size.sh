@@ -9,17 +9,16 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 work=${BENCH_DIR:-/var/tmp/berth-bench}/device-size
 mkdir -p "$work"
-declare -A triple=([amd64]=x86_64-unknown-linux-gnu [arm64]=aarch64-unknown-linux-gnu
-                   [armhf]=armv7-unknown-linux-gnueabihf)
-declare -A strip=([amd64]=strip [arm64]=aarch64-linux-gnu-strip [armhf]=arm-linux-gnueabihf-strip)
 for arch in ${ARCHES:-amd64 arm64 armhf}; do
   for variant in plain device-registry; do
-    features=()
-    [ "$variant" = device-registry ] && features=(--features berthd/device-registry)
-    cargo build --release --quiet -p berthd -p berthctl "${features[@]}" --target "${triple[$arch]}"
-    out=target/${triple[$arch]}/release
-    "${strip[$arch]}" -o "$work/berthd.$arch.$variant" "$out/berthd"
-    "${strip[$arch]}" -o "$work/berthctl.$arch.$variant" "$out/berthctl"
+    features=
+    [ "$variant" = device-registry ] && features=berthd/device-registry
+    # make device: the same build, triple and strip as a device gets.
+    make --no-print-directory -s device ARCH="$arch" DEVICE_FEATURES="$features" >/dev/null
+    out=target/$(make --no-print-directory -s -f - <<<'include Makefile
+print: ; @echo $(TRIPLE)' print ARCH="$arch")/release
+    cp "$out/berthd" "$work/berthd.$arch.$variant"
+    cp "$out/berthctl" "$work/berthctl.$arch.$variant"
     d=$(stat -c %s "$work/berthd.$arch.$variant")
     c=$(stat -c %s "$work/berthctl.$arch.$variant")
     met='target <= 8192 KiB met'
