@@ -527,3 +527,78 @@ fn hostile_layers_populated_change_nothing_outside_the_rootfs() {
         }
     }
 }
+
+/// `berth rootfs populate` (devices without berthd, meta-virtualization's
+/// BUNDLED_CONTAINERS): an OCI layout straight into podman's storage and Docker's
+/// data root of one rootfs, each engine running it by the short name a unit names.
+#[test]
+fn rootfs_populate_writes_an_image_podman_and_dockerd_run_by_its_short_name() {
+    require(&["podman"]);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("rootfs");
+    std::fs::create_dir_all(&root).unwrap();
+    let layout_dir = dir.path().join("layout");
+    let layout = Layout::create(&layout_dir).unwrap();
+    let (digest, size) = put_image(
+        &layout,
+        &layers(dir.path()),
+        true,
+        "amd64",
+        None,
+        json!({"Cmd": ["/bin/sh"]}),
+    );
+    tag_manifest(&layout, "1", &digest, size);
+    let image = format!("oci:{}:1", layout_dir.display());
+    let rootfs = root.to_str().unwrap();
+    let mut written = Vec::new();
+    for engine in ["podman", "docker"] {
+        let out = berth_ok(&[
+            "rootfs",
+            "populate",
+            "--json",
+            "--rootfs",
+            rootfs,
+            "--engine",
+            engine,
+            "--name",
+            "berth-populate-image:1",
+            &image,
+        ]);
+        written.push(serde_json::from_str::<Value>(&out).unwrap());
+    }
+    assert_eq!(
+        written[0]["names"],
+        json!(["localhost/berth-populate-image:1"])
+    );
+    assert_eq!(written[1]["names"], json!(["berth-populate-image:1"]));
+    assert_eq!(written[0]["image_id"], written[1]["image_id"]);
+    let runroot = dir.path().join("runroot");
+    let graphroot = root.join("var/lib/containers/storage");
+    let mut run_args = vec!["run", "--rm", "--network", "none", "berth-populate-image:1"];
+    run_args.extend(SHOW_APP);
+    assert_top_layer_applied(podman_on(&graphroot, &runroot, &run_args));
+    let out = podman_on(&graphroot, &runroot, &["rmi", "-a", "-f"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let d = dockerd_on(&root.join("var/lib/docker"), scratch.path());
+    assert_top_layer_applied(docker_on(&d, &run_args));
+    // A registry image is refused: it is copied, pinned by digest, first.
+    let refused = berth_e2e::cli::berth(&[
+        "rootfs",
+        "populate",
+        "--rootfs",
+        rootfs,
+        "--engine",
+        "podman",
+        "--name",
+        "x",
+        "docker://127.0.0.1:1/x:1",
+    ]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("berth image copy"), "{stderr}");
+}

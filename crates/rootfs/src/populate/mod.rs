@@ -10,6 +10,7 @@ mod containers;
 mod docker;
 mod overlay;
 
+use crate::bundled::Engine;
 use crate::error::RootfsError;
 use berth_fs::Root;
 use berth_image::copy::chosen::{read_image, ChosenImage};
@@ -92,6 +93,43 @@ pub fn populate(
             package.display().to_string(),
             format!("--populate-storage fills podman's or Docker's storage; a {other} package has no image"),
         )),
+    }
+}
+
+/// Populates the storage of `root` for `engine` with the image at `image` (`what`, as
+/// the user wrote it; a local
+/// transport: `oci:`, `oci-archive:`, `docker-archive:`; from an index the
+/// manifest for `platform`, by default this host's), under `names`. This is
+/// `berth rootfs populate`, for devices without berthd: meta-virtualization's
+/// BUNDLED_CONTAINERS fill the engine's storage the same way, in a QEMU VM.
+pub fn populate_image(
+    root: &Root,
+    engine: Engine,
+    image: &ImageRef,
+    what: &str,
+    names: Vec<String>,
+    platform: Option<&berth_image::Platform>,
+    limits: &ExpansionLimits,
+) -> Result<Populated, RootfsError> {
+    let source = berth_image::transport::local_source(image)
+        .map_err(|e| RootfsError::invalid(what, e.to_string()))?
+        .ok_or_else(|| {
+            RootfsError::invalid(
+                what,
+                "a registry image: copy it to oci:, oci-archive: or docker-archive: first (`berth image copy`)",
+            )
+        })?;
+    let chosen =
+        read_image(&*source, platform).map_err(|e| RootfsError::invalid(what, e.to_string()))?;
+    let image = PayloadImage {
+        source,
+        image: chosen,
+        names,
+        limits: *limits,
+    };
+    match engine {
+        Engine::Podman => containers::populate(root, &image),
+        Engine::Docker => docker::populate(root, &image),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod install;
 pub mod loader;
+pub mod populate;
 pub mod units;
 
 use crate::exit::{chain, Failure};
@@ -11,13 +12,15 @@ use berth_rootfs::RootfsError;
 ///
 /// install: packages berthd installs at its first start (meta-virtualization's
 /// BUNDLED_CONTAINERS, for berthd). units: systemd units for devices without berthd,
-/// as meta-virtualization writes them. loader: Isar's container loader. Every path is
+/// as meta-virtualization writes them. populate: an image into the engine's storage,
+/// for devices without berthd. loader: Isar's container loader. Every path is
 /// resolved inside the rootfs: its symlinks never lead to the build host's files.
 #[derive(clap::Subcommand)]
 pub enum RootfsCommand {
     Install(install::InstallArgs),
     Units(units::UnitsArgs),
     Loader(loader::LoaderArgs),
+    Populate(populate::PopulateArgs),
 }
 
 pub fn run(command: RootfsCommand) -> Result<(), Failure> {
@@ -25,6 +28,7 @@ pub fn run(command: RootfsCommand) -> Result<(), Failure> {
         RootfsCommand::Install(a) => install::run(a),
         RootfsCommand::Units(a) => units::run(a),
         RootfsCommand::Loader(a) => loader::run(a),
+        RootfsCommand::Populate(a) => populate::run(a),
     }
 }
 
