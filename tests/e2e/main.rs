@@ -39,4 +39,5 @@ mod runtimes;
 mod supervise;
 mod unpack_hostile;
 mod upgrade;
+mod yocto;
 mod zstd_layers;

@@ -216,8 +216,11 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     );
     for l in &report.layers {
         text.push_str(&format!(
-            "  layer {:<12} {} {:>12} bytes\n",
-            l.name, l.digest, l.size
+            "  layer {:<12} {} {:>12} bytes{}\n",
+            l.name,
+            l.digest,
+            l.size,
+            if l.cached { " (cached)" } else { "" }
         ));
     }
     print(&text)

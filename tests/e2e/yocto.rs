@@ -1,0 +1,192 @@
+//! meta-berth (issue 26) with the real BitBake and oe-core: the classes' tasks run by
+//! BitBake on a prepared IMAGE_ROOTFS (`bitbake -b`; see `berth_e2e::yocto` for what
+//! is left out and why), their outputs read by skopeo, umoci, podman, berth verify,
+//! berthd and systemd-analyze; meta-virtualization's own assertions on layer counts,
+//! sizes and cache hits.
+
+use berth_e2e::yocto::{image_recipe, Bitbake};
+use berth_e2e::*;
+use serde_json::Value;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Random bytes (they do not compress: a layer of them is at least their size).
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// A device-like rootfs: busybox (owned, as opkg records it, by the package
+/// `busybox`), /opt/app and /etc/app.conf.
+fn app_rootfs(dir: &Path) -> PathBuf {
+    let rootfs = busybox_rootfs(dir);
+    std::fs::create_dir_all(rootfs.join("opt/app")).unwrap();
+    std::fs::write(rootfs.join("opt/app/data"), noise(8192)).unwrap();
+    std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+    std::fs::write(rootfs.join("etc/app.conf"), noise(8192)).unwrap();
+    let info = rootfs.join("var/lib/opkg/info");
+    std::fs::create_dir_all(&info).unwrap();
+    let mut list = String::from("/bin/busybox\n");
+    for entry in std::fs::read_dir(rootfs.join("bin")).unwrap() {
+        list += &format!("/bin/{}\n", entry.unwrap().file_name().to_string_lossy());
+    }
+    std::fs::write(info.join("busybox.list"), list).unwrap();
+    rootfs
+}
+
+/// An OCI layout's image as skopeo reads it (`skopeo inspect --raw`, its manifest):
+/// each layer's size.
+fn layer_sizes(layout: &Path, tag: &str) -> Vec<u64> {
+    require(&["skopeo"]);
+    let out =
+        ok(cmd("skopeo", &["inspect", "--raw"]).arg(format!("oci:{}:{tag}", layout.display())));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["size"].as_u64().unwrap())
+        .collect()
+}
+
+/// The image types `oci` with meta-virtualization's variables: single = 1 layer,
+/// base + app = 2, multi = 3, each ≥ 4096 bytes (skopeo inspect), cache hits on a
+/// rebuild; the owner pseudo recorded (not the one on disk) in the layer, as umoci
+/// unpacks it; the oci-archive beside the layout read by skopeo.
+#[test]
+fn bitbake_oci_images_have_meta_virtualizations_layers_and_pseudos_owners() {
+    require(&["umoci", "skopeo"]);
+    let scratch = tempfile::tempdir().unwrap();
+    let rootfs = app_rootfs(scratch.path());
+    let app_only = scratch.path().join("app-rootfs");
+    std::fs::create_dir_all(app_only.join("opt/app")).unwrap();
+    std::fs::write(app_only.join("opt/app/data"), noise(8192)).unwrap();
+    let bb = Bitbake::new("");
+    bb.recipe(
+        "berth-test-single",
+        &image_recipe(
+            &rootfs,
+            "inherit image berth-image-oci\nIMAGE_FSTYPES = \"oci\"\n\
+             OCI_IMAGE_ENTRYPOINT = \"/bin/sh -c\"\nOCI_IMAGE_ENTRYPOINT_ARGS = \"echo from bitbake\"\n\
+             OCI_IMAGE_ENV_VARS = \"APP=1 MODE=test\"\nOCI_IMAGE_PORTS = \"8080/tcp\"",
+        ),
+    );
+    bb.recipe(
+        "berth-test-app",
+        &image_recipe(
+            &app_only,
+            "inherit image berth-image-oci\nIMAGE_FSTYPES = \"oci\"\n\
+             OCI_BASE_IMAGE = \"berth-test-single\"\nOCI_IMAGE_TAR_OUTPUT = \"false\"",
+        ),
+    );
+    bb.recipe(
+        "berth-test-multi",
+        &image_recipe(
+            &rootfs,
+            "inherit image berth-image-oci\nIMAGE_FSTYPES = \"oci\"\nOCI_LAYER_MODE = \"multi\"\n\
+             OCI_LAYERS = \"base:packages:busybox app:directories:/opt/app config:files:/etc/app.conf\"\n\
+             OCI_IMAGE_TAG = \"1.0\"",
+        ),
+    );
+    // do_rootfs ran under pseudo in a real build and recorded owners there.
+    bb.pseudo_chown("berth-test-multi", "1234:55", &rootfs.join("opt/app/data"));
+    assert_eq!(
+        std::fs::metadata(rootfs.join("opt/app/data"))
+            .unwrap()
+            .uid(),
+        0
+    );
+
+    bb.task("berth-test-single", "image_complete");
+    let deploy = bb.deploy();
+    let single = deploy.join("berth-test-single-latest-oci");
+    assert_eq!(layer_sizes(&single, "latest").len(), 1);
+    let tar = std::fs::read_dir(&deploy)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.to_string_lossy()
+                .ends_with("-oci-latest-amd64-linux.oci-image.tar")
+        })
+        .expect("the oci-archive beside the layout");
+    let archive =
+        ok(cmd("skopeo", &["inspect", "--config"]).arg(format!("oci-archive:{}", tar.display())));
+    let config: Value = serde_json::from_str(&archive).unwrap();
+    assert_eq!(
+        config["config"]["Entrypoint"],
+        serde_json::json!(["/bin/sh", "-c"])
+    );
+    assert_eq!(
+        config["config"]["Cmd"],
+        serde_json::json!(["echo", "from", "bitbake"])
+    );
+    assert_eq!(
+        config["config"]["Env"],
+        serde_json::json!(["APP=1", "MODE=test"])
+    );
+    assert!(
+        config["config"]["ExposedPorts"]["8080/tcp"].is_object(),
+        "{config}"
+    );
+
+    bb.task("berth-test-app", "image_complete");
+    let app = bb.deploy().join("berth-test-app-latest-oci");
+    let sizes = layer_sizes(&app, "latest");
+    assert_eq!(sizes.len(), 2, "base + app");
+    assert_eq!(
+        sizes[0],
+        layer_sizes(&single, "latest")[0],
+        "the base's layer kept"
+    );
+
+    let first = bb.task("berth-test-multi", "image_oci");
+    assert!(!first.contains("(cached)"), "{first}");
+    let multi = bb
+        .imgdeploy("berth-test-multi")
+        .join("berth-test-multi-1.0-oci");
+    let sizes = layer_sizes(&multi, "1.0");
+    assert_eq!(sizes.len(), 3, "one layer per OCI_LAYERS entry");
+    assert!(sizes.iter().all(|s| *s >= 4096), "{sizes:?}");
+    // A rebuild of the same rootfs takes every layer from the cache.
+    let again = bb.ok(&[
+        "-b",
+        bb.dir
+            .path()
+            .join("meta-test/recipes-test/images/berth-test-multi.bb")
+            .to_str()
+            .unwrap(),
+        "-c",
+        "image_oci",
+        "-f",
+    ]);
+    let log = std::fs::read_dir(bb.work("berth-test-multi").join("temp"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("log.do_image_oci.")
+        })
+        .max_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+        .unwrap();
+    let log = std::fs::read_to_string(log).unwrap();
+    assert_eq!(log.matches("(cached)").count(), 3, "{again}\n{log}");
+
+    // umoci unpacks it (as root, owners kept): the app layer has pseudo's owner.
+    let bundle = scratch.path().join("bundle");
+    ok(cmd("umoci", &["unpack", "--image"])
+        .arg(format!("{}:1.0", multi.display()))
+        .arg(&bundle));
+    let data = std::fs::metadata(bundle.join("rootfs/opt/app/data")).unwrap();
+    assert_eq!((data.uid(), data.gid()), (1234, 55));
+    assert!(bundle.join("rootfs/bin/busybox").is_file());
+    assert!(bundle.join("rootfs/etc/app.conf").is_file());
+}
