@@ -190,3 +190,203 @@ fn bitbake_oci_images_have_meta_virtualizations_layers_and_pseudos_owners() {
     assert!(bundle.join("rootfs/bin/busybox").is_file());
     assert!(bundle.join("rootfs/etc/app.conf").is_file());
 }
+
+/// The image type `dcp` with dey-image-dcp's variables: a podman and an LXC package
+/// from one image recipe, signed; `berth verify` checks both against the key, and
+/// berthd installs and runs the podman one.
+#[test]
+fn bitbake_dcp_packages_verify_and_berthd_runs_the_podman_one() {
+    require(&["podman"]);
+    let scratch = tempfile::tempdir().unwrap();
+    let rootfs = busybox_rootfs(scratch.path());
+    let (key, public) = berth_e2e::signing::keygen(scratch.path(), "yocto");
+    let id = "berth-e2e-yocto-dcp";
+    let bb = Bitbake::new("");
+    bb.recipe(
+        "berth-test-dcp",
+        &image_recipe(
+            &rootfs,
+            &format!(
+                "inherit image berth-image-dcp\nIMAGE_FSTYPES = \"dcp\"\n\
+                 DCP_NAME = \"{id}\"\nDCP_RUNTIMES = \"podman lxc\"\n\
+                 CONTAINER_ARTIFACT_VERSION = \"1.2.0\"\n\
+                 CONTAINER_DEVICE_TYPES_JSON = '[\"e2e\"]'\n\
+                 CONTAINER_CREATE_ARGS_PODMAN = \"--network none\"\n\
+                 CONTAINER_ARTIFACT_DESCRIPTION = \"built by BitBake\"\n\
+                 DCP_SIGNING_KEY = \"{}\"\n\
+                 OCI_IMAGE_ENTRYPOINT = '[\"/bin/sh\", \"-c\"]'\n\
+                 OCI_IMAGE_ENTRYPOINT_ARGS = '[\"echo hello from bitbake; {}\"]'\n",
+                key.display(),
+                SERVE.replace('\'', "\\\"")
+            ),
+        ),
+    );
+    bb.task("berth-test-dcp", "image_complete");
+    let deploy = bb.deploy();
+    let podman = deploy.join(format!("{id}-podman-e2e.tar.gz"));
+    let lxc = deploy.join(format!("{id}-lxc-e2e.tar.gz"));
+    for package in [&podman, &lxc] {
+        let out = berth_e2e::cli::berth_ok(&[
+            "verify",
+            "--json",
+            "--trust",
+            public.to_str().unwrap(),
+            package.to_str().unwrap(),
+        ]);
+        let report: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report["version"], "1.2.0", "{report}");
+        assert_eq!(report["signature"]["status"], "valid", "{report}");
+        assert_eq!(report["signature"]["trusted"], true, "{report}");
+    }
+
+    let d = berth_e2e::daemon::start(scratch.path());
+    berth_e2e::install::ctl_ok(&d, &["install", podman.to_str().unwrap()]);
+    berth_e2e::install::wait_for("the container's greeting", || {
+        berth_e2e::install::ctl_ok(&d, &["logs", id]).contains("hello from bitbake")
+    });
+    berth_e2e::install::ctl_ok(&d, &["uninstall", id]);
+    assert!(!berth_e2e::install::exists("container", id));
+}
+
+/// BUNDLED_CONTAINERS and CONTAINER_BUNDLES in a device image, no QEMU: a local
+/// image recipe's output and a registry image pinned by CONTAINER_DIGESTS (fetched
+/// by a berth-container-bundle recipe, its package's files in the rootfs) written
+/// into podman's storage, which podman runs by name; units systemd-analyze verifies;
+/// and for berthd devices a package placed by BERTH_PACKAGES. A registry image
+/// without a digest, or with another one, fails its fetch naming the variable.
+#[test]
+fn bitbake_bundled_containers_fill_podman_storage_and_write_units() {
+    require(&["podman", "systemd-analyze"]);
+    let scratch = tempfile::tempdir().unwrap();
+    let rootfs = busybox_rootfs(scratch.path());
+    let registry = berth_e2e::images::Registry::start();
+    let layout = scratch.path().join("remote");
+    berth_e2e::cli::berth_ok(&[
+        "image",
+        "build",
+        "--rootfs",
+        rootfs.to_str().unwrap(),
+        "--cmd",
+        "echo from the registry",
+        &format!("oci:{}:1", layout.display()),
+    ]);
+    let remote = format!("{}/berth-e2e/remote:1", registry.host);
+    let copied: Value = serde_json::from_str(&berth_e2e::cli::berth_ok(&[
+        "image",
+        "copy",
+        "--json",
+        &format!("oci:{}:1", layout.display()),
+        &format!("docker://{remote}"),
+    ]))
+    .unwrap();
+    let digest = copied["digest"].as_str().unwrap();
+    let key = remote.replace(['/', ':'], "_");
+
+    let bb = Bitbake::new("");
+    bb.recipe(
+        "berth-test-app",
+        &image_recipe(
+            &rootfs,
+            "inherit image berth-image-oci\nIMAGE_FSTYPES = \"oci\"\n\
+             OCI_IMAGE_ENTRYPOINT = \"\"\nOCI_IMAGE_CMD = \"echo from the app recipe\"",
+        ),
+    );
+    let bundle = |digest: &str| {
+        format!(
+            "SUMMARY = \"bundle\"\nLICENSE = \"MIT\"\ninherit berth-container-bundle\n\
+             CONTAINER_PROFILE = \"podman\"\nCONTAINER_BUNDLES = \"{remote}:autostart\"\n{digest}\n"
+        )
+    };
+    bb.recipe("berth-test-bundle", &bundle(""));
+    let missing = bb.task_fails("berth-test-bundle", "install");
+    assert!(
+        missing.contains(&format!("CONTAINER_DIGESTS[{key}]")),
+        "{missing}"
+    );
+    let other = format!("sha256:{}", "0".repeat(64));
+    bb.recipe(
+        "berth-test-bundle",
+        &bundle(&format!("CONTAINER_DIGESTS[{key}] = \"{other}\"")),
+    );
+    let wrong = bb.task_fails("berth-test-bundle", "install");
+    assert!(wrong.contains("berth image copy failed"), "{wrong}");
+    bb.recipe(
+        "berth-test-bundle",
+        &bundle(&format!("CONTAINER_DIGESTS[{key}] = \"{digest}\"")),
+    );
+    bb.task("berth-test-bundle", "install");
+    bb.task("berth-test-app", "image_complete");
+
+    // The device image: the bundle package's files installed, as do_rootfs would.
+    let device = scratch.path().join("device");
+    std::fs::create_dir_all(&device).unwrap();
+    ok(cmd("cp", &["-a"])
+        .arg(bb.work("berth-test-bundle").join("image/."))
+        .arg(&device));
+    let pkg = berth_e2e::install::pack(
+        scratch.path(),
+        &berth_e2e::install::manifest("berth-e2e-yocto-pre", "1.0.0", "--network none", true),
+        &ok_archive(scratch.path(), &layout),
+    );
+    bb.recipe(
+        "berth-test-device",
+        &image_recipe(
+            &device,
+            &format!(
+                "inherit image berth-bundled-containers\nIMAGE_FSTYPES = \"tar\"\n\
+                 BUNDLED_CONTAINERS = \"berth-test-app:podman:autostart\"\n\
+                 BERTH_PACKAGES = \"{}\"\n",
+                pkg.display()
+            ),
+        ),
+    );
+    bb.task("berth-test-device", "berth_containers");
+
+    let quadlets = device.join("etc/containers/systemd");
+    assert!(quadlets.join("berth-test-app.container").is_file());
+    assert!(quadlets.join("remote.container").is_file());
+    assert!(
+        !device
+            .join(format!("usr/share/container-bundles/podman/oci/{key}"))
+            .exists(),
+        "the layout is dropped once its image is in the storage"
+    );
+    assert!(device
+        .join("var/lib/berth/preinstalled/berth-e2e-yocto-pre.tar.gz")
+        .is_file());
+    let graphroot = device.join("var/lib/containers/storage");
+    let runroot = scratch.path().join("runroot");
+    let podman = |args: &[&str]| {
+        ok(cmd("podman", &["--storage-driver", "overlay", "--root"])
+            .arg(&graphroot)
+            .arg("--runroot")
+            .arg(&runroot)
+            .args(args))
+    };
+    assert!(
+        podman(&["run", "--rm", "--network", "none", "berth-test-app:latest"])
+            .contains("from the app recipe")
+    );
+    assert!(podman(&["run", "--rm", "--network", "none", &remote]).contains("from the registry"));
+    podman(&["rmi", "-a", "-f"]);
+    // The units as systemd reads them: the Quadlets turned into services by podman's
+    // generator first, as at boot.
+    let services = berth_e2e::units::verify_quadlets(&device, scratch.path());
+    assert_eq!(services, ["berth-test-app.service", "remote.service"]);
+}
+
+/// `oci:` layout `layout:1` as a docker-archive, for a package.
+fn ok_archive(dir: &Path, layout: &Path) -> PathBuf {
+    let archive = dir.join("pre.tar");
+    berth_e2e::cli::berth_ok(&[
+        "image",
+        "copy",
+        "--quiet",
+        &format!("oci:{}:1", layout.display()),
+        &format!(
+            "docker-archive:{}:localhost/berth-e2e-yocto-pre:1",
+            archive.display()
+        ),
+    ]);
+    archive
+}

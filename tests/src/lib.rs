@@ -17,6 +17,7 @@ pub mod lxc;
 pub mod signing;
 pub mod subjects;
 pub mod tree;
+pub mod units;
 pub mod yocto;
 
 pub use tree::{tree, tree_contents};

@@ -179,10 +179,17 @@ impl Bitbake {
             .join(format!("deploy-{name}-image-complete"))
     }
 
-    /// A recipe's WORKDIR.
+    /// A recipe's WORKDIR (under its package architecture's directory: the
+    /// machine's for images, the tune's for others).
     pub fn work(&self, name: &str) -> PathBuf {
-        self.build_dir()
-            .join(format!("tmp/work/qemux86_64-oe-linux/{name}/1.0"))
+        let work = self.build_dir().join("tmp/work");
+        let arch = std::fs::read_dir(&work)
+            .into_iter()
+            .flatten()
+            .map(|e| e.unwrap().path())
+            .find(|arch| arch.join(name).is_dir())
+            .unwrap_or_else(|| work.join("qemux86_64-oe-linux"));
+        arch.join(name).join("1.0")
     }
 
     pub fn deploy(&self) -> PathBuf {
