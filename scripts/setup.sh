@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(podman catatonit runc crun docker.io skopeo umoci buildah lxc docker-registry zstd busybox-static pigz libdeflate-tools time bc systemd
           python3 python3-venv ca-certificates openssl curl iproute2 apache2-utils libcap2-bin rpm binutils libc6-armhf-cross libc6-arm64-cross
           gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross
-          qemu-user-static lintian)
+          qemu-user-static lintian
+          locales chrpath cpio diffstat gawk pseudo file g++ make patch rpcsvc-proto wget xz-utils lz4 bzip2 git)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup.sh: run as root (it installs packages with apt-get)" >&2
@@ -22,6 +23,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# BitBake (meta-berth's tests, ../shared/peers) refuses to start without the
+# en_US.UTF-8 locale; oe-core's HOSTTOOLS are the packages above.
+if ! locale -a 2>/dev/null | grep -qx 'en_US.utf8'; then
+  sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' /etc/locale.gen
+  grep -q '^en_US.UTF-8 UTF-8' /etc/locale.gen || echo 'en_US.UTF-8 UTF-8' >> /etc/locale.gen
+  locale-gen >/dev/null
+  echo "setup.sh: generated the en_US.UTF-8 locale (BitBake needs it)"
 fi
 
 # (catatonit is what podman runs for --init; apt brings it only as a recommendation.)

@@ -390,3 +390,226 @@ fn ok_archive(dir: &Path, layout: &Path) -> PathBuf {
     ]);
     archive
 }
+
+/// The RDK step: berth-platform-libs writes a device image's `<platform>_libs.json`
+/// from its rootfs; the app image recipe's `dobby` type makes the bundle with the
+/// platform template and that file, and the real BundleGen, run on the same OCI
+/// output and search path, writes the same config.json.
+#[test]
+fn bitbake_dobby_bundle_matches_bundlegen_with_the_device_images_libs() {
+    use berth_e2e::bundlegen::{
+        bundlegen, config_differences, dobby_platform, read_config, succeeded,
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    // The device: the libraries its apps may share (this host's libc, as a target's).
+    let device = scratch.path().join("device");
+    let lib = device.join("usr/lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    for name in ["libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2"] {
+        let host = Path::new("/lib/x86_64-linux-gnu").join(name);
+        std::fs::copy(&host, lib.join(name)).unwrap();
+    }
+    let app_rootfs = busybox_rootfs(&scratch.path().join("app"));
+    let app = serde_json::json!({"id": "com.example.yocto", "type": "application/vnd.rdk-app.dac.native",
+        "version": "1.0.0", "description": "from BitBake", "priority": "optional", "graphics": false,
+        "network": {"type": "open"}, "storage": {}, "resources": {"ram": "64M"}, "features": []});
+    std::fs::write(app_rootfs.join("appmetadata.json"), app.to_string()).unwrap();
+    let templates = scratch.path().join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::write(
+        templates.join("berth_yocto.json"),
+        dobby_platform("berth_yocto").to_string(),
+    )
+    .unwrap();
+
+    let bb = Bitbake::new("RDK_PLATFORM = \"berth_yocto\"\n");
+    bb.recipe(
+        "berth-test-device",
+        &image_recipe(
+            &device,
+            "inherit image berth-platform-libs\nIMAGE_FSTYPES = \"tar\"",
+        ),
+    );
+    bb.task("berth-test-device", "berth_platform_libs");
+    let libs = bb
+        .imgdeploy("berth-test-device")
+        .join("berth_yocto_libs.json");
+    let listed: Value = serde_json::from_slice(&std::fs::read(&libs).unwrap()).unwrap();
+    let libc = listed["libs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .iter()
+        .find(|l| l["name"] == "/usr/lib/libc.so.6")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(
+        libc["apiversions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == "GLIBC_2.34"),
+        "{libc}"
+    );
+    std::fs::copy(&libs, templates.join("berth_yocto_libs.json")).unwrap();
+
+    bb.recipe(
+        "berth-test-app",
+        &image_recipe(
+            &app_rootfs,
+            &format!(
+                "inherit image berth-image-bundle\nIMAGE_FSTYPES = \"dobby\"\n\
+                 RDK_PLATFORM_SEARCHPATH = \"{}\"\nOCI_IMAGE_ENTRYPOINT = \"\"\n\
+                 OCI_IMAGE_CMD = \"/bin/sh -c 'echo hello'\"",
+                templates.display()
+            ),
+        ),
+    );
+    bb.task("berth-test-app", "image_dobby");
+    let out = bb.imgdeploy("berth-test-app");
+    let ours = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir() && p.to_string_lossy().ends_with("-bundle"))
+        .expect("the bundle directory");
+    assert!(Path::new(&format!("{}.tar.gz", ours.display())).is_file());
+    let image = format!(
+        "oci:{}:latest",
+        out.join("berth-test-app-latest-oci").display()
+    );
+    let theirs = scratch.path().join("bundlegen-out");
+    let o = bundlegen(&image, &theirs, "berth_yocto", &templates, &[]);
+    succeeded(&o, "bundlegen");
+    assert_eq!(
+        config_differences(&read_config(&theirs), &read_config(&ours)),
+        Vec::<String>::new()
+    );
+}
+
+/// What only parses here (a full build compiles a toolchain for hours): oe-core,
+/// meta-berth and an image using every class parse; `bitbake -g` puts the berth
+/// tasks where they belong (after do_rootfs / do_image, before do_image_complete,
+/// after the images they read, after berth-native, which cargo builds), and
+/// `bitbake -e` shows the berthd recipe's features and units and the berth command
+/// line of the oci type.
+#[test]
+fn bitbake_parses_meta_berth_and_graphs_its_tasks() {
+    let scratch = tempfile::tempdir().unwrap();
+    let rootfs = busybox_rootfs(scratch.path());
+    let bb = Bitbake::new("");
+    bb.recipe(
+        "berth-test-app",
+        &image_recipe(
+            &rootfs,
+            "inherit image berth-image-oci\nIMAGE_FSTYPES = \"oci\"",
+        ),
+    );
+    bb.recipe(
+        "berth-test-graph",
+        &image_recipe(
+            &rootfs,
+            "inherit core-image berth-image-dcp berth-image-bundle berth-bundled-containers berth-platform-libs\n\
+             BERTH_PREBUILT = \"\"\nIMAGE_FSTYPES = \"oci dcp dobby\"\nIMAGE_INSTALL += \"berthd\"\n\
+             RDK_PLATFORM = \"berth_graph\"\nRDK_PLATFORM_SEARCHPATH = \"/templates\"\n\
+             OCI_LAYER_MODE = \"multi\"\nOCI_LAYERS = \"base:packages:busybox app:directories:/opt/app\"\n\
+             BUNDLED_CONTAINERS = \"berth-test-app:podman:autostart\"",
+        ),
+    );
+    bb.recipe(
+        "berth-test-bundle",
+        "SUMMARY = \"bundle\"\nLICENSE = \"MIT\"\ninherit berth-container-bundle\n\
+         BERTH_PREBUILT = \"\"\nCONTAINER_BUNDLES = \"berth-test-app:autostart\"\n",
+    );
+    bb.ok(&["-g", "berth-test-graph", "berth-test-bundle"]);
+    let dot = std::fs::read_to_string(bb.build_dir().join("task-depends.dot")).unwrap();
+    let edge = |from: &str, to: &str| {
+        let line = format!("\"{from}\" -> \"{to}\"");
+        assert!(dot.contains(&line), "task-depends.dot has no {line}");
+    };
+    let g = "berth-test-graph";
+    edge(&format!("{g}.do_image_oci"), &format!("{g}.do_image"));
+    edge(
+        &format!("{g}.do_image_oci"),
+        "berth-native.do_populate_sysroot",
+    );
+    edge(&format!("{g}.do_image_dcp"), &format!("{g}.do_image_oci"));
+    edge(&format!("{g}.do_image_dobby"), &format!("{g}.do_image_oci"));
+    edge(
+        &format!("{g}.do_image_complete"),
+        &format!("{g}.do_image_dcp"),
+    );
+    edge(
+        &format!("{g}.do_image_complete"),
+        &format!("{g}.do_image_dobby"),
+    );
+    edge(
+        &format!("{g}.do_berth_containers"),
+        &format!("{g}.do_rootfs"),
+    );
+    edge(
+        &format!("{g}.do_berth_containers"),
+        "berth-test-app.do_image_complete",
+    );
+    edge(
+        &format!("{g}.do_image"),
+        &format!("{g}.do_berth_containers"),
+    );
+    edge(
+        &format!("{g}.do_berth_platform_libs"),
+        &format!("{g}.do_image"),
+    );
+    edge(
+        &format!("{g}.do_image_complete"),
+        &format!("{g}.do_berth_platform_libs"),
+    );
+    edge(
+        "berth-test-bundle.do_install",
+        "berth-test-app.do_image_complete",
+    );
+    edge(
+        "berth-native.do_prepare_recipe_sysroot",
+        "cargo-native.do_populate_sysroot",
+    );
+    assert!(
+        dot.contains("\"berthd.do_compile\""),
+        "berthd is in the image"
+    );
+
+    let env = bb.ok(&["-e", "berthd"]);
+    let var = |name: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("bitbake -e berthd sets no {name}"))
+            .trim_matches('"')
+            .to_string()
+    };
+    assert_eq!(
+        var("PACKAGECONFIG_CONFARGS").trim(),
+        "--features berthd/device-registry"
+    );
+    assert_eq!(
+        var("SYSTEMD_SERVICE:berthd"),
+        "berthd.service berthd-shutdown.service"
+    );
+    assert!(var("CARGO_BUILD_FLAGS").contains("--package berthd --package berthctl"));
+    assert_eq!(var("CONFFILES:berthd"), "/etc/berth/berthd.conf");
+
+    let env = bb.ok(&["-e", g]);
+    let start = env
+        .find("do_image_oci() {")
+        .expect("the do_image_oci function");
+    let body = &env[start..start + env[start..].find("\n}").unwrap()];
+    assert!(
+        body.contains("image build --rootfs")
+            && body.contains("--layer base:packages:busybox --layer app:directories:/opt/app")
+            && body.contains("--arch amd64")
+            && body.contains("oci-layer-cache/qemux86-64"),
+        "{body}"
+    );
+}
+
+/// The recipes build offline (`cargo --frozen`) only while berth-crates.inc lists
+/// every crate of Cargo.lock.
+#[test]
+fn the_layers_crate_list_is_what_cargo_lock_gives() {
+    let script = berth_e2e::yocto::meta_berth().join("scripts/update-crates-inc");
+    ok(cmd("python3", &[script.to_str().unwrap(), "--check"]));
+}

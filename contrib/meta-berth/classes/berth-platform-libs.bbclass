@@ -13,6 +13,7 @@ inherit berth
 RDK_PLATFORM ?= "${MACHINE}"
 
 do_berth_platform_libs[depends] += "${BERTH_NATIVE_DEPENDS}"
+do_berth_platform_libs[dirs] = "${IMGDEPLOYDIR}"
 do_berth_platform_libs() {
     ${BERTH} bundle platform-libs --output ${IMGDEPLOYDIR}/${RDK_PLATFORM}_libs.json ${IMAGE_ROOTFS}
 }

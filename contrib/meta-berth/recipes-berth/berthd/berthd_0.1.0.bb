@@ -31,6 +31,8 @@ SYSTEMD_SERVICE:${PN} = "berthd.service berthd-shutdown.service"
 CONFFILES:${PN} = "${sysconfdir}/berth/berthd.conf"
 FILES:${PN} += "${localstatedir}/lib/berth"
 
-# The engines berthd drives; meta-virtualization provides them.
-BERTHD_ENGINES ?= "podman"
+# The engines berthd drives, recommended with it: meta-virtualization provides them
+# (podman, docker-moby, lxc, runc-opencontainers). Empty by default, so the recipe
+# also parses where meta-virtualization is not among the layers.
+BERTHD_ENGINES ?= ""
 RRECOMMENDS:${PN} += "${BERTHD_ENGINES}"
