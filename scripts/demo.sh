@@ -7,7 +7,7 @@
 # On the way the image goes through a local registry (berth image copy, inspect,
 # unpack) and the package through it too (berth push, berth pull); a device follows a
 # tag through a staged rollout, fetching only what changed, and installs a delta
-# package.
+# package; and BitBake runs meta-berth's image types.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -336,5 +336,63 @@ podman --root "$dev/var/lib/containers/storage" --runroot "$work/runroot" --stor
 systemd-analyze verify "$dev/lib/systemd/system/container-berth-demo.service" && echo "systemd-analyze verify: ok"
 "$berth" rootfs loader --rootfs "$dev" --engine podman --quiet "docker-archive:$work/image.tar=$image"
 (cd "$dev" && find usr/share etc/systemd lib/systemd -type f -o -type l | sort)
+
+step "meta-berth: BitBake (oe-core's, from ../shared/peers) runs berth's image types on a rootfs: an OCI image and both Digi package kinds, signed"
+peers=$(cd .. && pwd)/shared/peers
+if [ -x "$peers/bitbake/bin/bitbake" ] && [ -d "$peers/openembedded-core/meta" ]; then
+  bb=$work/yocto
+  mkdir -p "$bb/meta-demo/conf" "$bb/meta-demo/recipes-demo/images" "$bb/build/conf"
+  cat > "$bb/meta-demo/conf/layer.conf" <<'CONF'
+BBPATH .= ":${LAYERDIR}"
+BBFILES += "${LAYERDIR}/recipes-*/*/*.bb"
+BBFILE_COLLECTIONS += "berth-demo"
+BBFILE_PATTERN_berth-demo = "^${LAYERDIR}/"
+LAYERDEPENDS_berth-demo = "core berth"
+LAYERSERIES_COMPAT_berth-demo = "wrynose blacksail"
+CONF
+  cat > "$bb/build/conf/bblayers.conf" <<CONF
+BBPATH = "\${TOPDIR}"
+BBLAYERS = "$peers/openembedded-core/meta $PWD/contrib/meta-berth $bb/meta-demo"
+CONF
+  # No target toolchain here: do_rootfs is skipped and the demo's rootfs stands in for
+  # IMAGE_ROOTFS; the prebuilt berth stands in for berth-native; Debian's pseudo for
+  # pseudo-native. Everything after do_rootfs runs as in a real build.
+  cat > "$bb/build/conf/local.conf" <<CONF
+MACHINE = "qemux86-64"
+INHERIT:remove = "sanity uninative create-spdx"
+BERTH_PREBUILT = "$berth"
+FAKEROOTCMD = "/usr/bin/pseudo"
+FAKEROOTENV = "PSEUDO_PREFIX=/usr PSEUDO_LIBDIR=/usr/lib/x86_64-linux-gnu/pseudo PSEUDO_LOCALSTATEDIR=\${PSEUDO_LOCALSTATEDIR} PSEUDO_PASSWD=\${PSEUDO_PASSWD} PSEUDO_NOSYMLINKEXP=1 PSEUDO_DISABLED=0"
+FAKEROOTBASEENV = "PSEUDO_BINDIR=/usr/bin PSEUDO_LIBDIR=/usr/lib/x86_64-linux-gnu/pseudo PSEUDO_PREFIX=/usr PSEUDO_DISABLED=1"
+CONF
+  cat > "$bb/meta-demo/recipes-demo/images/berth-demo-image.bb" <<CONF
+SUMMARY = "the demo's busybox rootfs as an OCI image and Digi packages"
+LICENSE = "MIT"
+inherit image berth-image-dcp
+IMAGE_ROOTFS = "$work/rootfs"
+do_rootfs[noexec] = "1"
+IMAGE_FSTYPES = "dcp"
+OCI_LAYER_MODE = "multi"
+OCI_LAYERS = "shell:files:/bin/busybox+/bin/sh"
+OCI_LAYER_REST = "applets"
+OCI_IMAGE_ENTRYPOINT = ""
+OCI_IMAGE_CMD = "/bin/sh -c 'echo hello from BitBake'"
+DCP_NAME = "berth-yocto-demo"
+DCP_RUNTIMES = "podman lxc"
+CONTAINER_ARTIFACT_VERSION = "1.0.0"
+CONTAINER_CREATE_ARGS_PODMAN = "--tty"
+CONTAINER_DEVICE_TYPES_JSON = '["ccmp25-dvk"]'
+DCP_SIGNING_KEY = "$out/demo-key.key"
+CONF
+  (cd "$bb/build" && LANG=en_US.UTF-8 PATH="$peers/bitbake/bin:$PATH" \
+     bitbake -q -b "$bb/meta-demo/recipes-demo/images/berth-demo-image.bb" -c image_complete)
+  deployed=$bb/build/tmp/deploy/images/qemux86-64
+  ls "$deployed"
+  for kind in podman lxc; do
+    "$berth" verify --trust "$out/demo-key.pub" "$deployed/berth-yocto-demo-$kind-ccmp25-dvk.tar.gz"
+  done
+else
+  echo "skipped: BitBake and oe-core are not at $peers (CI has them; see docs/yocto.md)"
+fi
 echo
 echo "demo complete: package in $out, image archive $out/busybox_1.tar.zst"

@@ -10,19 +10,6 @@ use berth_e2e::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// `n` bytes no compressor shrinks.
-fn noise(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// `berth pack --json` of `payload` with `manifest` (and `extra` options): its report.
 fn pack_json(dir: &Path, manifest: &Value, payload: &Path, extra: &[&str]) -> Value {
     let version = manifest["version"].as_str().unwrap();

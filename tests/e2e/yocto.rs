@@ -10,27 +10,14 @@ use serde_json::Value;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// Random bytes (they do not compress: a layer of them is at least their size).
-fn noise(len: usize) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
 /// A device-like rootfs: busybox (owned, as opkg records it, by the package
 /// `busybox`), /opt/app and /etc/app.conf.
 fn app_rootfs(dir: &Path) -> PathBuf {
     let rootfs = busybox_rootfs(dir);
     std::fs::create_dir_all(rootfs.join("opt/app")).unwrap();
-    std::fs::write(rootfs.join("opt/app/data"), noise(8192)).unwrap();
+    std::fs::write(rootfs.join("opt/app/data"), noise(26, 8192)).unwrap();
     std::fs::create_dir_all(rootfs.join("etc")).unwrap();
-    std::fs::write(rootfs.join("etc/app.conf"), noise(8192)).unwrap();
+    std::fs::write(rootfs.join("etc/app.conf"), noise(26, 8192)).unwrap();
     let info = rootfs.join("var/lib/opkg/info");
     std::fs::create_dir_all(&info).unwrap();
     let mut list = String::from("/bin/busybox\n");
@@ -67,7 +54,7 @@ fn bitbake_oci_images_have_meta_virtualizations_layers_and_pseudos_owners() {
     let rootfs = app_rootfs(scratch.path());
     let app_only = scratch.path().join("app-rootfs");
     std::fs::create_dir_all(app_only.join("opt/app")).unwrap();
-    std::fs::write(app_only.join("opt/app/data"), noise(8192)).unwrap();
+    std::fs::write(app_only.join("opt/app/data"), noise(26, 8192)).unwrap();
     let bb = Bitbake::new("");
     bb.recipe(
         "berth-test-single",

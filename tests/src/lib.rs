@@ -127,6 +127,19 @@ pub fn cmd(program: &str, args: &[&str]) -> Command {
     c
 }
 
+/// `n` bytes no compressor shrinks (xorshift from `seed`).
+pub fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// A root filesystem of busybox-static and its applet links, under `dir/rootfs`.
 /// A container's command that serves until it is stopped, and ends at once on SIGTERM
 /// (and SIGPWR, LXC's halt signal) as a service does. A shell or `sleep` as a
