@@ -196,6 +196,37 @@ impl Layout {
         }
     }
 
+    /// A temporary file among the blobs, for a writer that hashes what it writes
+    /// (an image build's layer): `place_written` then names it by that digest
+    /// without reading it again.
+    pub fn blob_temp(&self) -> Result<tempfile::NamedTempFile, LayoutError> {
+        let blobs = self.dir.join("blobs/sha256");
+        tempfile::NamedTempFile::new_in(&blobs).map_err(io_at(&blobs))
+    }
+
+    /// Names `temp` (from `blob_temp`) blob `digest`: the caller hashed its content as
+    /// it wrote it, so only its length is checked here.
+    pub fn place_written(
+        &self,
+        temp: tempfile::NamedTempFile,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), LayoutError> {
+        let len = temp
+            .as_file()
+            .metadata()
+            .map_err(io_at(temp.path()))?
+            .len();
+        if len != size {
+            return Err(LayoutError::Blob(VerifyError::TooShort {
+                expected: digest.clone(),
+                size,
+                got: len,
+            }));
+        }
+        self.place(temp, digest, size)
+    }
+
     fn write_temp(
         &self,
         input: &mut dyn Read,

@@ -26,7 +26,7 @@ use crate::layout::{descriptor, Layout};
 use crate::manifest::{self, Manifest, MAX_CONFIG};
 use crate::platform::Platform;
 use crate::transport::{LayoutDest, OciSource};
-use std::io::{self, Read};
+use std::io;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -252,8 +252,13 @@ fn build_layer(
             });
         }
     }
-    let mut temp = tempfile::tempfile_in(layout.dir()).map_err(ImageError::io(layout.dir()))?;
-    let compressed = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, &mut temp));
+    // Written among the layout's blobs and named by the digest hashed on the way: the
+    // layer is not read back, copied or hashed a second time.
+    let mut temp = layout.blob_temp()?;
+    let compressed = HashingWriter::new(io::BufWriter::with_capacity(
+        1 << 20,
+        temp.as_file_mut(),
+    ));
     // On every core; the output is the same for any thread count.
     let encoder = spec
         .format
@@ -268,8 +273,7 @@ fn build_layer(
     buffered
         .into_inner()
         .map_err(|e| ImageError::io(layout.dir())(e.into_error()))?;
-    io::Seek::rewind(&mut temp).map_err(ImageError::io(layout.dir()))?;
-    layout.put_blob(&mut (&mut temp as &mut dyn Read), Some((&digest, size)))?;
+    layout.place_written(temp, &digest, size)?;
     if let (Some(c), Some(key)) = (cache, &key) {
         let entry = cache::Entry {
             digest: digest.to_string(),
