@@ -169,23 +169,36 @@ impl Layout {
     }
 
     /// Takes blob `digest` by hard-linking `file` into the layout, once its content is
-    /// checked (read and hashed, not copied). `false` when it cannot be linked (another
-    /// filesystem); an error when the content is not `digest`.
+    /// checked (read and hashed, not copied; only its size when the caller `checked`
+    /// it as it wrote it). `false` when it cannot be linked (another filesystem); an
+    /// error when the content is not `digest`.
     pub fn link_verified(
         &self,
         file: &Path,
         digest: &Digest,
         size: u64,
+        checked: bool,
     ) -> Result<bool, LayoutError> {
         if self.has_blob(digest, Some(size)) {
             return Ok(true);
         }
-        let mut checked = VerifyingReader::new(
-            File::open(file).map_err(io_at(file))?,
-            digest.clone(),
-            Some(size),
-        );
-        io::copy(&mut checked, &mut io::sink()).map_err(io_at(file))?;
+        if checked {
+            let len = fs::metadata(file).map_err(io_at(file))?.len();
+            if len != size {
+                return Err(LayoutError::Blob(VerifyError::TooShort {
+                    expected: digest.clone(),
+                    size,
+                    got: len,
+                }));
+            }
+        } else {
+            let mut checked = VerifyingReader::new(
+                File::open(file).map_err(io_at(file))?,
+                digest.clone(),
+                Some(size),
+            );
+            io::copy(&mut checked, &mut io::sink()).map_err(io_at(file))?;
+        }
         match fs::hard_link(file, self.blob_path(digest)) {
             Ok(()) => {
                 sync_dir(&self.dir.join("blobs/sha256"))?;
@@ -212,11 +225,7 @@ impl Layout {
         digest: &Digest,
         size: u64,
     ) -> Result<(), LayoutError> {
-        let len = temp
-            .as_file()
-            .metadata()
-            .map_err(io_at(temp.path()))?
-            .len();
+        let len = temp.as_file().metadata().map_err(io_at(temp.path()))?.len();
         if len != size {
             return Err(LayoutError::Blob(VerifyError::TooShort {
                 expected: digest.clone(),

@@ -200,7 +200,7 @@ impl Cache {
         // Linked when on the same filesystem (checked by reading it), else copied
         // (checked while copied): a corrupt entry is never served.
         let blob = dir.join("blob");
-        let served = match layout.link_verified(&blob, &digest, entry.size) {
+        let served = match layout.link_verified(&blob, &digest, entry.size, false) {
             Ok(true) => Ok(()),
             Ok(false) => File::open(&blob).map_err(|_| ()).and_then(|mut f| {
                 layout

@@ -200,7 +200,7 @@ pub fn build(
     if let Some(cache) = &cache {
         cache.save()?;
     }
-    let source = OciSource::layout(&layout_dir, Some("build".into()))?;
+    let source = OciSource::built_layout(&layout_dir, Some("build".into()))?;
     copy(&source, dest, &CopyOptions::default(), &NoProgress)?;
     Ok(BuildReport {
         digest: digest.to_string(),
@@ -255,10 +255,7 @@ fn build_layer(
     // Written among the layout's blobs and named by the digest hashed on the way: the
     // layer is not read back, copied or hashed a second time.
     let mut temp = layout.blob_temp()?;
-    let compressed = HashingWriter::new(io::BufWriter::with_capacity(
-        1 << 20,
-        temp.as_file_mut(),
-    ));
+    let compressed = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, temp.as_file_mut()));
     // On every core; the output is the same for any thread count.
     let encoder = spec
         .format

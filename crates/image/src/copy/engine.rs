@@ -299,7 +299,7 @@ pub(super) fn copy_blob(
         return Ok((true, Compression::sniff(&head[..n])));
     }
     if let Some(file) = source.blob_file(d) {
-        if dest.link_blob(d, &file)? {
+        if dest.link_blob(d, &file, source.blob_files_checked())? {
             progress.finished(handle, false);
             let mut head = [0u8; 4];
             let n = std::fs::File::open(&file)

@@ -68,6 +68,12 @@ pub trait Source: Sync {
     fn blob_file(&self, _d: &Descriptor) -> Option<std::path::PathBuf> {
         None
     }
+    /// Whether the files `blob_file` gives were hashed against their digests as this
+    /// process wrote them (the layout an image build has just written): a
+    /// destination may then link them without reading them again.
+    fn blob_files_checked(&self) -> bool {
+        false
+    }
 }
 
 /// What a blob is to the image being copied.
@@ -105,9 +111,15 @@ pub trait Dest: Sync {
     fn oci_only(&self) -> bool {
         false
     }
-    /// Takes blob `d` by linking `file` (after checking its content) instead of
-    /// copying it; `false` when it cannot (another filesystem, another format).
-    fn link_blob(&self, _d: &Descriptor, _file: &std::path::Path) -> Result<bool, ImageError> {
+    /// Takes blob `d` by linking `file` (after checking its content, unless the source
+    /// `checked` it as it wrote it) instead of copying it; `false` when it cannot
+    /// (another filesystem, another format).
+    fn link_blob(
+        &self,
+        _d: &Descriptor,
+        _file: &std::path::Path,
+        _checked: bool,
+    ) -> Result<bool, ImageError> {
         Ok(false)
     }
     /// Whether it can hold an index (a docker-archive holds one image).

@@ -109,3 +109,27 @@ fn names_in_index_json_are_set_replaced_and_resolved() {
     let again = Layout::open(dir.path()).unwrap();
     assert_eq!(ref_name(&again.resolve("latest").unwrap()), Some("latest"));
 }
+
+#[test]
+fn a_blob_written_and_hashed_here_is_placed_and_linked_without_a_second_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = Layout::create(&dir.path().join("src")).unwrap();
+    let dest = Layout::create(&dir.path().join("dest")).unwrap();
+    let content = b"layer bytes".to_vec();
+    let digest = Digest::of(&content);
+    let mut temp = source.blob_temp().unwrap();
+    temp.as_file_mut().write_all(&content).unwrap();
+    // The length still has to agree with what the writer counted.
+    let short = source.blob_temp().unwrap();
+    assert!(source.place_written(short, &digest, 11).is_err());
+    source.place_written(temp, &digest, 11).unwrap();
+    assert_eq!(fs::read(source.blob_path(&digest)).unwrap(), content);
+    let file = source.blob_path(&digest);
+    // Unchecked, a file that is not the digest is refused; checked, only its size is.
+    let other = Digest::of(b"something else");
+    assert!(dest.link_verified(&file, &other, 11, false).is_err());
+    assert!(dest.link_verified(&file, &digest, 12, true).is_err());
+    assert!(dest.link_verified(&file, &digest, 11, true).unwrap());
+    assert_eq!(fs::read(dest.blob_path(&digest)).unwrap(), content);
+    assert_eq!(blob_files(&dest), [digest.hex().to_string()]);
+}

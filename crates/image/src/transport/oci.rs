@@ -61,6 +61,8 @@ impl BlobStore for TarIndex {
 pub struct OciSource {
     store: Box<dyn BlobStore>,
     tag: Option<String>,
+    /// Every blob was hashed as this process wrote it (`built_layout`).
+    checked: bool,
 }
 
 impl OciSource {
@@ -68,6 +70,16 @@ impl OciSource {
         Ok(OciSource {
             store: Box::new(Layout::open(dir)?),
             tag,
+            checked: false,
+        })
+    }
+
+    /// The layout an image build has just written, each blob hashed as it was
+    /// written: a destination on the same filesystem links its blobs unread.
+    pub fn built_layout(dir: &Path, tag: Option<String>) -> Result<OciSource, ImageError> {
+        Ok(OciSource {
+            checked: true,
+            ..OciSource::layout(dir, tag)?
         })
     }
 
@@ -82,6 +94,7 @@ impl OciSource {
         Ok(OciSource {
             store: Box::new(index),
             tag,
+            checked: false,
         })
     }
 
@@ -159,6 +172,10 @@ impl Source for OciSource {
     fn blob_file(&self, d: &Descriptor) -> Option<PathBuf> {
         self.store.file(&digest(d).ok()?)
     }
+
+    fn blob_files_checked(&self) -> bool {
+        self.checked
+    }
 }
 
 /// The descriptor `index.json` gets for `top`, named `tag` when there is one.
@@ -221,8 +238,10 @@ impl Dest for LayoutDest {
     fn oci_only(&self) -> bool {
         true
     }
-    fn link_blob(&self, d: &Descriptor, file: &Path) -> Result<bool, ImageError> {
-        Ok(self.layout.link_verified(file, &digest(d)?, d.size())?)
+    fn link_blob(&self, d: &Descriptor, file: &Path, checked: bool) -> Result<bool, ImageError> {
+        Ok(self
+            .layout
+            .link_verified(file, &digest(d)?, d.size(), checked)?)
     }
     fn commit(self: Box<Self>, top: &Top) -> Result<Digest, ImageError> {
         let d = top_descriptor(top, self.tag.as_deref());
