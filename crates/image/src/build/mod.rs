@@ -13,6 +13,7 @@ pub mod config;
 pub mod layer_tar;
 pub mod rpmdb;
 pub mod select;
+mod writeback;
 pub mod xattrs;
 
 pub use config::ConfigOptions;
@@ -255,7 +256,9 @@ fn build_layer(
     // Written among the layout's blobs and named by the digest hashed on the way: the
     // layer is not read back, copied or hashed a second time.
     let mut temp = layout.blob_temp()?;
-    let compressed = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, temp.as_file_mut()));
+    let writeback =
+        writeback::EarlyWriteback::new(temp.as_file_mut()).map_err(ImageError::io(layout.dir()))?;
+    let compressed = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, writeback));
     // On every core; the output is the same for any thread count.
     let encoder = spec
         .format
