@@ -65,15 +65,6 @@ python __anonymous() {
     d.appendVarFlag('do_berth_containers', 'depends', ' ' + ' '.join(deps))
 }
 
-def berth_run(d, args):
-    import subprocess
-    bb.note('running ' + ' '.join(args))
-    r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if r.returncode != 0:
-        bb.fatal('%s failed (exit %d): %s' % (' '.join(args[:3]), r.returncode, r.stdout.strip()))
-    bb.note(r.stdout)
-    return r.stdout
-
 python do_berth_containers() {
     import glob, json, os
     berth = d.getVar('BERTH')

@@ -65,14 +65,6 @@ python __anonymous() {
         d.appendVarFlag('do_fetch', 'postfuncs', ' berth_fetch_containers')
 }
 
-def berth_run(d, args):
-    import subprocess
-    bb.note('running ' + ' '.join(args))
-    r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if r.returncode != 0:
-        bb.fatal('%s failed (exit %d): %s' % (' '.join(args[:3]), r.returncode, r.stdout.strip()))
-    return r.stdout
-
 # Registry images by digest only, as meta-virtualization fetches them: the tag names
 # the image on the device, the digest decides its bytes.
 python berth_fetch_containers() {

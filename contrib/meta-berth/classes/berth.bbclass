@@ -28,3 +28,14 @@ def berth_oci_subarch(d):
 def berth_quote(words):
     import shlex
     return ' '.join(shlex.quote(w) for w in words)
+
+# Runs berth with ARGS (a list: no shell), its output in the task's log; a failure
+# fails the task with berth's own error line.
+def berth_run(d, args):
+    import subprocess
+    bb.note('running ' + ' '.join(args))
+    r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        bb.fatal('%s failed (exit %d): %s' % (' '.join(args[:3]), r.returncode, r.stdout.strip()))
+    bb.note(r.stdout)
+    return r.stdout
