@@ -21,20 +21,6 @@ step fmt cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 # The end-to-end tests run the berth binary: build it before any test starts.
 step build cargo build --workspace --all-features --quiet
-# berthd and berthctl for each device arch, release and stripped, once (issue 27): the
-# e2e tests run the arm64 and armhf ones under qemu-user (cross.rs) and package all
-# three (deb.rs).
-device_builds() { for arch in arm64 armhf amd64; do make --no-print-directory -s device ARCH="$arch"; done; }
-step "device builds (arm64, armhf, amd64)" device_builds
-# The device crates' unit tests for arm64 and armhf, run by qemu-user
-# (.cargo/config.toml's runners).
-cross_unit_tests() {
-  for triple in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
-    cargo test --quiet --target "$triple" -p berth-package -p berth-compress -p berth-runtime \
-      -p berth-api -p berth-daemon
-  done
-}
-step "device crates' unit tests under qemu (arm64, armhf)" cross_unit_tests
 # The podman SIGKILL trials run alone: killing podman commands mid-write leaves
 # c/storage half-written layers that podman cleans up on its next use, and that
 # clean-up races with the other tests' podman commands (podman's own storage races,
@@ -72,7 +58,42 @@ timed=(-Z unstable-options --report-time)
 # measured, 2 test threads on 2 CPUs left the CPUs 70 % idle. So three per CPU.
 threads=${BERTH_TEST_THREADS:-$(($(nproc) * 3))}
 tests() { cargo test "${flags[@]}" -- --test-threads "$threads" "$@" "${timed[@]}" | tee -a "$times"; }
-step "tests (unit, property, CLI, end-to-end)" tests --skip "$podman_trials" "${peer_skips[@]}"
+# berthd and berthctl for arm64 and armhf, release and stripped (issue 27), then the
+# device crates' unit tests for both, run by qemu-user (.cargo/config.toml's runners):
+# compiling, mostly, so it runs beside the tests below at the lowest CPU priority and
+# takes the CPU they leave while they wait on containers and daemons (issue 25). The
+# unit tests build in a target directory of their own, so neither lane waits for the
+# other's cargo lock. The e2e tests of these binaries (cross::, deb::) run after it.
+device_lane() {
+  local arch triple start=$SECONDS
+  for arch in arm64 armhf; do make --no-print-directory -s device ARCH="$arch"; done
+  echo "$((SECONDS - start)) s  device builds (arm64, armhf)"
+  start=$SECONDS
+  for triple in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
+    CARGO_TARGET_DIR=target/cross-tests cargo test --quiet --target "$triple" \
+      -p berth-package -p berth-compress -p berth-runtime -p berth-api -p berth-daemon
+  done
+  echo "$((SECONDS - start)) s  device crates' unit tests under qemu (arm64, armhf)"
+}
+device_log=$(mktemp)
+# Its own process group (setsid), so that a failed run stops it whole.
+setsid nice -n 19 bash -c "$(declare -f device_lane); set -euo pipefail; device_lane" \
+  >"$device_log" 2>&1 &
+device_pid=$!
+device_start=$SECONDS
+trap 'kill -- -"$device_pid" 2>/dev/null || true; [ -z "$dockerd_pid" ] || bash scripts/dockerd.sh stop "$dockerd_pid"' EXIT
+# Waits for the device lane; its output printed either way, its failure the run's.
+device_wait() {
+  local rc=0
+  wait "$device_pid" || rc=$?
+  echo "the device lane, beside the tests: $((SECONDS - device_start)) s"
+  sed 's/^/  /' "$device_log"
+  local line
+  while read -r line; do step_times+=("  beside them: $line"); done < <(grep ' s  device' "$device_log")
+  [ "$rc" = 0 ] || { echo "test.sh: the device lane failed (exit $rc)" >&2; return "$rc"; }
+}
+step "tests (unit, property, CLI, end-to-end)" tests --skip "$podman_trials" --skip cross:: --skip deb:: \
+  "${peer_skips[@]}"
 # berthd's footprint, once, small (issue 29): a regression shows in the output; the
 # targets stay in the bench. The test build (PROFILE=debug): nothing compiles again.
 step footprint env PROFILE=debug CONTAINERS=5 TICKS=2 bash bench/footprint.sh
@@ -87,6 +108,8 @@ trials_and_fuzz() {
   return "$failed"
 }
 step "podman SIGKILL trials, beside the fuzz targets" trials_and_fuzz
+step "waiting for the device lane" device_wait
+step "tests of the device builds (cross::, deb::)" tests cross:: deb::
 # A removed podman container's conmon and its `podman container cleanup` outlive the
 # removal by a moment, and the podman trials now end right before this: a difference
 # is looked at again for up to 30 s before it counts (a leftover stays longer).

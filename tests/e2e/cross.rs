@@ -1,9 +1,9 @@
 //! The device binaries for the devices' CPUs (`make device ARCH=arm64|armhf`, which
-//! scripts/test.sh runs before the tests) under qemu-user: the cross-built berthd
-//! serves its API, the cross-built berthctl installs a podman package and a runc
-//! bundle package with this host's engines (an emulated process runs the host's
-//! podman and runc natively), the containers run, logs and statistics answer, and
-//! an uninstall leaves nothing.
+//! scripts/test.sh runs beside the other tests, running these after them) under
+//! qemu-user: the cross-built berthd serves its API, the cross-built berthctl installs
+//! a podman package and a runc bundle package with this host's engines (an emulated
+//! process runs the host's podman and runc natively), the containers run, logs and
+//! statistics answer, and an uninstall leaves nothing.
 
 use berth_e2e::daemon::{start_command, Daemon};
 use berth_e2e::install::{exists, manifest, pack, remove_container, wait_for};

@@ -1,5 +1,6 @@
 //! The Debian packages (`make deb ARCH=…`, scripts/deb.sh) for each device arch, from
-//! the binaries `make device` left (scripts/test.sh builds them before the tests):
+//! the binaries `make device` left for arm64 and armhf (scripts/test.sh builds them
+//! beside the other tests and runs these after them) and the test build's for amd64:
 //! dpkg-deb reads them, lintian finds no error, the files land where Debian puts
 //! them, the config is a conffile, and the units systemd-analyze verifies in the
 //! unpacked root.
@@ -46,10 +47,13 @@ fn lintian_passes(deb: &Path) {
     assert!(!text.lines().any(|l| l.starts_with("E: ")), "{text}");
 }
 
-fn berthd_package_for(arch: &str, machine: &str) {
+/// The berthd package for `arch`, from `bin_dir` (None: where `make device` leaves the
+/// binaries).
+fn berthd_package_for(arch: &str, machine: &str, bin_dir: Option<&Path>) {
     require(&["dpkg-deb", "lintian", "systemd-analyze", "file"]);
     let dir = tempfile::tempdir().unwrap();
-    let deb = deb(dir.path(), arch, "berthd", &[]);
+    let env: Vec<(&str, &Path)> = bin_dir.map(|d| ("BIN_DIR", d)).into_iter().collect();
+    let deb = deb(dir.path(), arch, "berthd", &env);
     assert_eq!(
         deb.file_name().unwrap().to_str().unwrap(),
         format!("berthd_{}_{arch}.deb", env!("CARGO_PKG_VERSION"))
@@ -109,17 +113,20 @@ fn berthd_package_for(arch: &str, machine: &str) {
 
 #[test]
 fn the_berthd_package_for_arm64_unpacks_and_passes_lintian() {
-    berthd_package_for("arm64", "ARM aarch64");
+    berthd_package_for("arm64", "ARM aarch64", None);
 }
 
 #[test]
 fn the_berthd_package_for_armhf_unpacks_and_passes_lintian() {
-    berthd_package_for("armhf", "ARM, EABI5");
+    berthd_package_for("armhf", "ARM, EABI5", None);
 }
 
+/// amd64's from the test build's berthd and berthctl, as the berth package below: the
+/// release profile is built (and run under qemu) for arm64 and armhf.
 #[test]
 fn the_berthd_package_for_amd64_unpacks_and_passes_lintian() {
-    berthd_package_for("amd64", "x86-64");
+    let bin_dir = bin("berthd").parent().unwrap().to_path_buf();
+    berthd_package_for("amd64", "x86-64", Some(&bin_dir));
 }
 
 /// The build host's package: berth (the test's debug build, stripped into it).
