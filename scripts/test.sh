@@ -42,8 +42,16 @@ if [ ! -f "$BUNDLEGEN_DIR/run.sh" ]; then
 fi
 # One dockerd for the whole run (none is started when one answers), so the guard sees
 # Docker's containers and images before and after; stopped when the run ends.
+# What the run started is stopped when it ends, however it ends: the device lane
+# (below) and dockerd.
+device_pid='' device_log=''
+cleanup() {
+  [ -z "$device_pid" ] || kill -- -"$device_pid" 2>/dev/null || true
+  [ -z "$device_log" ] || rm -f "$device_log"
+  [ -z "$dockerd_pid" ] || bash scripts/dockerd.sh stop "$dockerd_pid"
+}
 dockerd_pid=$(bash scripts/dockerd.sh start)
-trap '[ -z "$dockerd_pid" ] || bash scripts/dockerd.sh stop "$dockerd_pid"' EXIT
+trap cleanup EXIT
 # The tests leave the machine as they found it: links, namespaces, mounts, engine
 # containers and images, daemons (scripts/host-guard.sh).
 guard=$(mktemp -d)
@@ -81,7 +89,6 @@ setsid nice -n 19 bash -c "$(declare -f device_lane); set -euo pipefail; device_
   >"$device_log" 2>&1 &
 device_pid=$!
 device_start=$SECONDS
-trap 'kill -- -"$device_pid" 2>/dev/null || true; [ -z "$dockerd_pid" ] || bash scripts/dockerd.sh stop "$dockerd_pid"' EXIT
 # Waits for the device lane; its output printed either way, its failure the run's.
 device_wait() {
   local rc=0
