@@ -16,6 +16,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release --quiet --bin berth
 berth=$PWD/target/release/berth
+# BundleGen's Python dependencies, made by setup.sh above.
+export BUNDLEGEN_VENV=${BUNDLEGEN_VENV:-/opt/berth-test/bundlegen-venv}
 bundlegen=$(readlink -f "${BUNDLEGEN_DIR:-../shared/peers/bundlegen}/run.sh")
 [ -f "$bundlegen" ] || { echo "bench/bundle.sh: no BundleGen run.sh in ${BUNDLEGEN_DIR:-../shared/peers/bundlegen} (set BUNDLEGEN_DIR)" >&2; exit 1; }
 work=${BENCH_DIR:-/var/tmp/berth-bench-bundle}

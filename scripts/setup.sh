@@ -59,6 +59,17 @@ if ! "$oras_venv/bin/python" -c 'import oras.client' >/dev/null 2>&1; then
   "$oras_venv/bin/pip" install --quiet --disable-pip-version-check 'oras==0.2.43'
 fi
 
+# BundleGen's Python dependencies (the packages its run.sh installs on first use), made
+# here so that no test makes them: run.sh's first-use check is its venv's python, which
+# exists before pip has finished, so the comparisons that started together on a fresh
+# machine ran BundleGen without click (tests and benches set BUNDLEGEN_VENV to this).
+bundlegen_venv=/opt/berth-test/bundlegen-venv
+if ! "$bundlegen_venv/bin/python" -c 'import click, humanfriendly, jsonschema, loguru' >/dev/null 2>&1; then
+  echo "setup.sh: installing BundleGen's Python dependencies into $bundlegen_venv"
+  python3 -m venv "$bundlegen_venv"
+  "$bundlegen_venv/bin/pip" install --quiet --disable-pip-version-check click humanfriendly jsonschema loguru
+fi
+
 # Podman's Quadlet generator (podman >= 4.4; bookworm has 4.3): the second opinion on
 # the Quadlet units `berth rootfs units` writes (tests only). Taken from Debian 13's
 # podman package, pinned by digest; it links only libc.

@@ -23,9 +23,15 @@ pub fn bundlegen_script() -> PathBuf {
     script
 }
 
+/// BundleGen's Python dependencies, made by scripts/setup.sh. run.sh would make its
+/// own on first use, but takes a half-made one for done: tests that start together
+/// on a fresh machine ran BundleGen without its modules.
+pub const BUNDLEGEN_VENV: &str = "/opt/berth-test/bundlegen-venv";
+
 /// Runs the real BundleGen: `run.sh IMAGE OUT PLATFORM -s SEARCH extra...`.
 pub fn bundlegen(image: &str, out: &Path, platform: &str, search: &Path, extra: &[&str]) -> Output {
     require(&["skopeo", "umoci", "readelf"]);
+    let venv = bundlegen_venv();
     run(cmd(
         "bash",
         &[
@@ -36,8 +42,21 @@ pub fn bundlegen(image: &str, out: &Path, platform: &str, search: &Path, extra: 
             "-s",
         ],
     )
+    .env("BUNDLEGEN_VENV", venv)
     .arg(search)
     .args(extra))
+}
+
+/// BUNDLEGEN_VENV, or scripts/setup.sh's: fails loudly when it is missing.
+pub fn bundlegen_venv() -> PathBuf {
+    let venv =
+        std::env::var_os("BUNDLEGEN_VENV").map_or_else(|| BUNDLEGEN_VENV.into(), PathBuf::from);
+    assert!(
+        venv.join("bin/python").is_file(),
+        "{}: BundleGen's Python dependencies are needed: run scripts/setup.sh",
+        venv.display()
+    );
+    venv
 }
 
 pub fn berth_bundle(
