@@ -48,7 +48,7 @@ pub fn bundlegen(image: &str, out: &Path, platform: &str, search: &Path, extra: 
 }
 
 /// BUNDLEGEN_VENV, or scripts/setup.sh's: fails loudly when it is missing.
-pub fn bundlegen_venv() -> PathBuf {
+fn bundlegen_venv() -> PathBuf {
     let venv =
         std::env::var_os("BUNDLEGEN_VENV").map_or_else(|| BUNDLEGEN_VENV.into(), PathBuf::from);
     assert!(
