@@ -475,7 +475,7 @@ fn bitbake_dobby_bundle_matches_bundlegen_with_the_device_images_libs() {
 /// meta-berth and an image using every class parse; `bitbake -g` puts the berth
 /// tasks where they belong (after do_rootfs / do_image, before do_image_complete,
 /// after the images they read, after berth-native, which cargo builds), and
-/// `bitbake -e` shows the berthd recipe's features and units and the berth command
+/// `bitbake -e -b` shows the berthd recipe's features and units and the berth command
 /// line of the oci type.
 #[test]
 fn bitbake_parses_meta_berth_and_graphs_its_tasks() {
@@ -489,7 +489,7 @@ fn bitbake_parses_meta_berth_and_graphs_its_tasks() {
             "inherit image berth-image-oci\nIMAGE_FSTYPES = \"oci\"",
         ),
     );
-    bb.recipe(
+    let graph_recipe = bb.recipe(
         "berth-test-graph",
         &image_recipe(
             &rootfs,
@@ -560,11 +560,18 @@ fn bitbake_parses_meta_berth_and_graphs_its_tasks() {
         "berthd is in the image"
     );
 
-    let env = bb.ok(&["-e", "berthd"]);
+    // berthd_<version>.bb, whatever the version.
+    let berthd_recipe =
+        std::fs::read_dir(berth_e2e::yocto::meta_berth().join("recipes-berth/berthd"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "bb"))
+            .expect("meta-berth has berthd's recipe");
+    let env = bb.env_of(&berthd_recipe);
     let var = |name: &str| {
         env.lines()
             .find_map(|l| l.strip_prefix(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("bitbake -e berthd sets no {name}"))
+            .unwrap_or_else(|| panic!("bitbake -e of berthd's recipe sets no {name}"))
             .trim_matches('"')
             .to_string()
     };
@@ -579,7 +586,7 @@ fn bitbake_parses_meta_berth_and_graphs_its_tasks() {
     assert!(var("CARGO_BUILD_FLAGS").contains("--package berthd --package berthctl"));
     assert_eq!(var("CONFFILES:berthd"), "/etc/berth/berthd.conf");
 
-    let env = bb.ok(&["-e", g]);
+    let env = bb.env_of(&graph_recipe);
     let start = env
         .find("do_image_oci() {")
         .expect("the do_image_oci function");
