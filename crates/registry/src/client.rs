@@ -4,6 +4,7 @@
 //! realm the registry names), and retries with backoff on 429 and 5xx that honour
 //! Retry-After. Every error names the URL and what the registry said.
 
+use crate::challenge::parse_params;
 use crate::creds::{self, Credentials};
 use base64::Engine;
 use std::io::Read;
@@ -428,29 +429,6 @@ fn basic(c: &Credentials) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password))
 }
 
-/// `realm="https://a",service="b",scope="c,d"` (a `WWW-Authenticate` challenge's
-/// parameters) as pairs.
-pub fn parse_params(s: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut rest = s.trim();
-    while let Some((key, after)) = rest.split_once('=') {
-        let key = key.trim().trim_start_matches(',').trim().to_string();
-        let (value, next) = match after.strip_prefix('"') {
-            Some(quoted) => match quoted.split_once('"') {
-                Some((v, n)) => (v.to_string(), n),
-                None => (quoted.to_string(), ""),
-            },
-            None => match after.split_once(',') {
-                Some((v, n)) => (v.to_string(), n),
-                None => (after.to_string(), ""),
-            },
-        };
-        out.push((key, value));
-        rest = next.trim_start_matches(',').trim();
-    }
-    out
-}
-
 fn status_error(method: &str, url: &str, status: u16, response: ureq::Response) -> RegistryError {
     // The distribution spec's error body: {"errors":[{"code","message"}]}.
     let body = read_limited(response, 64 * 1024, url).unwrap_or_default();
@@ -500,16 +478,6 @@ pub fn read_limited(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn challenge_parameters_are_parsed_with_quotes_and_commas() {
-        let p = parse_params(
-            r#"realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#,
-        );
-        assert_eq!(p[0], ("realm".into(), "https://auth.example/token".into()));
-        assert_eq!(p[1], ("service".into(), "registry.example".into()));
-        assert_eq!(p[2], ("scope".into(), "repository:a/b:pull,push".into()));
-    }
 
     #[test]
     fn loopback_registries_are_told_apart() {

@@ -6,6 +6,7 @@
 //! Built on ureq (blocking HTTP with rustls) rather than oci-client: see
 //! docs/registry.md for why.
 
+pub mod challenge;
 pub mod client;
 pub mod creds;
 pub mod package;
