@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(podman catatonit runc crun docker.io skopeo umoci buildah lxc docker-registry zstd busybox-static pigz libdeflate-tools time bc systemd
           python3 python3-venv ca-certificates openssl curl iproute2 apache2-utils libcap2-bin rpm binutils libc6-armhf-cross libc6-arm64-cross
           gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross
-          qemu-user-static lintian
+          qemu-user-static lintian ccache
           locales chrpath cpio diffstat gawk pseudo file g++ make patch rpcsvc-proto wget xz-utils lz4 bzip2 git)
 
 if [ "$(id -u)" -ne 0 ]; then
