@@ -80,7 +80,7 @@ fn check(trial: u64, dir: &Path, d: &Daemon, subject: &Subject, was_running: boo
         }
     }
     assert_no_scratch_files(dir, &ctx);
-    subject.check_runtime(&ctx, dir, version.as_deref());
+    subject.check_runtime_settled(&ctx, dir, || registered_version(dir, id));
     if version.is_some() && (was_running || op != "config set") {
         // berthd agrees with the runtime, and what ran runs (autostart brings back
         // what a stop of the crashed operation left stopped).

@@ -73,7 +73,7 @@ fn rolled_back(dir: &Path, subject: &Subject, reason: &str) {
     );
     assert!(ctl_ok(&d, &["status", id]).contains("rolled back from 2"));
     // The new version is gone; nothing is kept (the old one is current again).
-    subject.check_runtime("rolled back", dir, Some("1"));
+    subject.check_runtime_settled("rolled back", dir, || Some("1".into()));
     let state: Value =
         serde_json::from_slice(&std::fs::read(dir.join("work/state.json")).unwrap()).unwrap();
     assert_eq!(state["containers"][id]["rolled_back"]["from"], "2");

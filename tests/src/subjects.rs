@@ -210,6 +210,32 @@ impl Subject {
         }
     }
 
+    /// `check_runtime` once berthd has finished: a rollback (a probation's, or one
+    /// after a restart) writes the record that `berthctl` and these tests read, then
+    /// removes the rolled-back container and its image. Seen in CI under load: the
+    /// check ran between the two and found `<id>.berth-rolledback` or the rolled-back
+    /// image. The check is repeated for up to 30 s, `version` read again each time;
+    /// what is still wrong then fails as it is.
+    pub fn check_runtime_settled(
+        &self,
+        ctx: &str,
+        dir: &Path,
+        version: impl Fn() -> Option<String>,
+    ) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let v = version();
+            let check = || self.check_runtime(ctx, dir, v.as_deref());
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)) {
+                Ok(()) => return,
+                Err(failed) if std::time::Instant::now() >= deadline => {
+                    std::panic::resume_unwind(failed)
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(500)),
+            }
+        }
+    }
+
     /// The runtime holds exactly the registered version and the previous version
     /// state.json says is kept (stopped), or nothing; never a rolled-back version.
     pub fn check_runtime(&self, ctx: &str, dir: &Path, version: Option<&str>) {
