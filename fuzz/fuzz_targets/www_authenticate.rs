@@ -1,7 +1,7 @@
 //! Fuzzes the `WWW-Authenticate` parameter parser a registry's 401 goes through: no
 //! panic, and every key it returns is a key that was written. berth-registry's own
 //! source file, compiled here without the crate: the HTTP client, rustls and ring
-//! need not be built for fuzzing (a third of the fuzz build).
+//! need not be built for fuzzing (a cold fuzz build: 279 -> 241 CPU-s).
 #![no_main]
 
 #[path = "../../crates/registry/src/challenge.rs"]
