@@ -40,4 +40,5 @@ mod supervise;
 mod unpack_hostile;
 mod upgrade;
 mod yocto;
+mod yocto_layer;
 mod zstd_layers;
