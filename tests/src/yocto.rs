@@ -104,10 +104,7 @@ impl Bitbake {
 
     /// Writes the test layer's recipe `name.bb`; returns its path.
     pub fn recipe(&self, name: &str, body: &str) -> PathBuf {
-        let path = self
-            .dir
-            .path()
-            .join(format!("meta-test/recipes-test/images/{name}.bb"));
+        let path = self.recipe_file(name);
         std::fs::write(&path, body).unwrap();
         path
     }
