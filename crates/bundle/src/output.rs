@@ -68,6 +68,7 @@ pub fn write_tgz(dir: &Path, out: &mut dyn Write, options: &TarOptions) -> io::R
     let gz =
         berth_compress::ParallelGzipWriter::new(out, berth_compress::DEFAULT_LEVEL, threads())?;
     let mut b = tar::Builder::new(gz);
+    let mut buf = vec![0; berth_image::build::layer_tar::COPY_CHUNK];
     let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
     for rel in walk(dir)? {
         let path = dir.join(&rel);
@@ -100,8 +101,8 @@ pub fn write_tgz(dir: &Path, out: &mut dyn Write, options: &TarOptions) -> io::R
             }
             h.set_entry_type(tar::EntryType::Regular);
             h.set_size(m.len());
-            let content = berth_image::build::layer_tar::exact(fs::File::open(&path)?, m.len());
-            b.append_data(&mut h, &rel, content)?;
+            let file = fs::File::open(&path)?;
+            berth_image::build::layer_tar::append_file(&mut b, &mut h, &rel, file, &mut buf)?;
         } else if t.is_fifo() {
             h.set_entry_type(tar::EntryType::Fifo);
             b.append_data(&mut h, &rel, io::empty())?;
