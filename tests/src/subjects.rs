@@ -210,12 +210,12 @@ impl Subject {
         }
     }
 
-    /// `check_runtime` once berthd has finished: a rollback (a probation's, or one
-    /// after a restart) writes the record that `berthctl` and these tests read, then
-    /// removes the rolled-back container and its image. Seen in CI under load: the
-    /// check ran between the two and found `<id>.berth-rolledback` or the rolled-back
-    /// image. The check is repeated for up to 30 s, `version` read again each time;
-    /// what is still wrong then fails as it is.
+    /// `check_runtime` once berthd has finished what it does in the background after
+    /// a restart: a probation that ended while it was down is rolled back then, and
+    /// seen in CI under load, the check ran in the middle of that rollback and found
+    /// `<id>.berth-rolledback` or the rolled-back image. The check is repeated for up
+    /// to 30 s, `version` read again each time; what is still wrong then fails as it
+    /// is.
     pub fn check_runtime_settled(
         &self,
         ctx: &str,

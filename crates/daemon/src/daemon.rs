@@ -32,6 +32,9 @@ pub struct Daemon {
     /// Ids whose container was replaced (an upgrade, a rollback) while the one
     /// before it still exists: an engine's own log file is looked up again.
     replaced: Mutex<HashSet<String>>,
+    /// Ids whose rollback has committed and is removing the rolled-back version
+    /// (ops/rollback.rs): status shows the rollback once that is done.
+    pub(crate) finishing_rollbacks: Mutex<HashSet<String>>,
     /// Followed tags: the check schedule and updates.json's lock.
     pub updates: crate::updates::Updates,
 }
@@ -139,6 +142,7 @@ impl Daemon {
             supervision: Mutex::new(HashMap::new()),
             clock: Arc::new(SystemClock),
             replaced: Mutex::new(HashSet::new()),
+            finishing_rollbacks: Mutex::new(HashSet::new()),
             updates: Default::default(),
         }
     }

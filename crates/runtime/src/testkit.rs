@@ -10,6 +10,7 @@ use crate::{
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -111,6 +112,13 @@ impl CommandRunner for RecordingRunner {
     }
 }
 
+/// A call a caller waits at (`FakeRuntime::pause_at`).
+struct Pause {
+    line: String,
+    reached: SyncSender<()>,
+    release: Receiver<()>,
+}
+
 /// A runtime and image store in memory. Every call is recorded as one line
 /// (`create web.berth-new`, `start web`, `rmi <id>`...), in order.
 #[derive(Default)]
@@ -125,6 +133,8 @@ pub struct FakeRuntime {
     failing: Mutex<Vec<String>>,
     /// The call at which the caller dies (`die_at`).
     dying_at: Mutex<Option<String>>,
+    /// The call at which the caller waits (`pause_at`).
+    pausing_at: Mutex<Option<Pause>>,
     /// What `exec` in a container answers (exit 0 and no output when not set).
     pub exec_answers: Mutex<BTreeMap<String, ExecOutcome>>,
     /// Images' own HEALTHCHECKs, by image id.
@@ -146,6 +156,20 @@ impl FakeRuntime {
     /// Once: the call works after it.
     pub fn die_at(&self, line: &str) {
         *self.dying_at.lock().unwrap() = Some(line.into());
+    }
+
+    /// The caller waits at the call recorded as `line`, before it is made: the
+    /// first receiver answers once it waits there, and it goes on when the sender
+    /// sends or is dropped. Once. For a test to look at what others see meanwhile.
+    pub fn pause_at(&self, line: &str) -> (Receiver<()>, SyncSender<()>) {
+        let (reached, reached_rx) = sync_channel(1);
+        let (release, release_rx) = sync_channel(1);
+        *self.pausing_at.lock().unwrap() = Some(Pause {
+            line: line.into(),
+            reached,
+            release: release_rx,
+        });
+        (reached_rx, release)
     }
 
     /// The state of a container that must exist.
@@ -182,6 +206,17 @@ impl FakeRuntime {
             dies
         };
         assert!(!dies, "killed at {line}");
+        let pause = {
+            let mut at = self.pausing_at.lock().unwrap();
+            match at.as_ref() {
+                Some(p) if p.line == line => at.take(),
+                _ => None,
+            }
+        };
+        if let Some(p) = pause {
+            let _ = p.reached.send(());
+            let _ = p.release.recv();
+        }
         let failing = self.failing.lock().unwrap().contains(&line);
         self.calls.lock().unwrap().push(line.clone());
         if failing {

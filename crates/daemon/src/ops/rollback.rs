@@ -51,7 +51,49 @@ pub fn record_of_previous(
     }
 }
 
+/// `id` marked as finishing its rollback until dropped (also when the rollback
+/// panics: the mark never outlives the step).
+struct FinishingRollback<'d> {
+    daemon: &'d Daemon,
+    id: String,
+}
+
+impl<'d> FinishingRollback<'d> {
+    fn new(daemon: &'d Daemon, id: &str) -> Self {
+        let mut ids = daemon
+            .finishing_rollbacks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        ids.insert(id.to_string());
+        FinishingRollback {
+            daemon,
+            id: id.to_string(),
+        }
+    }
+}
+
+impl Drop for FinishingRollback<'_> {
+    fn drop(&mut self) {
+        let mut ids = self
+            .daemon
+            .finishing_rollbacks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        ids.remove(&self.id);
+    }
+}
+
 impl Daemon {
+    /// Whether `id`'s rollback has committed and is still removing the rolled-back
+    /// version.
+    pub(crate) fn rollback_finishing(&self, id: &str) -> bool {
+        let ids = self
+            .finishing_rollbacks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        ids.contains(id)
+    }
+
     /// `berthctl rollback ID`.
     pub fn rollback(&self, id: &str, reason: &str) -> Result<RolledBackTo, OpError> {
         let _g = self.lock(id);
@@ -114,7 +156,12 @@ impl Daemon {
         // The followed package refused before the record: who sees the rollback
         // sees the refusal, and a kill from here on cannot lose it.
         self.updates_rolled_back(id, &entry.version, reason);
-        // The record last: who sees it sees the previous version started.
+        // The record last: who sees it sees the previous version started. It is
+        // written before the rolled-back version is removed, so that a kill in
+        // between leaves recovery the images to remove; status shows it once that
+        // removal is done (after a kill, recovery finishes it before the API
+        // answers), so who sees the rollback finds the rolled-back version gone.
+        let finishing = FinishingRollback::new(self, id);
         let rolled_back = RolledBack {
             from: entry.version.clone(),
             reason: reason.to_string(),
@@ -125,6 +172,7 @@ impl Daemon {
             record_of_previous(&record, &previous, Some(rolled_back)),
         );
         driver.drop_rolled_back(&self.home, id);
+        drop(finishing);
         Ok(RolledBackTo {
             id: id.to_string(),
             from: entry.version,

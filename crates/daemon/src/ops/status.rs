@@ -32,9 +32,11 @@ impl Daemon {
             health: self.health_of(&entry).map(|h| h.to_api()),
             version: entry.version.clone(),
             probation_until: record.as_ref().and_then(crate::ops::probation::until_text),
+            // Shown once the rolled-back version is removed (ops/rollback.rs).
             rolled_back: record
                 .as_ref()
                 .and_then(|r| r.rolled_back.clone())
+                .filter(|_| !self.rollback_finishing(id))
                 .map(|r| berth_api::RolledBack {
                     from: r.from,
                     reason: r.reason,

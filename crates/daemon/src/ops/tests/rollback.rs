@@ -207,3 +207,36 @@ fn recovery_removes_the_image_of_a_previous_version_dropped_when_killed() {
     assert!(s.daemon.home.record("demo").unwrap().previous.is_none());
     assert_eq!(version_label(&s, "demo").as_deref(), Some("2.0.0"));
 }
+
+/// Seen in CI (e2e probation, Docker): `berthctl install` reported the rollback, and
+/// `docker ps -a` still listed the rolled-back container. The record that status
+/// shows is written before that container is removed (for recovery's sake); status
+/// now shows the rollback only once the removal is done.
+#[test]
+fn status_shows_a_rollback_once_the_rolled_back_version_is_removed() {
+    let s = upgraded(0);
+    let new_image = s.fake.state_of("demo").image.unwrap();
+    // At the rolled-back image's removal (the last of the rollback's steps).
+    let (reached, release) = s.fake.pause_at(&format!("rmi {new_image}"));
+    std::thread::scope(|scope| {
+        // Dropped if an assertion fails, so that the rollback goes on and the scope ends.
+        let release = release;
+        let rollback = scope.spawn(|| s.daemon.rollback("demo", "by hand"));
+        reached.recv().unwrap();
+        // Committed (version 1 registered and its record written), not yet finished.
+        assert!(s.daemon.home.record("demo").unwrap().rolled_back.is_some());
+        let st = s.daemon.status("demo").unwrap();
+        assert_eq!(st.version, "1.0.0");
+        assert!(
+            st.rolled_back.is_none(),
+            "status shows the rollback while the rolled-back version is being removed: {:?}",
+            st.rolled_back
+        );
+        release.send(()).unwrap();
+        rollback.join().unwrap().unwrap();
+    });
+    assert!(s.fake.state("demo.berth-rolledback").is_err());
+    assert!(!s.fake.images.lock().unwrap().contains_key(&new_image));
+    let st = s.daemon.status("demo").unwrap();
+    assert_eq!(st.rolled_back.map(|r| r.from).as_deref(), Some("2.0.0"));
+}
