@@ -242,6 +242,7 @@ upgrade_bytes=$(( $(tx) - bytes0 ))
 
 # 3. A staged rollout of a one-file change: exactly the devices the draw picks, then all.
 bytes0=$(tx)
+log0=$(wc -l <"$work/registry.log")
 pack_and_push 2.1.0 changed --rollout 20
 expected=$(drawn "${package_digest[2.1.0]}" 20 | tr '\n' ' ' | sed 's/ $//')
 expected_count=$(wc -w <<<"$expected")
@@ -265,6 +266,21 @@ rollout_rest_ms=$(wait_all 2.1.0 "$patience")
 pushed_bytes=$(( $(stat -c %s "$work"/pkg-2.1.0/*) ))
 change_bytes=$(( $(tx) - bytes0 ))
 change_per_device=$(( change_bytes / n ))
+# The same step in the registry's access log: blob bytes each device was sent, and
+# the blobs a device was sent twice or more (the bridge's counter above also counts
+# what TCP sent again; this says which device fetched what).
+read -r change_blob_repeats change_blob_lines < <(tail -n +"$((log0 + 1))" "$work/registry.log" |
+  python3 -c '
+import re, sys
+sent, gets = {}, {}
+for line in sys.stdin:
+    m = re.match(r"(\S+) .*\"GET /v2/\S+/blobs/(\S+) HTTP[^\"]*\" (\d+) (\d+)", line)
+    if m and m.group(1) != "10.231.0.1":
+        dev, blob, size = m.group(1), m.group(2), int(m.group(4))
+        sent[dev] = sent.get(dev, 0) + size
+        gets[(dev, blob)] = gets.get((dev, blob), 0) + 1
+repeats = sum(1 for n in gets.values() if n > 1)
+print(repeats, ", ".join(f"{d} {b} B" for d, b in sorted(sent.items())))')
 head_bytes=$(ip netns exec "$hub" python3 - "$work/registry" <<'PY'
 import json, os, sys
 # The parts head of 2.1.0: the first layer of the parts referrer that names it.
@@ -339,6 +355,7 @@ echo "1. install --follow 1.0.0:  all $n running after ${install_ms}ms; registry
 echo "2. 2.0.0 pushed to the tag: all $n run it after ${upgrade_ms}ms, by their own checks; registry sent $upgrade_bytes B ($(( upgrade_bytes / n )) B per device)"
 echo "3. 2.1.0 at rollout 20%:    devices [$expected] ($expected_count of $n, those the draw picks) after ${rollout_first_ms}ms, the others held back; at 100% all after ${rollout_rest_ms}ms more"
 echo "   one 1 MiB file changed:   registry sent $change_bytes B ($change_per_device B per device; the file 1048576 B, the parts head at most $head_bytes B, the full package $pushed_bytes B)"
+echo "   blob bytes per device (the registry's access log): ${change_blob_lines:-none}; blobs sent to one device twice: $change_blob_repeats"
 echo "4. 3.0.0 fails probation:   installed, rolled back to 2.1.0 and refused on all $n after ${rollback_ms}ms; tried once per device"
 echo "5. idle ${idle_s}s:              $idle_requests registry requests ($idle_heads HEAD): $per_device_interval per device per check interval"
 echo "peak memory: registry ${registry_kib} KiB; berthd median ${berthd_median} KiB, max ${berthd_max} KiB"
@@ -349,7 +366,7 @@ if [ -n "${RESULT:-}" ]; then
  "upgrade_ms": $upgrade_ms, "upgrade_registry_bytes": $upgrade_bytes,
  "rollout_expected": $expected_count, "rollout_first_ms": $rollout_first_ms, "rollout_rest_ms": $rollout_rest_ms,
  "change_registry_bytes": $change_bytes, "change_bytes_per_device": $change_per_device, "parts_head_bytes_max": $head_bytes,
- "change_full_package_bytes": $pushed_bytes,
+ "change_full_package_bytes": $pushed_bytes, "change_blob_repeats": $change_blob_repeats,
  "rollback_ms": $rollback_ms,
  "idle_seconds": $idle_s, "idle_requests": $idle_requests, "idle_heads": $idle_heads,
  "requests_per_device_interval": $per_device_interval,

@@ -47,6 +47,8 @@ fn five_berthds_in_network_namespaces_follow_one_tag_of_one_registry() {
         change > 1048576.0 && change <= 1.1 * 1048576.0 + head,
         "{change} per device for a 1 MiB change, head {head}: {printed}"
     );
+    // No device fetched a blob twice (the registry's access log).
+    assert_eq!(figures["change_blob_repeats"], 0, "{printed}");
     // Idle, a device asks one HEAD per check and nothing else.
     assert_eq!(figures["idle_requests"], figures["idle_heads"], "{printed}");
     let per_check = figures["requests_per_device_interval"].as_f64().unwrap();

@@ -11,6 +11,8 @@ use crate::error::{runtime, OpError};
 use crate::state::{ContainerRecord, Previous, RolledBack};
 use berth_runtime::RuntimeError;
 use serde::Serialize;
+use std::collections::HashSet;
+use std::sync::MutexGuard;
 
 /// What a rollback did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,11 +62,7 @@ struct FinishingRollback<'d> {
 
 impl<'d> FinishingRollback<'d> {
     fn new(daemon: &'d Daemon, id: &str) -> Self {
-        let mut ids = daemon
-            .finishing_rollbacks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        ids.insert(id.to_string());
+        daemon.finishing_ids().insert(id.to_string());
         FinishingRollback {
             daemon,
             id: id.to_string(),
@@ -74,24 +72,20 @@ impl<'d> FinishingRollback<'d> {
 
 impl Drop for FinishingRollback<'_> {
     fn drop(&mut self) {
-        let mut ids = self
-            .daemon
-            .finishing_rollbacks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        ids.remove(&self.id);
+        self.daemon.finishing_ids().remove(&self.id);
     }
 }
 
 impl Daemon {
+    fn finishing_ids(&self) -> MutexGuard<'_, HashSet<String>> {
+        let ids = &self.finishing_rollbacks;
+        ids.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Whether `id`'s rollback has committed and is still removing the rolled-back
     /// version.
     pub(crate) fn rollback_finishing(&self, id: &str) -> bool {
-        let ids = self
-            .finishing_rollbacks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        ids.contains(id)
+        self.finishing_ids().contains(id)
     }
 
     /// `berthctl rollback ID`.
