@@ -119,6 +119,15 @@ struct Pause {
     release: Receiver<()>,
 }
 
+/// What `slot` holds, taken out (so: once) when it is for the call `line`.
+fn take_at<T>(slot: &Mutex<Option<T>>, line: &str, line_of: impl Fn(&T) -> &str) -> Option<T> {
+    let mut slot = slot.lock().unwrap();
+    match slot.as_ref() {
+        Some(at) if line_of(at) == line => slot.take(),
+        _ => None,
+    }
+}
+
 /// A runtime and image store in memory. Every call is recorded as one line
 /// (`create web.berth-new`, `start web`, `rmi <id>`...), in order.
 #[derive(Default)]
@@ -197,23 +206,9 @@ impl FakeRuntime {
     }
 
     fn record(&self, line: String) -> Result<(), RuntimeError> {
-        let dies = {
-            let mut at = self.dying_at.lock().unwrap();
-            let dies = at.as_deref() == Some(line.as_str());
-            if dies {
-                *at = None;
-            }
-            dies
-        };
+        let dies = take_at(&self.dying_at, &line, |at| at.as_str()).is_some();
         assert!(!dies, "killed at {line}");
-        let pause = {
-            let mut at = self.pausing_at.lock().unwrap();
-            match at.as_ref() {
-                Some(p) if p.line == line => at.take(),
-                _ => None,
-            }
-        };
-        if let Some(p) = pause {
+        if let Some(p) = take_at(&self.pausing_at, &line, |p| p.line.as_str()) {
             let _ = p.reached.send(());
             let _ = p.release.recv();
         }
