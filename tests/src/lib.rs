@@ -191,6 +191,10 @@ pub struct TestImage {
 
 impl TestImage {
     pub fn build(dir: &Path, tag: &str, command: &str) -> TestImage {
+        // In a directory of its own: a caller's `dir` may hold a `rootfs` of its own
+        // (rootfs_install's device rootfs, where a running berthd writes; seen in CI:
+        // tar failed on a file berthd renamed while it was read).
+        let dir = &dir.join(format!("image-{}", tag.replace(['/', ':'], "-")));
         let rootfs = busybox_rootfs(dir);
         // A file unique to the image gives it a layer of its own: tests run in
         // parallel, and removing one image must not remove a layer another is loading.
@@ -228,7 +232,16 @@ impl TestImage {
         .unwrap();
         ok(&mut cmd(
             "podman",
-            &["build", "-q", "-t", &self.tag, ctx.to_str().unwrap()],
+            // No cache lookup: it walks every image's layers and fails with "layer
+            // not known" when another test removes an image meanwhile (seen in CI).
+            &[
+                "build",
+                "-q",
+                "--no-cache",
+                "-t",
+                &self.tag,
+                ctx.to_str().unwrap(),
+            ],
         ));
     }
 
